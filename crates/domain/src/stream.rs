@@ -1,0 +1,101 @@
+//! Stream names. A stream is one aggregate instance (`org-…`, `list-…`,
+//! `campaign-…`, `recipient-{org}-{e164}`); the name is validated once here so
+//! the store never sees an empty or unprintable one.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Longest stream name accepted; recipient streams are about 55 characters.
+pub const MAX_STREAM_ID_LEN: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamIdError {
+    #[error("stream id is empty")]
+    Empty,
+    #[error("stream id is longer than {MAX_STREAM_ID_LEN} bytes")]
+    TooLong,
+    #[error("stream id may hold only ASCII letters, digits and - _ . : + @")]
+    InvalidCharacter,
+}
+
+/// The name of one event stream.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StreamId(String);
+
+impl StreamId {
+    pub fn parse(name: impl Into<String>) -> Result<Self, StreamIdError> {
+        let name = name.into();
+        if name.is_empty() {
+            return Err(StreamIdError::Empty);
+        }
+        if name.len() > MAX_STREAM_ID_LEN {
+            return Err(StreamIdError::TooLong);
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:+@".contains(c);
+        if !name.chars().all(allowed) {
+            return Err(StreamIdError::InvalidCharacter);
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for StreamId {
+    type Error = StreamIdError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(value)
+    }
+}
+
+impl From<StreamId> for String {
+    fn from(id: StreamId) -> String {
+        id.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipient_stream_names_are_valid() {
+        let id = StreamId::parse("recipient-0190b3c4-7a1e-7000-8000-000000000000-+15555550100");
+        assert!(id.is_ok());
+    }
+
+    #[test]
+    fn empty_long_and_unprintable_names_are_rejected() {
+        assert_eq!(StreamId::parse(""), Err(StreamIdError::Empty));
+        assert_eq!(
+            StreamId::parse("a".repeat(MAX_STREAM_ID_LEN + 1)),
+            Err(StreamIdError::TooLong)
+        );
+        assert_eq!(
+            StreamId::parse("org-1\n"),
+            Err(StreamIdError::InvalidCharacter)
+        );
+        assert_eq!(
+            StreamId::parse("org 1"),
+            Err(StreamIdError::InvalidCharacter)
+        );
+    }
+
+    #[test]
+    fn deserializing_validates() {
+        assert!(serde_json::from_str::<StreamId>("\"\"").is_err());
+        let ok: StreamId = serde_json::from_str("\"org-1\"").unwrap();
+        assert_eq!(ok.as_str(), "org-1");
+    }
+}

@@ -1,0 +1,213 @@
+//! Opening the database a URL names, with the settings each engine needs, and
+//! applying the embedded migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::{StoreError, StoreResult};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// Which engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+
+    /// The backend a database URL selects.
+    pub fn of_url(url: &str) -> StoreResult<Self> {
+        if url.starts_with("sqlite:") {
+            if url.contains(":memory:") || url.contains("mode=memory") {
+                return Err(StoreError::UnsupportedUrl(
+                    "in-memory SQLite cannot be shared by the reader and writer connections; use a file".into(),
+                ));
+            }
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(format!(
+                "{}: expected sqlite://PATH or postgres://…",
+                redact_url(url)
+            )))
+        }
+    }
+}
+
+/// Connection pools of one database. SQLite gets a separate single-connection
+/// pool for the event writer, so appends never wait behind readers for a
+/// connection and never fight each other for the write lock.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// Tuning for [`Database::connect`].
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Pool size for readers (SQLite) or for everything (PostgreSQL).
+    pub max_connections: u32,
+    /// Apply the embedded migrations after connecting.
+    pub migrate: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            migrate: true,
+        }
+    }
+}
+
+impl Database {
+    pub async fn connect(url: &str, options: &ConnectOptions) -> StoreResult<Self> {
+        let database = match Backend::of_url(url)? {
+            Backend::Sqlite => {
+                let connect = SqliteConnectOptions::from_str(url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+                    // 64 MiB page cache per connection (negative = KiB).
+                    .pragma("cache_size", "-65536")
+                    .pragma("temp_store", "memory");
+                let write = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(connect.clone())
+                    .await?;
+                let read = SqlitePoolOptions::new()
+                    .max_connections(options.max_connections.max(1))
+                    .connect_with(connect)
+                    .await?;
+                Self::Sqlite { read, write }
+            }
+            Backend::Postgres => {
+                let connect = PgConnectOptions::from_str(url)?.application_name("textbank");
+                Self::connect_postgres(connect, options).await?
+            }
+        };
+        if options.migrate {
+            database.migrate().await?;
+        }
+        Ok(database)
+    }
+
+    /// PostgreSQL with explicit options (tests use them to pin a schema).
+    pub async fn connect_postgres(
+        connect: PgConnectOptions,
+        options: &ConnectOptions,
+    ) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(connect)
+            .await?;
+        Ok(Self::Postgres(pool))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite { .. } => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies every embedded migration not yet applied.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match self {
+            Self::Sqlite { write, .. } => SQLITE_MIGRATIONS.run(write).await?,
+            Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Round trip to the database: is it reachable right now?
+    pub async fn ping(&self) -> StoreResult<()> {
+        match self {
+            Self::Sqlite { read, .. } => {
+                sqlx::query("SELECT 1").execute(read).await?;
+            }
+            Self::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Self::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// A URL safe to print: the password, if any, replaced.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_select_their_backend() {
+        assert_eq!(
+            Backend::of_url("sqlite://textbank.db").unwrap(),
+            Backend::Sqlite
+        );
+        assert_eq!(
+            Backend::of_url("postgres://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert!(Backend::of_url("mysql://u@h/db").is_err());
+        assert!(Backend::of_url("sqlite::memory:").is_err());
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
+        let err = Backend::of_url("mysql://root:hunter2@db/x").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+    }
+}

@@ -1,0 +1,99 @@
+//! textbank's event store: one append-only, totally ordered log with
+//! optimistic concurrency per stream, idempotent appends, a per-stream hash
+//! chain, wake-ups for followers and projector checkpoints. Backends: SQLite
+//! (embedded default) and PostgreSQL, behind one trait.
+#![forbid(unsafe_code)]
+
+mod appender;
+pub mod baseline;
+pub mod chain;
+mod database;
+mod decode;
+mod error;
+mod event;
+mod plan;
+mod postgres_writer;
+mod sql_store;
+mod sqlite_writer;
+pub mod testing;
+mod tx;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use textbank_domain::StreamId;
+use tokio::sync::watch;
+
+pub use chain::{BreakReason, BrokenLink, ChainReport};
+pub use database::{Backend, ConnectOptions, Database, redact_url};
+pub use error::{StoreError, StoreResult};
+pub use event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent};
+pub use plan::MAX_EVENTS_PER_APPEND;
+pub use sql_store::{MAX_READ_BATCH, SqlEventStore};
+pub use tx::StoreTx;
+
+/// The event log.
+///
+/// Positions start at 1 and are gap-free in the order events became visible:
+/// a follower that reads `read_all(checkpoint + 1, …)` after each wake-up
+/// never skips an event, however many writers there are.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Appends `events` to `stream` atomically if the stream is at `expected`.
+    /// Re-appending event ids that are already stored returns the original
+    /// result and writes nothing.
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<AppendResult>;
+
+    /// Up to `limit` events of one stream, from `from_version` on.
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<RecordedEvent>>;
+
+    /// Up to `limit` events of the whole log, from `from_position` on.
+    async fn read_all(&self, from_position: u64, limit: usize) -> StoreResult<Vec<RecordedEvent>>;
+
+    /// A channel whose value is the last position known to be visible; it
+    /// changes after every append (from other processes too, on PostgreSQL).
+    /// Treat a change as a hint and re-read by position.
+    fn subscribe(&self) -> watch::Receiver<u64>;
+
+    /// The last position in the log, read from the database.
+    async fn head_position(&self) -> StoreResult<u64>;
+
+    /// Recomputes the stream's hash chain and reports the first broken link.
+    async fn verify_stream(&self, stream: &StreamId) -> StoreResult<ChainReport>;
+
+    /// A transaction on the store's database, for checkpoints and the rows
+    /// they guard.
+    async fn begin(&self) -> StoreResult<StoreTx>;
+
+    /// Is the database reachable?
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Waits until the log's visible head passes `position` or `timeout`
+/// elapses, and returns the head as then known. Followers call this between
+/// reads; on a timeout they re-read anyway (a wake-up from another process
+/// can be lost while its listener reconnects).
+pub async fn wait_beyond(store: &dyn EventStore, position: u64, timeout: Duration) -> u64 {
+    let mut head = store.subscribe();
+    let reached = tokio::time::timeout(timeout, head.wait_for(|&last| last > position)).await;
+    let reached = reached.ok().and_then(Result::ok).map(|last| *last);
+    reached.unwrap_or_else(|| *head.borrow())
+}
+
+/// Opens the store a database URL names: `sqlite://PATH` or `postgres://…`.
+pub async fn open(url: &str, options: &ConnectOptions) -> StoreResult<Arc<SqlEventStore>> {
+    Ok(Arc::new(SqlEventStore::open(url, options).await?))
+}

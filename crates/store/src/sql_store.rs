@@ -1,0 +1,252 @@
+//! The event store on SQLite or PostgreSQL. Appends go through the group-commit
+//! writer of the engine; reads are the same SQL on both (sqlx binds `$1` on
+//! SQLite too) and are decoded by one function.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use textbank_domain::StreamId;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::EventStore;
+use crate::appender::Appender;
+use crate::chain::{ChainReport, ChainVerifier};
+use crate::database::{Backend, ConnectOptions, Database};
+use crate::decode::{decode_row, to_u64};
+use crate::error::{StoreError, StoreResult};
+use crate::event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent, StoredRow};
+use crate::plan::AppendRequest;
+use crate::postgres_writer::{PgChannel, PgWriter, listen_for_appends};
+use crate::sqlite_writer::SqliteWriter;
+use crate::tx::StoreTx;
+
+/// Most events one read returns, whatever the caller asks for.
+pub const MAX_READ_BATCH: usize = 10_000;
+/// Events read per page while verifying a chain.
+const VERIFY_PAGE: usize = 1_000;
+
+/// Runs the same expression on whichever reader pool the database has.
+macro_rules! on_reader {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            Database::Sqlite { read: $pool, .. } => $body,
+            Database::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Aborts a background task when the store goes away.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// An [`EventStore`] on a SQL database.
+pub struct SqlEventStore {
+    database: Database,
+    appender: Appender,
+    head: watch::Receiver<u64>,
+    _listener: Option<AbortOnDrop>,
+}
+
+impl SqlEventStore {
+    /// Opens (and by default migrates) the database a URL names.
+    pub async fn open(url: &str, options: &ConnectOptions) -> StoreResult<Self> {
+        let database = Database::connect(url, options).await?;
+        Self::on_database(database).await
+    }
+
+    /// A store on an already-connected (and migrated) database.
+    pub async fn on_database(database: Database) -> StoreResult<Self> {
+        let last = last_position(&database).await?;
+        let (head_tx, head) = watch::channel(last);
+        let (appender, listener) = match &database {
+            Database::Sqlite { write, .. } => (
+                Appender::spawn(
+                    SqliteWriter {
+                        pool: write.clone(),
+                    },
+                    head_tx,
+                ),
+                None,
+            ),
+            Database::Postgres(pool) => {
+                let schema: String = sqlx::query_scalar("SELECT current_schema()")
+                    .fetch_one(pool)
+                    .await?;
+                let names = PgChannel::for_schema(&schema);
+                let listener = tokio::spawn(listen_for_appends(
+                    pool.clone(),
+                    names.channel.clone(),
+                    head_tx.clone(),
+                ));
+                let writer = PgWriter {
+                    pool: pool.clone(),
+                    names,
+                };
+                (
+                    Appender::spawn(writer, head_tx),
+                    Some(AbortOnDrop(listener)),
+                )
+            }
+        };
+        Ok(Self {
+            database,
+            appender,
+            head,
+            _listener: listener,
+        })
+    }
+
+    /// The pools, for read models that live beside the log.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+}
+
+/// Bounds a caller's paging arguments.
+fn page(from: u64, limit: usize) -> StoreResult<(i64, i64)> {
+    let from = i64::try_from(from)
+        .map_err(|_| StoreError::InvalidInput(format!("{from} is out of range")))?;
+    Ok((from, limit.clamp(1, MAX_READ_BATCH) as i64))
+}
+
+async fn last_position(database: &Database) -> StoreResult<u64> {
+    let last: i64 = on_reader!(database, |pool| {
+        sqlx::query("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(pool)
+            .await?
+            .try_get(0)?
+    });
+    to_u64(last)
+}
+
+const READ_STREAM: &str = "SELECT position, event_id, stream_id, version, event_type, \
+     schema_version, data, metadata, recorded_at, prev_hash, hash \
+     FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3";
+const READ_ALL: &str = "SELECT position, event_id, stream_id, version, event_type, \
+     schema_version, data, metadata, recorded_at, prev_hash, hash \
+     FROM events WHERE position >= $1 ORDER BY position LIMIT $2";
+
+impl SqlEventStore {
+    async fn stream_rows(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredRow>> {
+        let (from, limit) = page(from_version, limit)?;
+        on_reader!(&self.database, |pool| {
+            sqlx::query(READ_STREAM)
+                .bind(stream.as_str())
+                .bind(from)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(decode_row)
+                .collect()
+        })
+    }
+}
+
+#[async_trait]
+impl EventStore for SqlEventStore {
+    fn backend(&self) -> Backend {
+        self.database.backend()
+    }
+
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<AppendResult> {
+        let request = AppendRequest::prepare(stream, expected, events)?;
+        self.appender.append(request).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<RecordedEvent>> {
+        self.stream_rows(stream, from_version, limit)
+            .await?
+            .into_iter()
+            .map(RecordedEvent::try_from)
+            .collect()
+    }
+
+    async fn read_all(&self, from_position: u64, limit: usize) -> StoreResult<Vec<RecordedEvent>> {
+        let (from, limit) = page(from_position, limit)?;
+        let rows: Vec<StoredRow> = on_reader!(&self.database, |pool| {
+            sqlx::query(READ_ALL)
+                .bind(from)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(decode_row)
+                .collect::<StoreResult<_>>()?
+        });
+        rows.into_iter().map(RecordedEvent::try_from).collect()
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.head.clone()
+    }
+
+    async fn head_position(&self) -> StoreResult<u64> {
+        last_position(&self.database).await
+    }
+
+    async fn verify_stream(&self, stream: &StreamId) -> StoreResult<ChainReport> {
+        let mut verifier = ChainVerifier::new(stream.as_str());
+        let mut from = 0;
+        loop {
+            let rows = self.stream_rows(stream, from, VERIFY_PAGE).await?;
+            let Some(last) = rows.last() else { break };
+            from = last.version + 1;
+            if !rows.iter().all(|row| verifier.feed(row)) || rows.len() < VERIFY_PAGE {
+                break;
+            }
+        }
+        Ok(verifier.finish())
+    }
+
+    async fn begin(&self) -> StoreResult<StoreTx> {
+        Ok(match &self.database {
+            Database::Sqlite { read, .. } => {
+                StoreTx::Sqlite(read.begin_with("BEGIN IMMEDIATE").await?)
+            }
+            Database::Postgres(pool) => StoreTx::Postgres(pool.begin().await?),
+        })
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.database.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_queries_select_the_decoded_columns() {
+        // The order decode_row reads them in.
+        let columns = "position, event_id, stream_id, version, event_type, schema_version, \
+                       data, metadata, recorded_at, prev_hash, hash";
+        for sql in [READ_STREAM, READ_ALL] {
+            assert!(
+                sql.starts_with(&format!("SELECT {columns} FROM events ")),
+                "{sql}"
+            );
+        }
+    }
+}

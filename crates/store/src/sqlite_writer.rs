@@ -1,0 +1,138 @@
+//! The SQLite batch writer: one `BEGIN IMMEDIATE` transaction per batch on the
+//! dedicated writer connection. Lookups pass their keys as one JSON array
+//! (`json_each`) so each statement's text — and its cached plan — is the same
+//! whatever the batch size.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use sqlx::sqlite::SqlitePool;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use crate::appender::BatchWriter;
+use crate::decode::{to_hash, to_u64};
+use crate::error::StoreResult;
+use crate::event::AppendResult;
+use crate::plan::{AppendRequest, BatchFacts, PendingRow, StoredEventRef, StreamHead, plan_batch};
+
+/// Rows per INSERT statement: 11 columns × 256 rows stays far below SQLite's
+/// 32,766 bound-parameter limit.
+const INSERT_CHUNK: usize = 256;
+
+pub(crate) struct SqliteWriter {
+    pub pool: SqlitePool,
+}
+
+impl BatchWriter for SqliteWriter {
+    async fn write(
+        &mut self,
+        batch: &[AppendRequest],
+    ) -> StoreResult<Vec<StoreResult<AppendResult>>> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        let facts = lookup_facts(&mut tx, batch).await?;
+        let plan = plan_batch(batch, facts, Utc::now());
+        insert_rows(&mut tx, &plan.rows).await?;
+        tx.commit().await?;
+        Ok(plan.outcomes)
+    }
+}
+
+async fn lookup_facts(
+    conn: &mut SqliteConnection,
+    batch: &[AppendRequest],
+) -> StoreResult<BatchFacts> {
+    let mut streams: Vec<&str> = batch.iter().map(|r| r.stream.as_str()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let heads = sqlx::query(
+        "SELECT e.stream_id, e.version, e.hash
+           FROM json_each($1) AS s
+           JOIN events AS e ON e.stream_id = s.value
+          WHERE e.version = (SELECT MAX(version) FROM events WHERE stream_id = s.value)",
+    )
+    .bind(serde_json::to_string(&streams).unwrap_or_default())
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|row| {
+        Ok((
+            row.try_get::<String, _>(0)?,
+            StreamHead {
+                version: to_u64(row.try_get(1)?)?,
+                hash: to_hash(row.try_get(2)?)?,
+            },
+        ))
+    })
+    .collect::<StoreResult<HashMap<_, _>>>()?;
+
+    let ids: Vec<String> = batch
+        .iter()
+        .flat_map(|r| &r.events)
+        .map(|e| hex::encode(e.event_id.as_bytes()))
+        .collect();
+    let stored = sqlx::query(
+        "SELECT e.event_id, e.stream_id, e.version, e.position
+           FROM json_each($1) AS i
+           JOIN events AS e ON e.event_id = unhex(i.value)",
+    )
+    .bind(serde_json::to_string(&ids).unwrap_or_default())
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|row| {
+        Ok((
+            row.try_get(0)?,
+            StoredEventRef {
+                stream_id: row.try_get(1)?,
+                version: to_u64(row.try_get(2)?)?,
+                position: to_u64(row.try_get(3)?)?,
+            },
+        ))
+    })
+    .collect::<StoreResult<HashMap<_, _>>>()?;
+
+    let last_position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(BatchFacts {
+        heads,
+        stored,
+        last_position: to_u64(last_position)?,
+    })
+}
+
+/// Multi-row INSERTs of pending rows into `table` (the event log, or the
+/// benchmark's baseline table).
+pub(crate) async fn insert_rows_into(
+    conn: &mut SqliteConnection,
+    table: &str,
+    rows: &[PendingRow],
+) -> StoreResult<()> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut insert = QueryBuilder::<Sqlite>::new(format!(
+            "INSERT INTO {table} (position, event_id, stream_id, version, event_type, schema_version, \
+             data, metadata, recorded_at, prev_hash, hash) "
+        ));
+        insert.push_values(chunk, |mut values, row| {
+            values
+                .push_bind(row.position as i64)
+                .push_bind(row.event_id)
+                .push_bind(row.stream_id.clone())
+                .push_bind(row.version as i64)
+                .push_bind(row.event_type.clone())
+                .push_bind(row.schema_version as i32)
+                .push_bind(row.data_json.clone())
+                .push_bind(row.metadata_json.clone())
+                .push_bind(row.recorded_at)
+                .push_bind(row.prev_hash.to_vec())
+                .push_bind(row.hash.to_vec());
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn insert_rows(conn: &mut SqliteConnection, rows: &[PendingRow]) -> StoreResult<()> {
+    insert_rows_into(conn, "events", rows).await
+}

@@ -1,0 +1,118 @@
+//! Throwaway databases for tests of every crate: a fresh SQLite file, or a
+//! fresh schema in the PostgreSQL database named by
+//! `TEXTBANK_TEST_POSTGRES_URL`. Without that variable PostgreSQL tests are
+//! skipped with a message — unless `CI` is set, where a missing PostgreSQL is
+//! a failure, so CI can never pass by skipping.
+
+use std::path::PathBuf;
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+use crate::database::{ConnectOptions, Database};
+
+pub const POSTGRES_URL_VAR: &str = "TEXTBANK_TEST_POSTGRES_URL";
+
+/// The test PostgreSQL URL, or `None` (after saying so) when tests should
+/// skip PostgreSQL.
+///
+/// # Panics
+/// When `CI` is set and the variable is not.
+pub fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{POSTGRES_URL_VAR} is not set but CI is: PostgreSQL tests must run in CI")
+        }
+        _ => {
+            eprintln!("skipped {test} on PostgreSQL: {POSTGRES_URL_VAR} is not set");
+            None
+        }
+    }
+}
+
+enum Scratch {
+    SqliteFile(PathBuf),
+    PostgresSchema { admin_url: String, schema: String },
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub database: Database,
+    url: String,
+    scratch: Scratch,
+}
+
+impl TestDb {
+    fn options() -> ConnectOptions {
+        ConnectOptions {
+            max_connections: 6,
+            migrate: true,
+        }
+    }
+
+    /// A migrated SQLite database in a new file under the temp directory.
+    pub async fn sqlite() -> Self {
+        let path = std::env::temp_dir().join(format!("textbank-test-{}.db", uuid::Uuid::now_v7()));
+        let url = format!("sqlite://{}", path.display());
+        let database = Database::connect(&url, &Self::options())
+            .await
+            .expect("open test SQLite database");
+        Self {
+            database,
+            url,
+            scratch: Scratch::SqliteFile(path),
+        }
+    }
+
+    /// A migrated, empty schema of the test PostgreSQL database, or `None`
+    /// when PostgreSQL tests are skipped.
+    pub async fn postgres(test: &str) -> Option<Self> {
+        let admin_url = postgres_url(test)?;
+        let schema = format!("tb_test_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to TEXTBANK_TEST_POSTGRES_URL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut admin)
+            .await
+            .expect("create test schema");
+        let separator = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{separator}options=-c%20search_path%3D{schema}");
+        let database = Database::connect(&url, &Self::options())
+            .await
+            .expect("open test PostgreSQL schema");
+        Some(Self {
+            database,
+            url,
+            scratch: Scratch::PostgresSchema { admin_url, schema },
+        })
+    }
+
+    /// A URL that opens this same database (another "process").
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Closes the pools and removes the file or schema.
+    pub async fn cleanup(self) {
+        self.database.close().await;
+        match self.scratch {
+            Scratch::SqliteFile(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            Scratch::PostgresSchema { admin_url, schema } => {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
+                    let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                        .execute(&mut admin)
+                        .await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! A transaction on the store's database, for work that must commit together
+//! with a projector checkpoint (read-model rows and "applied up to N").
+
+use chrono::Utc;
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use crate::decode::to_u64;
+use crate::error::{StoreError, StoreResult};
+
+/// Longest checkpoint name.
+const MAX_CHECKPOINT_NAME_LEN: usize = 100;
+
+/// An open transaction; dropped without `commit` it rolls back.
+pub enum StoreTx {
+    /// Begun with `BEGIN IMMEDIATE`: it will write, so it takes the write
+    /// lock up front instead of failing to upgrade a read lock later.
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Runs the same expression on whichever connection the transaction holds;
+/// sqlx's query API is generic over the database, so one text serves both.
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            StoreTx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            StoreTx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+impl StoreTx {
+    /// The last position the named projector applied, if it ever ran.
+    pub async fn load_checkpoint(&mut self, name: &str) -> StoreResult<Option<u64>> {
+        check_name(name)?;
+        let position: Option<i64> = on_tx!(self, |conn| {
+            sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
+                .bind(name)
+                .fetch_optional(conn)
+                .await?
+        });
+        position.map(to_u64).transpose()
+    }
+
+    /// Records that the named projector has applied everything up to
+    /// `position`; takes effect only if the transaction commits.
+    pub async fn save_checkpoint(&mut self, name: &str, position: u64) -> StoreResult<()> {
+        check_name(name)?;
+        let position = i64::try_from(position)
+            .map_err(|_| StoreError::InvalidInput(format!("checkpoint {position} out of range")))?;
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO checkpoints (name, position, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE
+                    SET position = excluded.position, updated_at = excluded.updated_at",
+            )
+            .bind(name)
+            .bind(position)
+            .bind(Utc::now())
+            .execute(conn)
+            .await
+            .map(|_| ())?
+        });
+        Ok(())
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        match self {
+            Self::Sqlite(tx) => tx.commit().await?,
+            Self::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> StoreResult<()> {
+        match self {
+            Self::Sqlite(tx) => tx.rollback().await?,
+            Self::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
+fn check_name(name: &str) -> StoreResult<()> {
+    if name.is_empty() || name.len() > MAX_CHECKPOINT_NAME_LEN {
+        return Err(StoreError::InvalidInput(format!(
+            "checkpoint name must be 1 to {MAX_CHECKPOINT_NAME_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
