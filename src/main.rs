@@ -1,1 +1,33 @@
-fn main() {}
+//! The `textbank` command: serve the API, apply migrations, run benchmarks.
+//! Thin by design: it parses flags (each also an environment variable) and
+//! calls the library crates.
+#![forbid(unsafe_code)]
+
+mod bench;
+mod cli;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let outcome = match cli.command {
+        Command::Serve(args) => cli::serve(args).await,
+        Command::Migrate(args) => cli::migrate(args).await,
+        Command::Bench(args) => bench::run(args).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "textbank failed");
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

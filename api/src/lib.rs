@@ -1,1 +1,12 @@
-//! placeholder
+//! textbank's HTTP API: the axum router, its one error shape, operational
+//! endpoints (`/health`, `/ready`, `/metrics`) and the server lifecycle.
+#![forbid(unsafe_code)]
+
+mod error;
+mod metrics;
+mod ops;
+mod server;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use server::{Server, router};

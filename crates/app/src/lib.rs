@@ -1,1 +1,60 @@
-//! placeholder
+//! textbank's application layer: configuration and the services the HTTP API
+//! and the CLI call. Command handlers (load a stream, decide, append) live
+//! here as they arrive; the API and the CLI stay thin.
+#![forbid(unsafe_code)]
+
+mod config;
+
+use std::sync::Arc;
+
+use textbank_domain::{Clock, SystemClock};
+use textbank_store::{ConnectOptions, EventStore, SqlEventStore, StoreResult};
+
+pub use config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};
+
+/// Everything a request or a job needs: the event store and the clock.
+#[derive(Clone)]
+pub struct App {
+    store: Arc<SqlEventStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl App {
+    /// Opens the configured database and applies pending migrations.
+    pub async fn open(config: &Config) -> StoreResult<Self> {
+        let store = SqlEventStore::open(
+            &config.database_url,
+            &ConnectOptions {
+                max_connections: config.max_connections,
+                migrate: true,
+            },
+        )
+        .await?;
+        Ok(Self::new(Arc::new(store), Arc::new(SystemClock)))
+    }
+
+    pub fn new(store: Arc<SqlEventStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    pub fn store(&self) -> &Arc<SqlEventStore> {
+        &self.store
+    }
+
+    pub fn events(&self) -> &dyn EventStore {
+        self.store.as_ref()
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Is the database reachable right now?
+    pub async fn ready(&self) -> StoreResult<()> {
+        self.store.ping().await
+    }
+
+    pub async fn close(&self) {
+        self.store.database().close().await;
+    }
+}

@@ -13,9 +13,9 @@ mod error;
 mod event;
 mod plan;
 mod postgres_writer;
+pub mod scratch;
 mod sql_store;
 mod sqlite_writer;
-pub mod testing;
 mod tx;
 
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use textbank_domain::{Actor, EventMetadata, OrgId, StreamId};
-use textbank_store::testing::TestDb;
+use textbank_store::scratch::ScratchDb;
 use textbank_store::{
     Backend, BreakReason, Database, EventStore, ExpectedVersion, NewEvent, SqlEventStore,
     StoreError, wait_beyond,
@@ -16,12 +16,12 @@ use textbank_store::{
 use uuid::Uuid;
 
 struct Ctx {
-    db: TestDb,
+    db: ScratchDb,
     store: Arc<SqlEventStore>,
 }
 
 impl Ctx {
-    async fn new(db: TestDb) -> Self {
+    async fn new(db: ScratchDb) -> Self {
         let store = Arc::new(
             SqlEventStore::on_database(db.database.clone())
                 .await
@@ -61,7 +61,7 @@ macro_rules! contract {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let ctx = super::Ctx::new(super::TestDb::sqlite().await).await;
+                    let ctx = super::Ctx::new(super::ScratchDb::sqlite().await).await;
                     super::$name(&ctx).await;
                     ctx.db.cleanup().await;
                 }
@@ -71,7 +71,7 @@ macro_rules! contract {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let Some(db) = super::TestDb::postgres(stringify!($name)).await else { return };
+                    let Some(db) = super::ScratchDb::postgres(stringify!($name)).await else { return };
                     let ctx = super::Ctx::new(db).await;
                     super::$name(&ctx).await;
                     ctx.db.cleanup().await;

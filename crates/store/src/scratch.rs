@@ -1,6 +1,6 @@
-//! Throwaway databases for tests of every crate: a fresh SQLite file, or a
-//! fresh schema in the PostgreSQL database named by
-//! `TEXTBANK_TEST_POSTGRES_URL`. Without that variable PostgreSQL tests are
+//! Throwaway databases for tests of every crate and for benchmarks: a fresh
+//! SQLite file, or a fresh schema in a PostgreSQL database (for tests, the
+//! one named by `TEXTBANK_TEST_POSTGRES_URL`). Without that variable PostgreSQL tests are
 //! skipped with a message — unless `CI` is set, where a missing PostgreSQL is
 //! a failure, so CI can never pass by skipping.
 
@@ -10,6 +10,7 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
 use crate::database::{ConnectOptions, Database};
+use crate::error::StoreResult;
 
 pub const POSTGRES_URL_VAR: &str = "TEXTBANK_TEST_POSTGRES_URL";
 
@@ -37,13 +38,13 @@ enum Scratch {
 }
 
 /// A database that exists for one test.
-pub struct TestDb {
+pub struct ScratchDb {
     pub database: Database,
     url: String,
     scratch: Scratch,
 }
 
-impl TestDb {
+impl ScratchDb {
     fn options() -> ConnectOptions {
         ConnectOptions {
             max_connections: 6,
@@ -53,39 +54,53 @@ impl TestDb {
 
     /// A migrated SQLite database in a new file under the temp directory.
     pub async fn sqlite() -> Self {
-        let path = std::env::temp_dir().join(format!("textbank-test-{}.db", uuid::Uuid::now_v7()));
-        let url = format!("sqlite://{}", path.display());
-        let database = Database::connect(&url, &Self::options())
+        Self::sqlite_file("textbank-test")
             .await
-            .expect("open test SQLite database");
-        Self {
+            .expect("open a test SQLite database")
+    }
+
+    /// A migrated SQLite database in a new file `{prefix}-{uuid}.db` under
+    /// the temp directory.
+    pub async fn sqlite_file(prefix: &str) -> StoreResult<Self> {
+        let path = std::env::temp_dir().join(format!("{prefix}-{}.db", uuid::Uuid::now_v7()));
+        let url = format!("sqlite://{}", path.display());
+        let database = Database::connect(&url, &Self::options()).await?;
+        Ok(Self {
             database,
             url,
             scratch: Scratch::SqliteFile(path),
-        }
+        })
     }
 
     /// A migrated, empty schema of the test PostgreSQL database, or `None`
     /// when PostgreSQL tests are skipped.
     pub async fn postgres(test: &str) -> Option<Self> {
         let admin_url = postgres_url(test)?;
-        let schema = format!("tb_test_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to TEXTBANK_TEST_POSTGRES_URL");
+        Some(
+            Self::postgres_schema_in(&admin_url, "tb_test")
+                .await
+                .expect("create a test schema in TEXTBANK_TEST_POSTGRES_URL"),
+        )
+    }
+
+    /// A new, migrated schema `{prefix}_{uuid}` in the database at
+    /// `admin_url`; the benchmark uses one so it never writes into real data.
+    pub async fn postgres_schema_in(admin_url: &str, prefix: &str) -> StoreResult<Self> {
+        let schema = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = PgConnection::connect(admin_url).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
             .execute(&mut admin)
-            .await
-            .expect("create test schema");
+            .await?;
         let separator = if admin_url.contains('?') { '&' } else { '?' };
         let url = format!("{admin_url}{separator}options=-c%20search_path%3D{schema}");
-        let database = Database::connect(&url, &Self::options())
-            .await
-            .expect("open test PostgreSQL schema");
-        Some(Self {
+        let database = Database::connect(&url, &Self::options()).await?;
+        Ok(Self {
             database,
             url,
-            scratch: Scratch::PostgresSchema { admin_url, schema },
+            scratch: Scratch::PostgresSchema {
+                admin_url: admin_url.to_owned(),
+                schema,
+            },
         })
     }
 

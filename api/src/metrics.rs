@@ -1,0 +1,203 @@
+//! Prometheus metrics in the text exposition format, kept in-process: request
+//! counts and latencies by route (the route template, never the raw path, so
+//! ids cannot blow up cardinality), and gauges read at scrape time.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Upper bounds (seconds) of the latency histogram buckets.
+const BUCKETS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (bound, count) in BUCKETS.iter().zip(&mut self.counts) {
+            if seconds <= *bound {
+                *count += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+}
+
+#[derive(Default)]
+struct Recorded {
+    /// (method, route, status) → count
+    requests: BTreeMap<(String, String, u16), u64>,
+    /// route → latency
+    latency: BTreeMap<String, Histogram>,
+}
+
+/// The server's metrics registry.
+pub struct Metrics {
+    started: Instant,
+    recorded: Mutex<Recorded>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            recorded: Mutex::default(),
+        }
+    }
+}
+
+/// Gauges sampled when `/metrics` is scraped.
+pub struct Gauges {
+    pub event_log_head: u64,
+    pub database_up: bool,
+}
+
+impl Metrics {
+    pub fn record_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let mut recorded = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
+        *recorded
+            .requests
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+        recorded
+            .latency
+            .entry(route.to_owned())
+            .or_default()
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The exposition text.
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let recorded = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::with_capacity(4096);
+        let _ = writeln!(out, "# HELP textbank_build_info textbank version.");
+        let _ = writeln!(out, "# TYPE textbank_build_info gauge");
+        let _ = writeln!(
+            out,
+            "textbank_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        let _ = writeln!(
+            out,
+            "# HELP textbank_uptime_seconds Seconds since the server started."
+        );
+        let _ = writeln!(out, "# TYPE textbank_uptime_seconds gauge");
+        let _ = writeln!(
+            out,
+            "textbank_uptime_seconds {:.3}",
+            self.started.elapsed().as_secs_f64()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP textbank_database_up Whether the database answered the scrape's ping."
+        );
+        let _ = writeln!(out, "# TYPE textbank_database_up gauge");
+        let _ = writeln!(out, "textbank_database_up {}", u8::from(gauges.database_up));
+        let _ = writeln!(
+            out,
+            "# HELP textbank_event_log_head_position Last position visible in the event log."
+        );
+        let _ = writeln!(out, "# TYPE textbank_event_log_head_position gauge");
+        let _ = writeln!(
+            out,
+            "textbank_event_log_head_position {}",
+            gauges.event_log_head
+        );
+        let _ = writeln!(
+            out,
+            "# HELP textbank_http_requests_total HTTP requests answered, by method, route and status."
+        );
+        let _ = writeln!(out, "# TYPE textbank_http_requests_total counter");
+        for ((method, route, status), count) in &recorded.requests {
+            let _ = writeln!(
+                out,
+                "textbank_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {count}",
+                escape(route)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP textbank_http_request_duration_seconds HTTP request latency by route."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE textbank_http_request_duration_seconds histogram"
+        );
+        for (route, histogram) in &recorded.latency {
+            let route = escape(route);
+            for (bound, count) in BUCKETS.iter().zip(histogram.counts) {
+                let _ = writeln!(
+                    out,
+                    "textbank_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "textbank_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                histogram.count
+            );
+            let _ = writeln!(
+                out,
+                "textbank_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                histogram.sum
+            );
+            let _ = writeln!(
+                out,
+                "textbank_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                histogram.count
+            );
+        }
+        out
+    }
+}
+
+/// Label values escape backslash, quote and newline.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_by_route_and_status_with_a_cumulative_histogram() {
+        let metrics = Metrics::default();
+        metrics.record_request("GET", "/health", 200, Duration::from_millis(2));
+        metrics.record_request("GET", "/health", 200, Duration::from_millis(30));
+        metrics.record_request("GET", "unmatched", 404, Duration::from_millis(1));
+        let text = metrics.render(&Gauges {
+            event_log_head: 7,
+            database_up: true,
+        });
+        assert!(text.contains(
+            "textbank_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"
+        ));
+        assert!(text.contains("route=\"unmatched\",status=\"404\"} 1"));
+        assert!(text.contains(
+            "textbank_http_request_duration_seconds_bucket{route=\"/health\",le=\"0.005\"} 1"
+        ));
+        assert!(text.contains(
+            "textbank_http_request_duration_seconds_bucket{route=\"/health\",le=\"0.05\"} 2"
+        ));
+        assert!(text.contains("textbank_http_request_duration_seconds_count{route=\"/health\"} 2"));
+        assert!(text.contains("textbank_event_log_head_position 7"));
+        assert!(text.contains("textbank_database_up 1"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,62 @@
+//! Server configuration, filled from the command line or the environment by
+//! the binary. Secrets never appear in `Debug` output.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use textbank_store::redact_url;
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://textbank.db";
+
+#[derive(Clone)]
+pub struct Config {
+    /// Address the HTTP server listens on; port 0 picks a free one.
+    pub bind: SocketAddr,
+    /// `sqlite://PATH` (created if missing) or `postgres://…`.
+    pub database_url: String,
+    /// Database pool size.
+    pub max_connections: u32,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Defaults with the given database; the rest as `textbank serve` has it.
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: database_url.into(),
+            max_connections: 16,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_database_password() {
+        let config = Config::with_database("postgres://app:s3cret@db/textbank");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("app:***@db"));
+    }
+
+    #[test]
+    fn the_default_bind_parses() {
+        assert_eq!(
+            DEFAULT_BIND.parse::<SocketAddr>().unwrap(),
+            Config::with_database("x").bind
+        );
+    }
+}

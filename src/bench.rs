@@ -1,0 +1,311 @@
+//! `textbank bench …`: benchmarks that print one JSON line per figure, each
+//! with a baseline measured in the same run so the ratio survives a noisy
+//! machine. They run on a scratch database (a temp SQLite file, or a new
+//! schema in the PostgreSQL database given) that is removed afterwards, so
+//! they never write into real data.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use textbank_domain::{Actor, ApiKeyId, EventMetadata, MemberId, OrgId, StreamId};
+use textbank_store::baseline::BaselineTable;
+use textbank_store::scratch::ScratchDb;
+use textbank_store::{Backend, EventStore, ExpectedVersion, NewEvent, SqlEventStore};
+
+use crate::cli::CliResult;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub bench: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Bench {
+    /// Event appends: batched (one caller, N events per call) and single
+    /// (many concurrent callers, one event per call), each beside plain
+    /// INSERTs of the same rows into a bare table.
+    Append(AppendArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppendArgs {
+    /// Where to run: `sqlite` (a scratch file in the temp directory) or a
+    /// `postgres://…` URL (a scratch schema in that database, dropped after).
+    #[arg(long, env = "TEXTBANK_BENCH_DATABASE_URL", default_value = "sqlite")]
+    pub database_url: String,
+    /// Events written by the batched figure (and by its baseline).
+    #[arg(long, default_value_t = 200_000)]
+    pub batched_events: u64,
+    /// Events per append call in the batched figure.
+    #[arg(long, default_value_t = 1_000)]
+    pub batch_size: u64,
+    /// Events written by the single-event figure (and by its baseline).
+    #[arg(long, default_value_t = 30_000)]
+    pub single_events: u64,
+    /// Concurrent callers in the single-event figure.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: u64,
+    /// Seed of the event generator.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+pub async fn run(args: BenchArgs) -> CliResult {
+    match args.bench {
+        Bench::Append(args) => append(args).await,
+    }
+}
+
+async fn scratch_database(url: &str) -> CliResult<ScratchDb> {
+    Ok(if url == "sqlite" || url.starts_with("sqlite:") {
+        ScratchDb::sqlite_file("textbank-bench").await?
+    } else {
+        ScratchDb::postgres_schema_in(url, "textbank_bench").await?
+    })
+}
+
+async fn append(args: AppendArgs) -> CliResult {
+    let scratch = scratch_database(&args.database_url).await?;
+    let outcome = append_on(&scratch, &args).await;
+    scratch.cleanup().await;
+    outcome
+}
+
+async fn append_on(scratch: &ScratchDb, args: &AppendArgs) -> CliResult {
+    let store = Arc::new(SqlEventStore::on_database(scratch.database.clone()).await?);
+    let backend = store.backend();
+    let baseline = Arc::new(BaselineTable::create(&scratch.database).await?);
+    let batch_size = args
+        .batch_size
+        .clamp(1, textbank_store::MAX_EVENTS_PER_APPEND as u64);
+    let batches = (args.batched_events / batch_size).max(1);
+    let mut generator = EventGenerator::new(args.seed);
+
+    // Batched: one caller; only the calls are timed, not event generation.
+    let mut baseline_time = Duration::ZERO;
+    let mut store_time = Duration::ZERO;
+    let streams = 10;
+    for batch in 0..batches {
+        let stream = stream(&format!("bench-list-{}", batch % streams));
+        let first_version = (batch / streams) * batch_size;
+        let events = generator.events(batch_size);
+        let started = Instant::now();
+        baseline
+            .insert(&stream, first_version, events.clone())
+            .await?;
+        baseline_time += started.elapsed();
+        let expected = match first_version {
+            0 => ExpectedVersion::NoStream,
+            next => ExpectedVersion::Exact(next - 1),
+        };
+        let started = Instant::now();
+        store.append(&stream, expected, events).await?;
+        store_time += started.elapsed();
+    }
+    let written = (batches * batch_size) as f64;
+    print_figure(
+        "append_batched",
+        backend,
+        written / store_time.as_secs_f64(),
+        written / baseline_time.as_secs_f64(),
+        json!({"events": batches * batch_size, "batch_size": batch_size}),
+    );
+
+    // Single: many callers, one event per call, each on its own stream with
+    // an exact expected version (the shape of a send click).
+    let per_task = (args.single_events / args.concurrency.max(1)).max(1);
+    let store_run = run_single(args, per_task, {
+        let store = store.clone();
+        move |stream, version, event| {
+            let store = store.clone();
+            async move {
+                let expected = version
+                    .checked_sub(1)
+                    .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+                store
+                    .append(&stream, expected, vec![event])
+                    .await
+                    .map(|_| ())?;
+                Ok(())
+            }
+        }
+    })
+    .await?;
+    let baseline_run = run_single(args, per_task, {
+        let baseline = baseline.clone();
+        move |stream, version, event| {
+            let baseline = baseline.clone();
+            async move {
+                baseline.insert(&stream, version, vec![event]).await?;
+                Ok(())
+            }
+        }
+    })
+    .await?;
+    print_figure(
+        "append_single",
+        backend,
+        store_run.rate,
+        baseline_run.rate,
+        json!({
+            "events": per_task * args.concurrency,
+            "concurrency": args.concurrency,
+            "p50_ms": store_run.p50_ms,
+            "p99_ms": store_run.p99_ms,
+            "baseline_p99_ms": baseline_run.p99_ms,
+        }),
+    );
+    drop(store);
+    if let Ok(baseline) = Arc::try_unwrap(baseline) {
+        baseline.drop_table().await?;
+    }
+    Ok(())
+}
+
+struct SingleRun {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// Runs `concurrency` tasks, each writing `per_task` events one call at a
+/// time through `write(stream, version, event)`; returns events/s and call
+/// latencies.
+async fn run_single<W, F>(args: &AppendArgs, per_task: u64, write: W) -> CliResult<SingleRun>
+where
+    W: Fn(StreamId, u64, NewEvent) -> F + Clone + Send + 'static,
+    F: Future<Output = CliResult> + Send,
+{
+    let run_id = uuid::Uuid::now_v7().simple().to_string();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for task in 0..args.concurrency {
+        let write = write.clone();
+        let mut generator = EventGenerator::new(args.seed + task);
+        let stream = stream(&format!("bench-recipient-{run_id}-{task}"));
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_task as usize);
+            for version in 0..per_task {
+                let event = generator.event();
+                let call = Instant::now();
+                write(stream.clone(), version, event).await?;
+                latencies.push(call.elapsed());
+            }
+            CliResult::<Vec<Duration>>::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let at =
+        |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1000.0;
+    Ok(SingleRun {
+        rate: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+    })
+}
+
+fn print_figure(
+    bench: &str,
+    backend: Backend,
+    value: f64,
+    baseline: f64,
+    extra: serde_json::Value,
+) {
+    let mut line = json!({
+        "bench": bench,
+        "backend": backend.name(),
+        "value": value.round(),
+        "unit": "events/s",
+        "baseline": baseline.round(),
+        "ratio": (value / baseline * 100.0).round() / 100.0,
+    });
+    if let (Some(line), serde_json::Value::Object(extra)) = (line.as_object_mut(), extra) {
+        line.extend(extra);
+    }
+    println!("{line}");
+}
+
+fn stream(name: &str) -> StreamId {
+    StreamId::parse(name).unwrap_or_else(|err| panic!("benchmark stream name {name:?}: {err}"))
+}
+
+/// Seeded generator of realistic send-click events (~500 bytes of data).
+struct EventGenerator {
+    rng: StdRng,
+    org: OrgId,
+    campaign: uuid::Uuid,
+    list: uuid::Uuid,
+    texters: Vec<(MemberId, ApiKeyId)>,
+}
+
+const FIRST_NAMES: [&str; 8] = [
+    "Maria", "James", "Aisha", "Wei", "Carlos", "Emily", "Dmitri", "Nia",
+];
+const TEXTER_NAMES: [&str; 4] = ["Sam", "Priya", "Jordan", "Lee"];
+
+impl EventGenerator {
+    fn new(seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let texters = (0..4).map(|_| (MemberId::new(), ApiKeyId::new())).collect();
+        let _ = rng.random::<u64>();
+        Self {
+            rng,
+            org: OrgId::new(),
+            campaign: uuid::Uuid::now_v7(),
+            list: uuid::Uuid::now_v7(),
+            texters,
+        }
+    }
+
+    fn events(&mut self, count: u64) -> Vec<NewEvent> {
+        (0..count).map(|_| self.event()).collect()
+    }
+
+    fn event(&mut self) -> NewEvent {
+        let texter = self.rng.random_range(0..self.texters.len());
+        let (member_id, key_id) = self.texters[texter];
+        let name = FIRST_NAMES[self.rng.random_range(0..FIRST_NAMES.len())];
+        let phone = format!("+1555{:07}", self.rng.random_range(0..10_000_000u32));
+        let body = format!(
+            "Hi {name}, this is {} with the Rivera for Council campaign. Early voting starts \
+             Saturday at the Main St library. Can we count on your vote? Reply STOP to opt out.",
+            TEXTER_NAMES[texter]
+        );
+        let presented_ms: i64 = 1_795_000_000_000 + self.rng.random_range(0..86_400_000);
+        let click_ms = presented_ms + self.rng.random_range(400..4_000);
+        let data = json!({
+            "message_id": uuid::Uuid::now_v7(),
+            "campaign_id": self.campaign,
+            "list_id": self.list,
+            "texter_id": member_id,
+            "phone": phone,
+            "body": body,
+            "body_sha256": format!("{:064x}", self.rng.random::<u128>()),
+            "script_version": 3,
+            "token_id": uuid::Uuid::now_v7(),
+            "presented_at_ms": presented_ms,
+            "clicked_at_ms": click_ms,
+            "received_at_ms": click_ms + 40,
+        });
+        let mut metadata = EventMetadata::new(
+            Some(self.org),
+            Actor::ApiKey {
+                key_id,
+                member_id: Some(member_id),
+            },
+        );
+        metadata.ip = Some(format!("198.51.100.{}", self.rng.random_range(1..255)));
+        metadata.user_agent = Some("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)".into());
+        NewEvent::new("MessageSendClicked", data, metadata)
+    }
+}
