@@ -239,12 +239,12 @@ fn stream(name: &str) -> StreamId {
     StreamId::parse(name).unwrap_or_else(|err| panic!("benchmark stream name {name:?}: {err}"))
 }
 
-/// Seeded generator of realistic send-click events (~500 bytes of data).
+/// Seeded generator of realistic send-click events: about 500 bytes of JSON
+/// (data and metadata together), as the foundation issue specifies.
 struct EventGenerator {
     rng: StdRng,
     org: OrgId,
     campaign: uuid::Uuid,
-    list: uuid::Uuid,
     texters: Vec<(MemberId, ApiKeyId)>,
 }
 
@@ -262,13 +262,21 @@ impl EventGenerator {
             rng,
             org: OrgId::new(),
             campaign: uuid::Uuid::now_v7(),
-            list: uuid::Uuid::now_v7(),
             texters,
         }
     }
 
+    /// One call's worth of events: like a list-import chunk, they come from
+    /// one request and so share its metadata.
     fn events(&mut self, count: u64) -> Vec<NewEvent> {
-        (0..count).map(|_| self.event()).collect()
+        let metadata = self.event().metadata;
+        (0..count)
+            .map(|_| {
+                let mut event = self.event();
+                event.metadata = metadata.clone();
+                event
+            })
+            .collect()
     }
 
     fn event(&mut self) -> NewEvent {
@@ -277,35 +285,46 @@ impl EventGenerator {
         let name = FIRST_NAMES[self.rng.random_range(0..FIRST_NAMES.len())];
         let phone = format!("+1555{:07}", self.rng.random_range(0..10_000_000u32));
         let body = format!(
-            "Hi {name}, this is {} with the Rivera for Council campaign. Early voting starts \
-             Saturday at the Main St library. Can we count on your vote? Reply STOP to opt out.",
+            "Hi {name}, it's {} with Rivera for Council. Early voting starts Saturday. \
+             Can we count on you? Reply STOP to opt out.",
             TEXTER_NAMES[texter]
         );
         let presented_ms: i64 = 1_795_000_000_000 + self.rng.random_range(0..86_400_000);
-        let click_ms = presented_ms + self.rng.random_range(400..4_000);
         let data = json!({
             "message_id": uuid::Uuid::now_v7(),
             "campaign_id": self.campaign,
-            "list_id": self.list,
             "texter_id": member_id,
             "phone": phone,
             "body": body,
-            "body_sha256": format!("{:064x}", self.rng.random::<u128>()),
             "script_version": 3,
-            "token_id": uuid::Uuid::now_v7(),
             "presented_at_ms": presented_ms,
-            "clicked_at_ms": click_ms,
-            "received_at_ms": click_ms + 40,
+            "clicked_at_ms": presented_ms + self.rng.random_range(400..4_000),
         });
         let mut metadata = EventMetadata::new(
             Some(self.org),
             Actor::ApiKey {
                 key_id,
-                member_id: Some(member_id),
+                member_id: None,
             },
         );
         metadata.ip = Some(format!("198.51.100.{}", self.rng.random_range(1..255)));
-        metadata.user_agent = Some("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)".into());
         NewEvent::new("MessageSendClicked", data, metadata)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use textbank_store::chain::canonical_json;
+
+    #[test]
+    fn generated_events_carry_about_500_bytes_of_json() {
+        let mut generator = EventGenerator::new(1);
+        for _ in 0..20 {
+            let event = generator.event();
+            let metadata = serde_json::to_value(&event.metadata).unwrap();
+            let size = canonical_json(&event.data).len() + canonical_json(&metadata).len();
+            assert!((420..=620).contains(&size), "{size} bytes");
+        }
     }
 }

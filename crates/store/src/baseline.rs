@@ -75,17 +75,17 @@ impl BaselineTable {
         let recorded_at = Utc::now();
         let rows: Vec<PendingRow> = request
             .events
-            .into_iter()
+            .iter()
             .zip(0u64..)
             .map(|(event, offset)| PendingRow {
                 position: first_position + offset,
                 event_id: event.event_id,
-                stream_id: stream.as_str().to_owned(),
+                stream_id: &request.stream_name,
                 version: first_version + offset,
-                event_type: event.event_type,
+                event_type: &event.event_type,
                 schema_version: event.schema_version,
-                data_json: event.data_json,
-                metadata_json: event.metadata_json,
+                data_json: &event.data_json,
+                metadata_json: &event.metadata_json,
                 recorded_at,
                 prev_hash: GENESIS_HASH,
                 hash: GENESIS_HASH,

@@ -89,7 +89,11 @@ impl Database {
                     .foreign_keys(true)
                     // 64 MiB page cache per connection (negative = KiB).
                     .pragma("cache_size", "-65536")
-                    .pragma("temp_store", "memory");
+                    .pragma("temp_store", "memory")
+                    // Checkpoints run in the store's background task, not in
+                    // whichever commit crosses a threshold (see sqlite_writer).
+                    .pragma("wal_autocheckpoint", "0")
+                    .pragma("journal_size_limit", "67108864");
                 let write = SqlitePoolOptions::new()
                     .max_connections(1)
                     .connect_with(connect.clone())

@@ -5,9 +5,10 @@
 //! identically.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use textbank_domain::StreamId;
+use textbank_domain::{EventMetadata, StreamId};
 use uuid::Uuid;
 
 use crate::chain::{ChainInput, GENESIS_HASH, canonical_json, chain_hash};
@@ -21,19 +22,24 @@ const MAX_EVENT_TYPE_LEN: usize = 200;
 
 /// An event serialized once, in the caller's task, so the single writer only
 /// hashes and inserts.
+///
+/// Text is held in `Arc<str>` so binding it to a statement shares the buffer
+/// instead of copying it, and events of one call share one metadata text.
 #[derive(Debug, Clone)]
 pub(crate) struct PreparedEvent {
     pub event_id: Uuid,
-    pub event_type: String,
+    pub event_type: Arc<str>,
     pub schema_version: u32,
-    pub data_json: String,
-    pub metadata_json: String,
+    pub data_json: Arc<str>,
+    pub metadata_json: Arc<str>,
 }
 
 /// One append call, validated.
 #[derive(Debug, Clone)]
 pub(crate) struct AppendRequest {
     pub stream: StreamId,
+    /// The stream name again, shareable with statements.
+    pub stream_name: Arc<str>,
     pub expected: ExpectedVersion,
     pub events: Vec<PreparedEvent>,
 }
@@ -54,7 +60,10 @@ impl AppendRequest {
             )));
         }
         let mut seen = HashSet::with_capacity(events.len());
-        let mut prepared = Vec::with_capacity(events.len());
+        let mut prepared: Vec<PreparedEvent> = Vec::with_capacity(events.len());
+        // Events of one call usually share their metadata (one request, one
+        // actor): serialize it once.
+        let mut last_metadata: Option<(EventMetadata, usize)> = None;
         for event in events {
             if !seen.insert(event.event_id) {
                 return Err(StoreError::InvalidInput(format!(
@@ -67,18 +76,28 @@ impl AppendRequest {
                     "event type must be 1 to {MAX_EVENT_TYPE_LEN} bytes"
                 )));
             }
-            let metadata = serde_json::to_value(&event.metadata)
-                .map_err(|err| StoreError::InvalidInput(format!("metadata: {err}")))?;
+            let metadata_json = match &last_metadata {
+                Some((metadata, index)) if *metadata == event.metadata => {
+                    prepared[*index].metadata_json.clone()
+                }
+                _ => {
+                    let value = serde_json::to_value(&event.metadata)
+                        .map_err(|err| StoreError::InvalidInput(format!("metadata: {err}")))?;
+                    last_metadata = Some((event.metadata, prepared.len()));
+                    canonical_json(&value).into()
+                }
+            };
             prepared.push(PreparedEvent {
                 event_id: event.event_id,
-                event_type: event.event_type,
+                event_type: event.event_type.into(),
                 schema_version: event.schema_version,
-                data_json: canonical_json(&event.data),
-                metadata_json: canonical_json(&metadata),
+                data_json: canonical_json(&event.data).into(),
+                metadata_json,
             });
         }
         Ok(Self {
             stream: stream.clone(),
+            stream_name: stream.as_str().into(),
             expected,
             events: prepared,
         })
@@ -104,17 +123,17 @@ pub(crate) struct StoredEventRef {
     pub position: u64,
 }
 
-/// A row the writer will insert.
+/// A row the writer will insert, borrowing the request's serialized event.
 #[derive(Debug, Clone)]
-pub(crate) struct PendingRow {
+pub(crate) struct PendingRow<'a> {
     pub position: u64,
     pub event_id: Uuid,
-    pub stream_id: String,
+    pub stream_id: &'a Arc<str>,
     pub version: u64,
-    pub event_type: String,
+    pub event_type: &'a Arc<str>,
     pub schema_version: u32,
-    pub data_json: String,
-    pub metadata_json: String,
+    pub data_json: &'a Arc<str>,
+    pub metadata_json: &'a Arc<str>,
     pub recorded_at: DateTime<Utc>,
     pub prev_hash: [u8; 32],
     pub hash: [u8; 32],
@@ -130,12 +149,12 @@ pub(crate) struct BatchFacts {
 
 /// What to insert, and the answer for each request, in request order.
 #[derive(Debug)]
-pub(crate) struct BatchPlan {
-    pub rows: Vec<PendingRow>,
+pub(crate) struct BatchPlan<'a> {
+    pub rows: Vec<PendingRow<'a>>,
     pub outcomes: Vec<StoreResult<AppendResult>>,
 }
 
-impl BatchPlan {
+impl BatchPlan<'_> {
     pub fn last_position(&self) -> Option<u64> {
         self.rows.last().map(|row| row.position)
     }
@@ -143,11 +162,11 @@ impl BatchPlan {
 
 /// Decides each request in order, as if each were its own transaction: a
 /// request sees the writes of the requests before it in the batch.
-pub(crate) fn plan_batch(
-    requests: &[AppendRequest],
+pub(crate) fn plan_batch<'a>(
+    requests: &'a [AppendRequest],
     mut facts: BatchFacts,
     recorded_at: DateTime<Utc>,
-) -> BatchPlan {
+) -> BatchPlan<'a> {
     // Round to microseconds: PostgreSQL keeps no more, and the hash covers it.
     let recorded_at = truncate_to_micros(recorded_at);
     let mut rows = Vec::with_capacity(requests.iter().map(AppendRequest::event_count).sum());
@@ -203,12 +222,12 @@ pub(crate) fn plan_batch(
             rows.push(PendingRow {
                 position,
                 event_id: event.event_id,
-                stream_id: stream.to_owned(),
+                stream_id: &request.stream_name,
                 version,
-                event_type: event.event_type.clone(),
+                event_type: &event.event_type,
                 schema_version: event.schema_version,
-                data_json: event.data_json.clone(),
-                metadata_json: event.metadata_json.clone(),
+                data_json: &event.data_json,
+                metadata_json: &event.metadata_json,
                 recorded_at,
                 prev_hash,
                 hash,
@@ -298,12 +317,13 @@ mod tests {
     #[test]
     fn later_requests_in_a_batch_see_earlier_ones() {
         let (a, b) = (ids(2), ids(1));
+        let requests = [
+            request("s-1", ExpectedVersion::NoStream, &a),
+            request("s-1", ExpectedVersion::Exact(1), &b),
+            request("s-1", ExpectedVersion::Exact(1), &ids(1)),
+        ];
         let plan = plan_batch(
-            &[
-                request("s-1", ExpectedVersion::NoStream, &a),
-                request("s-1", ExpectedVersion::Exact(1), &b),
-                request("s-1", ExpectedVersion::Exact(1), &ids(1)),
-            ],
+            &requests,
             BatchFacts {
                 last_position: 10,
                 ..BatchFacts::default()
@@ -329,14 +349,11 @@ mod tests {
     #[test]
     fn a_repeated_request_in_the_same_batch_replays_the_first() {
         let same = ids(2);
-        let plan = plan_batch(
-            &[
-                request("s-1", ExpectedVersion::Any, &same),
-                request("s-1", ExpectedVersion::Any, &same),
-            ],
-            BatchFacts::default(),
-            Utc::now(),
-        );
+        let requests = [
+            request("s-1", ExpectedVersion::Any, &same),
+            request("s-1", ExpectedVersion::Any, &same),
+        ];
+        let plan = plan_batch(&requests, BatchFacts::default(), Utc::now());
         assert_eq!(plan.rows.len(), 2);
         assert_eq!(
             plan.outcomes[0].as_ref().unwrap(),
@@ -347,15 +364,12 @@ mod tests {
     #[test]
     fn a_partial_overlap_with_stored_ids_is_a_mismatch() {
         let first = ids(2);
-        let plan = plan_batch(
-            &[
-                request("s-1", ExpectedVersion::Any, &first),
-                request("s-1", ExpectedVersion::Any, &[first[1], Uuid::now_v7()]),
-                request("s-2", ExpectedVersion::Any, &first),
-            ],
-            BatchFacts::default(),
-            Utc::now(),
-        );
+        let requests = [
+            request("s-1", ExpectedVersion::Any, &first),
+            request("s-1", ExpectedVersion::Any, &[first[1], Uuid::now_v7()]),
+            request("s-2", ExpectedVersion::Any, &first),
+        ];
+        let plan = plan_batch(&requests, BatchFacts::default(), Utc::now());
         assert!(matches!(
             plan.outcomes[1],
             Err(StoreError::IdempotencyMismatch { .. })

@@ -140,7 +140,7 @@ async fn lookup_facts(conn: &mut PgConnection, batch: &[AppendRequest]) -> Store
 pub(crate) async fn insert_rows_into(
     conn: &mut PgConnection,
     table: &str,
-    rows: &[PendingRow],
+    rows: &[PendingRow<'_>],
 ) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO {table} (position, event_id, stream_id, version, event_type, schema_version, \
@@ -155,13 +155,13 @@ pub(crate) async fn insert_rows_into(
         .bind(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
         .bind(
             rows.iter()
-                .map(|r| r.stream_id.as_str())
+                .map(|r| r.stream_id.as_ref())
                 .collect::<Vec<_>>(),
         )
         .bind(rows.iter().map(|r| r.version as i64).collect::<Vec<_>>())
         .bind(
             rows.iter()
-                .map(|r| r.event_type.as_str())
+                .map(|r| r.event_type.as_ref())
                 .collect::<Vec<_>>(),
         )
         .bind(
@@ -171,12 +171,12 @@ pub(crate) async fn insert_rows_into(
         )
         .bind(
             rows.iter()
-                .map(|r| r.data_json.as_str())
+                .map(|r| r.data_json.as_ref())
                 .collect::<Vec<_>>(),
         )
         .bind(
             rows.iter()
-                .map(|r| r.metadata_json.as_str())
+                .map(|r| r.metadata_json.as_ref())
                 .collect::<Vec<_>>(),
         )
         .bind(rows.iter().map(|r| r.recorded_at).collect::<Vec<_>>())

@@ -17,7 +17,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent, StoredRow};
 use crate::plan::AppendRequest;
 use crate::postgres_writer::{PgChannel, PgWriter, listen_for_appends};
-use crate::sqlite_writer::SqliteWriter;
+use crate::sqlite_writer::{SqliteWriter, checkpoint_wal};
 use crate::tx::StoreTx;
 
 /// Most events one read returns, whatever the caller asks for.
@@ -49,7 +49,8 @@ pub struct SqlEventStore {
     database: Database,
     appender: Appender,
     head: watch::Receiver<u64>,
-    _listener: Option<AbortOnDrop>,
+    /// The PostgreSQL notification listener or the SQLite WAL checkpointer.
+    _background: Option<AbortOnDrop>,
 }
 
 impl SqlEventStore {
@@ -63,15 +64,15 @@ impl SqlEventStore {
     pub async fn on_database(database: Database) -> StoreResult<Self> {
         let last = last_position(&database).await?;
         let (head_tx, head) = watch::channel(last);
-        let (appender, listener) = match &database {
-            Database::Sqlite { write, .. } => (
+        let (appender, background) = match &database {
+            Database::Sqlite { write, read } => (
                 Appender::spawn(
                     SqliteWriter {
                         pool: write.clone(),
                     },
                     head_tx,
                 ),
-                None,
+                Some(AbortOnDrop(tokio::spawn(checkpoint_wal(read.clone())))),
             ),
             Database::Postgres(pool) => {
                 let schema: String = sqlx::query_scalar("SELECT current_schema()")
@@ -97,7 +98,7 @@ impl SqlEventStore {
             database,
             appender,
             head,
-            _listener: listener,
+            _background: background,
         })
     }
 

@@ -2,16 +2,24 @@
 //! dedicated writer connection. Lookups pass their keys as one JSON array
 //! (`json_each`) so each statement's text — and its cached plan — is the same
 //! whatever the batch size.
+//!
+//! Event ids are not looked up on the first attempt: a re-appended id is rare
+//! (a client retry), and the UNIQUE index catches it anyway. When it does, the
+//! batch is rolled back and decided again with the stored ids in hand. WAL
+//! checkpoints run in a background task rather than inside the writer's
+//! commits, so an append never waits for pages to be copied.
 
 use std::collections::HashMap;
 
-use chrono::Utc;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::appender::BatchWriter;
 use crate::decode::{to_hash, to_u64};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::event::AppendResult;
 use crate::plan::{AppendRequest, BatchFacts, PendingRow, StoredEventRef, StreamHead, plan_batch};
 
@@ -28,9 +36,24 @@ impl BatchWriter for SqliteWriter {
         &mut self,
         batch: &[AppendRequest],
     ) -> StoreResult<Vec<StoreResult<AppendResult>>> {
+        match self.attempt(batch, false).await {
+            Err(StoreError::Database(err)) if is_unique_violation(&err) => {
+                self.attempt(batch, true).await
+            }
+            outcome => outcome,
+        }
+    }
+}
+
+impl SqliteWriter {
+    async fn attempt(
+        &mut self,
+        batch: &[AppendRequest],
+        lookup_ids: bool,
+    ) -> StoreResult<Vec<StoreResult<AppendResult>>> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        let facts = lookup_facts(&mut tx, batch).await?;
+        let facts = lookup_facts(&mut tx, batch, lookup_ids).await?;
         let plan = plan_batch(batch, facts, Utc::now());
         insert_rows(&mut tx, &plan.rows).await?;
         tx.commit().await?;
@@ -38,9 +61,36 @@ impl BatchWriter for SqliteWriter {
     }
 }
 
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|db| db.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+/// Copies committed WAL pages into the database file every so often, off the
+/// writer's path (connections are opened with `wal_autocheckpoint=0`).
+pub(crate) async fn checkpoint_wal(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %err, "WAL checkpoint failed");
+        }
+    }
+}
+
+/// Stream heads, the last position and — when asked — which of the batch's
+/// event ids are already stored.
 async fn lookup_facts(
     conn: &mut SqliteConnection,
     batch: &[AppendRequest],
+    lookup_ids: bool,
 ) -> StoreResult<BatchFacts> {
     let mut streams: Vec<&str> = batch.iter().map(|r| r.stream.as_str()).collect();
     streams.sort_unstable();
@@ -66,31 +116,39 @@ async fn lookup_facts(
     })
     .collect::<StoreResult<HashMap<_, _>>>()?;
 
-    let ids: Vec<String> = batch
-        .iter()
-        .flat_map(|r| &r.events)
-        .map(|e| hex::encode(e.event_id.as_bytes()))
-        .collect();
-    let stored = sqlx::query(
-        "SELECT e.event_id, e.stream_id, e.version, e.position
+    let ids: Vec<String> = if !lookup_ids {
+        Vec::new()
+    } else {
+        batch
+            .iter()
+            .flat_map(|r| &r.events)
+            .map(|e| hex::encode(e.event_id.as_bytes()))
+            .collect()
+    };
+    let stored = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        sqlx::query(
+            "SELECT e.event_id, e.stream_id, e.version, e.position
            FROM json_each($1) AS i
            JOIN events AS e ON e.event_id = unhex(i.value)",
-    )
-    .bind(serde_json::to_string(&ids).unwrap_or_default())
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|row| {
-        Ok((
-            row.try_get(0)?,
-            StoredEventRef {
-                stream_id: row.try_get(1)?,
-                version: to_u64(row.try_get(2)?)?,
-                position: to_u64(row.try_get(3)?)?,
-            },
-        ))
-    })
-    .collect::<StoreResult<HashMap<_, _>>>()?;
+        )
+        .bind(serde_json::to_string(&ids).unwrap_or_default())
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get(0)?,
+                StoredEventRef {
+                    stream_id: row.try_get(1)?,
+                    version: to_u64(row.try_get(2)?)?,
+                    position: to_u64(row.try_get(3)?)?,
+                },
+            ))
+        })
+        .collect::<StoreResult<HashMap<_, _>>>()?
+    };
 
     let last_position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
         .fetch_one(&mut *conn)
@@ -107,14 +165,28 @@ async fn lookup_facts(
 pub(crate) async fn insert_rows_into(
     conn: &mut SqliteConnection,
     table: &str,
-    rows: &[PendingRow],
+    rows: &[PendingRow<'_>],
 ) -> StoreResult<()> {
+    // Every row of a batch has the same recorded_at: format it once, at a
+    // fixed width so the text sorts like the time.
+    let mut recorded: Option<(DateTime<Utc>, Arc<str>)> = None;
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut insert = QueryBuilder::<Sqlite>::new(format!(
             "INSERT INTO {table} (position, event_id, stream_id, version, event_type, schema_version, \
              data, metadata, recorded_at, prev_hash, hash) "
         ));
         insert.push_values(chunk, |mut values, row| {
+            let recorded_at = match &recorded {
+                Some((at, text)) if *at == row.recorded_at => text.clone(),
+                _ => {
+                    let text: Arc<str> = row
+                        .recorded_at
+                        .to_rfc3339_opts(SecondsFormat::Micros, false)
+                        .into();
+                    recorded = Some((row.recorded_at, text.clone()));
+                    text
+                }
+            };
             values
                 .push_bind(row.position as i64)
                 .push_bind(row.event_id)
@@ -124,7 +196,7 @@ pub(crate) async fn insert_rows_into(
                 .push_bind(row.schema_version as i32)
                 .push_bind(row.data_json.clone())
                 .push_bind(row.metadata_json.clone())
-                .push_bind(row.recorded_at)
+                .push_bind(recorded_at)
                 .push_bind(row.prev_hash.to_vec())
                 .push_bind(row.hash.to_vec());
         });
@@ -133,6 +205,6 @@ pub(crate) async fn insert_rows_into(
     Ok(())
 }
 
-async fn insert_rows(conn: &mut SqliteConnection, rows: &[PendingRow]) -> StoreResult<()> {
+async fn insert_rows(conn: &mut SqliteConnection, rows: &[PendingRow<'_>]) -> StoreResult<()> {
     insert_rows_into(conn, "events", rows).await
 }
