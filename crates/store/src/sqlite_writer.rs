@@ -4,7 +4,8 @@
 //! whatever the batch size.
 //!
 //! Event ids are not looked up on the first attempt: a re-appended id is rare
-//! (a client retry), and the UNIQUE index catches it anyway. When it does, the
+//! (a client retry), and the UNIQUE index catches it anyway. When it does —
+//! or when a request conflicts, which a retry of a stored append would — the
 //! batch is rolled back and decided again with the stored ids in hand. WAL
 //! checkpoints run in a background task rather than inside the writer's
 //! commits, so an append never waits for pages to be copied.
@@ -37,27 +38,41 @@ impl BatchWriter for SqliteWriter {
         batch: &[AppendRequest],
     ) -> StoreResult<Vec<StoreResult<AppendResult>>> {
         match self.attempt(batch, false).await {
-            Err(StoreError::Database(err)) if is_unique_violation(&err) => {
-                self.attempt(batch, true).await
-            }
-            outcome => outcome,
+            Ok(Some(outcomes)) => return Ok(outcomes),
+            Ok(None) => {}
+            Err(StoreError::Database(err)) if is_unique_violation(&err) => {}
+            Err(err) => return Err(err),
         }
+        let outcomes = self.attempt(batch, true).await?;
+        Ok(outcomes.unwrap_or_default())
     }
 }
 
 impl SqliteWriter {
+    /// One try at the batch. Without the id lookup, a conflict might really
+    /// be the retry of an append that already succeeded (whose answer is its
+    /// original result, not a conflict): then nothing is written and `None`
+    /// asks for a second try with the lookup.
     async fn attempt(
         &mut self,
         batch: &[AppendRequest],
         lookup_ids: bool,
-    ) -> StoreResult<Vec<StoreResult<AppendResult>>> {
+    ) -> StoreResult<Option<Vec<StoreResult<AppendResult>>>> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
         let facts = lookup_facts(&mut tx, batch, lookup_ids).await?;
         let plan = plan_batch(batch, facts, Utc::now());
+        let conflicted = plan
+            .outcomes
+            .iter()
+            .any(|o| o.as_ref().is_err_and(StoreError::is_conflict));
+        if conflicted && !lookup_ids {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         insert_rows(&mut tx, &plan.rows).await?;
         tx.commit().await?;
-        Ok(plan.outcomes)
+        Ok(Some(plan.outcomes))
     }
 }
 
