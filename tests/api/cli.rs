@@ -1,0 +1,150 @@
+//! The `textbank` binary as a user runs it: `serve` on a fresh SQLite file,
+//! clean exit on SIGTERM and SIGINT, `migrate`, and flag errors.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_textbank");
+
+fn scratch_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("textbank-cli-{name}-{}.db", uuid::Uuid::now_v7()))
+}
+
+/// Starts `textbank serve` on a free port and returns it with its address.
+fn serve(db: &PathBuf) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env(
+            "TEXTBANK_DATABASE_URL",
+            format!("sqlite://{}", db.display()),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start textbank serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let address = line
+        .trim()
+        .strip_prefix("textbank listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, address)
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+fn wait_exit(mut child: Child) -> std::process::ExitStatus {
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("textbank did not exit within 5 s of the signal");
+}
+
+fn remove(db: &PathBuf) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = db.clone().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+#[tokio::test]
+async fn serve_creates_the_sqlite_database_answers_and_exits_cleanly_on_sigterm() {
+    let db = scratch_path("serve");
+    assert!(!db.exists());
+    let (child, address) = serve(&db);
+    assert!(db.exists(), "the database file is created on start");
+    let ready = reqwest::get(format!("{address}/ready")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    signal(&child, "TERM");
+    assert!(wait_exit(child).success());
+    remove(&db);
+}
+
+#[tokio::test]
+async fn serve_exits_cleanly_on_sigint() {
+    let db = scratch_path("sigint");
+    let (child, address) = serve(&db);
+    assert_eq!(
+        reqwest::get(format!("{address}/health"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    signal(&child, "INT");
+    assert!(wait_exit(child).success());
+    remove(&db);
+}
+
+#[test]
+fn migrate_applies_the_migrations_and_is_idempotent() {
+    let db = scratch_path("migrate");
+    for _ in 0..2 {
+        let output = Command::new(BIN)
+            .args([
+                "migrate",
+                "--database-url",
+                &format!("sqlite://{}", db.display()),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(String::from_utf8_lossy(&output.stdout).contains("migrations applied"));
+    }
+    remove(&db);
+}
+
+#[test]
+fn an_unsupported_database_url_fails_with_a_clear_message_and_no_secret() {
+    let output = Command::new(BIN)
+        .args([
+            "migrate",
+            "--database-url",
+            "mysql://root:hunter2@db/textbank",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unsupported database url"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn every_serve_flag_is_documented_with_its_environment_variable() {
+    let output = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for var in [
+        "TEXTBANK_BIND",
+        "TEXTBANK_DATABASE_URL",
+        "TEXTBANK_DB_MAX_CONNECTIONS",
+        "TEXTBANK_LOG_FORMAT",
+    ] {
+        assert!(help.contains(var), "{var} missing from:\n{help}");
+    }
+}
