@@ -1,0 +1,101 @@
+//! The projector runner: catch up from the checkpoint, then follow the log as
+//! it grows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use textbank_store::{EventStore, RecordedEvent, StoreError, StoreTx, wait_beyond};
+use tokio::sync::watch;
+
+/// Events applied per transaction.
+const BATCH: usize = 1_000;
+/// How long a follower sleeps without a wake-up before re-reading anyway (a
+/// wake-up from another process can be lost while its listener reconnects).
+const POLL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("projector {projector} failed at position {position}: {reason}")]
+    Apply {
+        projector: &'static str,
+        position: u64,
+        reason: String,
+    },
+}
+
+/// A read model.
+#[async_trait]
+pub trait Projector: Send + Sync + 'static {
+    /// Stable name; also the checkpoint's name.
+    fn name(&self) -> &'static str;
+
+    /// Applies events (in position order) to the read model inside `tx`. An
+    /// error rolls back the whole batch, checkpoint included.
+    async fn apply(
+        &self,
+        tx: &mut StoreTx,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError>;
+}
+
+/// Applies every event after the projector's checkpoint, batch by batch, and
+/// returns the position it reached.
+///
+/// Events are read before the write transaction begins (on SQLite a write
+/// transaction holds the database's write lock, and appends should not wait
+/// for a read); the checkpoint is then checked again inside the transaction,
+/// so two runners racing on one projector cannot both apply a batch.
+pub async fn catch_up(
+    store: &dyn EventStore,
+    projector: &dyn Projector,
+) -> Result<u64, ProjectionError> {
+    let name = projector.name();
+    loop {
+        let mut peek = store.begin().await?;
+        let from = peek.load_checkpoint(name).await?.unwrap_or(0);
+        peek.rollback().await?;
+        let events = store.read_all(from + 1, BATCH).await?;
+        let Some(last) = events.last().map(|event| event.position) else {
+            return Ok(from);
+        };
+        let mut tx = store.begin().await?;
+        if tx.load_checkpoint(name).await?.unwrap_or(0) != from {
+            // Another runner applied this batch meanwhile; start over.
+            tx.rollback().await?;
+            continue;
+        }
+        projector.apply(&mut tx, &events).await?;
+        tx.save_checkpoint(name, last).await?;
+        tx.commit().await?;
+    }
+}
+
+/// Keeps the projector caught up until `stop` turns true. A failing batch is
+/// logged and retried after a pause; it never advances the checkpoint.
+pub async fn follow(
+    store: Arc<dyn EventStore>,
+    projector: Arc<dyn Projector>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let name = projector.name();
+    while !*stop.borrow() {
+        let reached = match catch_up(store.as_ref(), projector.as_ref()).await {
+            Ok(position) => position,
+            Err(err) => {
+                tracing::error!(projector = name, error = %err, "projection failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+        };
+        tokio::select! {
+            _ = wait_beyond(store.as_ref(), reached, POLL) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

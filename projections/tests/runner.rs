@@ -1,0 +1,180 @@
+//! The runner applies each event exactly once, across failures, on both
+//! backends.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::json;
+use textbank_domain::{Actor, EventMetadata, StreamId};
+use textbank_projections::{ProjectionError, Projector, catch_up, follow};
+use textbank_store::scratch::ScratchDb;
+use textbank_store::{
+    EventStore, ExpectedVersion, NewEvent, RecordedEvent, SqlEventStore, StoreTx,
+};
+
+/// Counts events per position in its own table; fails once at `fail_at`.
+struct Counter {
+    fail_at: AtomicU64,
+}
+
+#[async_trait]
+impl Projector for Counter {
+    fn name(&self) -> &'static str {
+        "counter"
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut StoreTx,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            let position = event.position as i64;
+            match tx {
+                StoreTx::Sqlite(tx) => {
+                    sqlx::query("INSERT INTO counted (position, times) VALUES ($1, 1) ON CONFLICT (position) DO UPDATE SET times = counted.times + 1")
+                        .bind(position)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(textbank_store::StoreError::from)?;
+                }
+                StoreTx::Postgres(tx) => {
+                    sqlx::query("INSERT INTO counted (position, times) VALUES ($1, 1) ON CONFLICT (position) DO UPDATE SET times = counted.times + 1")
+                        .bind(position)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(textbank_store::StoreError::from)?;
+                }
+            }
+            if self.fail_at.load(Ordering::SeqCst) == event.position {
+                self.fail_at.store(0, Ordering::SeqCst);
+                return Err(ProjectionError::Apply {
+                    projector: "counter",
+                    position: event.position,
+                    reason: "simulated crash mid-batch".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn counts(db: &ScratchDb) -> Vec<(i64, i64)> {
+    let sql = "SELECT position, times FROM counted ORDER BY position";
+    match &db.database {
+        textbank_store::Database::Sqlite { read, .. } => {
+            sqlx::query_as(sql).fetch_all(read).await.unwrap()
+        }
+        textbank_store::Database::Postgres(pool) => {
+            sqlx::query_as(sql).fetch_all(pool).await.unwrap()
+        }
+    }
+}
+
+async fn create_table(db: &ScratchDb) {
+    let sql = "CREATE TABLE counted (position BIGINT PRIMARY KEY, times BIGINT NOT NULL)";
+    match &db.database {
+        textbank_store::Database::Sqlite { write, .. } => {
+            sqlx::query(sql).execute(write).await.map(|_| ())
+        }
+        textbank_store::Database::Postgres(pool) => {
+            sqlx::query(sql).execute(pool).await.map(|_| ())
+        }
+    }
+    .unwrap();
+}
+
+async fn append(store: &SqlEventStore, n: u64) {
+    let events = (0..n)
+        .map(|i| {
+            NewEvent::new(
+                "Counted",
+                json!({"i": i}),
+                EventMetadata::new(None, Actor::System),
+            )
+        })
+        .collect();
+    store
+        .append(
+            &StreamId::parse("counter-1").unwrap(),
+            ExpectedVersion::Any,
+            events,
+        )
+        .await
+        .unwrap();
+}
+
+async fn exactly_once_across_a_failed_batch(db: ScratchDb) {
+    create_table(&db).await;
+    let store = Arc::new(
+        SqlEventStore::on_database(db.database.clone())
+            .await
+            .unwrap(),
+    );
+    append(&store, 2_500).await;
+    let counter = Counter {
+        fail_at: AtomicU64::new(1_700),
+    };
+
+    // The second batch (1001..=2000) fails at 1700: its rows and its
+    // checkpoint roll back together.
+    let err = catch_up(store.as_ref(), &counter).await.unwrap_err();
+    assert!(matches!(
+        err,
+        ProjectionError::Apply {
+            position: 1_700,
+            ..
+        }
+    ));
+    assert_eq!(counts(&db).await.len(), 1_000);
+
+    assert_eq!(catch_up(store.as_ref(), &counter).await.unwrap(), 2_500);
+    let counted = counts(&db).await;
+    assert_eq!(counted.len(), 2_500);
+    assert!(
+        counted
+            .iter()
+            .zip(1i64..)
+            .all(|(&(p, times), want)| p == want && times == 1)
+    );
+
+    // Following: new events are applied after a wake-up, once.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let follower = tokio::spawn(follow(
+        store.clone(),
+        Arc::new(Counter {
+            fail_at: AtomicU64::new(0),
+        }),
+        stopped,
+    ));
+    append(&store, 10).await;
+    let mut reached = false;
+    for _ in 0..100 {
+        if counts(&db).await.len() == 2_510 {
+            reached = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    follower.await.unwrap();
+    assert!(reached, "the follower applied the new events");
+    assert!(counts(&db).await.iter().all(|&(_, times)| times == 1));
+    drop(store);
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_projection_applies_each_event_exactly_once_across_a_failed_batch() {
+    exactly_once_across_a_failed_batch(ScratchDb::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_projection_applies_each_event_exactly_once_across_a_failed_batch() {
+    let Some(db) = ScratchDb::postgres("projection_exactly_once").await else {
+        return;
+    };
+    exactly_once_across_a_failed_batch(db).await;
+}
