@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use clap::{Args, Parser, Subcommand};
 use textbank_api::Server;
 use textbank_app::{App, Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};
+use textbank_projections::follow;
 use textbank_store::{ConnectOptions, Database, redact_url};
+use tokio::sync::watch;
 
 use crate::bench::BenchArgs;
 use crate::logging::LogFormat;
@@ -38,6 +40,22 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Run a benchmark and print one JSON line per figure.
     Bench(BenchArgs),
+    /// Administration that has no HTTP route (bootstrap).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an organization and print its owner API key (shown only once)
+    /// as one JSON line: {"org_id":"…","owner_key":"…"}.
+    CreateOrg {
+        /// The organization's name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -69,15 +87,40 @@ pub async fn serve(args: ServeArgs) -> CliResult {
     };
     tracing::info!(?config, "starting textbank");
     let app = App::open(&config).await?;
+    let (stop_projectors, stopped) = watch::channel(false);
+    let projectors: Vec<_> = textbank_projections::all()
+        .into_iter()
+        .map(|projector| tokio::spawn(follow(app.store().clone(), projector, stopped.clone())))
+        .collect();
     let server = Server::bind(app.clone(), config.bind).await?;
     let addr = server.local_addr()?;
     tracing::info!(%addr, "listening");
     // Printed as a plain line too, so scripts and tests can find the port.
     println!("textbank listening on http://{addr}");
     server.run(shutdown_signal()).await?;
+    let _ = stop_projectors.send(true);
+    for projector in projectors {
+        let _ = projector.await;
+    }
     app.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+pub async fn admin(command: AdminCommand) -> CliResult {
+    match command {
+        AdminCommand::CreateOrg { name, database } => {
+            let app = App::open(&Config {
+                max_connections: 2,
+                ..Config::with_database(database.database_url)
+            })
+            .await?;
+            let created = app.create_org(&name).await;
+            app.close().await;
+            println!("{}", serde_json::to_string(&created?)?);
+            Ok(())
+        }
+    }
 }
 
 pub async fn migrate(args: DatabaseArgs) -> CliResult {

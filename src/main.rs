@@ -21,6 +21,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => cli::serve(args).await,
         Command::Migrate(args) => cli::migrate(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Admin(command) => cli::admin(command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,9 +4,10 @@
 //! an opaque message.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use textbank_app::AppError;
 use textbank_store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,10 +71,31 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        let message = err.to_string();
+        match err {
+            AppError::Unauthenticated(_) => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message),
+            AppError::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            AppError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+            AppError::Invalid { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message),
+            AppError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            AppError::Store(err) => err.into(),
+            AppError::Projection(err) => Self::internal(&err),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
     }
 }
 

@@ -3,9 +3,11 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod extract;
 mod metrics;
 mod ops;
 mod server;
+mod v1;
 
 pub use error::ApiError;
 pub use metrics::Metrics;

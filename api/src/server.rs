@@ -29,6 +29,7 @@ pub struct AppState {
 pub fn router(app: App, metrics: Arc<Metrics>) -> Router {
     let state = AppState { app, metrics };
     Router::new()
+        .merge(crate::v1::routes())
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
@@ -85,7 +86,8 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await
     }

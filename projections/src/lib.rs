@@ -4,6 +4,14 @@
 //! once, across crashes.
 #![forbid(unsafe_code)]
 
+pub mod directory;
 mod runner;
 
+use std::sync::Arc;
+
 pub use runner::{ProjectionError, Projector, catch_up, follow};
+
+/// Every projector the server keeps up to date.
+pub fn all() -> Vec<Arc<dyn Projector>> {
+    vec![Arc::new(directory::Directory)]
+}

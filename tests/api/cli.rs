@@ -148,3 +148,47 @@ fn every_serve_flag_is_documented_with_its_environment_variable() {
         assert!(help.contains(var), "{var} missing from:\n{help}");
     }
 }
+
+#[tokio::test]
+async fn admin_create_org_prints_an_owner_key_that_the_server_accepts() {
+    let db = scratch_path("create-org");
+    let url = format!("sqlite://{}", db.display());
+    let output = Command::new(BIN)
+        .args(["admin", "create-org", "--name", "Rivera for Council", "--database-url", &url])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout}");
+    let created: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let key = created["owner_key"].as_str().unwrap();
+    assert!(created["org_id"].is_string());
+
+    let (child, address) = serve(&db);
+    let me = reqwest::Client::new()
+        .get(format!("{address}/v1/me"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let me: serde_json::Value = me.json().await.unwrap();
+    assert_eq!(me["org_id"], created["org_id"]);
+    assert_eq!(me["role"], "owner");
+    signal(&child, "TERM");
+    assert!(wait_exit(child).success());
+    remove(&db);
+}
+
+#[test]
+fn admin_create_org_refuses_a_blank_name() {
+    let db = scratch_path("blank-org");
+    let output = Command::new(BIN)
+        .args(["admin", "create-org", "--name", "   ", "--database-url", &format!("sqlite://{}", db.display())])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("name must not be empty"));
+    remove(&db);
+}

@@ -81,6 +81,43 @@ impl TestApp {
             .expect("request")
     }
 
+    /// A new organization; returns its owner key.
+    pub async fn create_org(&self, name: &str) -> String {
+        self.app.create_org(name).await.expect("create org").owner_key
+    }
+
+    pub async fn get_as(&self, key: &str, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(key).send().await.expect("request")
+    }
+
+    pub async fn post_as(&self, key: &str, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete_as(&self, key: &str, path: &str) -> reqwest::Response {
+        self.client.delete(self.url(path)).bearer_auth(key).send().await.expect("request")
+    }
+
+    /// Adds a member and issues a key bound to it; returns (member id, key).
+    pub async fn member_with_key(&self, owner_key: &str, email: &str, role: &str) -> (String, String) {
+        let body = serde_json::json!({"name": "Test Member", "email": email, "role": role});
+        let member = self.post_as(owner_key, "/v1/members", &body).await;
+        assert_eq!(member.status(), 201);
+        let member: serde_json::Value = member.json().await.unwrap();
+        let member_id = member["member_id"].as_str().unwrap().to_owned();
+        let body = serde_json::json!({"role": role, "member_id": member_id, "label": "test"});
+        let key = self.post_as(owner_key, "/v1/api-keys", &body).await;
+        assert_eq!(key.status(), 201);
+        let key: serde_json::Value = key.json().await.unwrap();
+        (member_id, key["key"].as_str().unwrap().to_owned())
+    }
+
     /// Stops the server (letting requests finish) and drops the database.
     pub async fn stop(self) {
         let _ = self.stop.send(());
@@ -118,4 +155,12 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// The message of a JSON error response, after checking status and code.
+pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) -> String {
+    assert_eq!(response.status().as_u16(), status, "expected {status} {code}");
+    let body: serde_json::Value = response.json().await.expect("a JSON error body");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    body["error"]["message"].as_str().expect("a message").to_owned()
 }

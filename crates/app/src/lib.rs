@@ -3,14 +3,22 @@
 //! here as they arrive; the API and the CLI stay thin.
 #![forbid(unsafe_code)]
 
+mod caller;
+mod command;
 mod config;
+mod error;
+mod keys;
+mod org;
 
 use std::sync::Arc;
 
 use textbank_domain::{Clock, SystemClock};
-use textbank_store::{ConnectOptions, EventStore, SqlEventStore, StoreResult};
+use textbank_store::{ConnectOptions, Database, EventStore, SqlEventStore, StoreResult};
 
+pub use caller::Caller;
 pub use config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};
+pub use error::AppError;
+pub use org::{AddedMember, CreatedOrg, IssuedKey};
 
 /// Everything a request or a job needs: the event store and the clock.
 #[derive(Clone)]
@@ -43,6 +51,11 @@ impl App {
 
     pub fn events(&self) -> &dyn EventStore {
         self.store.as_ref()
+    }
+
+    /// The database the read models live in.
+    pub fn database(&self) -> &Database {
+        self.store.database()
     }
 
     pub fn clock(&self) -> &dyn Clock {

@@ -3,11 +3,16 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod event;
 pub mod ids;
 pub mod metadata;
+pub mod org;
+pub mod role;
 pub mod stream;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{ApiKeyId, CampaignId, ListId, MemberId, OrgId};
+pub use event::DomainEvent;
 pub use metadata::{Actor, EventMetadata};
+pub use role::{Permission, Role, allows};
 pub use stream::{StreamId, StreamIdError};

@@ -11,6 +11,7 @@ mod database;
 mod decode;
 mod error;
 mod event;
+mod macros;
 mod plan;
 mod postgres_writer;
 pub mod scratch;

@@ -25,16 +25,6 @@ pub const MAX_READ_BATCH: usize = 10_000;
 /// Events read per page while verifying a chain.
 const VERIFY_PAGE: usize = 1_000;
 
-/// Runs the same expression on whichever reader pool the database has.
-macro_rules! on_reader {
-    ($db:expr, |$pool:ident| $body:expr) => {
-        match $db {
-            Database::Sqlite { read: $pool, .. } => $body,
-            Database::Postgres($pool) => $body,
-        }
-    };
-}
-
 /// Aborts a background task when the store goes away.
 struct AbortOnDrop(JoinHandle<()>);
 
@@ -116,7 +106,7 @@ fn page(from: u64, limit: usize) -> StoreResult<(i64, i64)> {
 }
 
 async fn last_position(database: &Database) -> StoreResult<u64> {
-    let last: i64 = on_reader!(database, |pool| {
+    let last: i64 = crate::on_reader!(database, |pool| {
         sqlx::query("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(pool)
             .await?
@@ -140,7 +130,7 @@ impl SqlEventStore {
         limit: usize,
     ) -> StoreResult<Vec<StoredRow>> {
         let (from, limit) = page(from_version, limit)?;
-        on_reader!(&self.database, |pool| {
+        crate::on_reader!(&self.database, |pool| {
             sqlx::query(READ_STREAM)
                 .bind(stream.as_str())
                 .bind(from)
@@ -185,7 +175,7 @@ impl EventStore for SqlEventStore {
 
     async fn read_all(&self, from_position: u64, limit: usize) -> StoreResult<Vec<RecordedEvent>> {
         let (from, limit) = page(from_position, limit)?;
-        let rows: Vec<StoredRow> = on_reader!(&self.database, |pool| {
+        let rows: Vec<StoredRow> = crate::on_reader!(&self.database, |pool| {
             sqlx::query(READ_ALL)
                 .bind(from)
                 .bind(limit)

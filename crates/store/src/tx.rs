@@ -18,28 +18,11 @@ pub enum StoreTx {
     Postgres(Transaction<'static, Postgres>),
 }
 
-/// Runs the same expression on whichever connection the transaction holds;
-/// sqlx's query API is generic over the database, so one text serves both.
-macro_rules! on_tx {
-    ($tx:expr, |$conn:ident| $body:expr) => {
-        match $tx {
-            StoreTx::Sqlite(tx) => {
-                let $conn = &mut **tx;
-                $body
-            }
-            StoreTx::Postgres(tx) => {
-                let $conn = &mut **tx;
-                $body
-            }
-        }
-    };
-}
-
 impl StoreTx {
     /// The last position the named projector applied, if it ever ran.
     pub async fn load_checkpoint(&mut self, name: &str) -> StoreResult<Option<u64>> {
         check_name(name)?;
-        let position: Option<i64> = on_tx!(self, |conn| {
+        let position: Option<i64> = crate::on_tx!(self, |conn| {
             sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
                 .bind(name)
                 .fetch_optional(conn)
@@ -54,7 +37,7 @@ impl StoreTx {
         check_name(name)?;
         let position = i64::try_from(position)
             .map_err(|_| StoreError::InvalidInput(format!("checkpoint {position} out of range")))?;
-        on_tx!(self, |conn| {
+        crate::on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO checkpoints (name, position, updated_at) VALUES ($1, $2, $3)
                  ON CONFLICT (name) DO UPDATE

@@ -1,0 +1,82 @@
+//! Request extractors whose failures answer in the API's JSON error shape:
+//! the authenticated caller, JSON bodies, and ids in paths.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::header::{AUTHORIZATION, USER_AGENT};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use textbank_app::{AppError, Caller};
+
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// The caller, authenticated by `Authorization: Bearer <key>`.
+pub struct Auth(pub Caller);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or(AppError::Unauthenticated("an Authorization: Bearer <API key> header is required"))?;
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(AppError::Unauthenticated("the Authorization header must be \"Bearer <API key>\""))?;
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|agent| agent.chars().take(512).collect());
+        Ok(Self(state.app.authenticate(key, ip, user_agent).await?))
+    }
+}
+
+/// A JSON body; malformed ones get a JSON error naming the problem.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::JsonDataError(err) => {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", err.body_text())
+                }
+                JsonRejection::JsonSyntaxError(err) => {
+                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", err.body_text())
+                }
+                JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "the body must be JSON with Content-Type: application/json",
+                ),
+                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", other.body_text())
+                }
+                other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", other.body_text()),
+            }),
+        }
+    }
+}
+
+/// Parses an id from a path segment. An id that does not parse cannot exist:
+/// 404, the same answer as an unknown or another org's id.
+pub fn path_id<T: FromStr>(raw: &str, what: &'static str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| AppError::NotFound(what).into())
+}

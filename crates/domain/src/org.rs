@@ -1,0 +1,385 @@
+//! The organization aggregate (`org-{id}` stream): the org itself, its
+//! members and their roles, and its API keys (hashes only). It decides who may
+//! be added or granted what.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::DomainEvent;
+use crate::ids::{ApiKeyId, MemberId, OrgId};
+use crate::role::Role;
+use crate::stream::StreamId;
+
+pub const MAX_NAME_LEN: usize = 200;
+pub const MAX_EMAIL_LEN: usize = 254;
+pub const MAX_LABEL_LEN: usize = 100;
+
+pub fn stream_id(org: OrgId) -> StreamId {
+    StreamId::parse(format!("org-{org}")).unwrap_or_else(|_| unreachable!("a uuid makes a valid stream id"))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum OrgEvent {
+    OrgCreated {
+        org_id: OrgId,
+        name: String,
+    },
+    MemberAdded {
+        member_id: MemberId,
+        name: String,
+        email: String,
+        role: Role,
+    },
+    /// `key_hash` is the hex SHA-256 of the key; the key itself is shown once
+    /// to its creator and stored nowhere.
+    ApiKeyIssued {
+        key_id: ApiKeyId,
+        key_hash: String,
+        role: Role,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        member_id: Option<MemberId>,
+        label: String,
+    },
+    ApiKeyRevoked {
+        key_id: ApiKeyId,
+    },
+}
+
+impl DomainEvent for OrgEvent {}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyState {
+    pub role: Role,
+    pub member_id: Option<MemberId>,
+    pub revoked: bool,
+}
+
+/// What the org's events say, folded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgState {
+    pub org_id: Option<OrgId>,
+    pub name: String,
+    pub members: BTreeMap<MemberId, Member>,
+    pub keys: BTreeMap<ApiKeyId, KeyState>,
+}
+
+pub fn evolve(mut state: OrgState, event: &OrgEvent) -> OrgState {
+    match event {
+        OrgEvent::OrgCreated { org_id, name } => {
+            state.org_id = Some(*org_id);
+            state.name = name.clone();
+        }
+        OrgEvent::MemberAdded { member_id, name, email, role } => {
+            state.members.insert(
+                *member_id,
+                Member {
+                    name: name.clone(),
+                    email: email.clone(),
+                    role: *role,
+                },
+            );
+        }
+        OrgEvent::ApiKeyIssued { key_id, role, member_id, .. } => {
+            state.keys.insert(
+                *key_id,
+                KeyState {
+                    role: *role,
+                    member_id: *member_id,
+                    revoked: false,
+                },
+            );
+        }
+        OrgEvent::ApiKeyRevoked { key_id } => {
+            if let Some(key) = state.keys.get_mut(key_id) {
+                key.revoked = true;
+            }
+        }
+    }
+    state
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgCommand {
+    CreateOrg {
+        org_id: OrgId,
+        name: String,
+    },
+    AddMember {
+        by: Role,
+        member_id: MemberId,
+        name: String,
+        email: String,
+        role: Role,
+    },
+    IssueApiKey {
+        by: Role,
+        key_id: ApiKeyId,
+        key_hash: String,
+        role: Role,
+        member_id: Option<MemberId>,
+        label: String,
+    },
+    RevokeApiKey {
+        key_id: ApiKeyId,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrgError {
+    #[error("the organization already exists")]
+    AlreadyExists,
+    #[error("no such organization")]
+    NoSuchOrg,
+    #[error("{field} {problem}")]
+    Invalid { field: &'static str, problem: String },
+    #[error("a member with email {0} already exists")]
+    EmailTaken(String),
+    #[error("your role may not grant the role {0}")]
+    RoleNotGrantable(Role),
+    #[error("no such member")]
+    NoSuchMember,
+    #[error("a key bound to a member must have that member's role ({0})")]
+    RoleDiffersFromMember(Role),
+    #[error("no such API key")]
+    NoSuchKey,
+}
+
+/// Decides a command against the org's state: the events to append, or why not.
+pub fn decide(state: &OrgState, command: OrgCommand) -> Result<Vec<OrgEvent>, OrgError> {
+    if let OrgCommand::CreateOrg { org_id, name } = command {
+        if state.org_id.is_some() {
+            return Err(OrgError::AlreadyExists);
+        }
+        let name = clean_text("name", &name, MAX_NAME_LEN)?;
+        return Ok(vec![OrgEvent::OrgCreated { org_id, name }]);
+    }
+    if state.org_id.is_none() {
+        return Err(OrgError::NoSuchOrg);
+    }
+    match command {
+        OrgCommand::CreateOrg { .. } => unreachable!("handled above"),
+        OrgCommand::AddMember { by, member_id, name, email, role } => {
+            if !by.may_grant(role) {
+                return Err(OrgError::RoleNotGrantable(role));
+            }
+            let name = clean_text("name", &name, MAX_NAME_LEN)?;
+            let email = normalize_email(&email)?;
+            if state.members.values().any(|member| member.email == email) {
+                return Err(OrgError::EmailTaken(email));
+            }
+            Ok(vec![OrgEvent::MemberAdded { member_id, name, email, role }])
+        }
+        OrgCommand::IssueApiKey { by, key_id, key_hash, role, member_id, label } => {
+            if !by.may_grant(role) {
+                return Err(OrgError::RoleNotGrantable(role));
+            }
+            if let Some(member_id) = member_id {
+                let member = state.members.get(&member_id).ok_or(OrgError::NoSuchMember)?;
+                if member.role != role {
+                    return Err(OrgError::RoleDiffersFromMember(member.role));
+                }
+            }
+            let label = if label.trim().is_empty() {
+                String::new()
+            } else {
+                clean_text("label", &label, MAX_LABEL_LEN)?
+            };
+            Ok(vec![OrgEvent::ApiKeyIssued { key_id, key_hash, role, member_id, label }])
+        }
+        OrgCommand::RevokeApiKey { key_id } => match state.keys.get(&key_id) {
+            None => Err(OrgError::NoSuchKey),
+            // Revoking twice changes nothing and is not an error.
+            Some(key) if key.revoked => Ok(vec![]),
+            Some(_) => Ok(vec![OrgEvent::ApiKeyRevoked { key_id }]),
+        },
+    }
+}
+
+/// Trimmed, non-empty, bounded, without control characters.
+fn clean_text(field: &'static str, raw: &str, max: usize) -> Result<String, OrgError> {
+    let text = raw.trim();
+    let invalid = |problem: &str| OrgError::Invalid {
+        field,
+        problem: problem.to_owned(),
+    };
+    if text.is_empty() {
+        return Err(invalid("must not be empty"));
+    }
+    if text.chars().count() > max {
+        return Err(invalid(&format!("must be at most {max} characters")));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(invalid("must not contain control characters"));
+    }
+    Ok(text.to_owned())
+}
+
+/// Lower-cased, trimmed, and shaped like `local@domain.tld`.
+fn normalize_email(raw: &str) -> Result<String, OrgError> {
+    let email = raw.trim().to_lowercase();
+    let invalid = || OrgError::Invalid {
+        field: "email",
+        problem: format!("{:?} is not an email address", raw.trim()),
+    };
+    if email.len() > MAX_EMAIL_LEN || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+    let domain_ok = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !domain.contains("..");
+    if local.is_empty() || !domain_ok {
+        return Err(invalid());
+    }
+    Ok(email)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// given(events).when(command) → the events or the error.
+    fn given(events: &[OrgEvent]) -> OrgState {
+        events.iter().fold(OrgState::default(), evolve)
+    }
+
+    fn created() -> Vec<OrgEvent> {
+        vec![OrgEvent::OrgCreated {
+            org_id: OrgId::new(),
+            name: "Rivera for Council".into(),
+        }]
+    }
+
+    fn add(by: Role, email: &str, role: Role) -> OrgCommand {
+        OrgCommand::AddMember {
+            by,
+            member_id: MemberId::new(),
+            name: "Sam Lee".into(),
+            email: email.into(),
+            role,
+        }
+    }
+
+    #[test]
+    fn an_org_is_created_once() {
+        let org_id = OrgId::new();
+        let events = decide(&OrgState::default(), OrgCommand::CreateOrg { org_id, name: "  Rivera  ".into() }).unwrap();
+        assert_eq!(events, vec![OrgEvent::OrgCreated { org_id, name: "Rivera".into() }]);
+        let again = decide(&given(&events), OrgCommand::CreateOrg { org_id, name: "x".into() });
+        assert_eq!(again, Err(OrgError::AlreadyExists));
+    }
+
+    #[test]
+    fn members_get_normalized_emails_that_must_be_unique() {
+        let state = given(&created());
+        let events = decide(&state, add(Role::Admin, " Sam@Example.ORG ", Role::Texter)).unwrap();
+        let OrgEvent::MemberAdded { email, .. } = &events[0] else { panic!() };
+        assert_eq!(email, "sam@example.org");
+        let mut history = created();
+        history.extend(events);
+        let duplicate = decide(&given(&history), add(Role::Admin, "sam@example.org", Role::Manager));
+        assert_eq!(duplicate, Err(OrgError::EmailTaken("sam@example.org".into())));
+    }
+
+    #[test]
+    fn bad_names_and_emails_are_refused_with_the_field_named() {
+        let state = given(&created());
+        for email in ["", "sam", "sam@", "@example.org", "sam@example", "sam @example.org", "sam@example..org"] {
+            let err = decide(&state, add(Role::Owner, email, Role::Texter)).unwrap_err();
+            assert!(matches!(err, OrgError::Invalid { field: "email", .. }), "{email:?}: {err}");
+        }
+        let blank = OrgCommand::AddMember {
+            by: Role::Owner,
+            member_id: MemberId::new(),
+            name: "   ".into(),
+            email: "a@b.org".into(),
+            role: Role::Texter,
+        };
+        assert!(matches!(decide(&state, blank), Err(OrgError::Invalid { field: "name", .. })));
+    }
+
+    #[test]
+    fn admins_cannot_add_owners_and_managers_cannot_add_anyone() {
+        let state = given(&created());
+        assert_eq!(
+            decide(&state, add(Role::Admin, "a@b.org", Role::Owner)),
+            Err(OrgError::RoleNotGrantable(Role::Owner))
+        );
+        assert_eq!(
+            decide(&state, add(Role::Manager, "a@b.org", Role::Texter)),
+            Err(OrgError::RoleNotGrantable(Role::Texter))
+        );
+    }
+
+    #[test]
+    fn a_member_bound_key_carries_the_members_role() {
+        let member_id = MemberId::new();
+        let mut history = created();
+        history.push(OrgEvent::MemberAdded {
+            member_id,
+            name: "Sam".into(),
+            email: "sam@example.org".into(),
+            role: Role::Texter,
+        });
+        let state = given(&history);
+        let issue = |role| OrgCommand::IssueApiKey {
+            by: Role::Admin,
+            key_id: ApiKeyId::new(),
+            key_hash: "ab".repeat(32),
+            role,
+            member_id: Some(member_id),
+            label: "phone".into(),
+        };
+        assert!(decide(&state, issue(Role::Texter)).is_ok());
+        assert_eq!(decide(&state, issue(Role::Manager)), Err(OrgError::RoleDiffersFromMember(Role::Texter)));
+        let stranger = OrgCommand::IssueApiKey {
+            by: Role::Admin,
+            key_id: ApiKeyId::new(),
+            key_hash: "ab".repeat(32),
+            role: Role::Texter,
+            member_id: Some(MemberId::new()),
+            label: String::new(),
+        };
+        assert_eq!(decide(&state, stranger), Err(OrgError::NoSuchMember));
+    }
+
+    #[test]
+    fn revoking_is_idempotent_and_unknown_keys_are_refused() {
+        let key_id = ApiKeyId::new();
+        let mut history = created();
+        history.push(OrgEvent::ApiKeyIssued {
+            key_id,
+            key_hash: "cd".repeat(32),
+            role: Role::Manager,
+            member_id: None,
+            label: String::new(),
+        });
+        let events = decide(&given(&history), OrgCommand::RevokeApiKey { key_id }).unwrap();
+        assert_eq!(events, vec![OrgEvent::ApiKeyRevoked { key_id }]);
+        history.extend(events);
+        assert_eq!(decide(&given(&history), OrgCommand::RevokeApiKey { key_id }), Ok(vec![]));
+        assert_eq!(
+            decide(&given(&history), OrgCommand::RevokeApiKey { key_id: ApiKeyId::new() }),
+            Err(OrgError::NoSuchKey)
+        );
+    }
+
+    #[test]
+    fn commands_on_a_missing_org_are_refused() {
+        assert_eq!(
+            decide(&OrgState::default(), add(Role::Owner, "a@b.org", Role::Texter)),
+            Err(OrgError::NoSuchOrg)
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! Roles and the permission matrix: who may do what in an organization. The
+//! API checks a permission before every action; this table is the only place
+//! that answers.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A member's (or an API key's) role in one organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Admin,
+    Manager,
+    Texter,
+    Compliance,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Owner, Role::Admin, Role::Manager, Role::Texter, Role::Compliance];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Manager => "manager",
+            Self::Texter => "texter",
+            Self::Compliance => "compliance",
+        }
+    }
+
+    /// May a holder of this role grant `other` (to a member or an API key)?
+    /// Nobody grants a role above their own; only owners make owners.
+    pub fn may_grant(self, other: Role) -> bool {
+        match self {
+            Self::Owner => true,
+            Self::Admin => other != Self::Owner,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}; expected one of owner, admin, manager, texter, compliance")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_owned()))
+    }
+}
+
+/// Something a caller may or may not do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Add members, issue and revoke API keys, configure carriers.
+    ManageMembers,
+    /// Upload contact lists and read their rejections.
+    UploadLists,
+    /// Read contact lists.
+    ReadLists,
+    /// Create, edit, launch, pause and archive campaigns.
+    ManageCampaigns,
+    /// Read campaigns (a texter reads the ones it works on).
+    ReadCampaigns,
+    /// Assign contacts to texters and release assignments.
+    AssignContacts,
+    /// Ask for a batch of contacts for oneself.
+    RequestAssignment,
+    /// Send messages (each with one human click).
+    Send,
+    /// Read campaign metrics.
+    ReadMetrics,
+    /// Read the compliance audit.
+    ReadAudit,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 10] = [
+        Permission::ManageMembers,
+        Permission::UploadLists,
+        Permission::ReadLists,
+        Permission::ManageCampaigns,
+        Permission::ReadCampaigns,
+        Permission::AssignContacts,
+        Permission::RequestAssignment,
+        Permission::Send,
+        Permission::ReadMetrics,
+        Permission::ReadAudit,
+    ];
+}
+
+/// The permission matrix (mirrored in the README).
+///
+/// Compliance reads the audit and nothing it could change; texters send and
+/// ask for work but never see other texters' contacts; managers run
+/// campaigns but do not manage people or read the audit; sending stays with
+/// texters so every message is a volunteer's click.
+pub fn allows(role: Role, permission: Permission) -> bool {
+    use Permission::*;
+    match role {
+        Role::Owner | Role::Admin => !matches!(permission, Send | RequestAssignment),
+        Role::Manager => matches!(
+            permission,
+            UploadLists | ReadLists | ManageCampaigns | ReadCampaigns | AssignContacts | ReadMetrics
+        ),
+        Role::Texter => matches!(permission, ReadCampaigns | RequestAssignment | Send),
+        Role::Compliance => matches!(permission, ReadAudit | ReadLists | ReadCampaigns | ReadMetrics),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compliance_can_read_the_audit_but_never_send_or_change_anything() {
+        for permission in Permission::ALL {
+            let changes = matches!(
+                permission,
+                Permission::ManageMembers
+                    | Permission::UploadLists
+                    | Permission::ManageCampaigns
+                    | Permission::AssignContacts
+                    | Permission::RequestAssignment
+                    | Permission::Send
+            );
+            assert_eq!(allows(Role::Compliance, permission), !changes, "{permission:?}");
+        }
+    }
+
+    #[test]
+    fn only_texters_send() {
+        for role in Role::ALL {
+            assert_eq!(allows(role, Permission::Send), role == Role::Texter, "{role}");
+        }
+    }
+
+    #[test]
+    fn texters_cannot_manage_or_read_the_audit() {
+        for permission in [Permission::ManageMembers, Permission::UploadLists, Permission::ManageCampaigns, Permission::AssignContacts, Permission::ReadAudit, Permission::ReadMetrics] {
+            assert!(!allows(Role::Texter, permission), "{permission:?}");
+        }
+    }
+
+    #[test]
+    fn admins_cannot_mint_owners() {
+        assert!(Role::Owner.may_grant(Role::Owner));
+        assert!(!Role::Admin.may_grant(Role::Owner));
+        assert!(Role::Admin.may_grant(Role::Admin));
+        assert!(!Role::Manager.may_grant(Role::Texter));
+    }
+
+    #[test]
+    fn roles_parse_from_their_names_only() {
+        assert_eq!("texter".parse::<Role>().unwrap(), Role::Texter);
+        assert!("Texter".parse::<Role>().is_err());
+        assert!("root".parse::<Role>().is_err());
+    }
+}

@@ -1,0 +1,206 @@
+//! Read model "directory": organizations, members and API keys, from the
+//! `org-*` streams. Authentication looks keys up here by hash on every request.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use textbank_domain::org::OrgEvent;
+use textbank_domain::{ApiKeyId, DomainEvent, MemberId, OrgId, Role};
+use textbank_store::{Database, RecordedEvent, StoreError, StoreResult, StoreTx, on_reader, on_tx};
+use uuid::Uuid;
+
+use crate::runner::{ProjectionError, Projector};
+
+pub struct Directory;
+
+#[async_trait]
+impl Projector for Directory {
+    fn name(&self) -> &'static str {
+        "directory"
+    }
+
+    async fn apply(&self, tx: &mut StoreTx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        for event in events {
+            if !event.stream_id.as_str().starts_with("org-") {
+                continue;
+            }
+            let parsed = OrgEvent::from_parts(&event.event_type, &event.data).map_err(|err| ProjectionError::Apply {
+                projector: "directory",
+                position: event.position,
+                reason: err.to_string(),
+            })?;
+            let (Some(org_event), Some(org_id)) = (parsed, event.metadata.org_id) else {
+                continue;
+            };
+            apply_one(tx, Uuid::from(org_id), &org_event, event.recorded_at).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn apply_one(tx: &mut StoreTx, org: Uuid, event: &OrgEvent, at: DateTime<Utc>) -> StoreResult<()> {
+    // ON CONFLICT DO NOTHING: a rebuild may replay what a table already has.
+    match event {
+        OrgEvent::OrgCreated { name, .. } => on_tx!(tx, |conn| {
+            sqlx::query("INSERT INTO orgs (org_id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(org)
+                .bind(name)
+                .bind(at)
+                .execute(conn)
+                .await
+                .map(|_| ())?
+        }),
+        OrgEvent::MemberAdded { member_id, name, email, role } => on_tx!(tx, |conn| {
+            sqlx::query(
+                "INSERT INTO members (member_id, org_id, name, email, role, added_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(Uuid::from(*member_id))
+            .bind(org)
+            .bind(name)
+            .bind(email)
+            .bind(role.as_str())
+            .bind(at)
+            .execute(conn)
+            .await
+            .map(|_| ())?
+        }),
+        OrgEvent::ApiKeyIssued { key_id, key_hash, role, member_id, label } => on_tx!(tx, |conn| {
+            sqlx::query(
+                "INSERT INTO api_keys (key_id, org_id, key_hash, role, member_id, label, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            )
+            .bind(Uuid::from(*key_id))
+            .bind(org)
+            .bind(key_hash)
+            .bind(role.as_str())
+            .bind(member_id.map(Uuid::from))
+            .bind(label)
+            .bind(at)
+            .execute(conn)
+            .await
+            .map(|_| ())?
+        }),
+        OrgEvent::ApiKeyRevoked { key_id } => on_tx!(tx, |conn| {
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND org_id = $3 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(Uuid::from(*key_id))
+                .bind(org)
+                .execute(conn)
+                .await
+                .map(|_| ())?
+        }),
+    }
+    Ok(())
+}
+
+fn role(text: &str) -> StoreResult<Role> {
+    text.parse().map_err(|err| StoreError::Corrupt(format!("directory: {err}")))
+}
+
+/// An API key that authenticates (not revoked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveKey {
+    pub key_id: ApiKeyId,
+    pub org_id: OrgId,
+    pub role: Role,
+    pub member_id: Option<MemberId>,
+}
+
+pub async fn active_key_by_hash(db: &Database, key_hash: &str) -> StoreResult<Option<ActiveKey>> {
+    let row: Option<(Uuid, Uuid, String, Option<Uuid>)> = on_reader!(db, |pool| {
+        sqlx::query_as(
+            "SELECT key_id, org_id, role, member_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(pool)
+        .await?
+    });
+    row.map(|(key_id, org_id, role_name, member_id)| {
+        Ok(ActiveKey {
+            key_id: ApiKeyId::from_uuid(key_id),
+            org_id: OrgId::from_uuid(org_id),
+            role: role(&role_name)?,
+            member_id: member_id.map(MemberId::from_uuid),
+        })
+    })
+    .transpose()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberView {
+    pub member_id: MemberId,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub added_at: DateTime<Utc>,
+}
+
+pub async fn members(db: &Database, org: OrgId) -> StoreResult<Vec<MemberView>> {
+    let rows: Vec<(Uuid, String, String, String, DateTime<Utc>)> = on_reader!(db, |pool| {
+        sqlx::query_as(
+            "SELECT member_id, name, email, role, added_at FROM members WHERE org_id = $1 ORDER BY added_at, member_id",
+        )
+        .bind(Uuid::from(org))
+        .fetch_all(pool)
+        .await?
+    });
+    rows.into_iter()
+        .map(|(member_id, name, email, role_name, added_at)| {
+            Ok(MemberView {
+                member_id: MemberId::from_uuid(member_id),
+                name,
+                email,
+                role: role(&role_name)?,
+                added_at,
+            })
+        })
+        .collect()
+}
+
+pub async fn member(db: &Database, org: OrgId, member: MemberId) -> StoreResult<Option<MemberView>> {
+    Ok(members(db, org).await?.into_iter().find(|m| m.member_id == member))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyView {
+    pub key_id: ApiKeyId,
+    pub role: Role,
+    pub member_id: Option<MemberId>,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+pub async fn keys(db: &Database, org: OrgId) -> StoreResult<Vec<KeyView>> {
+    let rows: Vec<(Uuid, String, Option<Uuid>, String, DateTime<Utc>, Option<DateTime<Utc>>)> = on_reader!(db, |pool| {
+        sqlx::query_as(
+            "SELECT key_id, role, member_id, label, created_at, revoked_at FROM api_keys
+              WHERE org_id = $1 ORDER BY created_at, key_id",
+        )
+        .bind(Uuid::from(org))
+        .fetch_all(pool)
+        .await?
+    });
+    rows.into_iter()
+        .map(|(key_id, role_name, member_id, label, created_at, revoked_at)| {
+            Ok(KeyView {
+                key_id: ApiKeyId::from_uuid(key_id),
+                role: role(&role_name)?,
+                member_id: member_id.map(MemberId::from_uuid),
+                label,
+                created_at,
+                revoked_at,
+            })
+        })
+        .collect()
+}
+
+pub async fn org_name(db: &Database, org: OrgId) -> StoreResult<Option<String>> {
+    Ok(on_reader!(db, |pool| {
+        sqlx::query_scalar("SELECT name FROM orgs WHERE org_id = $1")
+            .bind(Uuid::from(org))
+            .fetch_optional(pool)
+            .await?
+    }))
+}
