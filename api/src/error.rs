@@ -75,10 +75,14 @@ impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
         let message = err.to_string();
         match err {
-            AppError::Unauthenticated(_) => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message),
+            AppError::Unauthenticated(_) => {
+                Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+            }
             AppError::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             AppError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
-            AppError::Invalid { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message),
+            AppError::Invalid { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+            }
             AppError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
             AppError::Store(err) => err.into(),
             AppError::Projection(err) => Self::internal(&err),

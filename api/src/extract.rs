@@ -21,17 +21,24 @@ pub struct Auth(pub Caller);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(AUTHORIZATION)
-            .ok_or(AppError::Unauthenticated("an Authorization: Bearer <API key> header is required"))?;
+            .ok_or(AppError::Unauthenticated(
+                "an Authorization: Bearer <API key> header is required",
+            ))?;
         let key = header
             .to_str()
             .ok()
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or(AppError::Unauthenticated("the Authorization header must be \"Bearer <API key>\""))?;
+            .ok_or(AppError::Unauthenticated(
+                "the Authorization header must be \"Bearer <API key>\"",
+            ))?;
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -55,9 +62,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(match rejection {
-                JsonRejection::JsonDataError(err) => {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", err.body_text())
-                }
+                JsonRejection::JsonDataError(err) => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_request",
+                    err.body_text(),
+                ),
                 JsonRejection::JsonSyntaxError(err) => {
                     ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", err.body_text())
                 }
@@ -66,10 +75,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
                     "unsupported_media_type",
                     "the body must be JSON with Content-Type: application/json",
                 ),
-                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", other.body_text())
-                }
-                other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", other.body_text()),
+                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    other.body_text(),
+                ),
+                other => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    other.body_text(),
+                ),
             }),
         }
     }

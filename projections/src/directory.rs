@@ -19,15 +19,21 @@ impl Projector for Directory {
         "directory"
     }
 
-    async fn apply(&self, tx: &mut StoreTx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+    async fn apply(
+        &self,
+        tx: &mut StoreTx,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
         for event in events {
             if !event.stream_id.as_str().starts_with("org-") {
                 continue;
             }
-            let parsed = OrgEvent::from_parts(&event.event_type, &event.data).map_err(|err| ProjectionError::Apply {
-                projector: "directory",
-                position: event.position,
-                reason: err.to_string(),
+            let parsed = OrgEvent::from_parts(&event.event_type, &event.data).map_err(|err| {
+                ProjectionError::Apply {
+                    projector: "directory",
+                    position: event.position,
+                    reason: err.to_string(),
+                }
             })?;
             let (Some(org_event), Some(org_id)) = (parsed, event.metadata.org_id) else {
                 continue;
@@ -38,7 +44,12 @@ impl Projector for Directory {
     }
 }
 
-async fn apply_one(tx: &mut StoreTx, org: Uuid, event: &OrgEvent, at: DateTime<Utc>) -> StoreResult<()> {
+async fn apply_one(
+    tx: &mut StoreTx,
+    org: Uuid,
+    event: &OrgEvent,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
     // ON CONFLICT DO NOTHING: a rebuild may replay what a table already has.
     match event {
         OrgEvent::OrgCreated { name, .. } => on_tx!(tx, |conn| {
@@ -50,7 +61,12 @@ async fn apply_one(tx: &mut StoreTx, org: Uuid, event: &OrgEvent, at: DateTime<U
                 .await
                 .map(|_| ())?
         }),
-        OrgEvent::MemberAdded { member_id, name, email, role } => on_tx!(tx, |conn| {
+        OrgEvent::MemberAdded {
+            member_id,
+            name,
+            email,
+            role,
+        } => on_tx!(tx, |conn| {
             sqlx::query(
                 "INSERT INTO members (member_id, org_id, name, email, role, added_at)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -65,7 +81,13 @@ async fn apply_one(tx: &mut StoreTx, org: Uuid, event: &OrgEvent, at: DateTime<U
             .await
             .map(|_| ())?
         }),
-        OrgEvent::ApiKeyIssued { key_id, key_hash, role, member_id, label } => on_tx!(tx, |conn| {
+        OrgEvent::ApiKeyIssued {
+            key_id,
+            key_hash,
+            role,
+            member_id,
+            label,
+        } => on_tx!(tx, |conn| {
             sqlx::query(
                 "INSERT INTO api_keys (key_id, org_id, key_hash, role, member_id, label, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
@@ -95,7 +117,8 @@ async fn apply_one(tx: &mut StoreTx, org: Uuid, event: &OrgEvent, at: DateTime<U
 }
 
 fn role(text: &str) -> StoreResult<Role> {
-    text.parse().map_err(|err| StoreError::Corrupt(format!("directory: {err}")))
+    text.parse()
+        .map_err(|err| StoreError::Corrupt(format!("directory: {err}")))
 }
 
 /// An API key that authenticates (not revoked).
@@ -158,8 +181,15 @@ pub async fn members(db: &Database, org: OrgId) -> StoreResult<Vec<MemberView>> 
         .collect()
 }
 
-pub async fn member(db: &Database, org: OrgId, member: MemberId) -> StoreResult<Option<MemberView>> {
-    Ok(members(db, org).await?.into_iter().find(|m| m.member_id == member))
+pub async fn member(
+    db: &Database,
+    org: OrgId,
+    member: MemberId,
+) -> StoreResult<Option<MemberView>> {
+    Ok(members(db, org)
+        .await?
+        .into_iter()
+        .find(|m| m.member_id == member))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -173,7 +203,14 @@ pub struct KeyView {
 }
 
 pub async fn keys(db: &Database, org: OrgId) -> StoreResult<Vec<KeyView>> {
-    let rows: Vec<(Uuid, String, Option<Uuid>, String, DateTime<Utc>, Option<DateTime<Utc>>)> = on_reader!(db, |pool| {
+    let rows: Vec<(
+        Uuid,
+        String,
+        Option<Uuid>,
+        String,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+    )> = on_reader!(db, |pool| {
         sqlx::query_as(
             "SELECT key_id, role, member_id, label, created_at, revoked_at FROM api_keys
               WHERE org_id = $1 ORDER BY created_at, key_id",
@@ -183,16 +220,18 @@ pub async fn keys(db: &Database, org: OrgId) -> StoreResult<Vec<KeyView>> {
         .await?
     });
     rows.into_iter()
-        .map(|(key_id, role_name, member_id, label, created_at, revoked_at)| {
-            Ok(KeyView {
-                key_id: ApiKeyId::from_uuid(key_id),
-                role: role(&role_name)?,
-                member_id: member_id.map(MemberId::from_uuid),
-                label,
-                created_at,
-                revoked_at,
-            })
-        })
+        .map(
+            |(key_id, role_name, member_id, label, created_at, revoked_at)| {
+                Ok(KeyView {
+                    key_id: ApiKeyId::from_uuid(key_id),
+                    role: role(&role_name)?,
+                    member_id: member_id.map(MemberId::from_uuid),
+                    label,
+                    created_at,
+                    revoked_at,
+                })
+            },
+        )
         .collect()
 }
 

@@ -154,11 +154,22 @@ async fn admin_create_org_prints_an_owner_key_that_the_server_accepts() {
     let db = scratch_path("create-org");
     let url = format!("sqlite://{}", db.display());
     let output = Command::new(BIN)
-        .args(["admin", "create-org", "--name", "Rivera for Council", "--database-url", &url])
+        .args([
+            "admin",
+            "create-org",
+            "--name",
+            "Rivera for Council",
+            "--database-url",
+            &url,
+        ])
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout}");
     let created: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -185,7 +196,14 @@ async fn admin_create_org_prints_an_owner_key_that_the_server_accepts() {
 fn admin_create_org_refuses_a_blank_name() {
     let db = scratch_path("blank-org");
     let output = Command::new(BIN)
-        .args(["admin", "create-org", "--name", "   ", "--database-url", &format!("sqlite://{}", db.display())])
+        .args([
+            "admin",
+            "create-org",
+            "--name",
+            "   ",
+            "--database-url",
+            &format!("sqlite://{}", db.display()),
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());

@@ -83,14 +83,28 @@ impl TestApp {
 
     /// A new organization; returns its owner key.
     pub async fn create_org(&self, name: &str) -> String {
-        self.app.create_org(name).await.expect("create org").owner_key
+        self.app
+            .create_org(name)
+            .await
+            .expect("create org")
+            .owner_key
     }
 
     pub async fn get_as(&self, key: &str, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).bearer_auth(key).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request")
     }
 
-    pub async fn post_as(&self, key: &str, path: &str, body: &serde_json::Value) -> reqwest::Response {
+    pub async fn post_as(
+        &self,
+        key: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
         self.client
             .post(self.url(path))
             .bearer_auth(key)
@@ -101,11 +115,21 @@ impl TestApp {
     }
 
     pub async fn delete_as(&self, key: &str, path: &str) -> reqwest::Response {
-        self.client.delete(self.url(path)).bearer_auth(key).send().await.expect("request")
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Adds a member and issues a key bound to it; returns (member id, key).
-    pub async fn member_with_key(&self, owner_key: &str, email: &str, role: &str) -> (String, String) {
+    pub async fn member_with_key(
+        &self,
+        owner_key: &str,
+        email: &str,
+        role: &str,
+    ) -> (String, String) {
         let body = serde_json::json!({"name": "Test Member", "email": email, "role": role});
         let member = self.post_as(owner_key, "/v1/members", &body).await;
         assert_eq!(member.status(), 201);
@@ -159,8 +183,15 @@ macro_rules! on_both_backends {
 
 /// The message of a JSON error response, after checking status and code.
 pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) -> String {
-    assert_eq!(response.status().as_u16(), status, "expected {status} {code}");
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "expected {status} {code}"
+    );
     let body: serde_json::Value = response.json().await.expect("a JSON error body");
     assert_eq!(body["error"]["code"], code, "{body}");
-    body["error"]["message"].as_str().expect("a message").to_owned()
+    body["error"]["message"]
+        .as_str()
+        .expect("a message")
+        .to_owned()
 }

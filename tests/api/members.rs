@@ -24,11 +24,19 @@ async fn requests_without_a_valid_key_are_401_json(app: TestApp) -> TestApp {
     let missing = app.get("/v1/me").await;
     assert_eq!(missing.headers()["www-authenticate"], "Bearer");
     expect_error(missing, 401, "unauthenticated").await;
-    let basic = app.client.get(app.url("/v1/me")).header("authorization", "Basic abc").send().await.unwrap();
+    let basic = app
+        .client
+        .get(app.url("/v1/me"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
     expect_error(basic, 401, "unauthenticated").await;
     let malformed = app.get_as("not-a-key", "/v1/me").await;
     expect_error(malformed, 401, "unauthenticated").await;
-    let unknown = app.get_as(&format!("tbk_{}", "0".repeat(48)), "/v1/me").await;
+    let unknown = app
+        .get_as(&format!("tbk_{}", "0".repeat(48)), "/v1/me")
+        .await;
     let message = expect_error(unknown, 401, "unauthenticated").await;
     assert!(message.contains("invalid or revoked"));
     app
@@ -36,20 +44,43 @@ async fn requests_without_a_valid_key_are_401_json(app: TestApp) -> TestApp {
 
 async fn a_revoked_key_stops_working_at_once(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
-    let issued = json(app.post_as(&owner, "/v1/api-keys", &json!({"role": "manager", "label": "laptop"})).await).await;
+    let issued = json(
+        app.post_as(
+            &owner,
+            "/v1/api-keys",
+            &json!({"role": "manager", "label": "laptop"}),
+        )
+        .await,
+    )
+    .await;
     let key = issued["key"].as_str().unwrap();
     let key_id = issued["key_id"].as_str().unwrap();
     assert_eq!(app.get_as(key, "/v1/me").await.status(), 200);
 
-    let revoked = app.delete_as(&owner, &format!("/v1/api-keys/{key_id}")).await;
+    let revoked = app
+        .delete_as(&owner, &format!("/v1/api-keys/{key_id}"))
+        .await;
     assert_eq!(revoked.status(), 200);
     expect_error(app.get_as(key, "/v1/me").await, 401, "unauthenticated").await;
     // Revoking again is harmless; the listing shows when it happened.
-    assert_eq!(app.delete_as(&owner, &format!("/v1/api-keys/{key_id}")).await.status(), 200);
+    assert_eq!(
+        app.delete_as(&owner, &format!("/v1/api-keys/{key_id}"))
+            .await
+            .status(),
+        200
+    );
     let keys = json(app.get_as(&owner, "/v1/api-keys").await).await;
-    let listed = keys["api_keys"].as_array().unwrap().iter().find(|k| k["key_id"] == key_id).unwrap();
+    let listed = keys["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == key_id)
+        .unwrap();
     assert!(listed["revoked_at"].is_string());
-    assert!(listed.get("key").is_none() && listed.get("key_hash").is_none(), "secrets never listed");
+    assert!(
+        listed.get("key").is_none() && listed.get("key_hash").is_none(),
+        "secrets never listed"
+    );
     app
 }
 
@@ -59,12 +90,19 @@ async fn me_describes_the_key_its_org_member_and_permissions(app: TestApp) -> Te
     assert_eq!(me["org_name"], "Rivera for Council");
     assert_eq!(me["role"], "owner");
     assert!(me["member"].is_null());
-    let (member_id, texter) = app.member_with_key(&owner, "ana@example.org", "texter").await;
+    let (member_id, texter) = app
+        .member_with_key(&owner, "ana@example.org", "texter")
+        .await;
     let me = json(app.get_as(&texter, "/v1/me").await).await;
     assert_eq!(me["role"], "texter");
     assert_eq!(me["member"]["member_id"], member_id.as_str());
     assert_eq!(me["member"]["email"], "ana@example.org");
-    let permissions: Vec<&str> = me["permissions"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    let permissions: Vec<&str> = me["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
     assert!(permissions.contains(&"Send") && !permissions.contains(&"ManageMembers"));
     app
 }
@@ -72,7 +110,11 @@ async fn me_describes_the_key_its_org_member_and_permissions(app: TestApp) -> Te
 async fn owners_add_members_and_list_them(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
     let added = app
-        .post_as(&owner, "/v1/members", &json!({"name": "Ana Ruiz", "email": "Ana@Example.org", "role": "manager"}))
+        .post_as(
+            &owner,
+            "/v1/members",
+            &json!({"name": "Ana Ruiz", "email": "Ana@Example.org", "role": "manager"}),
+        )
         .await;
     assert_eq!(added.status(), 201);
     let added = json(added).await;
@@ -86,18 +128,55 @@ async fn owners_add_members_and_list_them(app: TestApp) -> TestApp {
     app
 }
 
-async fn bad_member_input_is_rejected_with_the_problem_named_and_nothing_stored(app: TestApp) -> TestApp {
+async fn bad_member_input_is_rejected_with_the_problem_named_and_nothing_stored(
+    app: TestApp,
+) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
     let cases = [
-        (json!({"name": "A", "email": "not-an-email", "role": "texter"}), 422, "invalid_request", "email"),
-        (json!({"name": "  ", "email": "a@b.org", "role": "texter"}), 422, "invalid_request", "name"),
-        (json!({"name": "A", "email": "a@b.org", "role": "root"}), 422, "invalid_request", "role"),
-        (json!({"name": "A", "email": "a@b.org"}), 422, "invalid_request", "role"),
-        (json!({"name": "A", "email": "a@b.org", "role": "texter", "org_id": "x"}), 422, "invalid_request", "org_id"),
-        (json!({"name": "x".repeat(201), "email": "a@b.org", "role": "texter"}), 422, "invalid_request", "name"),
+        (
+            json!({"name": "A", "email": "not-an-email", "role": "texter"}),
+            422,
+            "invalid_request",
+            "email",
+        ),
+        (
+            json!({"name": "  ", "email": "a@b.org", "role": "texter"}),
+            422,
+            "invalid_request",
+            "name",
+        ),
+        (
+            json!({"name": "A", "email": "a@b.org", "role": "root"}),
+            422,
+            "invalid_request",
+            "role",
+        ),
+        (
+            json!({"name": "A", "email": "a@b.org"}),
+            422,
+            "invalid_request",
+            "role",
+        ),
+        (
+            json!({"name": "A", "email": "a@b.org", "role": "texter", "org_id": "x"}),
+            422,
+            "invalid_request",
+            "org_id",
+        ),
+        (
+            json!({"name": "x".repeat(201), "email": "a@b.org", "role": "texter"}),
+            422,
+            "invalid_request",
+            "name",
+        ),
     ];
     for (body, status, code, named) in cases {
-        let message = expect_error(app.post_as(&owner, "/v1/members", &body).await, status, code).await;
+        let message = expect_error(
+            app.post_as(&owner, "/v1/members", &body).await,
+            status,
+            code,
+        )
+        .await;
         assert!(message.contains(named), "{message:?} should name {named}");
     }
     let broken = app
@@ -110,29 +189,55 @@ async fn bad_member_input_is_rejected_with_the_problem_named_and_nothing_stored(
         .await
         .unwrap();
     expect_error(broken, 400, "invalid_json").await;
-    let not_json = app.client.post(app.url("/v1/members")).bearer_auth(&owner).body("name=A").send().await.unwrap();
+    let not_json = app
+        .client
+        .post(app.url("/v1/members"))
+        .bearer_auth(&owner)
+        .body("name=A")
+        .send()
+        .await
+        .unwrap();
     expect_error(not_json, 415, "unsupported_media_type").await;
 
-    app.member_with_key(&owner, "dup@example.org", "texter").await;
+    app.member_with_key(&owner, "dup@example.org", "texter")
+        .await;
     let duplicate = app
-        .post_as(&owner, "/v1/members", &json!({"name": "B", "email": "DUP@example.org", "role": "manager"}))
+        .post_as(
+            &owner,
+            "/v1/members",
+            &json!({"name": "B", "email": "DUP@example.org", "role": "manager"}),
+        )
         .await;
     expect_error(duplicate, 409, "conflict").await;
     let members = json(app.get_as(&owner, "/v1/members").await).await;
-    assert_eq!(members["members"].as_array().unwrap().len(), 1, "nothing half-written");
+    assert_eq!(
+        members["members"].as_array().unwrap().len(),
+        1,
+        "nothing half-written"
+    );
     app
 }
 
 async fn keys_bound_to_members_carry_their_role(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
-    let (member_id, _) = app.member_with_key(&owner, "sam@example.org", "texter").await;
+    let (member_id, _) = app
+        .member_with_key(&owner, "sam@example.org", "texter")
+        .await;
     let mismatch = app
-        .post_as(&owner, "/v1/api-keys", &json!({"role": "manager", "member_id": member_id}))
+        .post_as(
+            &owner,
+            "/v1/api-keys",
+            &json!({"role": "manager", "member_id": member_id}),
+        )
         .await;
     let message = expect_error(mismatch, 422, "invalid_request").await;
     assert!(message.contains("texter"));
     let ghost = app
-        .post_as(&owner, "/v1/api-keys", &json!({"role": "texter", "member_id": uuid::Uuid::now_v7()}))
+        .post_as(
+            &owner,
+            "/v1/api-keys",
+            &json!({"role": "texter", "member_id": uuid::Uuid::now_v7()}),
+        )
         .await;
     expect_error(ghost, 404, "not_found").await;
     app
@@ -140,15 +245,29 @@ async fn keys_bound_to_members_carry_their_role(app: TestApp) -> TestApp {
 
 async fn roles_without_the_permission_get_403(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
-    for (role, email) in [("texter", "t@example.org"), ("compliance", "c@example.org"), ("manager", "m@example.org")] {
+    for (role, email) in [
+        ("texter", "t@example.org"),
+        ("compliance", "c@example.org"),
+        ("manager", "m@example.org"),
+    ] {
         let (_, key) = app.member_with_key(&owner, email, role).await;
         let add = app
-            .post_as(&key, "/v1/members", &json!({"name": "X", "email": "x@example.org", "role": "texter"}))
+            .post_as(
+                &key,
+                "/v1/members",
+                &json!({"name": "X", "email": "x@example.org", "role": "texter"}),
+            )
             .await;
         let message = expect_error(add, 403, "forbidden").await;
         assert!(message.contains(role), "{message}");
         expect_error(app.get_as(&key, "/v1/members").await, 403, "forbidden").await;
-        expect_error(app.post_as(&key, "/v1/api-keys", &json!({"role": "texter"})).await, 403, "forbidden").await;
+        expect_error(
+            app.post_as(&key, "/v1/api-keys", &json!({"role": "texter"}))
+                .await,
+            403,
+            "forbidden",
+        )
+        .await;
     }
     let (_, admin) = app.member_with_key(&owner, "a@example.org", "admin").await;
     assert_eq!(app.get_as(&admin, "/v1/members").await.status(), 200);
@@ -159,11 +278,26 @@ async fn nobody_grants_a_role_above_their_own(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
     let (_, admin) = app.member_with_key(&owner, "a@example.org", "admin").await;
     let owner_member = app
-        .post_as(&admin, "/v1/members", &json!({"name": "X", "email": "x@example.org", "role": "owner"}))
+        .post_as(
+            &admin,
+            "/v1/members",
+            &json!({"name": "X", "email": "x@example.org", "role": "owner"}),
+        )
         .await;
     expect_error(owner_member, 403, "forbidden").await;
-    expect_error(app.post_as(&admin, "/v1/api-keys", &json!({"role": "owner"})).await, 403, "forbidden").await;
-    assert_eq!(app.post_as(&owner, "/v1/api-keys", &json!({"role": "owner"})).await.status(), 201);
+    expect_error(
+        app.post_as(&admin, "/v1/api-keys", &json!({"role": "owner"}))
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(
+        app.post_as(&owner, "/v1/api-keys", &json!({"role": "owner"}))
+            .await
+            .status(),
+        201
+    );
     app
 }
 
@@ -171,29 +305,60 @@ async fn another_orgs_members_and_keys_are_invisible_and_answer_404(app: TestApp
     let alpha = app.create_org("Alpha").await;
     let beta = app.create_org("Beta").await;
     let (beta_member, _) = app.member_with_key(&beta, "b@example.org", "texter").await;
-    let beta_key = json(app.post_as(&beta, "/v1/api-keys", &json!({"role": "manager"})).await).await;
+    let beta_key = json(
+        app.post_as(&beta, "/v1/api-keys", &json!({"role": "manager"}))
+            .await,
+    )
+    .await;
     let beta_key_id = beta_key["key_id"].as_str().unwrap();
 
     let members = json(app.get_as(&alpha, "/v1/members").await).await;
     assert!(members["members"].as_array().unwrap().is_empty());
     let keys = json(app.get_as(&alpha, "/v1/api-keys").await).await;
-    assert!(keys["api_keys"].as_array().unwrap().iter().all(|k| k["key_id"] != beta_key_id));
+    assert!(
+        keys["api_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["key_id"] != beta_key_id)
+    );
 
     // Another org's key id, a random id and garbage all answer the same 404.
-    let cross = expect_error(app.delete_as(&alpha, &format!("/v1/api-keys/{beta_key_id}")).await, 404, "not_found").await;
-    let random = expect_error(
-        app.delete_as(&alpha, &format!("/v1/api-keys/{}", uuid::Uuid::now_v7())).await,
+    let cross = expect_error(
+        app.delete_as(&alpha, &format!("/v1/api-keys/{beta_key_id}"))
+            .await,
         404,
         "not_found",
     )
     .await;
-    let garbage = expect_error(app.delete_as(&alpha, "/v1/api-keys/not-an-id").await, 404, "not_found").await;
+    let random = expect_error(
+        app.delete_as(&alpha, &format!("/v1/api-keys/{}", uuid::Uuid::now_v7()))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let garbage = expect_error(
+        app.delete_as(&alpha, "/v1/api-keys/not-an-id").await,
+        404,
+        "not_found",
+    )
+    .await;
     assert_eq!(cross, random);
     assert_eq!(cross, garbage);
-    assert_eq!(app.get_as(beta_key["key"].as_str().unwrap(), "/v1/me").await.status(), 200);
+    assert_eq!(
+        app.get_as(beta_key["key"].as_str().unwrap(), "/v1/me")
+            .await
+            .status(),
+        200
+    );
 
     let bind = app
-        .post_as(&alpha, "/v1/api-keys", &json!({"role": "texter", "member_id": beta_member}))
+        .post_as(
+            &alpha,
+            "/v1/api-keys",
+            &json!({"role": "texter", "member_id": beta_member}),
+        )
         .await;
     expect_error(bind, 404, "not_found").await;
     app

@@ -25,7 +25,10 @@ pub async fn add_member(
     Auth(caller): Auth,
     Body(body): Body<NewMember>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let added = state.app.add_member(&caller, &body.name, &body.email, body.role).await?;
+    let added = state
+        .app
+        .add_member(&caller, &body.name, &body.email, body.role)
+        .await?;
     let member = directory::member(state.app.database(), caller.org_id, added.member_id)
         .await?
         .ok_or_else(|| ApiError::internal(&"a member just added is missing from the directory"))?;
@@ -42,7 +45,10 @@ pub async fn add_member(
     ))
 }
 
-pub async fn list_members(State(state): State<AppState>, Auth(caller): Auth) -> Result<Json<Value>, ApiError> {
+pub async fn list_members(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> Result<Json<Value>, ApiError> {
     let members = state.app.members(&caller).await?;
     Ok(Json(json!({ "members": members })))
 }
@@ -62,11 +68,20 @@ pub async fn issue_key(
     Auth(caller): Auth,
     Body(body): Body<NewKey>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let issued = state.app.issue_key(&caller, body.role, body.member_id, &body.label).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::to_value(issued).map_err(|err| ApiError::internal(&err))?)))
+    let issued = state
+        .app
+        .issue_key(&caller, body.role, body.member_id, &body.label)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::to_value(issued).map_err(|err| ApiError::internal(&err))?),
+    ))
 }
 
-pub async fn list_keys(State(state): State<AppState>, Auth(caller): Auth) -> Result<Json<Value>, ApiError> {
+pub async fn list_keys(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> Result<Json<Value>, ApiError> {
     let keys = state.app.keys(&caller).await?;
     Ok(Json(json!({ "api_keys": keys })))
 }
@@ -78,10 +93,15 @@ pub async fn revoke_key(
 ) -> Result<Json<Value>, ApiError> {
     let key_id: ApiKeyId = path_id(&key_id, "API key")?;
     let position = state.app.revoke_key(&caller, key_id).await?;
-    Ok(Json(json!({ "key_id": key_id, "revoked": true, "position": position })))
+    Ok(Json(
+        json!({ "key_id": key_id, "revoked": true, "position": position }),
+    ))
 }
 
-pub async fn me(State(state): State<AppState>, Auth(caller): Auth) -> Result<Json<Value>, ApiError> {
+pub async fn me(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> Result<Json<Value>, ApiError> {
     let database = state.app.database();
     let org_name = directory::org_name(database, caller.org_id).await?;
     let member = match caller.member_id {

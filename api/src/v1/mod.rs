@@ -11,7 +11,13 @@ use crate::server::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/me", get(members::me))
-        .route("/v1/members", post(members::add_member).get(members::list_members))
-        .route("/v1/api-keys", post(members::issue_key).get(members::list_keys))
+        .route(
+            "/v1/members",
+            post(members::add_member).get(members::list_members),
+        )
+        .route(
+            "/v1/api-keys",
+            post(members::issue_key).get(members::list_keys),
+        )
         .route("/v1/api-keys/{key_id}", delete(members::revoke_key))
 }

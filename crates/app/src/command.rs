@@ -34,8 +34,10 @@ where
         let page = store.read_stream(stream, from, PAGE).await?;
         for recorded in &page {
             version = Some(recorded.version);
-            if let Some(event) = E::from_parts(&recorded.event_type, &recorded.data)
-                .map_err(|err| StoreError::Corrupt(format!("{stream} v{}: {err}", recorded.version)))?
+            if let Some(event) =
+                E::from_parts(&recorded.event_type, &recorded.data).map_err(|err| {
+                    StoreError::Corrupt(format!("{stream} v{}: {err}", recorded.version))
+                })?
             {
                 state = evolve(state, &event);
             }
@@ -69,14 +71,19 @@ where
         let new_events = events
             .iter()
             .map(|event| {
-                let (event_type, data) = event.to_parts().map_err(|err| StoreError::InvalidInput(err.to_string()))?;
+                let (event_type, data) = event
+                    .to_parts()
+                    .map_err(|err| StoreError::InvalidInput(err.to_string()))?;
                 Ok(NewEvent {
                     schema_version: E::SCHEMA_VERSION,
                     ..NewEvent::new(event_type, data, metadata.clone())
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        match store.append(stream, ExpectedVersion::after(loaded.version), new_events).await {
+        match store
+            .append(stream, ExpectedVersion::after(loaded.version), new_events)
+            .await
+        {
             Ok(result) => return Ok(Some(result.last_position)),
             Err(err) if err.is_conflict() => continue,
             Err(err) => return Err(err.into()),

@@ -19,7 +19,10 @@ pub enum AppError {
     NotFound(&'static str),
     /// The request is well-formed but its content is unacceptable.
     #[error("{message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     /// The request clashes with the current state (a duplicate, a race).
     #[error("{0}")]
     Conflict(String),

@@ -4,8 +4,8 @@
 use serde::Serialize;
 use textbank_domain::org::{self, OrgCommand, OrgEvent, OrgState};
 use textbank_domain::{Actor, ApiKeyId, EventMetadata, MemberId, OrgId, Permission, Role};
-use textbank_projections::directory::{self, KeyView, MemberView};
 use textbank_projections::catch_up;
+use textbank_projections::directory::{self, KeyView, MemberView};
 
 use crate::caller::Caller;
 use crate::command::execute;
@@ -44,35 +44,54 @@ impl App {
         let owner_key = keys::generate();
         let metadata = EventMetadata::new(Some(org_id), Actor::Cli);
         let key_hash = keys::hash(&owner_key);
-        execute(self.events(), &org::stream_id(org_id), &metadata, org::evolve, |state: &OrgState| {
-            let mut events = org::decide(state, OrgCommand::CreateOrg { org_id, name: name.to_owned() })?;
-            let created = events.iter().fold(state.clone(), org::evolve);
-            events.extend(org::decide(
-                &created,
-                OrgCommand::IssueApiKey {
-                    by: Role::Owner,
-                    key_id: ApiKeyId::new(),
-                    key_hash: key_hash.clone(),
-                    role: Role::Owner,
-                    member_id: None,
-                    label: "owner (created with the organization)".into(),
-                },
-            )?);
-            Ok(events)
-        })
+        execute(
+            self.events(),
+            &org::stream_id(org_id),
+            &metadata,
+            org::evolve,
+            |state: &OrgState| {
+                let mut events = org::decide(
+                    state,
+                    OrgCommand::CreateOrg {
+                        org_id,
+                        name: name.to_owned(),
+                    },
+                )?;
+                let created = events.iter().fold(state.clone(), org::evolve);
+                events.extend(org::decide(
+                    &created,
+                    OrgCommand::IssueApiKey {
+                        by: Role::Owner,
+                        key_id: ApiKeyId::new(),
+                        key_hash: key_hash.clone(),
+                        role: Role::Owner,
+                        member_id: None,
+                        label: "owner (created with the organization)".into(),
+                    },
+                )?);
+                Ok(events)
+            },
+        )
         .await?;
         self.refresh_directory().await?;
         Ok(CreatedOrg { org_id, owner_key })
     }
 
     /// The caller an API key authenticates, if any.
-    pub async fn authenticate(&self, key: &str, ip: Option<String>, user_agent: Option<String>) -> Result<Caller, AppError> {
+    pub async fn authenticate(
+        &self,
+        key: &str,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<Caller, AppError> {
         if !keys::looks_like_key(key) {
             return Err(AppError::Unauthenticated("the API key is malformed"));
         }
         let active = directory::active_key_by_hash(self.database(), &keys::hash(key))
             .await?
-            .ok_or(AppError::Unauthenticated("the API key is invalid or revoked"))?;
+            .ok_or(AppError::Unauthenticated(
+                "the API key is invalid or revoked",
+            ))?;
         Ok(Caller {
             org_id: active.org_id,
             key_id: active.key_id,
@@ -83,7 +102,13 @@ impl App {
         })
     }
 
-    pub async fn add_member(&self, caller: &Caller, name: &str, email: &str, role: Role) -> Result<AddedMember, AppError> {
+    pub async fn add_member(
+        &self,
+        caller: &Caller,
+        name: &str,
+        email: &str,
+        role: Role,
+    ) -> Result<AddedMember, AppError> {
         caller.require(Permission::ManageMembers)?;
         let member_id = MemberId::new();
         let command = OrgCommand::AddMember {
@@ -94,7 +119,10 @@ impl App {
             role,
         };
         let position = self.org_command(caller, command).await?;
-        Ok(AddedMember { member_id, position })
+        Ok(AddedMember {
+            member_id,
+            position,
+        })
     }
 
     pub async fn members(&self, caller: &Caller) -> Result<Vec<MemberView>, AppError> {
@@ -140,16 +168,21 @@ impl App {
     /// returns. Revoking a revoked key is a no-op.
     pub async fn revoke_key(&self, caller: &Caller, key_id: ApiKeyId) -> Result<u64, AppError> {
         caller.require(Permission::ManageMembers)?;
-        self.org_command(caller, OrgCommand::RevokeApiKey { key_id }).await
+        self.org_command(caller, OrgCommand::RevokeApiKey { key_id })
+            .await
     }
 
     /// Decides `command` on the caller's org stream, appends, and brings the
     /// directory up to date so the change is visible to the next request.
     async fn org_command(&self, caller: &Caller, command: OrgCommand) -> Result<u64, AppError> {
         let stream = org::stream_id(caller.org_id);
-        let written = execute(self.events(), &stream, &caller.metadata(), org::evolve, |state: &OrgState| {
-            Ok::<Vec<OrgEvent>, AppError>(org::decide(state, command.clone())?)
-        })
+        let written = execute(
+            self.events(),
+            &stream,
+            &caller.metadata(),
+            org::evolve,
+            |state: &OrgState| Ok::<Vec<OrgEvent>, AppError>(org::decide(state, command.clone())?),
+        )
         .await?;
         let position = self.refresh_directory().await?;
         Ok(written.unwrap_or(position))

@@ -15,7 +15,10 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Sized {
     fn to_parts(&self) -> Result<(String, Value), serde_json::Error> {
         let mut tagged = serde_json::to_value(self)?;
         let event_type = tagged["type"].as_str().unwrap_or_default().to_owned();
-        let data = tagged.get_mut("data").map(Value::take).unwrap_or(Value::Null);
+        let data = tagged
+            .get_mut("data")
+            .map(Value::take)
+            .unwrap_or(Value::Null);
         Ok((event_type, data))
     }
 
@@ -56,7 +59,10 @@ mod tests {
 
     #[test]
     fn unknown_types_are_skipped_but_bad_payloads_are_errors() {
-        assert_eq!(Sample::from_parts("SomethingElse", &json!({})).unwrap(), None);
+        assert_eq!(
+            Sample::from_parts("SomethingElse", &json!({})).unwrap(),
+            None
+        );
         assert!(Sample::from_parts("Happened", &json!({"n": "three"})).is_err());
     }
 }

@@ -16,7 +16,8 @@ pub const MAX_EMAIL_LEN: usize = 254;
 pub const MAX_LABEL_LEN: usize = 100;
 
 pub fn stream_id(org: OrgId) -> StreamId {
-    StreamId::parse(format!("org-{org}")).unwrap_or_else(|_| unreachable!("a uuid makes a valid stream id"))
+    StreamId::parse(format!("org-{org}"))
+        .unwrap_or_else(|_| unreachable!("a uuid makes a valid stream id"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,7 +79,12 @@ pub fn evolve(mut state: OrgState, event: &OrgEvent) -> OrgState {
             state.org_id = Some(*org_id);
             state.name = name.clone();
         }
-        OrgEvent::MemberAdded { member_id, name, email, role } => {
+        OrgEvent::MemberAdded {
+            member_id,
+            name,
+            email,
+            role,
+        } => {
             state.members.insert(
                 *member_id,
                 Member {
@@ -88,7 +94,12 @@ pub fn evolve(mut state: OrgState, event: &OrgEvent) -> OrgState {
                 },
             );
         }
-        OrgEvent::ApiKeyIssued { key_id, role, member_id, .. } => {
+        OrgEvent::ApiKeyIssued {
+            key_id,
+            role,
+            member_id,
+            ..
+        } => {
             state.keys.insert(
                 *key_id,
                 KeyState {
@@ -140,7 +151,10 @@ pub enum OrgError {
     #[error("no such organization")]
     NoSuchOrg,
     #[error("{field} {problem}")]
-    Invalid { field: &'static str, problem: String },
+    Invalid {
+        field: &'static str,
+        problem: String,
+    },
     #[error("a member with email {0} already exists")]
     EmailTaken(String),
     #[error("your role may not grant the role {0}")]
@@ -167,7 +181,13 @@ pub fn decide(state: &OrgState, command: OrgCommand) -> Result<Vec<OrgEvent>, Or
     }
     match command {
         OrgCommand::CreateOrg { .. } => unreachable!("handled above"),
-        OrgCommand::AddMember { by, member_id, name, email, role } => {
+        OrgCommand::AddMember {
+            by,
+            member_id,
+            name,
+            email,
+            role,
+        } => {
             if !by.may_grant(role) {
                 return Err(OrgError::RoleNotGrantable(role));
             }
@@ -176,14 +196,29 @@ pub fn decide(state: &OrgState, command: OrgCommand) -> Result<Vec<OrgEvent>, Or
             if state.members.values().any(|member| member.email == email) {
                 return Err(OrgError::EmailTaken(email));
             }
-            Ok(vec![OrgEvent::MemberAdded { member_id, name, email, role }])
+            Ok(vec![OrgEvent::MemberAdded {
+                member_id,
+                name,
+                email,
+                role,
+            }])
         }
-        OrgCommand::IssueApiKey { by, key_id, key_hash, role, member_id, label } => {
+        OrgCommand::IssueApiKey {
+            by,
+            key_id,
+            key_hash,
+            role,
+            member_id,
+            label,
+        } => {
             if !by.may_grant(role) {
                 return Err(OrgError::RoleNotGrantable(role));
             }
             if let Some(member_id) = member_id {
-                let member = state.members.get(&member_id).ok_or(OrgError::NoSuchMember)?;
+                let member = state
+                    .members
+                    .get(&member_id)
+                    .ok_or(OrgError::NoSuchMember)?;
                 if member.role != role {
                     return Err(OrgError::RoleDiffersFromMember(member.role));
                 }
@@ -193,7 +228,13 @@ pub fn decide(state: &OrgState, command: OrgCommand) -> Result<Vec<OrgEvent>, Or
             } else {
                 clean_text("label", &label, MAX_LABEL_LEN)?
             };
-            Ok(vec![OrgEvent::ApiKeyIssued { key_id, key_hash, role, member_id, label }])
+            Ok(vec![OrgEvent::ApiKeyIssued {
+                key_id,
+                key_hash,
+                role,
+                member_id,
+                label,
+            }])
         }
         OrgCommand::RevokeApiKey { key_id } => match state.keys.get(&key_id) {
             None => Err(OrgError::NoSuchKey),
@@ -274,9 +315,28 @@ mod tests {
     #[test]
     fn an_org_is_created_once() {
         let org_id = OrgId::new();
-        let events = decide(&OrgState::default(), OrgCommand::CreateOrg { org_id, name: "  Rivera  ".into() }).unwrap();
-        assert_eq!(events, vec![OrgEvent::OrgCreated { org_id, name: "Rivera".into() }]);
-        let again = decide(&given(&events), OrgCommand::CreateOrg { org_id, name: "x".into() });
+        let events = decide(
+            &OrgState::default(),
+            OrgCommand::CreateOrg {
+                org_id,
+                name: "  Rivera  ".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            events,
+            vec![OrgEvent::OrgCreated {
+                org_id,
+                name: "Rivera".into()
+            }]
+        );
+        let again = decide(
+            &given(&events),
+            OrgCommand::CreateOrg {
+                org_id,
+                name: "x".into(),
+            },
+        );
         assert_eq!(again, Err(OrgError::AlreadyExists));
     }
 
@@ -284,20 +344,39 @@ mod tests {
     fn members_get_normalized_emails_that_must_be_unique() {
         let state = given(&created());
         let events = decide(&state, add(Role::Admin, " Sam@Example.ORG ", Role::Texter)).unwrap();
-        let OrgEvent::MemberAdded { email, .. } = &events[0] else { panic!() };
+        let OrgEvent::MemberAdded { email, .. } = &events[0] else {
+            panic!()
+        };
         assert_eq!(email, "sam@example.org");
         let mut history = created();
         history.extend(events);
-        let duplicate = decide(&given(&history), add(Role::Admin, "sam@example.org", Role::Manager));
-        assert_eq!(duplicate, Err(OrgError::EmailTaken("sam@example.org".into())));
+        let duplicate = decide(
+            &given(&history),
+            add(Role::Admin, "sam@example.org", Role::Manager),
+        );
+        assert_eq!(
+            duplicate,
+            Err(OrgError::EmailTaken("sam@example.org".into()))
+        );
     }
 
     #[test]
     fn bad_names_and_emails_are_refused_with_the_field_named() {
         let state = given(&created());
-        for email in ["", "sam", "sam@", "@example.org", "sam@example", "sam @example.org", "sam@example..org"] {
+        for email in [
+            "",
+            "sam",
+            "sam@",
+            "@example.org",
+            "sam@example",
+            "sam @example.org",
+            "sam@example..org",
+        ] {
             let err = decide(&state, add(Role::Owner, email, Role::Texter)).unwrap_err();
-            assert!(matches!(err, OrgError::Invalid { field: "email", .. }), "{email:?}: {err}");
+            assert!(
+                matches!(err, OrgError::Invalid { field: "email", .. }),
+                "{email:?}: {err}"
+            );
         }
         let blank = OrgCommand::AddMember {
             by: Role::Owner,
@@ -306,7 +385,10 @@ mod tests {
             email: "a@b.org".into(),
             role: Role::Texter,
         };
-        assert!(matches!(decide(&state, blank), Err(OrgError::Invalid { field: "name", .. })));
+        assert!(matches!(
+            decide(&state, blank),
+            Err(OrgError::Invalid { field: "name", .. })
+        ));
     }
 
     #[test]
@@ -342,7 +424,10 @@ mod tests {
             label: "phone".into(),
         };
         assert!(decide(&state, issue(Role::Texter)).is_ok());
-        assert_eq!(decide(&state, issue(Role::Manager)), Err(OrgError::RoleDiffersFromMember(Role::Texter)));
+        assert_eq!(
+            decide(&state, issue(Role::Manager)),
+            Err(OrgError::RoleDiffersFromMember(Role::Texter))
+        );
         let stranger = OrgCommand::IssueApiKey {
             by: Role::Admin,
             key_id: ApiKeyId::new(),
@@ -368,9 +453,17 @@ mod tests {
         let events = decide(&given(&history), OrgCommand::RevokeApiKey { key_id }).unwrap();
         assert_eq!(events, vec![OrgEvent::ApiKeyRevoked { key_id }]);
         history.extend(events);
-        assert_eq!(decide(&given(&history), OrgCommand::RevokeApiKey { key_id }), Ok(vec![]));
         assert_eq!(
-            decide(&given(&history), OrgCommand::RevokeApiKey { key_id: ApiKeyId::new() }),
+            decide(&given(&history), OrgCommand::RevokeApiKey { key_id }),
+            Ok(vec![])
+        );
+        assert_eq!(
+            decide(
+                &given(&history),
+                OrgCommand::RevokeApiKey {
+                    key_id: ApiKeyId::new()
+                }
+            ),
             Err(OrgError::NoSuchKey)
         );
     }
@@ -378,7 +471,10 @@ mod tests {
     #[test]
     fn commands_on_a_missing_org_are_refused() {
         assert_eq!(
-            decide(&OrgState::default(), add(Role::Owner, "a@b.org", Role::Texter)),
+            decide(
+                &OrgState::default(),
+                add(Role::Owner, "a@b.org", Role::Texter)
+            ),
             Err(OrgError::NoSuchOrg)
         );
     }

@@ -19,7 +19,13 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Owner, Role::Admin, Role::Manager, Role::Texter, Role::Compliance];
+    pub const ALL: [Role; 5] = [
+        Role::Owner,
+        Role::Admin,
+        Role::Manager,
+        Role::Texter,
+        Role::Compliance,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -115,10 +121,18 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         Role::Owner | Role::Admin => !matches!(permission, Send | RequestAssignment),
         Role::Manager => matches!(
             permission,
-            UploadLists | ReadLists | ManageCampaigns | ReadCampaigns | AssignContacts | ReadMetrics
+            UploadLists
+                | ReadLists
+                | ManageCampaigns
+                | ReadCampaigns
+                | AssignContacts
+                | ReadMetrics
         ),
         Role::Texter => matches!(permission, ReadCampaigns | RequestAssignment | Send),
-        Role::Compliance => matches!(permission, ReadAudit | ReadLists | ReadCampaigns | ReadMetrics),
+        Role::Compliance => matches!(
+            permission,
+            ReadAudit | ReadLists | ReadCampaigns | ReadMetrics
+        ),
     }
 }
 
@@ -138,20 +152,35 @@ mod tests {
                     | Permission::RequestAssignment
                     | Permission::Send
             );
-            assert_eq!(allows(Role::Compliance, permission), !changes, "{permission:?}");
+            assert_eq!(
+                allows(Role::Compliance, permission),
+                !changes,
+                "{permission:?}"
+            );
         }
     }
 
     #[test]
     fn only_texters_send() {
         for role in Role::ALL {
-            assert_eq!(allows(role, Permission::Send), role == Role::Texter, "{role}");
+            assert_eq!(
+                allows(role, Permission::Send),
+                role == Role::Texter,
+                "{role}"
+            );
         }
     }
 
     #[test]
     fn texters_cannot_manage_or_read_the_audit() {
-        for permission in [Permission::ManageMembers, Permission::UploadLists, Permission::ManageCampaigns, Permission::AssignContacts, Permission::ReadAudit, Permission::ReadMetrics] {
+        for permission in [
+            Permission::ManageMembers,
+            Permission::UploadLists,
+            Permission::ManageCampaigns,
+            Permission::AssignContacts,
+            Permission::ReadAudit,
+            Permission::ReadMetrics,
+        ] {
             assert!(!allows(Role::Texter, permission), "{permission:?}");
         }
     }
