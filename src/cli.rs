@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 use textbank_api::Server;
-use textbank_app::{App, Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};
+use textbank_app::{App, Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, ImportLimits};
+use textbank_domain::phone::Region;
 use textbank_projections::follow;
 use textbank_store::{ConnectOptions, Database, redact_url};
 use tokio::sync::watch;
@@ -75,8 +76,26 @@ pub struct ServeArgs {
     #[arg(long, env = "TEXTBANK_BIND", default_value = DEFAULT_BIND)]
     pub bind: SocketAddr,
 
+    /// Country assumed for phone numbers written without a country code
+    /// (ISO 3166 code, e.g. US or CA).
+    #[arg(long, env = "TEXTBANK_DEFAULT_REGION", default_value = "US", value_parser = parse_region)]
+    pub default_region: Region,
+
+    /// Largest contact-list upload accepted, in bytes.
+    #[arg(long, env = "TEXTBANK_MAX_LIST_BYTES", default_value_t = 200_000_000)]
+    pub max_list_bytes: u64,
+
+    /// Most rows a contact-list upload may have.
+    #[arg(long, env = "TEXTBANK_MAX_LIST_ROWS", default_value_t = 1_000_000)]
+    pub max_list_rows: u64,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
+}
+
+fn parse_region(code: &str) -> Result<Region, String> {
+    code.parse()
+        .map_err(|err: textbank_domain::phone::PhoneError| err.to_string())
 }
 
 pub async fn serve(args: ServeArgs) -> CliResult {
@@ -84,6 +103,11 @@ pub async fn serve(args: ServeArgs) -> CliResult {
         bind: args.bind,
         database_url: args.database.database_url,
         max_connections: args.database.db_max_connections,
+        default_region: args.default_region,
+        import_limits: ImportLimits {
+            max_bytes: args.max_list_bytes,
+            max_rows: args.max_list_rows,
+        },
     };
     tracing::info!(?config, "starting textbank");
     let app = App::open(&config).await?;

@@ -84,6 +84,10 @@ impl From<AppError> for ApiError {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
             }
             AppError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            AppError::TooLarge(_) => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+            }
+            AppError::Io(err) => Self::internal(&err),
             AppError::Store(err) => err.into(),
             AppError::Projection(err) => Self::internal(&err),
         }

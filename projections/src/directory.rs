@@ -202,15 +202,18 @@ pub struct KeyView {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// key_id, role, member_id, label, created_at, revoked_at
+type KeyRow = (
+    Uuid,
+    String,
+    Option<Uuid>,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
 pub async fn keys(db: &Database, org: OrgId) -> StoreResult<Vec<KeyView>> {
-    let rows: Vec<(
-        Uuid,
-        String,
-        Option<Uuid>,
-        String,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-    )> = on_reader!(db, |pool| {
+    let rows: Vec<KeyRow> = on_reader!(db, |pool| {
         sqlx::query_as(
             "SELECT key_id, role, member_id, label, created_at, revoked_at FROM api_keys
               WHERE org_id = $1 ORDER BY created_at, key_id",

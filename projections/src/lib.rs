@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod directory;
+pub mod lists;
 mod runner;
 
 use std::sync::Arc;
@@ -13,5 +14,5 @@ pub use runner::{ProjectionError, Projector, catch_up, follow};
 
 /// Every projector the server keeps up to date.
 pub fn all() -> Vec<Arc<dyn Projector>> {
-    vec![Arc::new(directory::Directory)]
+    vec![Arc::new(directory::Directory), Arc::new(lists::Lists)]
 }

@@ -2,7 +2,7 @@
 //! clean exit on SIGTERM and SIGINT, `migrate`, and flag errors.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ fn scratch_path(name: &str) -> PathBuf {
 }
 
 /// Starts `textbank serve` on a free port and returns it with its address.
-fn serve(db: &PathBuf) -> (Child, String) {
+fn serve(db: &Path) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--bind", "127.0.0.1:0"])
         .env(
@@ -57,9 +57,9 @@ fn wait_exit(mut child: Child) -> std::process::ExitStatus {
     panic!("textbank did not exit within 5 s of the signal");
 }
 
-fn remove(db: &PathBuf) {
+fn remove(db: &Path) {
     for suffix in ["", "-wal", "-shm"] {
-        let mut file = db.clone().into_os_string();
+        let mut file = db.as_os_str().to_owned();
         file.push(suffix);
         let _ = std::fs::remove_file(file);
     }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Once};
 
 use textbank_api::Server;
-use textbank_app::App;
+use textbank_app::{App, ImportLimits};
 use textbank_domain::SystemClock;
 use textbank_store::SqlEventStore;
 use textbank_store::scratch::ScratchDb;
@@ -49,7 +49,11 @@ pub async fn spawn_app(on: On, test: &str) -> Option<TestApp> {
     let store = SqlEventStore::on_database(db.database.clone())
         .await
         .expect("open store");
-    let app = App::new(Arc::new(store), Arc::new(SystemClock));
+    // Small upload limits, so the limit tests need no 200 MB body.
+    let app = App::new(Arc::new(store), Arc::new(SystemClock)).with_import_limits(ImportLimits {
+        max_bytes: 64 * 1024,
+        max_rows: 500,
+    });
     let server = Server::bind(app.clone(), "127.0.0.1:0".parse().unwrap())
         .await
         .expect("bind");
@@ -140,6 +144,23 @@ impl TestApp {
         assert_eq!(key.status(), 201);
         let key: serde_json::Value = key.json().await.unwrap();
         (member_id, key["key"].as_str().unwrap().to_owned())
+    }
+
+    /// Uploads a CSV list with the given query string.
+    pub async fn upload(
+        &self,
+        key: &str,
+        query: &str,
+        csv: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/v1/lists?{query}")))
+            .bearer_auth(key)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Stops the server (letting requests finish) and drops the database.

@@ -3,5 +3,6 @@
 
 mod cli;
 mod helpers;
+mod lists;
 mod members;
 mod ops;

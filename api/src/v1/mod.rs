@@ -1,6 +1,7 @@
 //! The `/v1` API. Every route authenticates with a bearer API key; the org
 //! always comes from the key.
 
+mod lists;
 mod members;
 
 use axum::Router;
@@ -20,4 +21,7 @@ pub fn routes() -> Router<AppState> {
             post(members::issue_key).get(members::list_keys),
         )
         .route("/v1/api-keys/{key_id}", delete(members::revoke_key))
+        .route("/v1/lists", post(lists::upload).get(lists::list_lists))
+        .route("/v1/lists/{list_id}", get(lists::get_list))
+        .route("/v1/lists/{list_id}/rejections", get(lists::rejections))
 }

@@ -4,7 +4,10 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use textbank_domain::phone::Region;
 use textbank_store::redact_url;
+
+use crate::ImportLimits;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://textbank.db";
@@ -17,6 +20,10 @@ pub struct Config {
     pub database_url: String,
     /// Database pool size.
     pub max_connections: u32,
+    /// Country assumed for phone numbers written without a country code.
+    pub default_region: Region,
+    /// Size limits of list uploads.
+    pub import_limits: ImportLimits,
 }
 
 impl fmt::Debug for Config {
@@ -25,6 +32,8 @@ impl fmt::Debug for Config {
             .field("bind", &self.bind)
             .field("database_url", &redact_url(&self.database_url))
             .field("max_connections", &self.max_connections)
+            .field("default_region", &self.default_region.code())
+            .field("import_limits", &self.import_limits)
             .finish()
     }
 }
@@ -36,6 +45,8 @@ impl Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: database_url.into(),
             max_connections: 16,
+            default_region: Region::US,
+            import_limits: ImportLimits::default(),
         }
     }
 }

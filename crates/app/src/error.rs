@@ -2,6 +2,7 @@
 //! maps to a status code (domain rejections kept apart from infrastructure
 //! failures).
 
+use textbank_domain::list::ListError;
 use textbank_domain::org::OrgError;
 use textbank_domain::{Permission, Role};
 use textbank_store::StoreError;
@@ -26,6 +27,11 @@ pub enum AppError {
     /// The request clashes with the current state (a duplicate, a race).
     #[error("{0}")]
     Conflict(String),
+    /// The upload exceeds a size limit; nothing was stored.
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -50,6 +56,19 @@ fn describe(permission: Permission) -> &'static str {
         Permission::Send => "send messages",
         Permission::ReadMetrics => "read metrics",
         Permission::ReadAudit => "read the compliance audit",
+    }
+}
+
+impl From<ListError> for AppError {
+    fn from(err: ListError) -> Self {
+        let field = match &err {
+            ListError::Invalid { field, .. } => field,
+            ListError::NoPhoneColumn | ListError::DuplicateColumn(_) => "file",
+        };
+        Self::Invalid {
+            field,
+            message: err.to_string(),
+        }
     }
 }
 

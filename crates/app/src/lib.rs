@@ -7,17 +7,20 @@ mod caller;
 mod command;
 mod config;
 mod error;
+mod import;
 mod keys;
 mod org;
 
 use std::sync::Arc;
 
+use textbank_domain::phone::Region;
 use textbank_domain::{Clock, SystemClock};
 use textbank_store::{ConnectOptions, Database, EventStore, SqlEventStore, StoreResult};
 
 pub use caller::Caller;
 pub use config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};
 pub use error::AppError;
+pub use import::{ImportLimits, ImportSummary, ListDeclaration};
 pub use org::{AddedMember, CreatedOrg, IssuedKey};
 
 /// Everything a request or a job needs: the event store and the clock.
@@ -25,6 +28,8 @@ pub use org::{AddedMember, CreatedOrg, IssuedKey};
 pub struct App {
     store: Arc<SqlEventStore>,
     clock: Arc<dyn Clock>,
+    default_region: Region,
+    import_limits: ImportLimits,
 }
 
 impl App {
@@ -38,11 +43,38 @@ impl App {
             },
         )
         .await?;
-        Ok(Self::new(Arc::new(store), Arc::new(SystemClock)))
+        Ok(Self::new(Arc::new(store), Arc::new(SystemClock))
+            .with_default_region(config.default_region)
+            .with_import_limits(config.import_limits))
     }
 
     pub fn new(store: Arc<SqlEventStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            default_region: Region::US,
+            import_limits: ImportLimits::default(),
+        }
+    }
+
+    /// The country assumed for phone numbers written without a country code.
+    pub fn with_default_region(mut self, region: Region) -> Self {
+        self.default_region = region;
+        self
+    }
+
+    /// Size limits of list uploads.
+    pub fn with_import_limits(mut self, limits: ImportLimits) -> Self {
+        self.import_limits = limits;
+        self
+    }
+
+    pub fn import_limits(&self) -> ImportLimits {
+        self.import_limits
+    }
+
+    pub fn default_region(&self) -> Region {
+        self.default_region
     }
 
     pub fn store(&self) -> &Arc<SqlEventStore> {

@@ -5,14 +5,20 @@
 pub mod clock;
 pub mod event;
 pub mod ids;
+pub mod list;
 pub mod metadata;
 pub mod org;
+pub mod phone;
 pub mod role;
+pub mod segments;
 pub mod stream;
+pub mod template;
+pub mod texting_hours;
+pub mod timezone;
 
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use ids::{ApiKeyId, CampaignId, ListId, MemberId, OrgId};
 pub use event::DomainEvent;
+pub use ids::{ApiKeyId, CampaignId, ListId, MemberId, OrgId};
 pub use metadata::{Actor, EventMetadata};
 pub use role::{Permission, Role, allows};
 pub use stream::{StreamId, StreamIdError};

@@ -1,0 +1,198 @@
+//! Contact lists: CSV upload (streamed), listing, and the rejected rows as CSV.
+
+use axum::Json;
+use axum::body::Body as HttpBody;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use textbank_app::ListDeclaration;
+use textbank_domain::ListId;
+
+use crate::error::ApiError;
+use crate::extract::{Auth, path_id};
+use crate::server::AppState;
+
+/// Content types a CSV upload may declare (spreadsheet programs and browsers
+/// disagree on which one a .csv file is).
+const CSV_TYPES: [&str; 4] = [
+    "text/csv",
+    "application/csv",
+    "text/plain",
+    "application/vnd.ms-excel",
+];
+/// Rejected rows per database page while streaming them out.
+const REJECTION_PAGE: u32 = 5_000;
+
+#[derive(Debug, Deserialize)]
+pub struct UploadParams {
+    name: Option<String>,
+    source: Option<String>,
+    consent_basis: Option<String>,
+}
+
+pub async fn upload(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    params: Result<Query<UploadParams>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: HttpBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Query(params) = params.map_err(|err| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            err.body_text(),
+        )
+    })?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if !content_type
+        .as_deref()
+        .is_some_and(|t| CSV_TYPES.contains(&t))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "upload the list as the request body with Content-Type: text/csv",
+        ));
+    }
+    let declaration = ListDeclaration {
+        name: params.name.unwrap_or_default(),
+        source: params.source.unwrap_or_default(),
+        consent_basis: params.consent_basis.unwrap_or_default(),
+    };
+    let summary = state
+        .app
+        .import_list(
+            &caller,
+            declaration,
+            body.into_data_stream(),
+            state.app.import_limits(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::to_value(summary).map_err(|err| ApiError::internal(&err))?),
+    ))
+}
+
+pub async fn list_lists(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "lists": state.app.lists(&caller).await? })))
+}
+
+pub async fn get_list(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(list_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let list_id: ListId = path_id(&list_id, "list")?;
+    let list = state.app.list(&caller, list_id).await?;
+    Ok(Json(
+        serde_json::to_value(list).map_err(|err| ApiError::internal(&err))?,
+    ))
+}
+
+/// Streams `line,reason,phone,detail` rows page by page, so a list with a
+/// million rejections never sits in memory.
+pub async fn rejections(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(list_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let list_id: ListId = path_id(&list_id, "list")?;
+    // Answer 404 (or 403) before the stream starts.
+    state.app.list(&caller, list_id).await?;
+    let header_row = Some(Ok::<_, std::io::Error>(String::from(
+        "line,reason,phone,detail\n",
+    )));
+    let pages = stream::unfold(Some(0u64), move |after| {
+        let state = state.clone();
+        let caller = caller.clone();
+        async move {
+            let after = after?;
+            match state
+                .app
+                .list_rejections(&caller, list_id, after, REJECTION_PAGE)
+                .await
+            {
+                Ok(rows) if rows.is_empty() => None,
+                Ok(rows) => {
+                    let next = rows.last().map(|row| row.0);
+                    let mut text = String::with_capacity(rows.len() * 48);
+                    for (line, reason, phone, detail) in rows {
+                        text.push_str(&format!(
+                            "{line},{reason},{},{}\n",
+                            csv_field(&phone),
+                            csv_field(&detail)
+                        ));
+                    }
+                    Some((Ok(text), next))
+                }
+                Err(err) => Some((Err(std::io::Error::other(err.to_string())), None)),
+            }
+        }
+    });
+    let body = HttpBody::from_stream(futures_util::StreamExt::chain(
+        stream::iter(header_row),
+        pages,
+    ));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"rejections.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Quotes a CSV field when it needs it. A cell that a spreadsheet would run
+/// as a formula (`=…`, `@…`, or `+`/`-` followed by more than a number) is
+/// prefixed with `'`.
+fn csv_field(value: &str) -> String {
+    let formula = value.starts_with(['=', '@'])
+        || (value.starts_with(['+', '-']) && value.chars().any(|c| c.is_alphabetic() || c == '('));
+    let value = if formula {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("+1 555 0100"), "+1 555 0100");
+        assert_eq!(csv_field("+SUM(A1)"), "'+SUM(A1)");
+    }
+}
