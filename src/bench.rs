@@ -30,6 +30,22 @@ pub enum Bench {
     /// (many concurrent callers, one event per call), each beside plain
     /// INSERTs of the same rows into a bare table.
     Append(AppendArgs),
+    /// Contact-list import: a generated CSV through the same pipeline as
+    /// `POST /v1/lists`, beside reading and parsing the same CSV alone.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// `sqlite` (scratch file) or a `postgres://…` URL (scratch schema).
+    #[arg(long, env = "TEXTBANK_BENCH_DATABASE_URL", default_value = "sqlite")]
+    pub database_url: String,
+    /// Data rows in the generated file.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -58,10 +74,11 @@ pub struct AppendArgs {
 pub async fn run(args: BenchArgs) -> CliResult {
     match args.bench {
         Bench::Append(args) => append(args).await,
+        Bench::Import(args) => crate::bench_import::run(args).await,
     }
 }
 
-async fn scratch_database(url: &str) -> CliResult<ScratchDb> {
+pub(crate) async fn scratch_database(url: &str) -> CliResult<ScratchDb> {
     Ok(if url == "sqlite" || url.starts_with("sqlite:") {
         ScratchDb::sqlite_file("textbank-bench").await?
     } else {

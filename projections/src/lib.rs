@@ -4,6 +4,7 @@
 //! once, across crashes.
 #![forbid(unsafe_code)]
 
+pub mod campaigns;
 pub mod directory;
 pub mod lists;
 mod runner;
@@ -14,5 +15,9 @@ pub use runner::{ProjectionError, Projector, catch_up, follow};
 
 /// Every projector the server keeps up to date.
 pub fn all() -> Vec<Arc<dyn Projector>> {
-    vec![Arc::new(directory::Directory), Arc::new(lists::Lists)]
+    vec![
+        Arc::new(directory::Directory),
+        Arc::new(lists::Lists),
+        Arc::new(campaigns::Campaigns),
+    ]
 }

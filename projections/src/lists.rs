@@ -146,7 +146,10 @@ async fn insert_contacts(tx: &mut StoreTx, list: Uuid, contacts: &[Contact]) -> 
             ))
         })
         .collect::<StoreResult<Vec<_>>>()?;
-    // 11 columns × 1,000 rows stays under both engines' bind limits.
+    // 11 columns × 1,000 rows stays under both engines' bind limits. No ON
+    // CONFLICT clause: the checkpoint applies each event once, a rebuild
+    // starts from empty tables, and the clause would cost SQLite a statement
+    // journal per insert.
     for chunk in rows.chunks(1_000) {
         on_tx!(tx, |conn| {
             let mut insert = QueryBuilder::new(
@@ -167,7 +170,6 @@ async fn insert_contacts(tx: &mut StoreTx, list: Uuid, contacts: &[Contact]) -> 
                     .push_bind(zone.clone())
                     .push_bind(fields.clone());
             });
-            insert.push(" ON CONFLICT DO NOTHING");
             insert.build().execute(conn).await.map(|_| ())?
         });
     }
@@ -192,7 +194,6 @@ async fn insert_rejections(
                     .push_bind(r.raw_phone.clone())
                     .push_bind(r.detail.clone());
             });
-            insert.push(" ON CONFLICT DO NOTHING");
             insert.build().execute(conn).await.map(|_| ())?
         });
     }

@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use textbank_store::{EventStore, RecordedEvent, StoreError, StoreTx, wait_beyond};
 use tokio::sync::watch;
 
-/// Events applied per transaction.
-const BATCH: usize = 1_000;
+/// Events applied per transaction. Bounded for memory as much as for
+/// latency: one list-import event carries a thousand contacts (~300 KB).
+const BATCH: usize = 200;
 /// How long a follower sleeps without a wake-up before re-reading anyway (a
 /// wake-up from another process can be lost while its listener reconnects).
 const POLL: Duration = Duration::from_secs(1);

@@ -1,11 +1,12 @@
 //! The `/v1` API. Every route authenticates with a bearer API key; the org
 //! always comes from the key.
 
+mod campaigns;
 mod lists;
 mod members;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 use crate::server::AppState;
 
@@ -24,4 +25,26 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/lists", post(lists::upload).get(lists::list_lists))
         .route("/v1/lists/{list_id}", get(lists::get_list))
         .route("/v1/lists/{list_id}/rejections", get(lists::rejections))
+        .route(
+            "/v1/campaigns",
+            post(campaigns::create_campaign).get(campaigns::list_campaigns),
+        )
+        .route("/v1/campaigns/{campaign_id}", get(campaigns::get_campaign))
+        .route(
+            "/v1/campaigns/{campaign_id}/script",
+            put(campaigns::revise_script),
+        )
+        .route(
+            "/v1/campaigns/{campaign_id}/launch",
+            post(campaigns::launch),
+        )
+        .route("/v1/campaigns/{campaign_id}/pause", post(campaigns::pause))
+        .route(
+            "/v1/campaigns/{campaign_id}/resume",
+            post(campaigns::resume),
+        )
+        .route(
+            "/v1/campaigns/{campaign_id}/archive",
+            post(campaigns::archive),
+        )
 }

@@ -2,6 +2,7 @@
 //! maps to a status code (domain rejections kept apart from infrastructure
 //! failures).
 
+use textbank_domain::campaign::CampaignError;
 use textbank_domain::list::ListError;
 use textbank_domain::org::OrgError;
 use textbank_domain::{Permission, Role};
@@ -88,6 +89,22 @@ impl From<OrgError> for AppError {
             },
             OrgError::RoleNotGrantable(_) => Self::Forbidden(err.to_string()),
             OrgError::EmailTaken(_) | OrgError::AlreadyExists => Self::Conflict(err.to_string()),
+        }
+    }
+}
+
+impl From<CampaignError> for AppError {
+    fn from(err: CampaignError) -> Self {
+        let message = err.to_string();
+        match err {
+            CampaignError::NoSuchCampaign => Self::NotFound("campaign"),
+            CampaignError::Invalid { field, .. } | CampaignError::Template { field, .. } => {
+                Self::Invalid { field, message }
+            }
+            CampaignError::AlreadyExists
+            | CampaignError::IllegalTransition { .. }
+            | CampaignError::NoLists
+            | CampaignError::ScriptLocked(_) => Self::Conflict(message),
         }
     }
 }

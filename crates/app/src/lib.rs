@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod caller;
+mod campaign;
 mod command;
 mod config;
 mod error;
@@ -18,6 +19,7 @@ use textbank_domain::{Clock, SystemClock};
 use textbank_store::{ConnectOptions, Database, EventStore, SqlEventStore, StoreResult};
 
 pub use caller::Caller;
+pub use campaign::{CampaignTransitioned, CampaignWritten, NewCampaign, SampleMessage};
 pub use config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};
 pub use error::AppError;
 pub use import::{ImportLimits, ImportSummary, ListDeclaration};

@@ -2,6 +2,7 @@
 //! the clock. No I/O lives here; the store, the app layer and the API build on it.
 #![forbid(unsafe_code)]
 
+pub mod campaign;
 pub mod clock;
 pub mod event;
 pub mod ids;

@@ -1,0 +1,815 @@
+//! The campaign aggregate (`campaign-{id}` stream): its name, survey
+//! questions, texting hours, attached lists, versioned script and lifecycle
+//! (draft → active ⇄ paused → archived; see docs/adr/0005). It decides which
+//! scripts are acceptable and which transitions are legal.
+
+use std::fmt;
+
+use chrono::NaiveTime;
+use serde::{Deserialize, Serialize};
+
+use crate::event::DomainEvent;
+use crate::ids::{CampaignId, ListId, OrgId};
+use crate::stream::StreamId;
+use crate::template::{Template, TemplateError};
+use crate::texting_hours::TextingWindow;
+
+pub const MAX_CAMPAIGN_NAME_LEN: usize = 200;
+/// Carriers refuse concatenated messages beyond about 1,600 characters.
+pub const MAX_MESSAGE_LEN: usize = 1_600;
+pub const MAX_TITLE_LEN: usize = 100;
+pub const MAX_CANNED_RESPONSES: usize = 100;
+pub const MAX_QUESTIONS: usize = 50;
+pub const MAX_ANSWERS: usize = 50;
+pub const MAX_QUESTION_LEN: usize = 500;
+pub const MAX_ANSWER_LEN: usize = 200;
+pub const MAX_QUESTION_ID_LEN: usize = 64;
+
+pub fn stream_id(campaign: CampaignId) -> StreamId {
+    StreamId::parse(format!("campaign-{campaign}"))
+        .unwrap_or_else(|_| unreachable!("a uuid makes a valid stream id"))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CannedResponse {
+    pub title: String,
+    /// A template, like the initial message.
+    pub body: String,
+}
+
+/// A survey question texters record answers to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Question {
+    pub id: String,
+    pub text: String,
+    pub answers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    Draft,
+    Active,
+    Paused,
+    Archived,
+}
+
+impl CampaignStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Archived => "archived",
+        }
+    }
+}
+
+impl fmt::Display for CampaignStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A lifecycle step a caller asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Launch,
+    Pause,
+    Resume,
+    Archive,
+}
+
+impl Transition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Launch => "launch",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Archive => "archive",
+        }
+    }
+
+    /// The states the step may start from.
+    pub fn from_states(self) -> &'static [CampaignStatus] {
+        use CampaignStatus::*;
+        match self {
+            Self::Launch => &[Draft],
+            Self::Pause => &[Active],
+            Self::Resume => &[Paused],
+            Self::Archive => &[Draft, Active, Paused],
+        }
+    }
+}
+
+/// States in which the script may be revised: never while texters are
+/// sending from it (active), nor once archived.
+pub const SCRIPT_EDITABLE: [CampaignStatus; 2] = [CampaignStatus::Draft, CampaignStatus::Paused];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum CampaignEvent {
+    CampaignCreated {
+        campaign_id: CampaignId,
+        org_id: OrgId,
+        name: String,
+        questions: Vec<Question>,
+        texting_hours: TextingWindow,
+    },
+    /// Script version `version` (1 at creation, then n+1 per revision).
+    /// Messages record the version they were sent from.
+    ScriptRevised {
+        version: u32,
+        initial_message: String,
+        canned_responses: Vec<CannedResponse>,
+    },
+    /// Complete lists whose contacts the campaign texts, in order: for a
+    /// phone on two lists, the first list's contact is used.
+    ListsAttached {
+        list_ids: Vec<ListId>,
+    },
+    CampaignLaunched {},
+    CampaignPaused {},
+    CampaignResumed {},
+    CampaignArchived {},
+}
+
+impl DomainEvent for CampaignEvent {}
+
+/// What the campaign's events say, folded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignState {
+    pub campaign_id: Option<CampaignId>,
+    pub org_id: Option<OrgId>,
+    pub status: Option<CampaignStatus>,
+    pub script_version: u32,
+    pub list_ids: Vec<ListId>,
+}
+
+pub fn evolve(mut state: CampaignState, event: &CampaignEvent) -> CampaignState {
+    match event {
+        CampaignEvent::CampaignCreated {
+            campaign_id,
+            org_id,
+            ..
+        } => {
+            state.campaign_id = Some(*campaign_id);
+            state.org_id = Some(*org_id);
+            state.status = Some(CampaignStatus::Draft);
+        }
+        CampaignEvent::ScriptRevised { version, .. } => state.script_version = *version,
+        CampaignEvent::ListsAttached { list_ids } => {
+            for list in list_ids {
+                if !state.list_ids.contains(list) {
+                    state.list_ids.push(*list);
+                }
+            }
+        }
+        CampaignEvent::CampaignLaunched {} | CampaignEvent::CampaignResumed {} => {
+            state.status = Some(CampaignStatus::Active);
+        }
+        CampaignEvent::CampaignPaused {} => state.status = Some(CampaignStatus::Paused),
+        CampaignEvent::CampaignArchived {} => state.status = Some(CampaignStatus::Archived),
+    }
+    state
+}
+
+/// A script as submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptDraft {
+    pub initial_message: String,
+    pub canned_responses: Vec<CannedResponse>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CampaignCommand {
+    Create {
+        campaign_id: CampaignId,
+        org_id: OrgId,
+        name: String,
+        script: ScriptDraft,
+        questions: Vec<Question>,
+        texting_hours: TextingWindow,
+        /// Complete lists of the org, checked by the caller beforehand.
+        list_ids: Vec<ListId>,
+        /// The custom fields of those lists: what templates may use besides
+        /// the built-in fields.
+        known_fields: Vec<String>,
+    },
+    ReviseScript {
+        script: ScriptDraft,
+        known_fields: Vec<String>,
+    },
+    Transition(Transition),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CampaignError {
+    #[error("the campaign already exists")]
+    AlreadyExists,
+    #[error("no such campaign")]
+    NoSuchCampaign,
+    /// `location` names the exact spot, e.g. `canned_responses[1].title`.
+    #[error("{location} {problem}")]
+    Invalid {
+        field: &'static str,
+        location: String,
+        problem: String,
+    },
+    #[error("{location}: {error}")]
+    Template {
+        field: &'static str,
+        location: String,
+        error: TemplateError,
+    },
+    #[error(
+        "cannot {} a campaign that is {from}; {} needs a campaign that is {}",
+        .transition.as_str(), .transition.as_str(), states(.transition.from_states())
+    )]
+    IllegalTransition {
+        transition: Transition,
+        from: CampaignStatus,
+    },
+    #[error("cannot launch a campaign without a contact list; attach at least one list")]
+    NoLists,
+    #[error(
+        "the script of a campaign that is {0} cannot be edited; it can be edited while {editable}",
+        editable = states(&SCRIPT_EDITABLE)
+    )]
+    ScriptLocked(CampaignStatus),
+}
+
+fn states(states: &[CampaignStatus]) -> String {
+    let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// Decides a command against the campaign's state.
+pub fn decide(
+    state: &CampaignState,
+    command: CampaignCommand,
+) -> Result<Vec<CampaignEvent>, CampaignError> {
+    match command {
+        CampaignCommand::Create {
+            campaign_id,
+            org_id,
+            name,
+            script,
+            questions,
+            texting_hours,
+            list_ids,
+            known_fields,
+        } => {
+            if state.campaign_id.is_some() {
+                return Err(CampaignError::AlreadyExists);
+            }
+            let name = clean_text("name", "name", &name, MAX_CAMPAIGN_NAME_LEN)?;
+            let script = check_script(script, &known_fields)?;
+            let questions = check_questions(questions)?;
+            let mut unique: Vec<ListId> = Vec::with_capacity(list_ids.len());
+            for list in list_ids {
+                if !unique.contains(&list) {
+                    unique.push(list);
+                }
+            }
+            let mut events = vec![
+                CampaignEvent::CampaignCreated {
+                    campaign_id,
+                    org_id,
+                    name,
+                    questions,
+                    texting_hours,
+                },
+                CampaignEvent::ScriptRevised {
+                    version: 1,
+                    initial_message: script.initial_message,
+                    canned_responses: script.canned_responses,
+                },
+            ];
+            if !unique.is_empty() {
+                events.push(CampaignEvent::ListsAttached { list_ids: unique });
+            }
+            Ok(events)
+        }
+        CampaignCommand::ReviseScript {
+            script,
+            known_fields,
+        } => {
+            let status = state.status.ok_or(CampaignError::NoSuchCampaign)?;
+            if !SCRIPT_EDITABLE.contains(&status) {
+                return Err(CampaignError::ScriptLocked(status));
+            }
+            let script = check_script(script, &known_fields)?;
+            Ok(vec![CampaignEvent::ScriptRevised {
+                version: state.script_version + 1,
+                initial_message: script.initial_message,
+                canned_responses: script.canned_responses,
+            }])
+        }
+        CampaignCommand::Transition(transition) => {
+            let from = state.status.ok_or(CampaignError::NoSuchCampaign)?;
+            if !transition.from_states().contains(&from) {
+                return Err(CampaignError::IllegalTransition { transition, from });
+            }
+            Ok(vec![match transition {
+                Transition::Launch => {
+                    if state.list_ids.is_empty() {
+                        return Err(CampaignError::NoLists);
+                    }
+                    CampaignEvent::CampaignLaunched {}
+                }
+                Transition::Pause => CampaignEvent::CampaignPaused {},
+                Transition::Resume => CampaignEvent::CampaignResumed {},
+                Transition::Archive => CampaignEvent::CampaignArchived {},
+            }])
+        }
+    }
+}
+
+/// Parses "HH:MM" (24-hour, two digits each) into texting hours; start must
+/// come before end on the same day.
+pub fn parse_texting_hours(start: &str, end: &str) -> Result<TextingWindow, CampaignError> {
+    let time = |location: &str, raw: &str| {
+        let shaped = raw.len() == 5
+            && raw.as_bytes()[2] == b':'
+            && raw
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| i == 2 || b.is_ascii_digit());
+        shaped
+            .then(|| NaiveTime::parse_from_str(raw, "%H:%M").ok())
+            .flatten()
+            .ok_or_else(|| CampaignError::Invalid {
+                field: "texting_hours",
+                location: location.to_owned(),
+                problem: format!("must be a time of day as \"HH:MM\" (00:00–23:59), got {raw:?}"),
+            })
+    };
+    let (start, end) = (
+        time("texting_hours.start", start)?,
+        time("texting_hours.end", end)?,
+    );
+    TextingWindow::new(start, end).map_err(|err| CampaignError::Invalid {
+        field: "texting_hours",
+        location: "texting_hours".into(),
+        problem: err.to_string(),
+    })
+}
+
+/// Every template of a script must parse against the known fields.
+fn check_script(
+    script: ScriptDraft,
+    known_fields: &[String],
+) -> Result<ScriptDraft, CampaignError> {
+    let known: Vec<&str> = known_fields.iter().map(String::as_str).collect();
+    let template = |field: &'static str, location: String, text: &str| {
+        if text.chars().count() > MAX_MESSAGE_LEN {
+            return Err(CampaignError::Invalid {
+                field,
+                location,
+                problem: format!("must be at most {MAX_MESSAGE_LEN} characters"),
+            });
+        }
+        Template::parse(text, &known)
+            .map(|_| ())
+            .map_err(|error| CampaignError::Template {
+                field,
+                location,
+                error,
+            })
+    };
+    template(
+        "initial_message",
+        "initial_message".into(),
+        &script.initial_message,
+    )?;
+    if script.canned_responses.len() > MAX_CANNED_RESPONSES {
+        return Err(CampaignError::Invalid {
+            field: "canned_responses",
+            location: "canned_responses".into(),
+            problem: format!("may hold at most {MAX_CANNED_RESPONSES} responses"),
+        });
+    }
+    let mut canned = Vec::with_capacity(script.canned_responses.len());
+    for (i, response) in script.canned_responses.into_iter().enumerate() {
+        let title = clean_text(
+            "canned_responses",
+            &format!("canned_responses[{i}].title"),
+            &response.title,
+            MAX_TITLE_LEN,
+        )?;
+        if canned.iter().any(|c: &CannedResponse| c.title == title) {
+            return Err(CampaignError::Invalid {
+                field: "canned_responses",
+                location: format!("canned_responses[{i}].title"),
+                problem: format!("{title:?} is used by an earlier canned response"),
+            });
+        }
+        template(
+            "canned_responses",
+            format!("canned_responses[{i}].body"),
+            &response.body,
+        )?;
+        canned.push(CannedResponse {
+            title,
+            body: response.body,
+        });
+    }
+    Ok(ScriptDraft {
+        initial_message: script.initial_message,
+        canned_responses: canned,
+    })
+}
+
+fn check_questions(questions: Vec<Question>) -> Result<Vec<Question>, CampaignError> {
+    let invalid = |location: String, problem: String| CampaignError::Invalid {
+        field: "questions",
+        location,
+        problem,
+    };
+    if questions.len() > MAX_QUESTIONS {
+        return Err(invalid(
+            "questions".into(),
+            format!("may hold at most {MAX_QUESTIONS} questions"),
+        ));
+    }
+    let mut checked: Vec<Question> = Vec::with_capacity(questions.len());
+    for (i, question) in questions.into_iter().enumerate() {
+        let id = question.id.trim().to_owned();
+        // Ids end up in exports and answer records: keep them plain.
+        let plain = !id.is_empty()
+            && id.len() <= MAX_QUESTION_ID_LEN
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !plain {
+            return Err(invalid(
+                format!("questions[{i}].id"),
+                format!(
+                    "must be 1–{MAX_QUESTION_ID_LEN} letters, digits, '_' or '-', got {:?}",
+                    question.id
+                ),
+            ));
+        }
+        if checked.iter().any(|q| q.id == id) {
+            return Err(invalid(
+                format!("questions[{i}].id"),
+                format!("{id:?} is used by an earlier question"),
+            ));
+        }
+        let text = clean_text(
+            "questions",
+            &format!("questions[{i}].text"),
+            &question.text,
+            MAX_QUESTION_LEN,
+        )?;
+        if question.answers.is_empty() || question.answers.len() > MAX_ANSWERS {
+            return Err(invalid(
+                format!("questions[{i}].answers"),
+                format!("must hold 1–{MAX_ANSWERS} answers"),
+            ));
+        }
+        let mut answers: Vec<String> = Vec::with_capacity(question.answers.len());
+        for (j, answer) in question.answers.iter().enumerate() {
+            let location = format!("questions[{i}].answers[{j}]");
+            let answer = clean_text("questions", &location, answer, MAX_ANSWER_LEN)?;
+            if answers.contains(&answer) {
+                return Err(invalid(location, format!("{answer:?} is listed twice")));
+            }
+            answers.push(answer);
+        }
+        checked.push(Question { id, text, answers });
+    }
+    Ok(checked)
+}
+
+/// Trimmed, non-empty, bounded, without control characters.
+fn clean_text(
+    field: &'static str,
+    location: &str,
+    raw: &str,
+    max: usize,
+) -> Result<String, CampaignError> {
+    let text = raw.trim();
+    let invalid = |problem: String| CampaignError::Invalid {
+        field,
+        location: location.to_owned(),
+        problem,
+    };
+    if text.is_empty() {
+        return Err(invalid("must not be empty".into()));
+    }
+    if text.chars().count() > max {
+        return Err(invalid(format!("must be at most {max} characters")));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(invalid("must not contain control characters".into()));
+    }
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// given(events).when(command) → the events or the error.
+    fn given(events: &[CampaignEvent]) -> CampaignState {
+        events.iter().fold(CampaignState::default(), evolve)
+    }
+
+    fn script(text: &str) -> ScriptDraft {
+        ScriptDraft {
+            initial_message: text.into(),
+            canned_responses: vec![CannedResponse {
+                title: "Where to vote".into(),
+                body: "Your polling place is {polling_place}.".into(),
+            }],
+        }
+    }
+
+    fn create(list_ids: Vec<ListId>) -> CampaignCommand {
+        CampaignCommand::Create {
+            campaign_id: CampaignId::new(),
+            org_id: OrgId::new(),
+            name: " GOTV ".into(),
+            script: script("Hi {first_name}, it's {texter_name}. Reply STOP to opt out."),
+            questions: vec![Question {
+                id: "support".into(),
+                text: "Will you vote for Rivera?".into(),
+                answers: vec!["yes".into(), "no".into()],
+            }],
+            texting_hours: TextingWindow::default(),
+            list_ids,
+            known_fields: vec!["polling_place".into()],
+        }
+    }
+
+    fn created(lists: usize) -> Vec<CampaignEvent> {
+        let list_ids = (0..lists).map(|_| ListId::new()).collect();
+        decide(&CampaignState::default(), create(list_ids)).unwrap()
+    }
+
+    fn with(mut history: Vec<CampaignEvent>, more: &[CampaignEvent]) -> Vec<CampaignEvent> {
+        history.extend_from_slice(more);
+        history
+    }
+
+    #[test]
+    fn creating_records_the_campaign_script_version_1_and_its_lists_once() {
+        let list = ListId::new();
+        let events = decide(&CampaignState::default(), create(vec![list, list])).unwrap();
+        assert!(matches!(
+            &events[0],
+            CampaignEvent::CampaignCreated { name, .. } if name == "GOTV"
+        ));
+        assert!(matches!(
+            events[1],
+            CampaignEvent::ScriptRevised { version: 1, .. }
+        ));
+        assert_eq!(
+            events[2],
+            CampaignEvent::ListsAttached {
+                list_ids: vec![list]
+            }
+        );
+        let state = given(&events);
+        assert_eq!(state.status, Some(CampaignStatus::Draft));
+        assert_eq!(
+            decide(&state, create(vec![])),
+            Err(CampaignError::AlreadyExists)
+        );
+    }
+
+    #[test]
+    fn templates_with_unknown_fields_bad_braces_or_no_text_are_refused_by_location() {
+        let revise = |text: &str, canned: &str| CampaignCommand::ReviseScript {
+            script: ScriptDraft {
+                initial_message: text.into(),
+                canned_responses: vec![CannedResponse {
+                    title: "t".into(),
+                    body: canned.into(),
+                }],
+            },
+            known_fields: vec!["ward".into()],
+        };
+        let state = given(&created(1));
+        let err = decide(&state, revise("Hi {frist_name}", "ok")).unwrap_err();
+        assert!(matches!(
+            &err,
+            CampaignError::Template { error: TemplateError::UnknownField { name, .. }, location, .. }
+                if name == "frist_name" && location == "initial_message"
+        ));
+        let err = decide(&state, revise("Hi {first_name", "ok")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("initial_message: unclosed"),
+            "{err}"
+        );
+        let err = decide(&state, revise("  ", "ok")).unwrap_err();
+        assert!(matches!(
+            err,
+            CampaignError::Template {
+                error: TemplateError::Empty,
+                ..
+            }
+        ));
+        let err = decide(&state, revise("Hi", "in {precinct}")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("canned_responses[0].body: unknown field {precinct}")
+        );
+        assert!(decide(&state, revise("Hi {ward}", "{{literal}}")).is_ok());
+    }
+
+    #[test]
+    fn script_revisions_count_up_and_are_refused_while_active_or_archived() {
+        let history = created(1);
+        let revise = || CampaignCommand::ReviseScript {
+            script: script("Hello again"),
+            known_fields: vec!["polling_place".into()],
+        };
+        let events = decide(&given(&history), revise()).unwrap();
+        assert!(matches!(
+            events[0],
+            CampaignEvent::ScriptRevised { version: 2, .. }
+        ));
+        let history = with(
+            with(history, &events),
+            &[CampaignEvent::CampaignLaunched {}],
+        );
+        assert_eq!(
+            decide(&given(&history), revise()),
+            Err(CampaignError::ScriptLocked(CampaignStatus::Active))
+        );
+        let paused = with(history, &[CampaignEvent::CampaignPaused {}]);
+        let events = decide(&given(&paused), revise()).unwrap();
+        assert!(matches!(
+            events[0],
+            CampaignEvent::ScriptRevised { version: 3, .. }
+        ));
+        let archived = with(paused, &[CampaignEvent::CampaignArchived {}]);
+        assert_eq!(
+            decide(&given(&archived), revise()),
+            Err(CampaignError::ScriptLocked(CampaignStatus::Archived))
+        );
+    }
+
+    #[test]
+    fn the_lifecycle_allows_only_its_transitions() {
+        use Transition::*;
+        let step =
+            |history: &[CampaignEvent], t| decide(&given(history), CampaignCommand::Transition(t));
+        let draft = created(1);
+        assert_eq!(
+            step(&draft, Launch),
+            Ok(vec![CampaignEvent::CampaignLaunched {}])
+        );
+        for t in [Pause, Resume] {
+            assert!(matches!(
+                step(&draft, t),
+                Err(CampaignError::IllegalTransition {
+                    from: CampaignStatus::Draft,
+                    ..
+                })
+            ));
+        }
+        let active = with(draft.clone(), &[CampaignEvent::CampaignLaunched {}]);
+        assert!(step(&active, Launch).is_err());
+        assert!(step(&active, Resume).is_err());
+        let paused = with(active.clone(), &[CampaignEvent::CampaignPaused {}]);
+        assert!(step(&paused, Launch).is_err());
+        assert_eq!(
+            step(&paused, Resume),
+            Ok(vec![CampaignEvent::CampaignResumed {}])
+        );
+        for history in [&draft, &active, &paused] {
+            assert_eq!(
+                step(history, Archive),
+                Ok(vec![CampaignEvent::CampaignArchived {}])
+            );
+        }
+        let archived = with(paused.clone(), &[CampaignEvent::CampaignArchived {}]);
+        for t in [Launch, Pause, Resume, Archive] {
+            assert!(step(&archived, t).is_err());
+        }
+        let err = step(&paused, Launch).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot launch a campaign that is paused; launch needs a campaign that is draft"
+        );
+        assert!(
+            step(&archived, Archive)
+                .unwrap_err()
+                .to_string()
+                .ends_with("draft, active or paused")
+        );
+    }
+
+    #[test]
+    fn launching_needs_a_list() {
+        assert_eq!(
+            decide(
+                &given(&created(0)),
+                CampaignCommand::Transition(Transition::Launch)
+            ),
+            Err(CampaignError::NoLists)
+        );
+    }
+
+    #[test]
+    fn commands_on_a_missing_campaign_are_refused() {
+        assert_eq!(
+            decide(
+                &CampaignState::default(),
+                CampaignCommand::Transition(Transition::Pause)
+            ),
+            Err(CampaignError::NoSuchCampaign)
+        );
+    }
+
+    #[test]
+    fn texting_hours_are_strict_hh_mm_with_start_before_end() {
+        let window = parse_texting_hours("08:30", "21:00").unwrap();
+        assert_eq!(window.start().to_string(), "08:30:00");
+        for (start, end) in [
+            ("9:00", "20:00"),
+            ("09:00", "24:00"),
+            ("09:00:00", "20:00"),
+            ("nine", "20:00"),
+            ("09:60", "20:00"),
+            ("+9:00", "20:00"),
+        ] {
+            let err = parse_texting_hours(start, end).unwrap_err();
+            assert!(err.to_string().contains("HH:MM"), "{start}-{end}: {err}");
+        }
+        let err = parse_texting_hours("20:00", "09:00").unwrap_err();
+        assert!(
+            err.to_string().contains("must start before they end"),
+            "{err}"
+        );
+        assert!(parse_texting_hours("09:00", "09:00").is_err());
+    }
+
+    #[test]
+    fn questions_need_plain_unique_ids_text_and_answers() {
+        let bad = |question: Question| {
+            let CampaignCommand::Create {
+                campaign_id,
+                org_id,
+                name,
+                script,
+                texting_hours,
+                list_ids,
+                known_fields,
+                ..
+            } = create(vec![])
+            else {
+                unreachable!()
+            };
+            decide(
+                &CampaignState::default(),
+                CampaignCommand::Create {
+                    campaign_id,
+                    org_id,
+                    name,
+                    script,
+                    questions: vec![question],
+                    texting_hours,
+                    list_ids,
+                    known_fields,
+                },
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let q = |id: &str, text: &str, answers: &[&str]| Question {
+            id: id.into(),
+            text: text.into(),
+            answers: answers.iter().map(|a| (*a).to_owned()).collect(),
+        };
+        assert!(bad(q("a b", "Q?", &["y"])).starts_with("questions[0].id"));
+        assert!(bad(q("a", " ", &["y"])).starts_with("questions[0].text"));
+        assert!(bad(q("a", "Q?", &[])).starts_with("questions[0].answers"));
+        assert!(bad(q("a", "Q?", &["y", "y"])).starts_with("questions[0].answers[1]"));
+    }
+
+    #[test]
+    fn lifecycle_events_round_trip_through_the_store_shape() {
+        let (event_type, data) = CampaignEvent::CampaignPaused {}.to_parts().unwrap();
+        assert_eq!(event_type, "CampaignPaused");
+        assert_eq!(
+            CampaignEvent::from_parts(&event_type, &data).unwrap(),
+            Some(CampaignEvent::CampaignPaused {})
+        );
+        let (event_type, data) = created(1)[0].to_parts().unwrap();
+        assert_eq!(data["texting_hours"]["start"], "09:00:00");
+        assert!(
+            CampaignEvent::from_parts(&event_type, &data)
+                .unwrap()
+                .is_some()
+        );
+    }
+}
