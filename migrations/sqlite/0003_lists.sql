@@ -33,9 +33,11 @@ CREATE TABLE contacts (
     time_zone   TEXT,                -- IANA name, when known
     zone        TEXT    NOT NULL,    -- JSON: zone, source, state…
     fields      TEXT    NOT NULL,    -- JSON object of custom fields
-    PRIMARY KEY (list_id, phone)
+    -- File order: inserts append at the end of the index instead of landing
+    -- at random phone numbers; phones are unique per list by construction
+    -- (the importer drops duplicates).
+    PRIMARY KEY (list_id, line)
 );
-CREATE INDEX contacts_by_org_phone ON contacts (org_id, phone);
 
 CREATE TABLE list_rejections (
     list_id   BLOB    NOT NULL,

@@ -1,7 +1,10 @@
 //! Read model "campaigns": campaigns with their current script, every script
 //! version, and `campaign_contacts` — the union of a campaign's lists, one
-//! row per phone — from the `campaign-*` streams. Contacts are copied from
-//! the lists read model when lists are attached.
+//! row per phone, with the texter it is assigned to — from the `campaign-*`
+//! streams. Contacts are copied from the lists read model when lists are
+//! attached. Each campaign row records the stream version it reflects, so the
+//! assignment command can pick phones from a read model exactly as current as
+//! the version it appends under.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use textbank_domain::campaign::{CampaignEvent, CampaignStatus};
-use textbank_domain::{CampaignId, DomainEvent, ListId, OrgId};
+use textbank_domain::phone::PhoneNumber;
+use textbank_domain::{CampaignId, DomainEvent, ListId, MemberId, OrgId};
 use textbank_store::{Database, RecordedEvent, StoreError, StoreResult, StoreTx, on_reader, on_tx};
 use uuid::Uuid;
 
@@ -41,12 +45,9 @@ impl Projector for Campaigns {
             let campaign: Uuid = campaign
                 .parse()
                 .map_err(|err| fail(format!("stream id: {err}")))?;
-            let Some(campaign_event) = CampaignEvent::from_parts(&event.event_type, &event.data)
-                .map_err(|err| fail(err.to_string()))?
-            else {
-                continue;
-            };
-            if let CampaignEvent::ListsAttached { list_ids } = &campaign_event {
+            let parsed = CampaignEvent::from_parts(&event.event_type, &event.data)
+                .map_err(|err| fail(err.to_string()))?;
+            if let Some(CampaignEvent::ListsAttached { list_ids }) = &parsed {
                 // Lists are attached only once complete, but the lists read
                 // model is a separate projector: during a rebuild it may lag
                 // behind this one. Copying from a half-projected list would
@@ -60,10 +61,70 @@ impl Projector for Campaigns {
                     }
                 }
             }
-            apply_one(tx, campaign, &campaign_event, event.recorded_at).await?;
+            if let Some(campaign_event) = &parsed {
+                apply_one(tx, campaign, campaign_event, event.recorded_at).await?;
+            }
+            // Every event of the stream counts, even one of a type this code
+            // does not know: assignment waits for this exact version.
+            set_stream_version(tx, campaign, event.version).await?;
         }
         Ok(())
     }
+}
+
+async fn set_stream_version(tx: &mut StoreTx, campaign: Uuid, version: u64) -> StoreResult<()> {
+    let version = i64::try_from(version)
+        .map_err(|_| StoreError::Corrupt(format!("campaign {campaign}: version {version}")))?;
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE campaigns SET stream_version = $1 WHERE campaign_id = $2")
+            .bind(version)
+            .bind(campaign)
+            .execute(conn)
+            .await
+            .map(|_| ())?
+    });
+    Ok(())
+}
+
+/// Sets `texter_id` of the phones: to `assign` for those still unassigned,
+/// or back to NULL for those held by `release`. The conditions make each
+/// event a transition, so a replay can never move a contact that another
+/// texter holds.
+async fn set_texter(
+    tx: &mut StoreTx,
+    campaign: Uuid,
+    texter: Uuid,
+    phones: &[PhoneNumber],
+    assign: bool,
+) -> StoreResult<()> {
+    // Domain events carry at most PHONES_PER_EVENT phones; chunk anyway so
+    // no statement exceeds the engines' bind limits.
+    for chunk in phones.chunks(1_000) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = if assign {
+            format!(
+                "UPDATE campaign_contacts SET texter_id = $1
+                  WHERE campaign_id = $2 AND texter_id IS NULL AND phone IN ({})",
+                placeholders.join(", ")
+            )
+        } else {
+            format!(
+                "UPDATE campaign_contacts SET texter_id = NULL
+                  WHERE texter_id = $1 AND campaign_id = $2 AND phone IN ({})",
+                placeholders.join(", ")
+            )
+        };
+        on_tx!(tx, |conn| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(texter)
+                .bind(campaign);
+            for phone in chunk {
+                query = query.bind(phone.as_str());
+            }
+            query.execute(conn).await.map(|_| ())?
+        });
+    }
+    Ok(())
 }
 
 fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {
@@ -114,6 +175,7 @@ async fn apply_one(
             name,
             questions,
             texting_hours,
+            assignment_batch_size,
             ..
         } => {
             let questions = to_json(questions)?;
@@ -121,8 +183,8 @@ async fn apply_one(
                 sqlx::query(
                     "INSERT INTO campaigns (campaign_id, org_id, name, status, questions, texting_start, texting_end,
                                             list_ids, script_version, initial_message, canned_responses,
-                                            created_at, updated_at)
-                     VALUES ($1, $2, $3, 'draft', $4, $5, $6, '[]', 0, '', '[]', $7, $7)
+                                            created_at, updated_at, assignment_batch_size)
+                     VALUES ($1, $2, $3, 'draft', $4, $5, $6, '[]', 0, '', '[]', $7, $7, $8)
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(campaign)
@@ -132,6 +194,7 @@ async fn apply_one(
                 .bind(hhmm(texting_hours.start()))
                 .bind(hhmm(texting_hours.end()))
                 .bind(at)
+                .bind(i64::from(*assignment_batch_size))
                 .execute(conn)
                 .await
                 .map(|_| ())?
@@ -182,6 +245,12 @@ async fn apply_one(
         }
         CampaignEvent::CampaignArchived {} => {
             set_status(tx, campaign, CampaignStatus::Archived, at).await?
+        }
+        CampaignEvent::ContactsAssigned { texter_id, phones } => {
+            set_texter(tx, campaign, Uuid::from(*texter_id), phones, true).await?
+        }
+        CampaignEvent::ContactsReleased { texter_id, phones } => {
+            set_texter(tx, campaign, Uuid::from(*texter_id), phones, false).await?
         }
     }
     Ok(())
@@ -262,6 +331,8 @@ pub struct CampaignView {
     pub texting_hours: TextingHoursView,
     pub list_ids: Vec<ListId>,
     pub script: ScriptView,
+    /// Contacts a texter gets per self-service request.
+    pub assignment_batch_size: u32,
     /// Contacts the campaign can text (see [`reachable_contact_count`]).
     pub contacts: u64,
     pub created_at: DateTime<Utc>,
@@ -281,10 +352,12 @@ type CampaignRow = (
     String,
     DateTime<Utc>,
     DateTime<Utc>,
+    i64,
 );
 
 const CAMPAIGN_COLUMNS: &str = "SELECT campaign_id, name, status, questions, texting_start, texting_end, list_ids, \
-     script_version, initial_message, canned_responses, created_at, updated_at FROM campaigns";
+     script_version, initial_message, canned_responses, created_at, updated_at, assignment_batch_size \
+     FROM campaigns";
 
 async fn view(db: &Database, row: CampaignRow) -> StoreResult<CampaignView> {
     fn json<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
@@ -306,6 +379,9 @@ async fn view(db: &Database, row: CampaignRow) -> StoreResult<CampaignView> {
             initial_message: row.8,
             canned_responses: json(&row.9)?,
         },
+        assignment_batch_size: u32::try_from(row.12).map_err(|_| {
+            StoreError::Corrupt(format!("campaigns.assignment_batch_size: {}", row.12))
+        })?,
         contacts: reachable_contact_count(db, campaign_id).await?,
         created_at: row.10,
         updated_at: row.11,
@@ -350,21 +426,132 @@ pub async fn campaign(
     }
 }
 
-/// How many contacts the campaign can text: its lists' union, deduplicated
-/// by phone (the table's key), minus the numbers opted out of the org.
+/// The contacts a campaign can text: its lists' union, deduplicated by
+/// phone (the table's key), minus the numbers opted out of the org. `$1` is
+/// the campaign id; callers append `AND …` conditions.
 ///
-/// This is the one query where the opt-out exclusion belongs. Opt-outs are
-/// not recorded yet (they arrive with the send path); until then nothing is
-/// excluded and the count is the deduplicated union. When they arrive, add
+/// This is the one place where the opt-out exclusion belongs: the contact
+/// count and the choice of contacts to assign both go through it. Opt-outs
+/// are not recorded yet (they arrive with the send path); until then nothing
+/// is excluded. When they arrive, add
 /// `AND phone NOT IN (SELECT phone FROM opt_outs WHERE org_id = …)` here.
+const REACHABLE_CONTACTS: &str = "FROM campaign_contacts WHERE campaign_id = $1";
+
+/// How many contacts the campaign can text (see [`REACHABLE_CONTACTS`]).
 pub async fn reachable_contact_count(db: &Database, campaign: CampaignId) -> StoreResult<u64> {
     let count: i64 = on_reader!(db, |pool| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM campaign_contacts WHERE campaign_id = $1")
-            .bind(Uuid::from(campaign))
-            .fetch_one(pool)
-            .await?
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) {REACHABLE_CONTACTS}"
+        )))
+        .bind(Uuid::from(campaign))
+        .fetch_one(pool)
+        .await?
     });
     Ok(count.max(0) as u64)
+}
+
+/// The campaign-stream version the campaign's row reflects; `None` for a
+/// campaign the read model does not have (yet).
+pub async fn stream_version(db: &Database, campaign: CampaignId) -> StoreResult<Option<u64>> {
+    let version: Option<Option<i64>> = on_reader!(db, |pool| {
+        sqlx::query_scalar("SELECT stream_version FROM campaigns WHERE campaign_id = $1")
+            .bind(Uuid::from(campaign))
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(version.flatten().and_then(|v| u64::try_from(v).ok()))
+}
+
+fn phones(rows: Vec<String>) -> StoreResult<Vec<PhoneNumber>> {
+    rows.iter()
+        .map(|phone| {
+            PhoneNumber::from_e164(phone)
+                .map_err(|err| StoreError::Corrupt(format!("campaign_contacts.phone: {err}")))
+        })
+        .collect()
+}
+
+/// Up to `limit` reachable, unassigned phones of the campaign, in phone
+/// order (a deterministic choice, so a retried decision picks the same ones).
+pub async fn unassigned_phones(
+    db: &Database,
+    campaign: CampaignId,
+    limit: u32,
+) -> StoreResult<Vec<PhoneNumber>> {
+    let rows: Vec<String> = on_reader!(db, |pool| {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT phone {REACHABLE_CONTACTS} AND texter_id IS NULL ORDER BY phone LIMIT $2"
+        )))
+        .bind(Uuid::from(campaign))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?
+    });
+    phones(rows)
+}
+
+/// Up to `limit` (all for `None`) of the texter's phones that may go back to
+/// the pool, in phone order. Every assigned contact qualifies today; once
+/// messages exist, contacts already texted must stay with their texter and
+/// are to be excluded here.
+pub async fn releasable_phones(
+    db: &Database,
+    campaign: CampaignId,
+    texter: MemberId,
+    limit: Option<u32>,
+) -> StoreResult<Vec<PhoneNumber>> {
+    let rows: Vec<String> = on_reader!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT phone FROM campaign_contacts WHERE campaign_id = $1 AND texter_id = $2
+              ORDER BY phone LIMIT $3",
+        )
+        .bind(Uuid::from(campaign))
+        .bind(Uuid::from(texter))
+        .bind(limit.map_or(i64::MAX, i64::from))
+        .fetch_all(pool)
+        .await?
+    });
+    phones(rows)
+}
+
+/// Who holds how many of a campaign's contacts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssignmentCounts {
+    /// Per texter, in texter id order.
+    pub assigned: Vec<(MemberId, u64)>,
+    /// Reachable contacts nobody holds yet.
+    pub unassigned: u64,
+}
+
+pub async fn assignment_counts(
+    db: &Database,
+    campaign: CampaignId,
+) -> StoreResult<AssignmentCounts> {
+    let rows: Vec<(Uuid, i64)> = on_reader!(db, |pool| {
+        sqlx::query_as(
+            "SELECT texter_id, COUNT(*) FROM campaign_contacts
+              WHERE campaign_id = $1 AND texter_id IS NOT NULL
+              GROUP BY texter_id ORDER BY texter_id",
+        )
+        .bind(Uuid::from(campaign))
+        .fetch_all(pool)
+        .await?
+    });
+    let unassigned: i64 = on_reader!(db, |pool| {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) {REACHABLE_CONTACTS} AND texter_id IS NULL"
+        )))
+        .bind(Uuid::from(campaign))
+        .fetch_one(pool)
+        .await?
+    });
+    Ok(AssignmentCounts {
+        assigned: rows
+            .into_iter()
+            .map(|(texter, count)| (MemberId::from_uuid(texter), count.max(0) as u64))
+            .collect(),
+        unassigned: unassigned.max(0) as u64,
+    })
 }
 
 /// A contact's template values, for rendering a sample message.

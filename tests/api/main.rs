@@ -1,6 +1,7 @@
 //! End-to-end tests over HTTP against a server on 127.0.0.1:0, and of the
 //! `textbank` binary itself. One test binary, so the build links once.
 
+mod assignments;
 mod campaigns;
 mod cli;
 mod helpers;

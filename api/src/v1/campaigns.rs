@@ -47,6 +47,9 @@ pub struct NewCampaignBody {
     questions: Vec<QuestionBody>,
     #[serde(default)]
     texting_hours: Option<TextingHoursBody>,
+    /// Contacts per texter request; 1–1,000, default 100.
+    #[serde(default)]
+    assignment_batch_size: Option<u32>,
     #[serde(default)]
     list_ids: Vec<String>,
 }
@@ -100,6 +103,7 @@ pub async fn create_campaign(
             })
             .collect(),
         texting_hours: body.texting_hours.map(|h| (h.start, h.end)),
+        assignment_batch_size: body.assignment_batch_size,
         list_ids,
     };
     let written = state.app.create_campaign(&caller, new).await?;

@@ -1,6 +1,7 @@
 //! The `/v1` API. Every route authenticates with a bearer API key; the org
 //! always comes from the key.
 
+mod assignments;
 mod campaigns;
 mod lists;
 mod members;
@@ -46,5 +47,21 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/campaigns/{campaign_id}/archive",
             post(campaigns::archive),
+        )
+        .route(
+            "/v1/campaigns/{campaign_id}/assignments",
+            post(assignments::assign).get(assignments::list),
+        )
+        .route(
+            "/v1/campaigns/{campaign_id}/assignments/request",
+            post(assignments::request),
+        )
+        .route(
+            "/v1/campaigns/{campaign_id}/assignments/release",
+            post(assignments::release),
+        )
+        .route(
+            "/v1/campaigns/{campaign_id}/assignments/reassign",
+            post(assignments::reassign),
         )
 }

@@ -36,6 +36,8 @@ pub struct NewCampaign {
     pub questions: Vec<Question>,
     /// `(start, end)` as "HH:MM"; `None` for the default 09:00–20:00.
     pub texting_hours: Option<(String, String)>,
+    /// Contacts per self-service assignment request; `None` for the default.
+    pub assignment_batch_size: Option<u32>,
     pub list_ids: Vec<ListId>,
 }
 
@@ -93,6 +95,7 @@ impl App {
             script: script.clone(),
             questions: new.questions,
             texting_hours,
+            assignment_batch_size: new.assignment_batch_size,
             list_ids: new.list_ids.clone(),
             known_fields: known_fields.clone(),
         };

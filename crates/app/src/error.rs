@@ -104,7 +104,9 @@ impl From<CampaignError> for AppError {
             CampaignError::AlreadyExists
             | CampaignError::IllegalTransition { .. }
             | CampaignError::NoLists
-            | CampaignError::ScriptLocked(_) => Self::Conflict(message),
+            | CampaignError::ScriptLocked(_)
+            | CampaignError::AssignmentsClosed(_)
+            | CampaignError::NotActive(_) => Self::Conflict(message),
         }
     }
 }

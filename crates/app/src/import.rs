@@ -28,7 +28,7 @@ use textbank_projections::catch_up;
 use textbank_projections::lists::{self, ListView, Lists};
 use textbank_store::{EventStore, ExpectedVersion, NewEvent, StoreError};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::App;
 use crate::caller::Caller;
@@ -131,11 +131,19 @@ impl App {
         let columns = inspected.columns.clone();
         let producer =
             tokio::task::spawn_blocking(move || produce(&path, &columns, region, &events));
+        // Project contacts while later chunks are still being appended, so
+        // the list is queryable soon after its last chunk lands.
+        let (appending, finished) = watch::channel(false);
+        let projector = tokio::spawn(project_while(self.store().clone(), finished));
         while let Some(event) = incoming.recv().await {
             version = appender
                 .append(ExpectedVersion::Exact(version), event)
                 .await?;
         }
+        let _ = appending.send(true);
+        projector
+            .await
+            .map_err(|err| AppError::Io(std::io::Error::other(err)))??;
         let counts = producer
             .await
             .map_err(|err| AppError::Io(std::io::Error::other(err)))??;
@@ -164,6 +172,23 @@ impl App {
                 .collect(),
             position,
         })
+    }
+}
+
+/// Keeps the lists read model caught up until `finished` turns true.
+async fn project_while(
+    store: std::sync::Arc<textbank_store::SqlEventStore>,
+    mut finished: watch::Receiver<bool>,
+) -> Result<(), AppError> {
+    loop {
+        catch_up(store.as_ref(), &Lists).await?;
+        if *finished.borrow() {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = finished.changed() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! here as they arrive; the API and the CLI stay thin.
 #![forbid(unsafe_code)]
 
+mod assignment;
 mod caller;
 mod campaign;
 mod command;
@@ -18,6 +19,7 @@ use textbank_domain::phone::Region;
 use textbank_domain::{Clock, SystemClock};
 use textbank_store::{ConnectOptions, Database, EventStore, SqlEventStore, StoreResult};
 
+pub use assignment::{Assigned, Assignments, Reassigned, Released, TexterAssignment};
 pub use caller::Caller;
 pub use campaign::{CampaignTransitioned, CampaignWritten, NewCampaign, SampleMessage};
 pub use config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};

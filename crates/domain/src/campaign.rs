@@ -1,7 +1,8 @@
 //! The campaign aggregate (`campaign-{id}` stream): its name, survey
 //! questions, texting hours, attached lists, versioned script and lifecycle
 //! (draft → active ⇄ paused → archived; see docs/adr/0005). It decides which
-//! scripts are acceptable and which transitions are legal.
+//! scripts are acceptable and which transitions are legal, and when contacts
+//! may be assigned to texters, released or reassigned.
 
 use std::fmt;
 
@@ -9,7 +10,8 @@ use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
 
 use crate::event::DomainEvent;
-use crate::ids::{CampaignId, ListId, OrgId};
+use crate::ids::{CampaignId, ListId, MemberId, OrgId};
+use crate::phone::PhoneNumber;
 use crate::stream::StreamId;
 use crate::template::{Template, TemplateError};
 use crate::texting_hours::TextingWindow;
@@ -24,6 +26,20 @@ pub const MAX_ANSWERS: usize = 50;
 pub const MAX_QUESTION_LEN: usize = 500;
 pub const MAX_ANSWER_LEN: usize = 200;
 pub const MAX_QUESTION_ID_LEN: usize = 64;
+/// Contacts a texter gets per self-service request unless the campaign says
+/// otherwise.
+pub const DEFAULT_ASSIGNMENT_BATCH_SIZE: u32 = 100;
+pub const MAX_ASSIGNMENT_BATCH_SIZE: u32 = 1_000;
+/// Contacts one assignment, release or reassignment may move at most.
+pub const MAX_ASSIGNMENT_COUNT: u32 = 10_000;
+/// Phones per assignment event: keeps each event small (~20 KB) however many
+/// contacts one command moves; the events of one command are appended
+/// together, so they still take effect all or nothing.
+pub const PHONES_PER_EVENT: usize = 1_000;
+
+fn default_batch_size() -> u32 {
+    DEFAULT_ASSIGNMENT_BATCH_SIZE
+}
 
 pub fn stream_id(campaign: CampaignId) -> StreamId {
     StreamId::parse(format!("campaign-{campaign}"))
@@ -115,6 +131,10 @@ pub enum CampaignEvent {
         name: String,
         questions: Vec<Question>,
         texting_hours: TextingWindow,
+        /// Added after the first campaigns were recorded: those load with
+        /// the default.
+        #[serde(default = "default_batch_size")]
+        assignment_batch_size: u32,
     },
     /// Script version `version` (1 at creation, then n+1 per revision).
     /// Messages record the version they were sent from.
@@ -132,6 +152,17 @@ pub enum CampaignEvent {
     CampaignPaused {},
     CampaignResumed {},
     CampaignArchived {},
+    /// The phones, unassigned until now, are the texter's to text. A phone
+    /// is assigned to at most one texter of the campaign at a time.
+    ContactsAssigned {
+        texter_id: MemberId,
+        phones: Vec<PhoneNumber>,
+    },
+    /// The phones, assigned to the texter until now, are unassigned again.
+    ContactsReleased {
+        texter_id: MemberId,
+        phones: Vec<PhoneNumber>,
+    },
 }
 
 impl DomainEvent for CampaignEvent {}
@@ -144,6 +175,7 @@ pub struct CampaignState {
     pub status: Option<CampaignStatus>,
     pub script_version: u32,
     pub list_ids: Vec<ListId>,
+    pub assignment_batch_size: u32,
 }
 
 pub fn evolve(mut state: CampaignState, event: &CampaignEvent) -> CampaignState {
@@ -151,11 +183,13 @@ pub fn evolve(mut state: CampaignState, event: &CampaignEvent) -> CampaignState 
         CampaignEvent::CampaignCreated {
             campaign_id,
             org_id,
+            assignment_batch_size,
             ..
         } => {
             state.campaign_id = Some(*campaign_id);
             state.org_id = Some(*org_id);
             state.status = Some(CampaignStatus::Draft);
+            state.assignment_batch_size = *assignment_batch_size;
         }
         CampaignEvent::ScriptRevised { version, .. } => state.script_version = *version,
         CampaignEvent::ListsAttached { list_ids } => {
@@ -170,6 +204,10 @@ pub fn evolve(mut state: CampaignState, event: &CampaignEvent) -> CampaignState 
         }
         CampaignEvent::CampaignPaused {} => state.status = Some(CampaignStatus::Paused),
         CampaignEvent::CampaignArchived {} => state.status = Some(CampaignStatus::Archived),
+        // Who holds which phone lives in the read model (`campaign_contacts`),
+        // which the assignment command reads at the stream's exact version;
+        // folding a million phones into every load would buy nothing.
+        CampaignEvent::ContactsAssigned { .. } | CampaignEvent::ContactsReleased { .. } => {}
     }
     state
 }
@@ -190,6 +228,8 @@ pub enum CampaignCommand {
         script: ScriptDraft,
         questions: Vec<Question>,
         texting_hours: TextingWindow,
+        /// Contacts per self-service request; `None` for the default.
+        assignment_batch_size: Option<u32>,
         /// Complete lists of the org, checked by the caller beforehand.
         list_ids: Vec<ListId>,
         /// The custom fields of those lists: what templates may use besides
@@ -201,6 +241,29 @@ pub enum CampaignCommand {
         known_fields: Vec<String>,
     },
     Transition(Transition),
+    /// A manager gives the texter these phones. The caller picks them from
+    /// the read model at exactly the stream version the events will be
+    /// appended under, so they are unassigned and reachable.
+    Assign {
+        texter_id: MemberId,
+        phones: Vec<PhoneNumber>,
+    },
+    /// The texter asks for a batch for itself (picked like `Assign`'s).
+    Request {
+        texter_id: MemberId,
+        phones: Vec<PhoneNumber>,
+    },
+    /// These phones, now the texter's, go back to the unassigned pool.
+    Release {
+        texter_id: MemberId,
+        phones: Vec<PhoneNumber>,
+    },
+    /// These phones, now `from`'s, become `to`'s.
+    Reassign {
+        from: MemberId,
+        to: MemberId,
+        phones: Vec<PhoneNumber>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -237,6 +300,10 @@ pub enum CampaignError {
         editable = states(&SCRIPT_EDITABLE)
     )]
     ScriptLocked(CampaignStatus),
+    #[error("assignments of a campaign that is {0} cannot change")]
+    AssignmentsClosed(CampaignStatus),
+    #[error("contacts can be requested only while the campaign is active; it is {0}")]
+    NotActive(CampaignStatus),
 }
 
 fn states(states: &[CampaignStatus]) -> String {
@@ -261,11 +328,23 @@ pub fn decide(
             script,
             questions,
             texting_hours,
+            assignment_batch_size,
             list_ids,
             known_fields,
         } => {
             if state.campaign_id.is_some() {
                 return Err(CampaignError::AlreadyExists);
+            }
+            let assignment_batch_size =
+                assignment_batch_size.unwrap_or(DEFAULT_ASSIGNMENT_BATCH_SIZE);
+            if !(1..=MAX_ASSIGNMENT_BATCH_SIZE).contains(&assignment_batch_size) {
+                return Err(CampaignError::Invalid {
+                    field: "assignment_batch_size",
+                    location: "assignment_batch_size".into(),
+                    problem: format!(
+                        "must be 1–{MAX_ASSIGNMENT_BATCH_SIZE}, got {assignment_batch_size}"
+                    ),
+                });
             }
             let name = clean_text("name", "name", &name, MAX_CAMPAIGN_NAME_LEN)?;
             let script = check_script(script, &known_fields)?;
@@ -283,6 +362,7 @@ pub fn decide(
                     name,
                     questions,
                     texting_hours,
+                    assignment_batch_size,
                 },
                 CampaignEvent::ScriptRevised {
                     version: 1,
@@ -327,7 +407,72 @@ pub fn decide(
                 Transition::Archive => CampaignEvent::CampaignArchived {},
             }])
         }
+        CampaignCommand::Assign { texter_id, phones } => {
+            assignments_open(state)?;
+            Ok(chunked(phones, |phones| CampaignEvent::ContactsAssigned {
+                texter_id,
+                phones,
+            }))
+        }
+        CampaignCommand::Request { texter_id, phones } => {
+            let status = state.status.ok_or(CampaignError::NoSuchCampaign)?;
+            if status != CampaignStatus::Active {
+                return Err(CampaignError::NotActive(status));
+            }
+            Ok(chunked(phones, |phones| CampaignEvent::ContactsAssigned {
+                texter_id,
+                phones,
+            }))
+        }
+        CampaignCommand::Release { texter_id, phones } => {
+            assignments_open(state)?;
+            Ok(chunked(phones, |phones| CampaignEvent::ContactsReleased {
+                texter_id,
+                phones,
+            }))
+        }
+        CampaignCommand::Reassign { from, to, phones } => {
+            assignments_open(state)?;
+            if from == to {
+                return Err(CampaignError::Invalid {
+                    field: "to_texter_id",
+                    location: "to_texter_id".into(),
+                    problem: "must differ from from_texter_id".into(),
+                });
+            }
+            // Released and assigned in one append: no other request can take
+            // the phones in between.
+            let mut events = chunked(phones.clone(), |phones| CampaignEvent::ContactsReleased {
+                texter_id: from,
+                phones,
+            });
+            events.extend(chunked(phones, |phones| CampaignEvent::ContactsAssigned {
+                texter_id: to,
+                phones,
+            }));
+            Ok(events)
+        }
     }
+}
+
+/// Assignments may change in every state but archived (a manager may hand
+/// out contacts before launch and while paused).
+fn assignments_open(state: &CampaignState) -> Result<(), CampaignError> {
+    match state.status.ok_or(CampaignError::NoSuchCampaign)? {
+        CampaignStatus::Archived => Err(CampaignError::AssignmentsClosed(CampaignStatus::Archived)),
+        _ => Ok(()),
+    }
+}
+
+/// One event per `PHONES_PER_EVENT` phones; none for no phones.
+fn chunked(
+    phones: Vec<PhoneNumber>,
+    event: impl Fn(Vec<PhoneNumber>) -> CampaignEvent,
+) -> Vec<CampaignEvent> {
+    phones
+        .chunks(PHONES_PER_EVENT)
+        .map(|chunk| event(chunk.to_vec()))
+        .collect()
 }
 
 /// Parses "HH:MM" (24-hour, two digits each) into texting hours; start must
@@ -543,6 +688,7 @@ mod tests {
                 answers: vec!["yes".into(), "no".into()],
             }],
             texting_hours: TextingWindow::default(),
+            assignment_batch_size: None,
             list_ids,
             known_fields: vec!["polling_place".into()],
         }
@@ -762,6 +908,7 @@ mod tests {
                 name,
                 script,
                 texting_hours,
+                assignment_batch_size,
                 list_ids,
                 known_fields,
                 ..
@@ -778,6 +925,7 @@ mod tests {
                     script,
                     questions: vec![question],
                     texting_hours,
+                    assignment_batch_size,
                     list_ids,
                     known_fields,
                 },
@@ -811,5 +959,177 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+    }
+
+    fn phones(n: u64) -> Vec<PhoneNumber> {
+        (0..n)
+            .map(|i| PhoneNumber::from_e164(&format!("+1555201{i:04}")).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_batch_size_defaults_to_100_is_bounded_and_old_events_load_with_the_default() {
+        assert_eq!(given(&created(1)).assignment_batch_size, 100);
+        let with_size = |size| {
+            let CampaignCommand::Create {
+                campaign_id,
+                org_id,
+                name,
+                script,
+                questions,
+                texting_hours,
+                list_ids,
+                known_fields,
+                ..
+            } = create(vec![])
+            else {
+                unreachable!()
+            };
+            decide(
+                &CampaignState::default(),
+                CampaignCommand::Create {
+                    campaign_id,
+                    org_id,
+                    name,
+                    script,
+                    questions,
+                    texting_hours,
+                    assignment_batch_size: Some(size),
+                    list_ids,
+                    known_fields,
+                },
+            )
+        };
+        assert_eq!(
+            given(&with_size(1_000).unwrap()).assignment_batch_size,
+            1_000
+        );
+        for size in [0, 1_001] {
+            let err = with_size(size).unwrap_err().to_string();
+            assert!(
+                err.starts_with("assignment_batch_size must be 1–1000"),
+                "{err}"
+            );
+        }
+        // A CampaignCreated recorded before the field existed.
+        let (event_type, mut data) = created(1)[0].to_parts().unwrap();
+        data.as_object_mut()
+            .unwrap()
+            .remove("assignment_batch_size");
+        let old = CampaignEvent::from_parts(&event_type, &data)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            given(&[old]).assignment_batch_size,
+            DEFAULT_ASSIGNMENT_BATCH_SIZE
+        );
+    }
+
+    #[test]
+    fn assignments_are_chunked_and_refused_once_archived() {
+        let texter = MemberId::new();
+        let history = created(1);
+        let assign = |phones| CampaignCommand::Assign {
+            texter_id: texter,
+            phones,
+        };
+        let events = decide(&given(&history), assign(phones(2_500))).unwrap();
+        let sizes: Vec<usize> = events
+            .iter()
+            .map(|event| match event {
+                CampaignEvent::ContactsAssigned { texter_id, phones } if *texter_id == texter => {
+                    phones.len()
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(sizes, [1_000, 1_000, 500]);
+        assert_eq!(decide(&given(&history), assign(vec![])), Ok(vec![]));
+        let archived = with(history, &[CampaignEvent::CampaignArchived {}]);
+        let closed = Err(CampaignError::AssignmentsClosed(CampaignStatus::Archived));
+        assert_eq!(decide(&given(&archived), assign(vec![])), closed);
+        assert_eq!(
+            decide(
+                &given(&archived),
+                CampaignCommand::Release {
+                    texter_id: texter,
+                    phones: phones(1)
+                }
+            ),
+            closed
+        );
+        assert_eq!(
+            decide(&CampaignState::default(), assign(phones(1))),
+            Err(CampaignError::NoSuchCampaign)
+        );
+    }
+
+    #[test]
+    fn texters_request_contacts_only_from_an_active_campaign() {
+        let texter = MemberId::new();
+        let request = || CampaignCommand::Request {
+            texter_id: texter,
+            phones: phones(3),
+        };
+        let draft = created(1);
+        assert_eq!(
+            decide(&given(&draft), request()),
+            Err(CampaignError::NotActive(CampaignStatus::Draft))
+        );
+        let active = with(draft, &[CampaignEvent::CampaignLaunched {}]);
+        assert_eq!(
+            decide(&given(&active), request()),
+            Ok(vec![CampaignEvent::ContactsAssigned {
+                texter_id: texter,
+                phones: phones(3)
+            }])
+        );
+        let paused = with(active, &[CampaignEvent::CampaignPaused {}]);
+        assert!(
+            decide(&given(&paused), request())
+                .unwrap_err()
+                .to_string()
+                .ends_with("it is paused")
+        );
+    }
+
+    #[test]
+    fn reassignment_releases_and_assigns_in_one_decision() {
+        let (from, to) = (MemberId::new(), MemberId::new());
+        let state = given(&created(1));
+        assert_eq!(
+            decide(
+                &state,
+                CampaignCommand::Reassign {
+                    from,
+                    to,
+                    phones: phones(2)
+                }
+            ),
+            Ok(vec![
+                CampaignEvent::ContactsReleased {
+                    texter_id: from,
+                    phones: phones(2)
+                },
+                CampaignEvent::ContactsAssigned {
+                    texter_id: to,
+                    phones: phones(2)
+                },
+            ])
+        );
+        assert!(matches!(
+            decide(
+                &state,
+                CampaignCommand::Reassign {
+                    from,
+                    to: from,
+                    phones: phones(2)
+                }
+            ),
+            Err(CampaignError::Invalid {
+                field: "to_texter_id",
+                ..
+            })
+        ));
     }
 }

@@ -4,7 +4,8 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde::de::value::MapDeserializer;
+use serde_json::Value;
 
 /// A domain event enum serialized as `{"type": …, "data": …}`.
 pub trait DomainEvent: Serialize + DeserializeOwned + Sized {
@@ -25,7 +26,13 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Sized {
     /// The event a stored `event_type` and `data` hold; `Ok(None)` for a type
     /// this enum does not know (another aggregate's, or a newer one).
     fn from_parts(event_type: &str, data: &Value) -> Result<Option<Self>, serde_json::Error> {
-        match serde_json::from_value(json!({"type": event_type, "data": data})) {
+        // Deserialize from a borrowed {"type", "data"} map: building that map
+        // as a `Value` would deep-copy the payload (a list-import event holds
+        // a thousand contacts).
+        let tag = Value::String(event_type.to_owned());
+        let entries = [("type", &tag), ("data", data)];
+        let tagged = MapDeserializer::<_, serde_json::Error>::new(entries.into_iter());
+        match <Self as serde::Deserialize>::deserialize(tagged) {
             Ok(event) => Ok(Some(event)),
             Err(err) if err.to_string().starts_with("unknown variant") => Ok(None),
             Err(err) => Err(err),
@@ -37,6 +44,7 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Sized {
 mod tests {
     use super::*;
     use serde::Deserialize;
+    use serde_json::json;
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     #[serde(tag = "type", content = "data")]
