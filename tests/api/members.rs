@@ -12,6 +12,7 @@ crate::on_both_backends!(
     bad_member_input_is_rejected_with_the_problem_named_and_nothing_stored,
     keys_bound_to_members_carry_their_role,
     roles_without_the_permission_get_403,
+    managers_onboard_texters_and_nobody_else,
     nobody_grants_a_role_above_their_own,
     another_orgs_members_and_keys_are_invisible_and_answer_404,
 );
@@ -245,11 +246,8 @@ async fn keys_bound_to_members_carry_their_role(app: TestApp) -> TestApp {
 
 async fn roles_without_the_permission_get_403(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
-    for (role, email) in [
-        ("texter", "t@example.org"),
-        ("compliance", "c@example.org"),
-        ("manager", "m@example.org"),
-    ] {
+    // (Managers may add texters: see managers_onboard_texters_and_nobody_else.)
+    for (role, email) in [("texter", "t@example.org"), ("compliance", "c@example.org")] {
         let (_, key) = app.member_with_key(&owner, email, role).await;
         let add = app
             .post_as(
@@ -271,6 +269,63 @@ async fn roles_without_the_permission_get_403(app: TestApp) -> TestApp {
     }
     let (_, admin) = app.member_with_key(&owner, "a@example.org", "admin").await;
     assert_eq!(app.get_as(&admin, "/v1/members").await.status(), 200);
+    app
+}
+
+async fn managers_onboard_texters_and_nobody_else(app: TestApp) -> TestApp {
+    let owner = app.create_org("Rivera for Council").await;
+    let (_, manager) = app
+        .member_with_key(&owner, "m@example.org", "manager")
+        .await;
+    let (texter_id, texter_key) = app
+        .member_with_key(&manager, "t@example.org", "texter")
+        .await;
+    assert_eq!(app.get_as(&texter_key, "/v1/me").await.status(), 200);
+    for role in ["manager", "admin", "compliance"] {
+        let add = app
+            .post_as(
+                &manager,
+                "/v1/members",
+                &json!({"name": "X", "email": format!("{role}@example.org"), "role": role}),
+            )
+            .await;
+        let message = expect_error(add, 403, "forbidden").await;
+        assert!(message.contains(role), "{message}");
+    }
+    let admin_key = json(
+        app.post_as(&owner, "/v1/api-keys", &json!({"role": "admin"}))
+            .await,
+    )
+    .await;
+    let revoke_admin = app
+        .delete_as(
+            &manager,
+            &format!("/v1/api-keys/{}", admin_key["key_id"].as_str().unwrap()),
+        )
+        .await;
+    expect_error(revoke_admin, 403, "forbidden").await;
+    let texter_keys = json(app.get_as(&manager, "/v1/api-keys").await).await;
+    let texter_key_id = texter_keys["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["member_id"] == texter_id.as_str())
+        .unwrap()["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.delete_as(&manager, &format!("/v1/api-keys/{texter_key_id}"))
+            .await
+            .status(),
+        200
+    );
+    expect_error(
+        app.get_as(&texter_key, "/v1/me").await,
+        401,
+        "unauthenticated",
+    )
+    .await;
     app
 }
 

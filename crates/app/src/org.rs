@@ -168,8 +168,14 @@ impl App {
     /// returns. Revoking a revoked key is a no-op.
     pub async fn revoke_key(&self, caller: &Caller, key_id: ApiKeyId) -> Result<u64, AppError> {
         caller.require(Permission::ManageMembers)?;
-        self.org_command(caller, OrgCommand::RevokeApiKey { key_id })
-            .await
+        self.org_command(
+            caller,
+            OrgCommand::RevokeApiKey {
+                by: caller.role,
+                key_id,
+            },
+        )
+        .await
     }
 
     /// Decides `command` on the caller's org stream, appends, and brings the

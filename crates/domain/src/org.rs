@@ -140,6 +140,7 @@ pub enum OrgCommand {
         label: String,
     },
     RevokeApiKey {
+        by: Role,
         key_id: ApiKeyId,
     },
 }
@@ -236,8 +237,9 @@ pub fn decide(state: &OrgState, command: OrgCommand) -> Result<Vec<OrgEvent>, Or
                 label,
             }])
         }
-        OrgCommand::RevokeApiKey { key_id } => match state.keys.get(&key_id) {
+        OrgCommand::RevokeApiKey { by, key_id } => match state.keys.get(&key_id) {
             None => Err(OrgError::NoSuchKey),
+            Some(key) if !by.may_grant(key.role) => Err(OrgError::RoleNotGrantable(key.role)),
             // Revoking twice changes nothing and is not an error.
             Some(key) if key.revoked => Ok(vec![]),
             Some(_) => Ok(vec![OrgEvent::ApiKeyRevoked { key_id }]),
@@ -392,14 +394,14 @@ mod tests {
     }
 
     #[test]
-    fn admins_cannot_add_owners_and_managers_cannot_add_anyone() {
+    fn admins_cannot_add_owners_and_texters_cannot_add_anyone() {
         let state = given(&created());
         assert_eq!(
             decide(&state, add(Role::Admin, "a@b.org", Role::Owner)),
             Err(OrgError::RoleNotGrantable(Role::Owner))
         );
         assert_eq!(
-            decide(&state, add(Role::Manager, "a@b.org", Role::Texter)),
+            decide(&state, add(Role::Texter, "a@b.org", Role::Texter)),
             Err(OrgError::RoleNotGrantable(Role::Texter))
         );
     }
@@ -450,17 +452,31 @@ mod tests {
             member_id: None,
             label: String::new(),
         });
-        let events = decide(&given(&history), OrgCommand::RevokeApiKey { key_id }).unwrap();
+        let events = decide(
+            &given(&history),
+            OrgCommand::RevokeApiKey {
+                by: Role::Owner,
+                key_id,
+            },
+        )
+        .unwrap();
         assert_eq!(events, vec![OrgEvent::ApiKeyRevoked { key_id }]);
         history.extend(events);
         assert_eq!(
-            decide(&given(&history), OrgCommand::RevokeApiKey { key_id }),
+            decide(
+                &given(&history),
+                OrgCommand::RevokeApiKey {
+                    by: Role::Owner,
+                    key_id
+                }
+            ),
             Ok(vec![])
         );
         assert_eq!(
             decide(
                 &given(&history),
                 OrgCommand::RevokeApiKey {
+                    by: Role::Owner,
                     key_id: ApiKeyId::new()
                 }
             ),
@@ -476,6 +492,33 @@ mod tests {
                 add(Role::Owner, "a@b.org", Role::Texter)
             ),
             Err(OrgError::NoSuchOrg)
+        );
+    }
+
+    #[test]
+    fn managers_add_texters_and_revoke_only_texter_keys() {
+        let state = given(&created());
+        assert!(decide(&state, add(Role::Manager, "t@b.org", Role::Texter)).is_ok());
+        assert_eq!(
+            decide(&state, add(Role::Manager, "m@b.org", Role::Manager)),
+            Err(OrgError::RoleNotGrantable(Role::Manager))
+        );
+        let admin_key = ApiKeyId::new();
+        let mut history = created();
+        history.push(OrgEvent::ApiKeyIssued {
+            key_id: admin_key,
+            key_hash: "ef".repeat(32),
+            role: Role::Admin,
+            member_id: None,
+            label: String::new(),
+        });
+        let revoke = OrgCommand::RevokeApiKey {
+            by: Role::Manager,
+            key_id: admin_key,
+        };
+        assert_eq!(
+            decide(&given(&history), revoke),
+            Err(OrgError::RoleNotGrantable(Role::Admin))
         );
     }
 }

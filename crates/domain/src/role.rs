@@ -37,13 +37,16 @@ impl Role {
         }
     }
 
-    /// May a holder of this role grant `other` (to a member or an API key)?
-    /// Nobody grants a role above their own; only owners make owners.
+    /// May a holder of this role grant `other` (to a member or an API key),
+    /// or revoke a key of that role? Nobody grants a role above their own;
+    /// only owners make owners; managers onboard volunteers (texters) and
+    /// nobody else.
     pub fn may_grant(self, other: Role) -> bool {
         match self {
             Self::Owner => true,
             Self::Admin => other != Self::Owner,
-            _ => false,
+            Self::Manager => other == Self::Texter,
+            Self::Texter | Self::Compliance => false,
         }
     }
 }
@@ -72,7 +75,8 @@ impl FromStr for Role {
 /// Something a caller may or may not do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
-    /// Add members, issue and revoke API keys, configure carriers.
+    /// Add members, issue and revoke API keys (of roles one may grant),
+    /// configure carriers.
     ManageMembers,
     /// Upload contact lists and read their rejections.
     UploadLists,
@@ -119,9 +123,11 @@ pub fn allows(role: Role, permission: Permission) -> bool {
     use Permission::*;
     match role {
         Role::Owner | Role::Admin => !matches!(permission, Send | RequestAssignment),
+        // Managers manage members too, but only texters (see `may_grant`).
         Role::Manager => matches!(
             permission,
-            UploadLists
+            ManageMembers
+                | UploadLists
                 | ReadLists
                 | ManageCampaigns
                 | ReadCampaigns
@@ -190,7 +196,9 @@ mod tests {
         assert!(Role::Owner.may_grant(Role::Owner));
         assert!(!Role::Admin.may_grant(Role::Owner));
         assert!(Role::Admin.may_grant(Role::Admin));
-        assert!(!Role::Manager.may_grant(Role::Texter));
+        assert!(Role::Manager.may_grant(Role::Texter));
+        assert!(!Role::Manager.may_grant(Role::Manager));
+        assert!(!Role::Texter.may_grant(Role::Texter));
     }
 
     #[test]
