@@ -14,11 +14,11 @@ use serde::Serialize;
 use serde_json::Value;
 use textbank_domain::campaign::{CampaignEvent, CampaignStatus};
 use textbank_domain::phone::PhoneNumber;
-use textbank_domain::{CampaignId, DomainEvent, ListId, MemberId, OrgId};
+use textbank_domain::{CampaignId, ListId, MemberId, OrgId};
 use textbank_store::{Database, RecordedEvent, StoreError, StoreResult, StoreTx, on_reader, on_tx};
 use uuid::Uuid;
 
-use crate::runner::{ProjectionError, Projector};
+use crate::runner::{ProjectionError, Projector, aggregate_event};
 
 pub struct Campaigns;
 
@@ -34,7 +34,9 @@ impl Projector for Campaigns {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         for event in events {
-            let Some(campaign) = event.stream_id.as_str().strip_prefix("campaign-") else {
+            let Some((campaign, parsed)) =
+                aggregate_event::<CampaignEvent>("campaigns", "campaign-", event)?
+            else {
                 continue;
             };
             let fail = |reason: String| ProjectionError::Apply {
@@ -42,11 +44,6 @@ impl Projector for Campaigns {
                 position: event.position,
                 reason,
             };
-            let campaign: Uuid = campaign
-                .parse()
-                .map_err(|err| fail(format!("stream id: {err}")))?;
-            let parsed = CampaignEvent::from_parts(&event.event_type, &event.data)
-                .map_err(|err| fail(err.to_string()))?;
             if let Some(CampaignEvent::ListsAttached { list_ids }) = &parsed {
                 // Lists are attached only once complete, but the lists read
                 // model is a separate projector: during a rebuild it may lag

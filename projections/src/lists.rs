@@ -9,11 +9,11 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::QueryBuilder;
 use textbank_domain::list::{Contact, ListEvent, Rejection};
-use textbank_domain::{DomainEvent, ListId, OrgId};
+use textbank_domain::{ListId, OrgId};
 use textbank_store::{Database, RecordedEvent, StoreError, StoreResult, StoreTx, on_reader, on_tx};
 use uuid::Uuid;
 
-use crate::runner::{ProjectionError, Projector};
+use crate::runner::{ProjectionError, Projector, aggregate_event};
 
 pub struct Lists;
 
@@ -29,19 +29,8 @@ impl Projector for Lists {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         for event in events {
-            let Some(list) = event.stream_id.as_str().strip_prefix("list-") else {
-                continue;
-            };
-            let fail = |reason: String| ProjectionError::Apply {
-                projector: "lists",
-                position: event.position,
-                reason,
-            };
-            let list: Uuid = list
-                .parse()
-                .map_err(|err| fail(format!("stream id: {err}")))?;
-            let Some(list_event) = ListEvent::from_parts(&event.event_type, &event.data)
-                .map_err(|err| fail(err.to_string()))?
+            let Some((list, Some(list_event))) =
+                aggregate_event::<ListEvent>("lists", "list-", event)?
             else {
                 continue;
             };

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use textbank_domain::DomainEvent;
 use textbank_store::{EventStore, RecordedEvent, StoreError, StoreTx, wait_beyond};
 use tokio::sync::watch;
+use uuid::Uuid;
 
 /// Events applied per transaction. Bounded for memory as much as for
 /// latency: one list-import event carries a thousand contacts (~300 KB).
@@ -40,6 +42,30 @@ pub trait Projector: Send + Sync + 'static {
         tx: &mut StoreTx,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError>;
+}
+
+/// Decodes an event of an aggregate whose streams are named
+/// `{prefix}{uuid}`: `None` for another stream; otherwise the aggregate id
+/// and the event (`None` for a type this code does not know).
+pub fn aggregate_event<E: DomainEvent>(
+    projector: &'static str,
+    prefix: &str,
+    event: &RecordedEvent,
+) -> Result<Option<(Uuid, Option<E>)>, ProjectionError> {
+    let Some(id) = event.stream_id.as_str().strip_prefix(prefix) else {
+        return Ok(None);
+    };
+    let fail = |reason: String| ProjectionError::Apply {
+        projector,
+        position: event.position,
+        reason,
+    };
+    let id: Uuid = id
+        .parse()
+        .map_err(|err| fail(format!("stream id: {err}")))?;
+    let parsed =
+        E::from_parts(&event.event_type, &event.data).map_err(|err| fail(err.to_string()))?;
+    Ok(Some((id, parsed)))
 }
 
 /// Applies every event after the projector's checkpoint, batch by batch, and

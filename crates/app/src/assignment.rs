@@ -17,14 +17,14 @@ use std::time::Duration;
 use serde::Serialize;
 use textbank_domain::campaign::MAX_ASSIGNMENT_COUNT;
 use textbank_domain::campaign::{self, CampaignCommand, CampaignEvent, CampaignState};
-use textbank_domain::{CampaignId, DomainEvent, MemberId, Permission, Role, allows};
+use textbank_domain::{CampaignId, MemberId, Permission, Role, allows};
 use textbank_projections::campaigns::{self, Campaigns};
 use textbank_projections::{catch_up, directory};
-use textbank_store::{ExpectedVersion, NewEvent, StoreError};
+use textbank_store::ExpectedVersion;
 
 use crate::App;
 use crate::caller::Caller;
-use crate::command::load;
+use crate::command::{load, to_new_events};
 use crate::error::AppError;
 
 /// Tries before an assignment gives up on a campaign that keeps changing.
@@ -349,7 +349,7 @@ impl App {
                 .append(
                     &stream,
                     ExpectedVersion::Exact(version),
-                    new_events(caller, &events)?,
+                    to_new_events(&events, &caller.metadata())?,
                 )
                 .await
             {
@@ -389,20 +389,4 @@ fn check_count(field: &'static str, count: u64) -> Result<u32, AppError> {
             field,
             message: format!("{field} must be between 1 and {MAX_ASSIGNMENT_COUNT}, got {count}"),
         })
-}
-
-fn new_events(caller: &Caller, events: &[CampaignEvent]) -> Result<Vec<NewEvent>, AppError> {
-    let metadata = caller.metadata();
-    events
-        .iter()
-        .map(|event| {
-            let (event_type, data) = event
-                .to_parts()
-                .map_err(|err| StoreError::InvalidInput(err.to_string()))?;
-            Ok(NewEvent {
-                schema_version: CampaignEvent::SCHEMA_VERSION,
-                ..NewEvent::new(event_type, data, metadata.clone())
-            })
-        })
-        .collect()
 }

@@ -48,6 +48,25 @@ where
     }
 }
 
+/// Domain events as events to append, each with `metadata`.
+pub(crate) fn to_new_events<E: DomainEvent>(
+    events: &[E],
+    metadata: &EventMetadata,
+) -> Result<Vec<NewEvent>, StoreError> {
+    events
+        .iter()
+        .map(|event| {
+            let (event_type, data) = event
+                .to_parts()
+                .map_err(|err| StoreError::InvalidInput(err.to_string()))?;
+            Ok(NewEvent {
+                schema_version: E::SCHEMA_VERSION,
+                ..NewEvent::new(event_type, data, metadata.clone())
+            })
+        })
+        .collect()
+}
+
 /// Decides and appends; returns the last position written, or `None` when
 /// the decision was to change nothing.
 pub(crate) async fn execute<E, S, D>(
@@ -68,18 +87,7 @@ where
         if events.is_empty() {
             return Ok(None);
         }
-        let new_events = events
-            .iter()
-            .map(|event| {
-                let (event_type, data) = event
-                    .to_parts()
-                    .map_err(|err| StoreError::InvalidInput(err.to_string()))?;
-                Ok(NewEvent {
-                    schema_version: E::SCHEMA_VERSION,
-                    ..NewEvent::new(event_type, data, metadata.clone())
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let new_events = to_new_events(&events, metadata)?;
         match store
             .append(stream, ExpectedVersion::after(loaded.version), new_events)
             .await

@@ -23,15 +23,16 @@ use textbank_domain::list::{
 };
 use textbank_domain::phone::{PhoneError, PhoneNumber, Region};
 use textbank_domain::timezone::ContactZone;
-use textbank_domain::{DomainEvent, ListId, Permission};
+use textbank_domain::{ListId, Permission};
 use textbank_projections::catch_up;
 use textbank_projections::lists::{self, ListView, Lists};
-use textbank_store::{EventStore, ExpectedVersion, NewEvent, StoreError};
+use textbank_store::{EventStore, ExpectedVersion};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
 
 use crate::App;
 use crate::caller::Caller;
+use crate::command::to_new_events;
 use crate::error::AppError;
 
 /// Contacts (or rejections) per event.
@@ -201,17 +202,8 @@ struct ListAppender<'a> {
 impl ListAppender<'_> {
     /// Appends one event; returns the stream's new version.
     async fn append(&self, expected: ExpectedVersion, event: ListEvent) -> Result<u64, AppError> {
-        let (event_type, data) = event
-            .to_parts()
-            .map_err(|err| StoreError::InvalidInput(err.to_string()))?;
-        let result = self
-            .store
-            .append(
-                &self.stream,
-                expected,
-                vec![NewEvent::new(event_type, data, self.metadata.clone())],
-            )
-            .await?;
+        let events = to_new_events(std::slice::from_ref(&event), &self.metadata)?;
+        let result = self.store.append(&self.stream, expected, events).await?;
         Ok(result.last_version)
     }
 }
