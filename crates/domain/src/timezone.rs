@@ -74,19 +74,25 @@ pub enum ZoneSource {
 
 /// A contact's time zone and state, as far as we know them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+// Absent fields are left out of the JSON: a list import stores one of these
+// per contact, a million times.
 pub struct ContactZone {
     /// The IANA zone, e.g. America/Chicago; `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<Tz>,
     /// Set when the phone's prefix straddles two zones (e.g. part of Idaho
     /// is Mountain, part Pacific) and no ZIP settled it. No single zone is
     /// safe then, so quiet hours must hold in both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_zone: Option<Tz>,
     pub source: ZoneSource,
     /// The state the contact lives in: the ZIP's, else the area code's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<UsState>,
     /// The state of the phone's area code. Florida's and Oklahoma's laws
     /// presume a resident from the area code alone, so quiet hours honor
     /// this state's rules as well as `state`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub area_code_state: Option<UsState>,
 }
 
