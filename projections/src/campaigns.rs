@@ -423,16 +423,13 @@ pub async fn campaign(
     }
 }
 
-/// The contacts a campaign can text: its lists' union, deduplicated by
-/// phone (the table's key), minus the numbers opted out of the org. `$1` is
-/// the campaign id; callers append `AND …` conditions.
-///
-/// This is the one place where the opt-out exclusion belongs: the contact
-/// count and the choice of contacts to assign both go through it. Opt-outs
-/// are not recorded yet (they arrive with the send path); until then nothing
-/// is excluded. When they arrive, add
-/// `AND phone NOT IN (SELECT phone FROM opt_outs WHERE org_id = …)` here.
-const REACHABLE_CONTACTS: &str = "FROM campaign_contacts WHERE campaign_id = $1";
+/// The campaign's contacts that may be texted: its lists' contacts (already
+/// deduplicated) minus the numbers opted out of the organization (the
+/// `opt_outs` read model).
+const REACHABLE_CONTACTS: &str = "FROM campaign_contacts WHERE campaign_id = $1 \
+     AND NOT EXISTS (SELECT 1 FROM opt_outs \
+                      WHERE opt_outs.org_id = campaign_contacts.org_id \
+                        AND opt_outs.phone = campaign_contacts.phone)";
 
 /// How many contacts the campaign can text (see [`REACHABLE_CONTACTS`]).
 pub async fn reachable_contact_count(db: &Database, campaign: CampaignId) -> StoreResult<u64> {

@@ -7,6 +7,7 @@
 pub mod campaigns;
 pub mod directory;
 pub mod lists;
+pub mod opt_outs;
 mod runner;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
     vec![
         Arc::new(directory::Directory),
         Arc::new(lists::Lists),
+        Arc::new(opt_outs::OptOuts),
         Arc::new(campaigns::Campaigns),
     ]
 }

@@ -8,3 +8,4 @@ mod helpers;
 mod lists;
 mod members;
 mod ops;
+mod opt_outs;

@@ -26,6 +26,7 @@ use textbank_domain::timezone::ContactZone;
 use textbank_domain::{ListId, Permission};
 use textbank_projections::catch_up;
 use textbank_projections::lists::{self, ListView, Lists};
+use textbank_projections::opt_outs::{self, OptOuts};
 use textbank_store::{EventStore, ExpectedVersion};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
@@ -130,8 +131,12 @@ impl App {
         let path = spooled.file.path().to_owned();
         let region = self.default_region();
         let columns = inspected.columns.clone();
-        let producer =
-            tokio::task::spawn_blocking(move || produce(&path, &columns, region, &events));
+        // Numbers that opted out of the org are rejected, never imported.
+        catch_up(self.events(), &OptOuts).await?;
+        let opted_out = opt_outs::opted_out_phones(self.database(), caller.org_id).await?;
+        let producer = tokio::task::spawn_blocking(move || {
+            produce(&path, &columns, region, &opted_out, &events)
+        });
         // Project contacts while later chunks are still being appended, so
         // the list is queryable soon after its last chunk lands.
         let (appending, finished) = watch::channel(false);
@@ -350,6 +355,7 @@ fn produce(
     path: &Path,
     columns: &ColumnMap,
     region: Region,
+    opted_out: &HashSet<String>,
     events: &mpsc::Sender<ListEvent>,
 ) -> Result<Counts, AppError> {
     let mut reader = reader(path)?;
@@ -392,6 +398,10 @@ fn produce(
             Ok(phone) if !seen.insert(phone.as_str().to_owned()) => Some(reject(
                 RejectReason::Duplicate,
                 format!("an earlier row has the same number ({phone})"),
+            )),
+            Ok(phone) if opted_out.contains(phone.as_str()) => Some(reject(
+                RejectReason::OptedOut,
+                format!("opted out of this organization ({})", phone.as_str()),
             )),
             Ok(phone) => {
                 let zip = cell(columns.zip);

@@ -10,6 +10,7 @@ pub mod list;
 pub mod metadata;
 pub mod org;
 pub mod phone;
+pub mod recipient;
 pub mod role;
 pub mod segments;
 pub mod stream;
