@@ -78,6 +78,15 @@ typed_id!(
     /// An uploaded contact list.
     ListId
 );
+typed_id!(
+    /// One text message, either way: a texter's click, an automated reply.
+    MessageId
+);
+typed_id!(
+    /// A campaign's exchange with one phone: the id of the message that
+    /// opened it.
+    ConversationId
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,20 @@
 //! The recipient aggregate (`recipient-{org}-{e164}` stream): everything an
-//! organization does with one phone number. For now its opt-outs and opt-ins;
-//! clicks, carrier submissions, delivery reports and replies join it with the
-//! send path, so that the opt-out check and the send share one stream.
+//! organization does with one phone number — clicks, blocked attempts,
+//! carrier submissions, delivery reports, replies, opt-outs and opt-ins,
+//! survey answers — and the decisions that must read all of it at once: may
+//! this click send, what to do with a reply, what the dispatcher does next.
+
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::event::DomainEvent;
-use crate::ids::OrgId;
+use crate::ids::{CampaignId, ConversationId, MemberId, MessageId, OrgId};
+use crate::keywords::{self, Keyword};
+use crate::message::{
+    AutoReplyKind, BlockReason, BlockedAttempt, ClickRecord, DeliveryStatus, MessageKind,
+};
 use crate::phone::PhoneNumber;
 use crate::stream::StreamId;
 
@@ -27,6 +35,14 @@ pub enum OptOutSource {
     Import,
 }
 
+/// The conversation a message or reply belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationRef {
+    pub conversation_id: ConversationId,
+    pub campaign_id: CampaignId,
+    pub texter_id: MemberId,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum RecipientEvent {
@@ -36,15 +52,539 @@ pub enum RecipientEvent {
         source: OptOutSource,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         keyword: Option<String>,
+        /// The conversation it happened in, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversation: Option<ConversationRef>,
     },
     /// The voter asked to hear from the organization again.
     OptInRecorded {
         phone: PhoneNumber,
         source: OptOutSource,
     },
+    /// A texter's click: one message, to be handed to the carrier.
+    MessageSendClicked(Box<ClickRecord>),
+    /// A send attempt that was refused, and why.
+    SendBlocked(Box<BlockedAttempt>),
+    /// An automated text answering the voter (opt-out confirmation, HELP).
+    AutoReplyQueued {
+        message_id: MessageId,
+        kind: AutoReplyKind,
+        phone: PhoneNumber,
+        body: String,
+        /// The carrier id of the voter's message this answers.
+        in_reply_to: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversation: Option<ConversationRef>,
+    },
+    /// The dispatcher is about to hand the message to the carrier. Written
+    /// before the call: found without an outcome after a crash, it means
+    /// "maybe sent", and the message is never submitted again.
+    MessageDispatchStarted {
+        message_id: MessageId,
+        attempt: u32,
+        carrier: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+    },
+    MessageSubmitted {
+        message_id: MessageId,
+        attempt: u32,
+        carrier: String,
+        carrier_message_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+    },
+    /// The carrier refused the message; `retryable` when it said nothing was
+    /// sent and trying later may work.
+    MessageSubmitFailed {
+        message_id: MessageId,
+        attempt: u32,
+        carrier: String,
+        code: String,
+        error: String,
+        retryable: bool,
+    },
+    /// Whether the carrier took the message cannot be known (a timeout, a
+    /// crash mid-call): left for reconciliation, never resent.
+    MessageSubmitUnknown {
+        message_id: MessageId,
+        attempt: u32,
+        reason: String,
+    },
+    /// Not handed to the carrier after all (the number opted out between
+    /// the click and the dispatch).
+    MessageCancelled {
+        message_id: MessageId,
+        reason: String,
+    },
+    DeliveryReported {
+        carrier: String,
+        carrier_message_id: String,
+        /// `None` for a report about a message this stream does not know.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<MessageId>,
+        status: DeliveryStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error_code: Option<String>,
+    },
+    /// A text from the voter.
+    ReplyReceived {
+        message_id: MessageId,
+        carrier: String,
+        carrier_message_id: String,
+        phone: PhoneNumber,
+        /// Our number it was sent to.
+        to: String,
+        body: String,
+        /// The latest conversation with this phone, if there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversation: Option<ConversationRef>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keyword: Option<Keyword>,
+    },
+    SurveyAnswerRecorded {
+        conversation: ConversationRef,
+        question_id: String,
+        answer: String,
+        /// Who recorded it (the conversation's texter or a manager).
+        recorded_by: MemberId,
+    },
 }
 
 impl DomainEvent for RecipientEvent {}
+
+/// How far one outbound message got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatch {
+    /// Clicked (or queued), not yet handed to the carrier.
+    Pending,
+    /// Handed over in this attempt; no outcome recorded.
+    Started {
+        attempt: u32,
+    },
+    Submitted,
+    /// Refused; a retryable refusal may be tried again.
+    Failed {
+        attempt: u32,
+        retryable: bool,
+    },
+    Unknown,
+    Cancelled,
+}
+
+/// An outbound message as the recipient stream knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    pub message_id: MessageId,
+    pub body: String,
+    /// Automated replies go even to an opted-out number (they answer it).
+    pub automated: bool,
+    pub conversation: Option<ConversationRef>,
+    pub dispatch: Dispatch,
+    pub carrier_message_id: Option<String>,
+    pub delivery: Option<DeliveryStatus>,
+}
+
+/// What the recipient stream says, folded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecipientState {
+    pub opted_out: bool,
+    /// Click tokens used, with the message each sent.
+    pub tokens: HashMap<Uuid, MessageId>,
+    /// Idempotency keys of clicks, with the message each sent.
+    pub idempotency_keys: HashMap<String, MessageId>,
+    /// The conversation each campaign opened with this phone.
+    pub conversations: HashMap<CampaignId, ConversationRef>,
+    /// The conversation of the latest outbound click.
+    pub latest_conversation: Option<ConversationRef>,
+    pub outbound: HashMap<MessageId, Outbound>,
+    pub by_carrier_id: HashMap<String, MessageId>,
+    /// (carrier message id, status) pairs already reported.
+    pub reports: HashSet<(String, DeliveryStatus)>,
+    /// Carrier ids of replies already recorded.
+    pub inbound: HashSet<String>,
+    /// The sending number this phone last got a text from (sticky sender).
+    pub sender: Option<String>,
+}
+
+impl RecipientState {
+    /// The conversation with this id, if this phone has it.
+    pub fn conversation(&self, id: ConversationId) -> Option<ConversationRef> {
+        self.conversations
+            .values()
+            .find(|conversation| conversation.conversation_id == id)
+            .copied()
+    }
+}
+
+pub fn evolve(mut state: RecipientState, event: &RecipientEvent) -> RecipientState {
+    match event {
+        RecipientEvent::OptOutRecorded { .. } => state.opted_out = true,
+        RecipientEvent::OptInRecorded { .. } => state.opted_out = false,
+        RecipientEvent::MessageSendClicked(click) => {
+            let conversation = ConversationRef {
+                conversation_id: click.conversation_id,
+                campaign_id: click.campaign_id,
+                texter_id: click.texter_id,
+            };
+            if let Some(token) = click.token_id {
+                state.tokens.insert(token, click.message_id);
+            }
+            if let Some(key) = &click.idempotency_key {
+                state.idempotency_keys.insert(key.clone(), click.message_id);
+            }
+            state
+                .conversations
+                .entry(click.campaign_id)
+                .or_insert(conversation);
+            state.latest_conversation = Some(conversation);
+            state.outbound.insert(
+                click.message_id,
+                Outbound {
+                    message_id: click.message_id,
+                    body: click.body.clone(),
+                    automated: false,
+                    conversation: Some(conversation),
+                    dispatch: Dispatch::Pending,
+                    carrier_message_id: None,
+                    delivery: None,
+                },
+            );
+        }
+        RecipientEvent::SendBlocked(_) | RecipientEvent::SurveyAnswerRecorded { .. } => {}
+        RecipientEvent::AutoReplyQueued {
+            message_id,
+            body,
+            conversation,
+            ..
+        } => {
+            state.outbound.insert(
+                *message_id,
+                Outbound {
+                    message_id: *message_id,
+                    body: body.clone(),
+                    automated: true,
+                    conversation: *conversation,
+                    dispatch: Dispatch::Pending,
+                    carrier_message_id: None,
+                    delivery: None,
+                },
+            );
+        }
+        RecipientEvent::MessageDispatchStarted {
+            message_id,
+            attempt,
+            ..
+        } => set_dispatch(
+            &mut state,
+            *message_id,
+            Dispatch::Started { attempt: *attempt },
+        ),
+        RecipientEvent::MessageSubmitted {
+            message_id,
+            carrier_message_id,
+            from,
+            ..
+        } => {
+            set_dispatch(&mut state, *message_id, Dispatch::Submitted);
+            if let Some(message) = state.outbound.get_mut(message_id) {
+                message.carrier_message_id = Some(carrier_message_id.clone());
+            }
+            state
+                .by_carrier_id
+                .insert(carrier_message_id.clone(), *message_id);
+            if from.is_some() {
+                state.sender.clone_from(from);
+            }
+        }
+        RecipientEvent::MessageSubmitFailed {
+            message_id,
+            attempt,
+            retryable,
+            ..
+        } => set_dispatch(
+            &mut state,
+            *message_id,
+            Dispatch::Failed {
+                attempt: *attempt,
+                retryable: *retryable,
+            },
+        ),
+        RecipientEvent::MessageSubmitUnknown { message_id, .. } => {
+            set_dispatch(&mut state, *message_id, Dispatch::Unknown)
+        }
+        RecipientEvent::MessageCancelled { message_id, .. } => {
+            set_dispatch(&mut state, *message_id, Dispatch::Cancelled)
+        }
+        RecipientEvent::DeliveryReported {
+            carrier_message_id,
+            message_id,
+            status,
+            ..
+        } => {
+            state.reports.insert((carrier_message_id.clone(), *status));
+            if let Some(message) = message_id.and_then(|id| state.outbound.get_mut(&id)) {
+                match message.delivery {
+                    Some(current) if !current.may_become(*status) => {}
+                    _ => message.delivery = Some(*status),
+                }
+            }
+        }
+        RecipientEvent::ReplyReceived {
+            carrier_message_id, ..
+        } => {
+            state.inbound.insert(carrier_message_id.clone());
+        }
+    }
+    state
+}
+
+fn set_dispatch(state: &mut RecipientState, message_id: MessageId, dispatch: Dispatch) {
+    if let Some(message) = state.outbound.get_mut(&message_id) {
+        message.dispatch = dispatch;
+    }
+}
+
+/// A texter's click as the send command has checked it so far: the token
+/// (if any) is genuine and theirs, the campaign's state and the recipient's
+/// texting hours are looked up.
+#[derive(Debug, Clone)]
+pub struct ClickAttempt {
+    pub record: ClickRecord,
+    pub campaign_open: bool,
+}
+
+/// What a click comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClickDecision {
+    /// Send it: append this event.
+    Send(RecipientEvent),
+    /// The same click again: it already sent this message.
+    Duplicate(MessageId),
+    Blocked(BlockReason, String),
+}
+
+/// Decides a click against the recipient's history. Checked here, on the
+/// stream the send appends to, so that a concurrent opt-out makes the append
+/// conflict and the click is decided again: never a text after a STOP.
+pub fn decide_click(state: &RecipientState, attempt: &ClickAttempt) -> ClickDecision {
+    let record = &attempt.record;
+    if let Some(message) = record
+        .idempotency_key
+        .as_ref()
+        .and_then(|key| state.idempotency_keys.get(key))
+    {
+        return ClickDecision::Duplicate(*message);
+    }
+    if let Some(message) = record.token_id.and_then(|token| state.tokens.get(&token)) {
+        // Retried without an idempotency key: the same request again. With
+        // a new key: a second click on a token that already sent.
+        return if record.idempotency_key.is_none() {
+            ClickDecision::Duplicate(*message)
+        } else {
+            ClickDecision::Blocked(
+                BlockReason::TokenUsed,
+                format!("this click token already sent message {message}"),
+            )
+        };
+    }
+    if state.opted_out {
+        return ClickDecision::Blocked(
+            BlockReason::OptedOut,
+            "this number has opted out of the organization's texts".into(),
+        );
+    }
+    if !attempt.campaign_open {
+        return ClickDecision::Blocked(
+            BlockReason::CampaignNotOpen,
+            "the campaign is not active".into(),
+        );
+    }
+    if !record.hours.allowed {
+        return ClickDecision::Blocked(
+            BlockReason::QuietHours,
+            "it is outside texting hours where the recipient lives".into(),
+        );
+    }
+    if record.kind == MessageKind::Initial
+        && let Some(conversation) = state.conversations.get(&record.campaign_id)
+    {
+        return ClickDecision::Blocked(
+            BlockReason::AlreadyMessaged,
+            format!(
+                "this phone already got the campaign's initial message (conversation {})",
+                conversation.conversation_id
+            ),
+        );
+    }
+    ClickDecision::Send(RecipientEvent::MessageSendClicked(Box::new(record.clone())))
+}
+
+/// What the dispatcher should do with one outbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DispatchDecision {
+    /// Append `MessageDispatchStarted` for this attempt, then call the carrier.
+    Start { attempt: u32 },
+    /// The number opted out after the click: do not send.
+    Cancel,
+    /// An attempt was started and never finished (a crash): mark it unknown.
+    MarkUnknown { attempt: u32 },
+    /// Nothing to do: already settled, or a retryable failure past the limit.
+    Done,
+}
+
+/// Decides the next dispatch step of `message_id`; `max_attempts` bounds the
+/// retries of failures the carrier said sent nothing.
+pub fn decide_dispatch(
+    state: &RecipientState,
+    message_id: MessageId,
+    max_attempts: u32,
+) -> DispatchDecision {
+    let Some(message) = state.outbound.get(&message_id) else {
+        return DispatchDecision::Done;
+    };
+    let next_attempt = match message.dispatch {
+        Dispatch::Pending => 1,
+        Dispatch::Started { attempt } => return DispatchDecision::MarkUnknown { attempt },
+        Dispatch::Failed {
+            attempt,
+            retryable: true,
+        } if attempt < max_attempts => attempt + 1,
+        Dispatch::Failed { .. } | Dispatch::Submitted | Dispatch::Unknown | Dispatch::Cancelled => {
+            return DispatchDecision::Done;
+        }
+    };
+    if state.opted_out && !message.automated {
+        return DispatchDecision::Cancel;
+    }
+    DispatchDecision::Start {
+        attempt: next_attempt,
+    }
+}
+
+/// A delivery report as a carrier webhook gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub carrier: String,
+    pub carrier_message_id: String,
+    pub status: DeliveryStatus,
+    pub error_code: Option<String>,
+}
+
+/// Records a report once per (carrier id, status); reports for messages
+/// this stream does not know are kept too, unattached.
+pub fn decide_report(state: &RecipientState, report: &Report) -> Vec<RecipientEvent> {
+    let key = (report.carrier_message_id.clone(), report.status);
+    if state.reports.contains(&key) {
+        return Vec::new();
+    }
+    vec![RecipientEvent::DeliveryReported {
+        carrier: report.carrier.clone(),
+        carrier_message_id: report.carrier_message_id.clone(),
+        message_id: state.by_carrier_id.get(&report.carrier_message_id).copied(),
+        status: report.status,
+        error_code: report.error_code.clone(),
+    }]
+}
+
+/// A voter's text as a carrier webhook gave it, with the organization's
+/// automated answers ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    pub message_id: MessageId,
+    pub carrier: String,
+    pub carrier_message_id: String,
+    pub phone: PhoneNumber,
+    pub to: String,
+    pub body: String,
+    pub texts: AutoReplyTexts,
+}
+
+/// The organization's automated texts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoReplyTexts {
+    pub opt_out_confirmation: String,
+    pub opt_in_confirmation: String,
+    pub help: String,
+}
+
+impl AutoReplyTexts {
+    /// Defaults naming the organization, as the carriers' guidelines ask.
+    pub fn defaults(org_name: &str) -> Self {
+        Self {
+            opt_out_confirmation: format!(
+                "{org_name}: You are unsubscribed and will get no more messages. Reply START to resubscribe."
+            ),
+            opt_in_confirmation: format!(
+                "{org_name}: You are resubscribed. Reply STOP to opt out, HELP for help."
+            ),
+            help: format!("{org_name}: Reply STOP to opt out of these messages."),
+        }
+    }
+}
+
+/// Records a reply once (carriers retry webhooks) and acts on its keyword:
+/// an opt-out is recorded with exactly one confirmation (a repeated STOP
+/// gets none), START after an opt-out opts back in, HELP gets the help text.
+pub fn decide_inbound(
+    state: &RecipientState,
+    inbound: &Inbound,
+    reply_ids: impl FnMut() -> MessageId,
+) -> Vec<RecipientEvent> {
+    if state.inbound.contains(&inbound.carrier_message_id) {
+        return Vec::new();
+    }
+    let mut reply_ids = reply_ids;
+    let keyword = keywords::classify(&inbound.body);
+    let conversation = state.latest_conversation;
+    let mut events = vec![RecipientEvent::ReplyReceived {
+        message_id: inbound.message_id,
+        carrier: inbound.carrier.clone(),
+        carrier_message_id: inbound.carrier_message_id.clone(),
+        phone: inbound.phone.clone(),
+        to: inbound.to.clone(),
+        body: inbound.body.clone(),
+        conversation,
+        keyword,
+    }];
+    let mut auto_reply = |kind: AutoReplyKind, body: &str| RecipientEvent::AutoReplyQueued {
+        message_id: reply_ids(),
+        kind,
+        phone: inbound.phone.clone(),
+        body: body.to_owned(),
+        in_reply_to: inbound.carrier_message_id.clone(),
+        conversation,
+    };
+    match keyword {
+        Some(Keyword::OptOut) if !state.opted_out => {
+            events.push(RecipientEvent::OptOutRecorded {
+                phone: inbound.phone.clone(),
+                source: OptOutSource::KeywordReply,
+                keyword: Some(keywords::normalize(&inbound.body)),
+                conversation,
+            });
+            events.push(auto_reply(
+                AutoReplyKind::OptOutConfirmation,
+                &inbound.texts.opt_out_confirmation,
+            ));
+        }
+        Some(Keyword::OptIn) if state.opted_out => {
+            events.push(RecipientEvent::OptInRecorded {
+                phone: inbound.phone.clone(),
+                source: OptOutSource::KeywordReply,
+            });
+            events.push(auto_reply(
+                AutoReplyKind::OptInConfirmation,
+                &inbound.texts.opt_in_confirmation,
+            ));
+        }
+        Some(Keyword::Help) => {
+            events.push(auto_reply(AutoReplyKind::Help, &inbound.texts.help));
+        }
+        _ => {}
+    }
+    events
+}
 
 #[cfg(test)]
 mod tests {
@@ -67,6 +607,7 @@ mod tests {
             phone: PhoneNumber::parse("5552010001", Region::US).unwrap(),
             source: OptOutSource::KeywordReply,
             keyword: Some("STOP".into()),
+            conversation: None,
         };
         let (event_type, data) = event.to_parts().unwrap();
         assert_eq!(event_type, "OptOutRecorded");
@@ -74,5 +615,260 @@ mod tests {
             RecipientEvent::from_parts(&event_type, &data).unwrap(),
             Some(event)
         );
+    }
+
+    fn phone() -> PhoneNumber {
+        PhoneNumber::parse("5552010001", Region::US).unwrap()
+    }
+
+    fn click(kind: MessageKind, token: Option<Uuid>, key: Option<&str>) -> ClickAttempt {
+        let message_id = MessageId::new();
+        ClickAttempt {
+            record: ClickRecord {
+                message_id,
+                conversation_id: ConversationId::from_uuid(*message_id.as_uuid()),
+                kind,
+                campaign_id: CampaignId::from_uuid(Uuid::nil()),
+                list_id: None,
+                texter_id: MemberId::from_uuid(Uuid::nil()),
+                key_id: crate::ApiKeyId::from_uuid(Uuid::nil()),
+                phone: phone(),
+                body: "Hi".into(),
+                body_sha256: crate::message::body_hash("Hi"),
+                segments: 1,
+                encoding: "gsm7".into(),
+                script_version: Some(1),
+                token_id: token,
+                idempotency_key: key.map(str::to_owned),
+                presented_at: None,
+                clicked_at: None,
+                received_at: chrono::Utc::now(),
+                ip: None,
+                user_agent: None,
+                checked_recipient_version: None,
+                hours: crate::message::HoursEvidence {
+                    allowed: true,
+                    local_time: None,
+                    zone: None,
+                    zone_source: crate::timezone::ZoneSource::Unknown,
+                    window: "09:00-21:00".into(),
+                },
+            },
+            campaign_open: true,
+        }
+    }
+
+    fn given(events: &[RecipientEvent]) -> RecipientState {
+        events.iter().fold(RecipientState::default(), evolve)
+    }
+
+    fn sent(attempt: &ClickAttempt) -> RecipientEvent {
+        match decide_click(&RecipientState::default(), attempt) {
+            ClickDecision::Send(event) => event,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn opt_out() -> RecipientEvent {
+        RecipientEvent::OptOutRecorded {
+            phone: phone(),
+            source: OptOutSource::KeywordReply,
+            keyword: Some("STOP".into()),
+            conversation: None,
+        }
+    }
+
+    #[test]
+    fn a_click_to_an_opted_out_number_is_blocked() {
+        let state = given(&[opt_out()]);
+        assert!(matches!(
+            decide_click(&state, &click(MessageKind::Initial, None, None)),
+            ClickDecision::Blocked(BlockReason::OptedOut, _)
+        ));
+    }
+
+    #[test]
+    fn a_second_initial_message_in_one_campaign_is_blocked_but_replies_go() {
+        let first = click(MessageKind::Initial, Some(Uuid::now_v7()), Some("a"));
+        let state = given(&[sent(&first)]);
+        assert!(matches!(
+            decide_click(
+                &state,
+                &click(MessageKind::Initial, Some(Uuid::now_v7()), Some("b"))
+            ),
+            ClickDecision::Blocked(BlockReason::AlreadyMessaged, _)
+        ));
+        assert!(matches!(
+            decide_click(&state, &click(MessageKind::Reply, None, Some("c"))),
+            ClickDecision::Send(_)
+        ));
+    }
+
+    #[test]
+    fn the_same_click_again_returns_the_first_message() {
+        let token = Uuid::now_v7();
+        let first = click(MessageKind::Initial, Some(token), Some("key-1"));
+        let state = given(&[sent(&first)]);
+        let same_key = click(MessageKind::Initial, Some(Uuid::now_v7()), Some("key-1"));
+        assert_eq!(
+            decide_click(&state, &same_key),
+            ClickDecision::Duplicate(first.record.message_id)
+        );
+        let same_token_no_key = click(MessageKind::Initial, Some(token), None);
+        assert_eq!(
+            decide_click(&state, &same_token_no_key),
+            ClickDecision::Duplicate(first.record.message_id)
+        );
+        let same_token_new_key = click(MessageKind::Initial, Some(token), Some("key-2"));
+        assert!(matches!(
+            decide_click(&state, &same_token_new_key),
+            ClickDecision::Blocked(BlockReason::TokenUsed, _)
+        ));
+    }
+
+    #[test]
+    fn quiet_hours_and_a_closed_campaign_block() {
+        let mut late = click(MessageKind::Initial, None, None);
+        late.record.hours.allowed = false;
+        assert!(matches!(
+            decide_click(&RecipientState::default(), &late),
+            ClickDecision::Blocked(BlockReason::QuietHours, _)
+        ));
+        let mut paused = click(MessageKind::Initial, None, None);
+        paused.campaign_open = false;
+        assert!(matches!(
+            decide_click(&RecipientState::default(), &paused),
+            ClickDecision::Blocked(BlockReason::CampaignNotOpen, _)
+        ));
+    }
+
+    #[test]
+    fn dispatch_is_at_most_once() {
+        let attempt = click(MessageKind::Initial, None, None);
+        let id = attempt.record.message_id;
+        let clicked = given(&[sent(&attempt)]);
+        assert_eq!(
+            decide_dispatch(&clicked, id, 3),
+            DispatchDecision::Start { attempt: 1 }
+        );
+        let started = RecipientEvent::MessageDispatchStarted {
+            message_id: id,
+            attempt: 1,
+            carrier: "sim".into(),
+            from: None,
+        };
+        let crashed = given(&[sent(&attempt), started.clone()]);
+        assert_eq!(
+            decide_dispatch(&crashed, id, 3),
+            DispatchDecision::MarkUnknown { attempt: 1 }
+        );
+        let refused = RecipientEvent::MessageSubmitFailed {
+            message_id: id,
+            attempt: 1,
+            carrier: "sim".into(),
+            code: "429".into(),
+            error: "slow down".into(),
+            retryable: true,
+        };
+        let retry = given(&[sent(&attempt), started.clone(), refused.clone()]);
+        assert_eq!(
+            decide_dispatch(&retry, id, 3),
+            DispatchDecision::Start { attempt: 2 }
+        );
+        assert_eq!(decide_dispatch(&retry, id, 1), DispatchDecision::Done);
+        let stopped = given(&[sent(&attempt), opt_out()]);
+        assert_eq!(decide_dispatch(&stopped, id, 3), DispatchDecision::Cancel);
+    }
+
+    #[test]
+    fn reports_are_deduplicated_and_final_statuses_stay() {
+        let attempt = click(MessageKind::Initial, None, None);
+        let id = attempt.record.message_id;
+        let submitted = RecipientEvent::MessageSubmitted {
+            message_id: id,
+            attempt: 1,
+            carrier: "sim".into(),
+            carrier_message_id: "SM1".into(),
+            from: Some("+15550000001".into()),
+        };
+        let report = |status| Report {
+            carrier: "sim".into(),
+            carrier_message_id: "SM1".into(),
+            status,
+            error_code: None,
+        };
+        let mut state = given(&[sent(&attempt), submitted]);
+        for event in decide_report(&state, &report(DeliveryStatus::Delivered)) {
+            state = evolve(state, &event);
+        }
+        assert!(decide_report(&state, &report(DeliveryStatus::Delivered)).is_empty());
+        for event in decide_report(&state, &report(DeliveryStatus::Sent)) {
+            state = evolve(state, &event);
+        }
+        assert_eq!(
+            state.outbound[&id].delivery,
+            Some(DeliveryStatus::Delivered)
+        );
+        assert_eq!(state.sender.as_deref(), Some("+15550000001"));
+    }
+
+    fn inbound(body: &str, carrier_id: &str) -> Inbound {
+        Inbound {
+            message_id: MessageId::new(),
+            carrier: "sim".into(),
+            carrier_message_id: carrier_id.into(),
+            phone: phone(),
+            to: "+15550000001".into(),
+            body: body.into(),
+            texts: AutoReplyTexts::defaults("Org"),
+        }
+    }
+
+    fn auto_replies(events: &[RecipientEvent]) -> Vec<AutoReplyKind> {
+        events
+            .iter()
+            .filter_map(|event| match event {
+                RecipientEvent::AutoReplyQueued { kind, .. } => Some(*kind),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stop_opts_out_with_exactly_one_confirmation() {
+        let events = decide_inbound(
+            &RecipientState::default(),
+            &inbound("Stop.", "SM1"),
+            MessageId::new,
+        );
+        assert!(matches!(events[1], RecipientEvent::OptOutRecorded { .. }));
+        assert_eq!(auto_replies(&events), [AutoReplyKind::OptOutConfirmation]);
+        let state = given(&events);
+        assert!(state.opted_out);
+        // The webhook again: nothing new.
+        assert!(decide_inbound(&state, &inbound("Stop.", "SM1"), MessageId::new).is_empty());
+        // STOP again: recorded, but no second confirmation.
+        let again = decide_inbound(&state, &inbound("STOP", "SM2"), MessageId::new);
+        assert_eq!(again.len(), 1);
+        // START opts back in.
+        let start = decide_inbound(&state, &inbound("start", "SM3"), MessageId::new);
+        assert_eq!(auto_replies(&start), [AutoReplyKind::OptInConfirmation]);
+        assert!(!given(&[events, start].concat()).opted_out);
+    }
+
+    #[test]
+    fn help_gets_the_help_text_and_yes_without_an_opt_out_is_just_a_reply() {
+        let help = decide_inbound(
+            &RecipientState::default(),
+            &inbound("HELP", "SM1"),
+            MessageId::new,
+        );
+        assert_eq!(auto_replies(&help), [AutoReplyKind::Help]);
+        let yes = decide_inbound(
+            &RecipientState::default(),
+            &inbound("yes", "SM2"),
+            MessageId::new,
+        );
+        assert_eq!(yes.len(), 1);
     }
 }
