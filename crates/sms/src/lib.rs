@@ -1,0 +1,216 @@
+//! textbank's SMS carrier adapters: the `Carrier` trait the send path calls,
+//! the Twilio and Telnyx HTTP clients, their webhook signature checks and
+//! parsers, a Twilio-compatible simulator for demos and load tests, and a
+//! per-number send rate limiter.
+#![forbid(unsafe_code)]
+
+mod error;
+mod http;
+pub mod rate_limit;
+pub mod sim;
+pub mod telnyx;
+pub mod twilio;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{SignatureError, SmsError};
+pub use rate_limit::SendRateLimiter;
+pub use sim::{SimCarrier, SimConfig};
+pub use telnyx::{TelnyxCarrier, TelnyxConfig};
+pub use twilio::{TwilioCarrier, TwilioConfig};
+
+/// One text to hand to a carrier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    /// Our id for the message; carriers never see it, but logs tie to it.
+    pub message_id: uuid::Uuid,
+    /// E.164 sending number, or empty when a messaging service / profile
+    /// picks the number.
+    pub from: String,
+    /// E.164 recipient.
+    pub to: String,
+    pub body: String,
+}
+
+/// What a carrier said about one submission.
+///
+/// The three arms keep "refused" and "don't know" apart because only the
+/// first is safe to retry: resending after `Unknown` can text a voter twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SubmitOutcome {
+    /// The carrier took the message.
+    Accepted {
+        carrier_message_id: String,
+        /// The number the carrier will send from, when it told us.
+        from: Option<String>,
+    },
+    /// The carrier refused it and said so; nothing was sent. `retryable` =
+    /// trying again later may work (429, connection refused).
+    Rejected {
+        code: String,
+        message: String,
+        retryable: bool,
+    },
+    /// We cannot know whether the carrier took it (timeout after the request
+    /// was written, 5xx after sending, unreadable response): never retry
+    /// automatically.
+    Unknown { reason: String },
+}
+
+/// A carrier that can take outbound texts.
+#[async_trait::async_trait]
+pub trait Carrier: Send + Sync + 'static {
+    /// "sim" | "twilio" | "telnyx".
+    fn name(&self) -> &'static str;
+
+    /// Hands one message to the carrier. Never fails outright: every failure
+    /// is classified into a `SubmitOutcome` so the caller can decide about
+    /// retries without inspecting transport errors.
+    async fn submit(&self, message: &OutboundMessage) -> SubmitOutcome;
+}
+
+/// Where a sent message stands according to the carrier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Queued,
+    Sending,
+    Sent,
+    Delivered,
+    Undelivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// True once the carrier will say nothing more about the message.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Delivered | Self::Undelivered | Self::Failed)
+    }
+
+    /// Progress order. Carriers' callbacks arrive out of order, so a report
+    /// should only move a message forward: apply it when its rank is higher
+    /// than the current one. Final statuses share the top rank so the first
+    /// final report wins.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Queued => 0,
+            Self::Sending => 1,
+            Self::Sent => 2,
+            Self::Delivered | Self::Undelivered | Self::Failed => 3,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Undelivered => "undelivered",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// A status callback for a message we sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryReport {
+    pub carrier_message_id: String,
+    pub status: DeliveryStatus,
+    /// The carrier's error code (e.g. Twilio's "30007"), when it gave one.
+    pub error_code: Option<String>,
+    pub to: Option<String>,
+    pub from: Option<String>,
+}
+
+/// A text a voter sent to one of our numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    pub carrier_message_id: String,
+    /// The voter's number.
+    pub from: String,
+    /// Our number.
+    pub to: String,
+    pub body: String,
+}
+
+/// What a carrier webhook told us.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "event", rename_all = "snake_case")]
+pub enum WebhookEvent {
+    Delivery(DeliveryReport),
+    Inbound(InboundMessage),
+    /// A well-formed event we have no use for; the string says which, so the
+    /// handler can acknowledge it (carriers retry on non-2xx) and log it.
+    Ignored(String),
+}
+
+/// Builds the HTTP client the carriers share.
+///
+/// reqwest is compiled without a rustls crypto provider (the tree already has
+/// ring via sqlx; aws-lc-rs would add a C build), so the ring provider is
+/// installed process-wide first. `install_default` fails only when a provider
+/// is already installed, which is just as good, hence the ignored result.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, SmsError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // A connect that takes longer than this is a dead route; failing it early
+    // still leaves the message safely retryable (nothing was sent).
+    let connect_timeout = timeout.min(Duration::from_secs(5));
+    let client = reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .timeout(timeout)
+        // Following a redirect would replay a POST as a GET (or repost it
+        // elsewhere); neither carrier redirects API calls.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_delivered_undelivered_and_failed_are_final() {
+        use DeliveryStatus::*;
+        let finals: Vec<_> = [Queued, Sending, Sent, Delivered, Undelivered, Failed]
+            .into_iter()
+            .filter(|s| s.is_final())
+            .collect();
+        assert_eq!(finals, vec![Delivered, Undelivered, Failed]);
+    }
+
+    #[test]
+    fn rank_orders_progress_and_finals_tie() {
+        use DeliveryStatus::*;
+        assert!(Queued.rank() < Sending.rank());
+        assert!(Sending.rank() < Sent.rank());
+        assert!(Sent.rank() < Delivered.rank());
+        assert_eq!(Delivered.rank(), Failed.rank());
+        assert_eq!(Delivered.rank(), Undelivered.rank());
+    }
+
+    #[test]
+    fn delivery_status_serializes_snake_case() {
+        let json = serde_json::to_string(&DeliveryStatus::Undelivered).unwrap_or_default();
+        assert_eq!(json, "\"undelivered\"");
+        for s in [
+            DeliveryStatus::Queued,
+            DeliveryStatus::Sending,
+            DeliveryStatus::Sent,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Undelivered,
+            DeliveryStatus::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(s).ok(), Some(s.as_str().into()));
+        }
+    }
+
+    #[test]
+    fn http_client_builds_with_the_ring_provider() {
+        assert!(http_client(Duration::from_secs(3)).is_ok());
+    }
+}

@@ -1,0 +1,167 @@
+//! A recording HTTP server on 127.0.0.1:0 and shared fixtures.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use textbank_sms::OutboundMessage;
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// What to answer to the n-th request (0-based).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: String,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &str) -> Self {
+        Self {
+            status: StatusCode::from_u16(status).unwrap(),
+            body: body.to_owned(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+type Replier = dyn Fn(usize) -> Reply + Send + Sync;
+
+struct Shared {
+    requests: Mutex<Vec<Recorded>>,
+    reply: Box<Replier>,
+}
+
+pub struct MockServer {
+    pub base: String,
+    shared: Arc<Shared>,
+}
+
+impl MockServer {
+    /// Answers every request with `reply`.
+    pub async fn start(reply: Reply) -> Self {
+        Self::start_with(move |_| reply.clone()).await
+    }
+
+    /// Answers the n-th request with `reply(n)`.
+    pub async fn start_with(reply: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Self {
+        let shared = Arc::new(Shared {
+            requests: Mutex::new(Vec::new()),
+            reply: Box::new(reply),
+        });
+        let app = Router::new()
+            .fallback(record)
+            .with_state(Arc::clone(&shared));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            shared,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 5 s) until at least `n` requests have arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<Recorded> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let requests = self.requests();
+            if requests.len() >= n {
+                return requests;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {n} requests, got {}: {requests:?}",
+                requests.len()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+async fn record(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let index = {
+        let mut requests = shared.requests.lock().unwrap();
+        requests.push(Recorded {
+            method,
+            path: uri.path().to_owned(),
+            headers,
+            body,
+        });
+        requests.len() - 1
+    };
+    let reply = (shared.reply)(index);
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    (
+        reply.status,
+        [(header::CONTENT_TYPE, "application/json")],
+        reply.body,
+    )
+        .into_response()
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+pub async fn closed_port_base() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+pub fn client() -> reqwest::Client {
+    textbank_sms::http_client(Duration::from_secs(5)).unwrap()
+}
+
+pub fn message(from: &str) -> OutboundMessage {
+    OutboundMessage {
+        message_id: uuid::Uuid::now_v7(),
+        from: from.to_owned(),
+        to: "+15558675309".to_owned(),
+        // Characters that need escaping in both form and JSON bodies.
+        body: "Hi Jo! Polls close at 8pm & you're at #12 Elm St. \"Vote\" 100% 🗳️".to_owned(),
+    }
+}
+
+pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
