@@ -4,11 +4,12 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 use textbank_api::Server;
-use textbank_app::{App, Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, ImportLimits};
+use textbank_app::{
+    App, Background, Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, ImportLimits, SecretKeySource,
+    SendSettings, SimSettings,
+};
 use textbank_domain::phone::Region;
-use textbank_projections::follow;
 use textbank_store::{ConnectOptions, Database, redact_url};
-use tokio::sync::watch;
 
 use crate::bench::BenchArgs;
 use crate::logging::LogFormat;
@@ -89,6 +90,58 @@ pub struct ServeArgs {
     #[arg(long, env = "TEXTBANK_MAX_LIST_ROWS", default_value_t = 1_000_000)]
     pub max_list_rows: u64,
 
+    /// The server secret key (64 hex digits): signs click tokens and seals
+    /// carrier credentials. Servers sharing a database must share it.
+    #[arg(long, env = "TEXTBANK_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Where the secret key is kept when TEXTBANK_SECRET_KEY is unset;
+    /// created (mode 0600) with a new key on first start.
+    #[arg(long, env = "TEXTBANK_SECRET_KEY_FILE", default_value = "textbank.key")]
+    pub secret_key_file: std::path::PathBuf,
+
+    /// The URL carriers reach this server at, when it differs from
+    /// http://BIND (behind a proxy); webhook signatures are checked against it.
+    #[arg(long, env = "TEXTBANK_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Seconds a presented message stays sendable (click token lifetime).
+    #[arg(long, env = "TEXTBANK_CLICK_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub click_token_ttl_secs: u32,
+
+    /// Least milliseconds between showing a message and its click; faster
+    /// clicks are refused as too_fast.
+    #[arg(long, env = "TEXTBANK_MIN_CLICK_MS", default_value_t = 250)]
+    pub min_click_ms: u32,
+
+    /// Messages per second per sending number.
+    #[arg(long, env = "TEXTBANK_SENDER_RATE", default_value_t = 10.0)]
+    pub sender_rate: f64,
+
+    /// Carrier submissions per message when the carrier says nothing was sent.
+    #[arg(long, env = "TEXTBANK_MAX_SUBMIT_ATTEMPTS", default_value_t = 3)]
+    pub max_submit_attempts: u32,
+
+    /// Simulator: share of messages that fail (0..1).
+    #[arg(long, env = "TEXTBANK_SIM_FAILURE_RATE", default_value_t = 0.03)]
+    pub sim_failure_rate: f64,
+
+    /// Simulator: share of delivered messages that get a reply (0..1).
+    #[arg(long, env = "TEXTBANK_SIM_REPLY_RATE", default_value_t = 0.2)]
+    pub sim_reply_rate: f64,
+
+    /// Simulator: share of replies that are STOP-like (0..1).
+    #[arg(long, env = "TEXTBANK_SIM_OPT_OUT_RATE", default_value_t = 0.25)]
+    pub sim_opt_out_rate: f64,
+
+    /// Simulator: most milliseconds before a delivery report.
+    #[arg(long, env = "TEXTBANK_SIM_DELIVERY_MS", default_value_t = 1_500)]
+    pub sim_delivery_ms: u64,
+
+    /// Simulator: most milliseconds before a reply.
+    #[arg(long, env = "TEXTBANK_SIM_REPLY_MS", default_value_t = 20_000)]
+    pub sim_reply_ms: u64,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -99,6 +152,7 @@ fn parse_region(code: &str) -> Result<Region, String> {
 }
 
 pub async fn serve(args: ServeArgs) -> CliResult {
+    let send = send_settings(&args)?;
     let config = Config {
         bind: args.bind,
         database_url: args.database.database_url,
@@ -108,27 +162,59 @@ pub async fn serve(args: ServeArgs) -> CliResult {
             max_bytes: args.max_list_bytes,
             max_rows: args.max_list_rows,
         },
+        secret_key: match args.secret_key {
+            Some(hex) => SecretKeySource::Hex(hex),
+            None => SecretKeySource::File(args.secret_key_file),
+        },
+        public_url: args.public_url,
+        send,
     };
     tracing::info!(?config, "starting textbank");
     let app = App::open(&config).await?;
-    let (stop_projectors, stopped) = watch::channel(false);
-    let projectors: Vec<_> = textbank_projections::all()
-        .into_iter()
-        .map(|projector| tokio::spawn(follow(app.store().clone(), projector, stopped.clone())))
-        .collect();
     let server = Server::bind(app.clone(), config.bind).await?;
+    let background = Background::start(&app);
     let addr = server.local_addr()?;
     tracing::info!(%addr, "listening");
     // Printed as a plain line too, so scripts and tests can find the port.
     println!("textbank listening on http://{addr}");
     server.run(shutdown_signal()).await?;
-    let _ = stop_projectors.send(true);
-    for projector in projectors {
-        let _ = projector.await;
-    }
+    background.stop().await;
     app.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn send_settings(args: &ServeArgs) -> CliResult<SendSettings> {
+    let rate = |name: &str, value: f64| -> CliResult<f64> {
+        if (0.0..=1.0).contains(&value) {
+            Ok(value)
+        } else {
+            Err(format!("{name} must be between 0 and 1").into())
+        }
+    };
+    if !(args.sender_rate > 0.0 && args.sender_rate.is_finite()) {
+        return Err("--sender-rate must be a positive number".into());
+    }
+    let defaults = SimSettings::default();
+    Ok(SendSettings {
+        click_token_ttl: chrono::Duration::seconds(i64::from(args.click_token_ttl_secs.max(1))),
+        min_click_interval: chrono::Duration::milliseconds(i64::from(args.min_click_ms)),
+        sender_rate_per_second: args.sender_rate,
+        max_submit_attempts: args.max_submit_attempts.max(1),
+        sim: SimSettings {
+            delivery_delay_ms: (
+                defaults.delivery_delay_ms.0.min(args.sim_delivery_ms),
+                args.sim_delivery_ms,
+            ),
+            failure_rate: rate("--sim-failure-rate", args.sim_failure_rate)?,
+            reply_rate: rate("--sim-reply-rate", args.sim_reply_rate)?,
+            opt_out_rate: rate("--sim-opt-out-rate", args.sim_opt_out_rate)?,
+            reply_delay_ms: (
+                defaults.reply_delay_ms.0.min(args.sim_reply_ms),
+                args.sim_reply_ms,
+            ),
+        },
+    })
 }
 
 pub async fn admin(command: AdminCommand) -> CliResult {
@@ -136,6 +222,9 @@ pub async fn admin(command: AdminCommand) -> CliResult {
         AdminCommand::CreateOrg { name, database } => {
             let app = App::open(&Config {
                 max_connections: 2,
+                // Creating an org signs and seals nothing: a throwaway key
+                // keeps the command from creating a key file where it runs.
+                secret_key: SecretKeySource::Hex(textbank_app::ServerKey::generate().to_hex()),
                 ..Config::with_database(database.database_url)
             })
             .await?;

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use textbank_app::AppError;
+use textbank_domain::message::BlockReason;
 use textbank_store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// For people; may change wording.
     pub message: String,
+    /// Extra fields for the error object (e.g. when sending reopens).
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -25,6 +28,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: None,
         }
     }
 
@@ -87,6 +91,21 @@ impl From<AppError> for ApiError {
             AppError::TooLarge(_) => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
             }
+            AppError::Blocked {
+                reason, next_open, ..
+            } => {
+                let mut error = Self::new(blocked_status(reason), reason.code(), message);
+                if let Some(next_open) = next_open {
+                    let mut details = serde_json::Map::new();
+                    details.insert("next_open".into(), json!(next_open));
+                    error.details = Some(details);
+                }
+                error
+            }
+            AppError::Unavailable { code, .. } => Self::unavailable(code, message),
+            AppError::BadSignature(_) => {
+                Self::new(StatusCode::FORBIDDEN, "invalid_signature", message)
+            }
             AppError::Io(err) => Self::internal(&err),
             AppError::Store(err) => err.into(),
             AppError::Projection(err) => Self::internal(&err),
@@ -94,9 +113,31 @@ impl From<AppError> for ApiError {
     }
 }
 
+/// Refusals of the caller's own making are 4xx, each with its own code: a
+/// click that cannot be honoured now (409), one that never will (410 for an
+/// expired token), a token that is not theirs (403), a forged one (422), and
+/// a click faster than a person (429).
+fn blocked_status(reason: BlockReason) -> StatusCode {
+    match reason {
+        BlockReason::OptedOut
+        | BlockReason::QuietHours
+        | BlockReason::CampaignNotOpen
+        | BlockReason::TokenUsed
+        | BlockReason::AlreadyMessaged => StatusCode::CONFLICT,
+        BlockReason::TokenExpired => StatusCode::GONE,
+        BlockReason::NotYourToken | BlockReason::NotAssigned => StatusCode::FORBIDDEN,
+        BlockReason::TokenInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+        BlockReason::TooFast => StatusCode::TOO_MANY_REQUESTS,
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut error = serde_json::Map::new();
+        error.insert("code".into(), json!(self.code));
+        error.insert("message".into(), json!(self.message));
+        error.extend(self.details.unwrap_or_default());
+        let body = json!({ "error": error });
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response

@@ -7,16 +7,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use textbank_app::App;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::metrics::Metrics;
-use crate::ops;
+use crate::{ops, webhooks};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -30,6 +31,13 @@ pub fn router(app: App, metrics: Arc<Metrics>) -> Router {
     let state = AppState { app, metrics };
     Router::new()
         .merge(crate::v1::routes())
+        .merge(
+            Router::new()
+                .route("/webhooks/twilio/status", post(webhooks::twilio_status))
+                .route("/webhooks/twilio/inbound", post(webhooks::twilio_inbound))
+                .route("/webhooks/telnyx", post(webhooks::telnyx))
+                .layer(DefaultBodyLimit::max(textbank_app::MAX_WEBHOOK_BYTES)),
+        )
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
@@ -70,6 +78,9 @@ impl Server {
     /// Binds `addr` (port 0 picks a free port; see [`Server::local_addr`]).
     pub async fn bind(app: App, addr: SocketAddr) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
+        // Carriers (the simulator too) post webhooks here unless a public
+        // URL was configured.
+        app.set_public_url(&format!("http://{}", listener.local_addr()?));
         Ok(Self {
             listener,
             router: router(app, Arc::new(Metrics::default())),

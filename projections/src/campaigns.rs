@@ -281,8 +281,8 @@ async fn attach_lists(
             // The WHERE clause also settles SQLite's parsing ambiguity
             // between INSERT … SELECT and an upsert clause.
             sqlx::query(
-                "INSERT INTO campaign_contacts (campaign_id, phone, list_id, org_id)
-                 SELECT $1, phone, list_id, org_id FROM contacts WHERE list_id = $2
+                "INSERT INTO campaign_contacts (campaign_id, phone, list_id, org_id, line)
+                 SELECT $1, phone, list_id, org_id, line FROM contacts WHERE list_id = $2
                  ON CONFLICT DO NOTHING",
             )
             .bind(campaign)

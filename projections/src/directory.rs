@@ -112,6 +112,7 @@ async fn apply_one(
                 .await
                 .map(|_| ())?
         }),
+        OrgEvent::CarrierConfigured { .. } => {}
     }
     Ok(())
 }

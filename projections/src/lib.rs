@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod campaigns;
+pub mod conversations;
 pub mod directory;
 pub mod lists;
 pub mod opt_outs;
@@ -21,5 +22,6 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(lists::Lists),
         Arc::new(opt_outs::OptOuts),
         Arc::new(campaigns::Campaigns),
+        Arc::new(conversations::Conversations),
     ]
 }

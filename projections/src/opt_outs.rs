@@ -70,6 +70,7 @@ impl Projector for OptOuts {
                         .map(|_| ())
                         .map_err(textbank_store::StoreError::from)?
                 }),
+                _ => {}
             }
         }
         Ok(())

@@ -100,17 +100,23 @@ pub async fn catch_up(
     }
 }
 
-/// Keeps the projector caught up until `stop` turns true. A failing batch is
-/// logged and retried after a pause; it never advances the checkpoint.
+/// Keeps the projector caught up until `stop` turns true, publishing each
+/// position it reaches on `reached` (queries wait on it to read their own
+/// writes). A failing batch is logged and retried after a pause; it never
+/// advances the checkpoint.
 pub async fn follow(
     store: Arc<dyn EventStore>,
     projector: Arc<dyn Projector>,
     mut stop: watch::Receiver<bool>,
+    reached: watch::Sender<u64>,
 ) {
     let name = projector.name();
     while !*stop.borrow() {
-        let reached = match catch_up(store.as_ref(), projector.as_ref()).await {
-            Ok(position) => position,
+        let position = match catch_up(store.as_ref(), projector.as_ref()).await {
+            Ok(position) => {
+                reached.send_replace(position);
+                position
+            }
             Err(err) => {
                 tracing::error!(projector = name, error = %err, "projection failed; retrying");
                 tokio::select! {
@@ -121,7 +127,7 @@ pub async fn follow(
             }
         };
         tokio::select! {
-            _ = wait_beyond(store.as_ref(), reached, POLL) => {}
+            _ = wait_beyond(store.as_ref(), position, POLL) => {}
             _ = stop.changed() => {}
         }
     }

@@ -160,6 +160,7 @@ async fn exactly_once_across_a_failed_batch(db: ScratchDb) {
             fail_at: AtomicU64::new(0),
         }),
         stopped,
+        tokio::sync::watch::channel(0).0,
     ));
     append(&store, 10).await;
     let mut reached = false;

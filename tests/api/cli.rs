@@ -177,7 +177,8 @@ async fn admin_create_org_prints_an_owner_key_that_the_server_accepts() {
     assert!(created["org_id"].is_string());
 
     let (child, address) = serve(&db);
-    let me = reqwest::Client::new()
+    let me = textbank_sms::http_client(std::time::Duration::from_secs(30))
+        .unwrap()
         .get(format!("{address}/v1/me"))
         .bearer_auth(key)
         .send()

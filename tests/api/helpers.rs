@@ -3,9 +3,10 @@
 
 use std::sync::{Arc, Once};
 
+use chrono::{DateTime, Utc};
 use textbank_api::Server;
-use textbank_app::{App, ImportLimits};
-use textbank_domain::SystemClock;
+use textbank_app::{App, Background, ImportLimits, SendSettings, SimSettings};
+use textbank_domain::{Clock, FixedClock, SystemClock};
 use textbank_store::SqlEventStore;
 use textbank_store::scratch::ScratchDb;
 use tokio::sync::oneshot;
@@ -28,9 +29,35 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub app: App,
+    /// Set when the app runs on a fixed clock (send-path tests).
+    pub clock: Option<FixedClock>,
     db: ScratchDb,
     stop: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
+    background: Background,
+}
+
+/// A Wednesday, 14:00 in New York and 11:00 in Los Angeles: inside texting
+/// hours in every contiguous US zone, so send tests do not depend on when
+/// they run.
+pub fn weekday_afternoon() -> DateTime<Utc> {
+    "2026-11-25T19:00:00Z".parse().unwrap()
+}
+
+/// Send settings for tests: no human minimum (the fixed clock does not
+/// move between showing and clicking), a quick and quiet simulator.
+pub fn test_send_settings() -> SendSettings {
+    SendSettings {
+        min_click_interval: chrono::Duration::zero(),
+        sim: SimSettings {
+            delivery_delay_ms: (5, 20),
+            failure_rate: 0.0,
+            reply_rate: 0.0,
+            opt_out_rate: 0.0,
+            reply_delay_ms: (5, 20),
+        },
+        ..SendSettings::default()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +68,27 @@ pub enum On {
 
 /// A server on its own database; `None` when the backend's tests are skipped.
 pub async fn spawn_app(on: On, test: &str) -> Option<TestApp> {
+    spawn_app_with(on, test, None, SendSettings::default()).await
+}
+
+/// A server on a fixed clock (see [`weekday_afternoon`]) with test send
+/// settings, for the send path.
+pub async fn spawn_send_app(on: On, test: &str) -> Option<TestApp> {
+    spawn_app_with(
+        on,
+        test,
+        Some(FixedClock::at(weekday_afternoon())),
+        test_send_settings(),
+    )
+    .await
+}
+
+pub async fn spawn_app_with(
+    on: On,
+    test: &str,
+    clock: Option<FixedClock>,
+    send: SendSettings,
+) -> Option<TestApp> {
     init_tracing();
     let db = match on {
         On::Sqlite => ScratchDb::sqlite().await,
@@ -50,10 +98,16 @@ pub async fn spawn_app(on: On, test: &str) -> Option<TestApp> {
         .await
         .expect("open store");
     // Small upload limits, so the limit tests need no 200 MB body.
-    let app = App::new(Arc::new(store), Arc::new(SystemClock)).with_import_limits(ImportLimits {
-        max_bytes: 64 * 1024,
-        max_rows: 500,
-    });
+    let app_clock: Arc<dyn Clock> = match &clock {
+        Some(clock) => Arc::new(clock.clone()),
+        None => Arc::new(SystemClock),
+    };
+    let app = App::new(Arc::new(store), app_clock)
+        .with_import_limits(ImportLimits {
+            max_bytes: 64 * 1024,
+            max_rows: 500,
+        })
+        .with_send_settings(send);
     let server = Server::bind(app.clone(), "127.0.0.1:0".parse().unwrap())
         .await
         .expect("bind");
@@ -62,13 +116,16 @@ pub async fn spawn_app(on: On, test: &str) -> Option<TestApp> {
     let server = tokio::spawn(server.run(async {
         let _ = stopped.await;
     }));
+    let background = Background::start(&app);
     Some(TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: textbank_sms::http_client(std::time::Duration::from_secs(60)).expect("client"),
         app,
+        clock,
         db,
         stop,
         server,
+        background,
     })
 }
 
@@ -167,20 +224,25 @@ impl TestApp {
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.server.await;
+        self.background.stop().await;
         self.app.close().await;
         self.db.cleanup().await;
     }
 }
 
 /// Runs each listed test once per backend, like the store's contract suite.
+/// `on_both_backends!(spawn = spawn_send_app; tests…)` picks the server.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(spawn = spawn_app; $($name),*);
+    };
+    (spawn = $spawn:ident; $($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let app = $crate::helpers::spawn_app($crate::helpers::On::Sqlite, stringify!($name))
+                    let app = $crate::helpers::$spawn($crate::helpers::On::Sqlite, stringify!($name))
                         .await
                         .expect("sqlite always runs");
                     let app = super::$name(app).await;
@@ -192,7 +254,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some(app) = $crate::helpers::spawn_app($crate::helpers::On::Postgres, stringify!($name)).await
+                    let Some(app) = $crate::helpers::$spawn($crate::helpers::On::Postgres, stringify!($name)).await
                     else { return };
                     let app = super::$name(app).await;
                     app.stop().await;
@@ -215,4 +277,183 @@ pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) 
         .as_str()
         .expect("a message")
         .to_owned()
+}
+
+/// An org ready to text: a simulated carrier, a launched campaign over
+/// `contacts` contacts (+1555201xxxx), all assigned to one texter.
+pub struct SendFixture {
+    pub org_id: String,
+    pub owner: String,
+    pub texter_id: String,
+    pub texter: String,
+    pub campaign_id: String,
+    pub list_id: String,
+}
+
+impl TestApp {
+    pub async fn send_fixture(&self, contacts: usize) -> SendFixture {
+        let created = self.app.create_org("Send Test Org").await.expect("org");
+        let owner = created.owner_key;
+        let carrier = self
+            .put_as(
+                &owner,
+                "/v1/carrier",
+                &serde_json::json!({"carrier": "sim"}),
+            )
+            .await;
+        assert_eq!(carrier.status(), 200);
+        let (texter_id, texter) = self
+            .member_with_key(&owner, "texter@example.org", "texter")
+            .await;
+        let mut csv = String::from("first_name,last_name,cell\r\n");
+        for i in 0..contacts {
+            csv.push_str(&format!("Voter{i},Lee,555-201-{i:04}\r\n"));
+        }
+        let list = self
+            .upload(
+                &owner,
+                "name=Precinct&source=voter%20file&consent_basis=opted%20in",
+                csv,
+            )
+            .await;
+        assert_eq!(list.status(), 201);
+        let list: serde_json::Value = list.json().await.unwrap();
+        let list_id = list["list_id"].as_str().unwrap().to_owned();
+        let body = serde_json::json!({
+            "name": "GOTV",
+            "initial_message": "Hi {first_name}, it's {texter_name}. Will you vote? Reply STOP to opt out",
+            "list_ids": [list_id],
+            "questions": [{"id": "support", "text": "Supports?", "answers": ["yes", "no"]}],
+            "canned_responses": [{"title": "Thanks", "body": "Thanks {first_name}!"}],
+        });
+        let campaign = self.post_as(&owner, "/v1/campaigns", &body).await;
+        assert_eq!(campaign.status(), 201, "{:?}", campaign.text().await);
+        let campaign: serde_json::Value = campaign.json().await.unwrap();
+        let campaign_id = campaign["campaign_id"].as_str().unwrap().to_owned();
+        let launched = self
+            .post_as(
+                &owner,
+                &format!("/v1/campaigns/{campaign_id}/launch"),
+                &serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(launched.status(), 200);
+        let assigned = self
+            .post_as(
+                &owner,
+                &format!("/v1/campaigns/{campaign_id}/assignments"),
+                &serde_json::json!({"texter_id": texter_id, "count": contacts}),
+            )
+            .await;
+        assert_eq!(assigned.status(), 200, "{:?}", assigned.text().await);
+        SendFixture {
+            org_id: created.org_id.to_string(),
+            owner,
+            texter_id,
+            texter,
+            campaign_id,
+            list_id,
+        }
+    }
+
+    pub async fn put_as(
+        &self,
+        key: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The texter's queue (up to `limit` messages).
+    pub async fn queue(&self, fixture: &SendFixture, limit: u32) -> serde_json::Value {
+        let response = self
+            .get_as(
+                &fixture.texter,
+                &format!(
+                    "/v1/texter/queue?campaign_id={}&limit={limit}",
+                    fixture.campaign_id
+                ),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Clicks Send on one queued message.
+    pub async fn click(&self, key: &str, token: &str, idempotency_key: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/messages"))
+            .bearer_auth(key)
+            .header("idempotency-key", idempotency_key)
+            .json(&serde_json::json!({"click_token": token, "clicked_at": weekday_afternoon()}))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Posts a voter's text to the Twilio inbound webhook, signed with the
+    /// org's simulator credentials, as the simulator itself would.
+    pub async fn voter_texts(&self, org_id: &str, from: &str, body: &str) -> reqwest::Response {
+        let org: textbank_domain::OrgId = org_id.parse().unwrap();
+        let carrier = self.app.carrier_for(org).await.unwrap().expect("a carrier");
+        let params = vec![
+            (
+                "MessageSid".to_owned(),
+                format!("SM{}", uuid::Uuid::now_v7().simple()),
+            ),
+            ("AccountSid".to_owned(), "AC0".to_owned()),
+            ("From".to_owned(), from.to_owned()),
+            ("To".to_owned(), carrier.sending_numbers[0].clone()),
+            ("Body".to_owned(), body.to_owned()),
+        ];
+        self.signed_twilio_post(
+            "/webhooks/twilio/inbound",
+            carrier.webhook_secret(),
+            &params,
+        )
+        .await
+    }
+
+    pub async fn signed_twilio_post(
+        &self,
+        path: &str,
+        auth_token: &str,
+        params: &[(String, String)],
+    ) -> reqwest::Response {
+        let url = self.url(path);
+        let signature = textbank_sms::twilio::signature(auth_token, &url, params);
+        self.client
+            .post(&url)
+            .header("x-twilio-signature", signature)
+            .form(params)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Polls `path` until `done` holds for its JSON (5 s at most).
+    pub async fn eventually(
+        &self,
+        key: &str,
+        path: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let mut last = serde_json::Value::Null;
+        for _ in 0..250 {
+            let response = self.get_as(key, path).await;
+            last = response.json().await.unwrap_or_default();
+            if done(&last) {
+                return last;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("{path} never got there: {last}");
+    }
 }

@@ -9,3 +9,4 @@ mod lists;
 mod members;
 mod ops;
 mod opt_outs;
+mod send;

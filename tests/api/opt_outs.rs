@@ -27,6 +27,7 @@ async fn record(app: &TestApp, org: OrgId, event: RecipientEvent) {
     let phone = match &event {
         RecipientEvent::OptOutRecorded { phone, .. }
         | RecipientEvent::OptInRecorded { phone, .. } => phone.clone(),
+        other => panic!("not an opt-out or opt-in: {other:?}"),
     };
     let (event_type, data) = event.to_parts().unwrap();
     let metadata = EventMetadata::new(
@@ -71,6 +72,7 @@ async fn opted_out_numbers_are_rejected_on_import_left_out_of_campaigns_and_neve
         phone: phone("5552010002"),
         source: OptOutSource::KeywordReply,
         keyword: Some("STOP".into()),
+        conversation: None,
     };
     record(&app, org, stop).await;
 

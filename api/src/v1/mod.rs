@@ -3,8 +3,10 @@
 
 mod assignments;
 mod campaigns;
+mod carrier;
 mod lists;
 mod members;
+mod send;
 
 use axum::Router;
 use axum::routing::{delete, get, post, put};
@@ -63,5 +65,24 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/campaigns/{campaign_id}/assignments/reassign",
             post(assignments::reassign),
+        )
+        .route(
+            "/v1/carrier",
+            put(carrier::put_carrier).get(carrier::get_carrier),
+        )
+        .route("/v1/texter/queue", get(send::queue))
+        .route("/v1/messages", post(send::send))
+        .route("/v1/conversations/{conversation_id}", get(send::thread))
+        .route(
+            "/v1/conversations/{conversation_id}/messages",
+            post(send::reply),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/opt-out",
+            post(send::opt_out),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/answers",
+            post(send::answer),
         )
 }

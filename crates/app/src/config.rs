@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use textbank_domain::phone::Region;
 use textbank_store::redact_url;
@@ -24,6 +25,80 @@ pub struct Config {
     pub default_region: Region,
     /// Size limits of list uploads.
     pub import_limits: ImportLimits,
+    /// Where the server secret key comes from.
+    pub secret_key: SecretKeySource,
+    /// The URL carriers reach this server at (for webhook signatures behind
+    /// a proxy); `None` means `http://{bind}`.
+    pub public_url: Option<String>,
+    pub send: SendSettings,
+}
+
+/// The server secret key: given (hex), or kept in a file created on first start.
+#[derive(Clone)]
+pub enum SecretKeySource {
+    Hex(String),
+    File(PathBuf),
+}
+
+impl fmt::Debug for SecretKeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Hex(_) => f.write_str("Hex(***)"),
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
+}
+
+/// The send path's knobs.
+#[derive(Debug, Clone)]
+pub struct SendSettings {
+    /// How long a presented message may wait for its click.
+    pub click_token_ttl: chrono::Duration,
+    /// The least time a person takes between seeing a message and clicking
+    /// Send; faster clicks are refused as `too_fast` (see the README).
+    pub min_click_interval: chrono::Duration,
+    /// Messages per second per sending number (or messaging profile).
+    pub sender_rate_per_second: f64,
+    /// Carrier submissions tried per message when the carrier says nothing
+    /// was sent.
+    pub max_submit_attempts: u32,
+    /// How the built-in simulator behaves.
+    pub sim: SimSettings,
+}
+
+impl Default for SendSettings {
+    fn default() -> Self {
+        Self {
+            click_token_ttl: chrono::Duration::minutes(15),
+            min_click_interval: chrono::Duration::milliseconds(250),
+            sender_rate_per_second: 10.0,
+            max_submit_attempts: 3,
+            sim: SimSettings::default(),
+        }
+    }
+}
+
+/// The simulator's delays and rates (see `textbank_sms::sim`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimSettings {
+    pub delivery_delay_ms: (u64, u64),
+    pub failure_rate: f64,
+    pub reply_rate: f64,
+    pub opt_out_rate: f64,
+    pub reply_delay_ms: (u64, u64),
+}
+
+impl Default for SimSettings {
+    fn default() -> Self {
+        Self {
+            delivery_delay_ms: (200, 1_500),
+            failure_rate: 0.03,
+            reply_rate: 0.2,
+            // Of replies: 5% of delivered messages draw a STOP.
+            opt_out_rate: 0.25,
+            reply_delay_ms: (2_000, 20_000),
+        }
+    }
 }
 
 impl fmt::Debug for Config {
@@ -34,6 +109,9 @@ impl fmt::Debug for Config {
             .field("max_connections", &self.max_connections)
             .field("default_region", &self.default_region.code())
             .field("import_limits", &self.import_limits)
+            .field("secret_key", &self.secret_key)
+            .field("public_url", &self.public_url)
+            .field("send", &self.send)
             .finish()
     }
 }
@@ -47,6 +125,9 @@ impl Config {
             max_connections: 16,
             default_region: Region::US,
             import_limits: ImportLimits::default(),
+            secret_key: SecretKeySource::File(PathBuf::from("textbank.key")),
+            public_url: None,
+            send: SendSettings::default(),
         }
     }
 }

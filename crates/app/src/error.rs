@@ -2,8 +2,10 @@
 //! maps to a status code (domain rejections kept apart from infrastructure
 //! failures).
 
+use chrono::{DateTime, Utc};
 use textbank_domain::campaign::CampaignError;
 use textbank_domain::list::ListError;
+use textbank_domain::message::BlockReason;
 use textbank_domain::org::OrgError;
 use textbank_domain::{Permission, Role};
 use textbank_store::StoreError;
@@ -31,6 +33,21 @@ pub enum AppError {
     /// The upload exceeds a size limit; nothing was stored.
     #[error("{0}")]
     TooLarge(String),
+    /// A send attempt a compliance rule refused; recorded as evidence.
+    #[error("{message}")]
+    Blocked {
+        reason: BlockReason,
+        message: String,
+        /// For quiet hours: when the recipient's window opens again.
+        next_open: Option<DateTime<Utc>>,
+    },
+    /// The answer depends on something that is not ready yet (a lagging
+    /// projection); asking again shortly will work.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
+    /// A webhook whose signature is missing or does not verify.
+    #[error("{0}")]
+    BadSignature(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
@@ -40,6 +57,14 @@ pub enum AppError {
 }
 
 impl AppError {
+    pub fn blocked(reason: BlockReason, message: impl Into<String>) -> Self {
+        Self::Blocked {
+            reason,
+            message: message.into(),
+            next_open: None,
+        }
+    }
+
     pub fn forbidden(role: Role, permission: Permission) -> Self {
         Self::Forbidden(format!("the {role} role may not {}", describe(permission)))
     }
@@ -57,6 +82,8 @@ fn describe(permission: Permission) -> &'static str {
         Permission::Send => "send messages",
         Permission::ReadMetrics => "read metrics",
         Permission::ReadAudit => "read the compliance audit",
+        Permission::ConfigureCarrier => "configure the carrier",
+        Permission::ManageOptOuts => "import or export the opt-out list",
     }
 }
 

@@ -4,28 +4,52 @@
 #![forbid(unsafe_code)]
 
 mod assignment;
+mod background;
 mod caller;
 mod campaign;
+mod carrier;
+pub mod click_token;
 mod command;
 mod config;
+mod conversation;
+mod dispatch;
 mod error;
 mod import;
 mod keys;
 mod org;
+pub mod secrets;
+mod send;
+mod webhooks;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use textbank_domain::phone::Region;
 use textbank_domain::{Clock, SystemClock};
+use textbank_projections::{Projector, catch_up};
 use textbank_store::{ConnectOptions, Database, EventStore, SqlEventStore, StoreResult};
+use tokio::sync::watch;
 
 pub use assignment::{Assigned, Assignments, Reassigned, Released, TexterAssignment};
+pub use background::Background;
 pub use caller::Caller;
 pub use campaign::{CampaignTransitioned, CampaignWritten, NewCampaign, SampleMessage};
-pub use config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};
+pub use carrier::{CarrierSettings, CarrierView, ConfiguredCarrier};
+pub use config::{
+    Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, SecretKeySource, SendSettings, SimSettings,
+};
+pub use conversation::{Answer, Thread, ThreadEntry};
 pub use error::AppError;
 pub use import::{ImportLimits, ImportSummary, ListDeclaration};
 pub use org::{AddedMember, CreatedOrg, IssuedKey};
+pub use secrets::ServerKey;
+pub use send::{Click, MAX_QUEUE_LIMIT, Queue, QueueHold, QueuedMessage, ReplyBody, Sent};
+pub use webhooks::{MAX_WEBHOOK_BYTES, TwilioHook, WebhookOutcome};
+
+/// How long a query waits for its read model to catch up with a write
+/// before answering 503.
+const PROJECTION_WAIT: Duration = Duration::from_secs(2);
 
 /// Everything a request or a job needs: the event store and the clock.
 #[derive(Clone)]
@@ -34,6 +58,13 @@ pub struct App {
     clock: Arc<dyn Clock>,
     default_region: Region,
     import_limits: ImportLimits,
+    server_key: ServerKey,
+    send: SendSettings,
+    /// The base URL carriers post webhooks to; set once the server is bound.
+    public_url: Arc<RwLock<Option<String>>>,
+    /// Positions reached by the projectors running in the background.
+    progress: Arc<Mutex<HashMap<&'static str, watch::Receiver<u64>>>>,
+    carriers: carrier::Carriers,
 }
 
 impl App {
@@ -47,18 +78,122 @@ impl App {
             },
         )
         .await?;
-        Ok(Self::new(Arc::new(store), Arc::new(SystemClock))
+        let server_key = match &config.secret_key {
+            SecretKeySource::Hex(hex) => ServerKey::from_hex(hex),
+            SecretKeySource::File(path) => ServerKey::load_or_create(path),
+        }
+        .map_err(|err| textbank_store::StoreError::InvalidInput(err.to_string()))?;
+        let app = Self::new(Arc::new(store), Arc::new(SystemClock))
             .with_default_region(config.default_region)
-            .with_import_limits(config.import_limits))
+            .with_import_limits(config.import_limits)
+            .with_server_key(server_key)
+            .with_send_settings(config.send.clone());
+        if let Some(url) = &config.public_url {
+            app.set_public_url(url);
+        }
+        Ok(app)
     }
 
+    /// An app with a fresh random server key (tests, benchmarks).
     pub fn new(store: Arc<SqlEventStore>, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             clock,
             default_region: Region::US,
             import_limits: ImportLimits::default(),
+            server_key: ServerKey::generate(),
+            send: SendSettings::default(),
+            public_url: Arc::new(RwLock::new(None)),
+            progress: Arc::default(),
+            carriers: carrier::Carriers::default(),
         }
+    }
+
+    pub fn with_server_key(mut self, key: ServerKey) -> Self {
+        self.server_key = key;
+        self
+    }
+
+    pub fn with_send_settings(mut self, send: SendSettings) -> Self {
+        self.send = send;
+        self
+    }
+
+    pub fn server_key(&self) -> &ServerKey {
+        &self.server_key
+    }
+
+    pub fn send_settings(&self) -> &SendSettings {
+        &self.send
+    }
+
+    /// Sets the URL carriers reach this server at, unless one was configured.
+    pub fn set_public_url(&self, url: &str) {
+        let mut current = self
+            .public_url
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if current.is_none() {
+            *current = Some(url.trim_end_matches('/').to_owned());
+        }
+    }
+
+    /// The URL carriers reach this server at.
+    pub fn public_url(&self) -> Option<String> {
+        self.public_url
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Waits until `projector` has applied the log up to `position`: via the
+    /// background follower when one runs, else by applying events here.
+    pub async fn wait_for_projection(
+        &self,
+        projector: &dyn Projector,
+        position: u64,
+    ) -> Result<(), AppError> {
+        let follower = self
+            .progress
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(projector.name())
+            .cloned();
+        let Some(mut reached) = follower else {
+            catch_up(self.events(), projector).await?;
+            return Ok(());
+        };
+        let waited = tokio::time::timeout(PROJECTION_WAIT, async {
+            while *reached.borrow_and_update() < position {
+                if reached.changed().await.is_err() {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        match waited {
+            Ok(true) => Ok(()),
+            // The follower stopped (shutdown): apply the events here.
+            Ok(false) => {
+                catch_up(self.events(), projector).await?;
+                Ok(())
+            }
+            Err(_) => Err(AppError::Unavailable {
+                code: "projection_lagging",
+                message: format!(
+                    "the {} read model has not reached position {position} yet; try again",
+                    projector.name()
+                ),
+            }),
+        }
+    }
+
+    pub(crate) fn register_progress(&self, name: &'static str, reached: watch::Receiver<u64>) {
+        self.progress
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(name, reached);
     }
 
     /// The country assumed for phone numbers written without a country code.

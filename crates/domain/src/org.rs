@@ -46,6 +46,12 @@ pub enum OrgEvent {
     ApiKeyRevoked {
         key_id: ApiKeyId,
     },
+    /// The org's carrier settings changed. The credentials are sealed
+    /// outside the log and never part of this event.
+    CarrierConfigured {
+        carrier: String,
+        sending_numbers: Vec<String>,
+    },
 }
 
 impl DomainEvent for OrgEvent {}
@@ -114,6 +120,7 @@ pub fn evolve(mut state: OrgState, event: &OrgEvent) -> OrgState {
                 key.revoked = true;
             }
         }
+        OrgEvent::CarrierConfigured { .. } => {}
     }
     state
 }

@@ -71,8 +71,10 @@ pub enum RecipientEvent {
         kind: AutoReplyKind,
         phone: PhoneNumber,
         body: String,
-        /// The carrier id of the voter's message this answers.
-        in_reply_to: String,
+        /// The carrier id of the voter's message this answers (none when a
+        /// texter recorded the opt-out).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_reply_to: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         conversation: Option<ConversationRef>,
     },
@@ -203,6 +205,9 @@ pub struct RecipientState {
     pub reports: HashSet<(String, DeliveryStatus)>,
     /// Carrier ids of replies already recorded.
     pub inbound: HashSet<String>,
+    /// The latest status reported for carrier ids not (yet) known here: a
+    /// quick carrier can report before its submission is recorded.
+    pub unmatched_reports: HashMap<String, DeliveryStatus>,
     /// The sending number this phone last got a text from (sticky sender).
     pub sender: Option<String>,
 }
@@ -287,8 +292,10 @@ pub fn evolve(mut state: RecipientState, event: &RecipientEvent) -> RecipientSta
             ..
         } => {
             set_dispatch(&mut state, *message_id, Dispatch::Submitted);
+            let early = state.unmatched_reports.remove(carrier_message_id);
             if let Some(message) = state.outbound.get_mut(message_id) {
                 message.carrier_message_id = Some(carrier_message_id.clone());
+                message.delivery = early;
             }
             state
                 .by_carrier_id
@@ -323,11 +330,23 @@ pub fn evolve(mut state: RecipientState, event: &RecipientEvent) -> RecipientSta
             ..
         } => {
             state.reports.insert((carrier_message_id.clone(), *status));
-            if let Some(message) = message_id.and_then(|id| state.outbound.get_mut(&id)) {
-                match message.delivery {
-                    Some(current) if !current.may_become(*status) => {}
-                    _ => message.delivery = Some(*status),
+            let known = message_id.or_else(|| state.by_carrier_id.get(carrier_message_id).copied());
+            let current = match known.and_then(|id| state.outbound.get_mut(&id)) {
+                Some(message) => &mut message.delivery,
+                None => {
+                    let early = state
+                        .unmatched_reports
+                        .entry(carrier_message_id.clone())
+                        .or_insert(*status);
+                    if early.may_become(*status) {
+                        *early = *status;
+                    }
+                    return state;
                 }
+            };
+            match current {
+                Some(now) if !now.may_become(*status) => {}
+                _ => *current = Some(*status),
             }
         }
         RecipientEvent::ReplyReceived {
@@ -552,7 +571,7 @@ pub fn decide_inbound(
         kind,
         phone: inbound.phone.clone(),
         body: body.to_owned(),
-        in_reply_to: inbound.carrier_message_id.clone(),
+        in_reply_to: Some(inbound.carrier_message_id.clone()),
         conversation,
     };
     match keyword {

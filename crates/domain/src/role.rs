@@ -75,8 +75,7 @@ impl FromStr for Role {
 /// Something a caller may or may not do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
-    /// Add members, issue and revoke API keys (of roles one may grant),
-    /// configure carriers.
+    /// Add members, issue and revoke API keys (of roles one may grant).
     ManageMembers,
     /// Upload contact lists and read their rejections.
     UploadLists,
@@ -96,10 +95,14 @@ pub enum Permission {
     ReadMetrics,
     /// Read the compliance audit.
     ReadAudit,
+    /// Set the carrier, its credentials and sending numbers.
+    ConfigureCarrier,
+    /// Import and export the organization's opt-out list.
+    ManageOptOuts,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ManageMembers,
         Permission::UploadLists,
         Permission::ReadLists,
@@ -110,6 +113,8 @@ impl Permission {
         Permission::Send,
         Permission::ReadMetrics,
         Permission::ReadAudit,
+        Permission::ConfigureCarrier,
+        Permission::ManageOptOuts,
     ];
 }
 
@@ -157,6 +162,8 @@ mod tests {
                     | Permission::AssignContacts
                     | Permission::RequestAssignment
                     | Permission::Send
+                    | Permission::ConfigureCarrier
+                    | Permission::ManageOptOuts
             );
             assert_eq!(
                 allows(Role::Compliance, permission),

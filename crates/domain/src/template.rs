@@ -53,6 +53,20 @@ impl Template {
     /// list's custom columns); names are case-sensitive. `{{` and `}}` are
     /// literal braces.
     pub fn parse(text: &str, known_fields: &[&str]) -> Result<Template, TemplateError> {
+        Self::parse_with(text, Some(known_fields))
+    }
+
+    /// Parses a template that was checked when it was saved: any well-formed
+    /// field name is accepted (one the contact lacks renders as nothing).
+    /// Text that no longer parses renders as written.
+    pub fn parse_unchecked(text: &str) -> Template {
+        Self::parse_with(text, None).unwrap_or_else(|_| Template {
+            source: text.to_owned(),
+            parts: vec![Part::Text(text.to_owned())],
+        })
+    }
+
+    fn parse_with(text: &str, known_fields: Option<&[&str]>) -> Result<Template, TemplateError> {
         if text.trim().is_empty() {
             return Err(TemplateError::Empty);
         }
@@ -131,7 +145,11 @@ impl fmt::Display for Template {
     }
 }
 
-fn check_field(name: &str, offset: usize, known_fields: &[&str]) -> Result<(), TemplateError> {
+fn check_field(
+    name: &str,
+    offset: usize,
+    known_fields: Option<&[&str]>,
+) -> Result<(), TemplateError> {
     let mut chars = name.chars();
     let valid = chars
         .next()
@@ -143,6 +161,9 @@ fn check_field(name: &str, offset: usize, known_fields: &[&str]) -> Result<(), T
             offset,
         });
     }
+    let Some(known_fields) = known_fields else {
+        return Ok(());
+    };
     let known = || BUILTIN_FIELDS.iter().chain(known_fields).copied();
     if known().any(|k| k == name) {
         return Ok(());

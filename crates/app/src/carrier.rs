@@ -1,0 +1,563 @@
+//! Each organization's carrier: its settings (`PUT /v1/carrier`), its
+//! credentials sealed at rest with the server key, its sending numbers, and
+//! the live adapter built from them. Secrets never reach an event, a log or
+//! a response.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use textbank_domain::org::{self, OrgEvent};
+use textbank_domain::phone::PhoneNumber;
+use textbank_domain::recipient::AutoReplyTexts;
+use textbank_domain::{OrgId, Permission};
+use textbank_projections::directory;
+use textbank_sms::{
+    Carrier, SimCarrier, SimConfig, TelnyxCarrier, TelnyxConfig, TwilioCarrier, TwilioConfig,
+};
+use textbank_store::{StoreError, on_reader, on_tx};
+use uuid::Uuid;
+
+use crate::{App, AppError, Caller};
+
+/// How long a carrier API call may take before its outcome counts as unknown.
+const CARRIER_TIMEOUT: Duration = Duration::from_secs(15);
+const MAX_NUMBERS: usize = 1_000;
+const MAX_TEXT: usize = 320;
+
+/// The body of `PUT /v1/carrier`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarrierSettings {
+    /// "sim", "twilio" or "telnyx".
+    pub carrier: String,
+    /// E.164 numbers to send from; the simulator makes up 555 numbers when
+    /// none are given.
+    #[serde(default)]
+    pub sending_numbers: Vec<String>,
+    pub account_sid: Option<String>,
+    pub auth_token: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    pub api_key: Option<String>,
+    pub public_key: Option<String>,
+    pub messaging_profile_id: Option<String>,
+    /// The carrier API's base URL, for a proxy or a test double.
+    pub api_base: Option<String>,
+    pub opt_out_confirmation: Option<String>,
+    pub opt_in_confirmation: Option<String>,
+    pub help_text: Option<String>,
+}
+
+impl fmt::Debug for CarrierSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CarrierSettings")
+            .field("carrier", &self.carrier)
+            .field("sending_numbers", &self.sending_numbers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What is stored in the clear: everything but the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredSettings {
+    carrier: String,
+    sending_numbers: Vec<String>,
+    account_sid: Option<String>,
+    messaging_service_sid: Option<String>,
+    public_key: Option<String>,
+    messaging_profile_id: Option<String>,
+    api_base: Option<String>,
+    texts: AutoReplyTexts,
+}
+
+/// The carrier as `GET /v1/carrier` shows it: no secrets.
+#[derive(Debug, Clone, Serialize)]
+pub struct CarrierView {
+    pub carrier: String,
+    pub sending_numbers: Vec<String>,
+    pub account_sid: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    pub messaging_profile_id: Option<String>,
+    pub public_key: Option<String>,
+    pub api_base: Option<String>,
+    pub opt_out_confirmation: String,
+    pub opt_in_confirmation: String,
+    pub help_text: String,
+    /// The credential is stored (sealed); it is never shown again.
+    pub secret_set: bool,
+    /// Where to point the carrier's webhooks.
+    pub webhooks: HashMap<&'static str, String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An organization's live carrier and what its webhooks are checked with.
+pub struct ConfiguredCarrier {
+    pub org_id: OrgId,
+    pub kind: String,
+    pub adapter: Arc<dyn Carrier>,
+    pub sending_numbers: Vec<String>,
+    /// Whether the carrier picks the number (messaging service / profile).
+    pub carrier_picks_number: bool,
+    /// Twilio auth token (sim too) or Telnyx public key.
+    webhook_secret: String,
+    pub texts: AutoReplyTexts,
+}
+
+impl fmt::Debug for ConfiguredCarrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfiguredCarrier")
+            .field("org_id", &self.org_id)
+            .field("kind", &self.kind)
+            .field("sending_numbers", &self.sending_numbers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfiguredCarrier {
+    pub fn webhook_secret(&self) -> &str {
+        &self.webhook_secret
+    }
+
+    /// The number a phone gets its texts from: the one it got them from
+    /// before, else one picked by a stable hash of the phone, so the voter
+    /// sees one sender for the whole conversation.
+    pub fn sender_for(&self, phone: &str, previous: Option<&str>) -> Option<String> {
+        if let Some(previous) = previous
+            && self.sending_numbers.iter().any(|number| number == previous)
+        {
+            return Some(previous.to_owned());
+        }
+        if self.sending_numbers.is_empty() {
+            return None;
+        }
+        let hash = phone.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let index = usize::try_from(hash % self.sending_numbers.len() as u64).unwrap_or(0);
+        Some(self.sending_numbers[index].clone())
+    }
+}
+
+/// Adapters built so far, per org; dropped when the org's settings change.
+#[derive(Clone, Default)]
+pub(crate) struct Carriers {
+    built: Arc<RwLock<HashMap<OrgId, Arc<ConfiguredCarrier>>>>,
+}
+
+impl Carriers {
+    fn get(&self, org: OrgId) -> Option<Arc<ConfiguredCarrier>> {
+        self.built
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&org)
+            .cloned()
+    }
+
+    fn put(&self, org: OrgId, carrier: Arc<ConfiguredCarrier>) {
+        self.built
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(org, carrier);
+    }
+
+    fn forget(&self, org: OrgId) {
+        self.built
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&org);
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> AppError {
+    AppError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+fn required(
+    value: &Option<String>,
+    field: &'static str,
+    carrier: &str,
+) -> Result<String, AppError> {
+    match value.as_deref().map(str::trim) {
+        Some(value) if !value.is_empty() && value.len() <= 512 => Ok(value.to_owned()),
+        _ => Err(invalid(
+            field,
+            format!("{field} is required for {carrier} (at most 512 characters)"),
+        )),
+    }
+}
+
+fn optional_text(value: &Option<String>, field: &'static str) -> Result<Option<String>, AppError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) if text.chars().count() <= MAX_TEXT => Ok(Some(text.to_owned())),
+        Some(_) => Err(invalid(
+            field,
+            format!("{field} must be at most {MAX_TEXT} characters"),
+        )),
+    }
+}
+
+fn sim_numbers() -> Vec<String> {
+    // 555-01xx is reserved for fiction; a random area code keeps orgs apart.
+    let mut rng = rand::rng();
+    (0..3)
+        .map(|_| {
+            format!(
+                "+1{}{}55501{:02}",
+                rng.random_range(2..=9),
+                rng.random_range(10..=98),
+                rng.random_range(0..100)
+            )
+        })
+        .collect()
+}
+
+impl App {
+    /// Replaces the org's carrier settings (owner/admin).
+    pub async fn configure_carrier(
+        &self,
+        caller: &Caller,
+        settings: CarrierSettings,
+    ) -> Result<CarrierView, AppError> {
+        caller.require(Permission::ConfigureCarrier)?;
+        let org = caller.org_id;
+        let carrier = settings.carrier.trim().to_ascii_lowercase();
+        let mut numbers = Vec::new();
+        for raw in &settings.sending_numbers {
+            let number = PhoneNumber::parse(raw, self.default_region())
+                .map_err(|err| invalid("sending_numbers", format!("{raw:?}: {err}")))?;
+            if !numbers.contains(&number.as_str().to_owned()) {
+                numbers.push(number.as_str().to_owned());
+            }
+        }
+        if numbers.len() > MAX_NUMBERS {
+            return Err(invalid(
+                "sending_numbers",
+                format!("at most {MAX_NUMBERS} sending numbers"),
+            ));
+        }
+        let api_base = match settings.api_base.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                Some(url.trim_end_matches('/').to_owned())
+            }
+            Some(_) => return Err(invalid("api_base", "api_base must be an http(s) URL")),
+        };
+        let org_name = directory::org_name(self.database(), org)
+            .await?
+            .unwrap_or_default();
+        let defaults = AutoReplyTexts::defaults(&org_name);
+        let texts = AutoReplyTexts {
+            opt_out_confirmation: optional_text(
+                &settings.opt_out_confirmation,
+                "opt_out_confirmation",
+            )?
+            .unwrap_or(defaults.opt_out_confirmation),
+            opt_in_confirmation: optional_text(
+                &settings.opt_in_confirmation,
+                "opt_in_confirmation",
+            )?
+            .unwrap_or(defaults.opt_in_confirmation),
+            help: optional_text(&settings.help_text, "help_text")?.unwrap_or(defaults.help),
+        };
+        let mut stored = StoredSettings {
+            carrier: carrier.clone(),
+            sending_numbers: numbers,
+            account_sid: None,
+            messaging_service_sid: None,
+            public_key: None,
+            messaging_profile_id: None,
+            api_base,
+            texts,
+        };
+        let secret = match carrier.as_str() {
+            "sim" => {
+                if stored.sending_numbers.is_empty() {
+                    stored.sending_numbers = sim_numbers();
+                }
+                stored.account_sid = Some(format!("AC{}", Uuid::now_v7().simple()));
+                // The simulator signs its webhooks like Twilio, with a
+                // token of its own.
+                hex::encode(rand::random::<[u8; 24]>())
+            }
+            "twilio" => {
+                stored.account_sid =
+                    Some(required(&settings.account_sid, "account_sid", "twilio")?);
+                stored.messaging_service_sid =
+                    optional_text(&settings.messaging_service_sid, "messaging_service_sid")?;
+                required(&settings.auth_token, "auth_token", "twilio")?
+            }
+            "telnyx" => {
+                let public_key = required(&settings.public_key, "public_key", "telnyx")?;
+                let decoded = base64::Engine::decode(
+                    &base64::engine::general_purpose::STANDARD,
+                    public_key.as_bytes(),
+                );
+                if decoded.map(|key| key.len()) != Ok(32) {
+                    return Err(invalid(
+                        "public_key",
+                        "public_key must be the base64 Ed25519 key from the Telnyx portal",
+                    ));
+                }
+                stored.public_key = Some(public_key);
+                stored.messaging_profile_id =
+                    optional_text(&settings.messaging_profile_id, "messaging_profile_id")?;
+                required(&settings.api_key, "api_key", "telnyx")?
+            }
+            other => {
+                return Err(invalid(
+                    "carrier",
+                    format!("unknown carrier {other:?}; use sim, twilio or telnyx"),
+                ));
+            }
+        };
+        if stored.sending_numbers.is_empty()
+            && stored.messaging_service_sid.is_none()
+            && stored.messaging_profile_id.is_none()
+        {
+            return Err(invalid(
+                "sending_numbers",
+                "give at least one sending number (or a messaging service / profile)",
+            ));
+        }
+        if stored.sending_numbers.is_empty() {
+            return Err(invalid(
+                "sending_numbers",
+                "list the numbers of the messaging service too: webhooks are matched to the organization by number",
+            ));
+        }
+        let sealed = self
+            .server_key()
+            .sealer()
+            .seal(secret.as_bytes(), org.to_string().as_bytes());
+        let settings_json = serde_json::to_string(&stored)
+            .map_err(|err| StoreError::InvalidInput(err.to_string()))?;
+        let now = self.clock().now();
+        let mut tx = self.events().begin().await?;
+        let org_uuid = Uuid::from(org);
+        for number in &stored.sending_numbers {
+            let owner: Option<Uuid> = on_tx!(&mut tx, |conn| {
+                sqlx::query_scalar("SELECT org_id FROM sending_numbers WHERE number = $1")
+                    .bind(number)
+                    .fetch_optional(conn)
+                    .await
+                    .map_err(StoreError::from)?
+            });
+            if owner.is_some_and(|owner| owner != org_uuid) {
+                tx.rollback().await?;
+                return Err(AppError::Conflict(format!(
+                    "{number} is already a sending number of another organization"
+                )));
+            }
+        }
+        on_tx!(&mut tx, |conn| {
+            sqlx::query("DELETE FROM sending_numbers WHERE org_id = $1")
+                .bind(org_uuid)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::from)?;
+            for number in &stored.sending_numbers {
+                sqlx::query("INSERT INTO sending_numbers (number, org_id) VALUES ($1, $2)")
+                    .bind(number)
+                    .bind(org_uuid)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(StoreError::from)?;
+            }
+            sqlx::query(
+                "INSERT INTO carrier_accounts (org_id, carrier, settings, sealed_secret, updated_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (org_id) DO UPDATE SET carrier = excluded.carrier,
+                     settings = excluded.settings, sealed_secret = excluded.sealed_secret,
+                     updated_at = excluded.updated_at",
+            )
+            .bind(org_uuid)
+            .bind(&carrier)
+            .bind(&settings_json)
+            .bind(&sealed)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from)?
+        });
+        tx.commit().await?;
+        self.carriers.forget(org);
+        // The record of the change, without the secret.
+        let event = OrgEvent::CarrierConfigured {
+            carrier: carrier.clone(),
+            sending_numbers: stored.sending_numbers.clone(),
+        };
+        self.append_any(&org::stream_id(org), &[event], &caller.metadata())
+            .await?;
+        Ok(self.carrier_view(stored, true, now))
+    }
+
+    /// The org's carrier settings, without secrets.
+    pub async fn carrier_settings(&self, caller: &Caller) -> Result<CarrierView, AppError> {
+        caller.require(Permission::ConfigureCarrier)?;
+        let (stored, _, updated_at) = self
+            .stored_carrier(caller.org_id)
+            .await?
+            .ok_or(AppError::NotFound("carrier configuration"))?;
+        Ok(self.carrier_view(stored, true, updated_at))
+    }
+
+    fn carrier_view(
+        &self,
+        stored: StoredSettings,
+        secret_set: bool,
+        updated_at: DateTime<Utc>,
+    ) -> CarrierView {
+        let base = self.public_url().unwrap_or_default();
+        let webhooks = match stored.carrier.as_str() {
+            "telnyx" => HashMap::from([("telnyx", format!("{base}/webhooks/telnyx"))]),
+            _ => HashMap::from([
+                ("status", format!("{base}/webhooks/twilio/status")),
+                ("inbound", format!("{base}/webhooks/twilio/inbound")),
+            ]),
+        };
+        CarrierView {
+            carrier: stored.carrier,
+            sending_numbers: stored.sending_numbers,
+            account_sid: stored.account_sid,
+            messaging_service_sid: stored.messaging_service_sid,
+            messaging_profile_id: stored.messaging_profile_id,
+            public_key: stored.public_key,
+            api_base: stored.api_base,
+            opt_out_confirmation: stored.texts.opt_out_confirmation,
+            opt_in_confirmation: stored.texts.opt_in_confirmation,
+            help_text: stored.texts.help,
+            secret_set,
+            webhooks,
+            updated_at,
+        }
+    }
+
+    async fn stored_carrier(
+        &self,
+        org: OrgId,
+    ) -> Result<Option<(StoredSettings, String, DateTime<Utc>)>, AppError> {
+        let row: Option<(String, String, DateTime<Utc>)> = on_reader!(self.database(), |pool| {
+            sqlx::query_as(
+                "SELECT settings, sealed_secret, updated_at FROM carrier_accounts WHERE org_id = $1",
+            )
+            .bind(Uuid::from(org))
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::from)?
+        });
+        row.map(|(settings, sealed, updated_at)| {
+            let settings: StoredSettings = serde_json::from_str(&settings)
+                .map_err(|err| StoreError::Corrupt(format!("carrier_accounts: {err}")))?;
+            Ok((settings, sealed, updated_at))
+        })
+        .transpose()
+    }
+
+    /// The org's live carrier; `None` when it has not configured one.
+    pub async fn carrier_for(
+        &self,
+        org: OrgId,
+    ) -> Result<Option<Arc<ConfiguredCarrier>>, AppError> {
+        if let Some(built) = self.carriers.get(org) {
+            return Ok(Some(built));
+        }
+        let Some((stored, sealed, _)) = self.stored_carrier(org).await? else {
+            return Ok(None);
+        };
+        let secret = String::from_utf8(
+            self.server_key()
+                .sealer()
+                .open(&sealed, org.to_string().as_bytes())?,
+        )
+        .map_err(|_| StoreError::Corrupt("a sealed carrier secret is not UTF-8".into()))?;
+        let http = textbank_sms::http_client(CARRIER_TIMEOUT)
+            .map_err(|err| StoreError::InvalidInput(format!("carrier HTTP client: {err}")))?;
+        let base = self.public_url().unwrap_or_default();
+        let (adapter, webhook_secret, carrier_picks_number): (Arc<dyn Carrier>, String, bool) =
+            match stored.carrier.as_str() {
+                "sim" => {
+                    let sim = &self.send_settings().sim;
+                    let config = SimConfig {
+                        account_sid: stored.account_sid.clone().unwrap_or_default(),
+                        auth_token: secret.clone(),
+                        webhook_base: base.clone(),
+                        sending_numbers: stored.sending_numbers.clone(),
+                        delivery_delay_ms: sim.delivery_delay_ms,
+                        failure_rate: sim.failure_rate,
+                        reply_rate: sim.reply_rate,
+                        opt_out_rate: sim.opt_out_rate,
+                        reply_delay_ms: sim.reply_delay_ms,
+                        seed: None,
+                    };
+                    (Arc::new(SimCarrier::new(config, http)), secret, false)
+                }
+                "twilio" => {
+                    let mut config = TwilioConfig::new(
+                        stored.account_sid.clone().unwrap_or_default(),
+                        secret.clone(),
+                    );
+                    config.messaging_service_sid = stored.messaging_service_sid.clone();
+                    if let Some(api_base) = &stored.api_base {
+                        config.api_base.clone_from(api_base);
+                    }
+                    let picks = config.messaging_service_sid.is_some();
+                    let callback = Some(format!("{base}/webhooks/twilio/status"));
+                    (
+                        Arc::new(TwilioCarrier::new(config, http, callback)),
+                        secret,
+                        picks,
+                    )
+                }
+                "telnyx" => {
+                    let public_key = stored.public_key.clone().unwrap_or_default();
+                    let mut config = TelnyxConfig::new(secret, public_key.clone());
+                    config.messaging_profile_id = stored.messaging_profile_id.clone();
+                    if let Some(api_base) = &stored.api_base {
+                        config.api_base.clone_from(api_base);
+                    }
+                    let picks = config.messaging_profile_id.is_some();
+                    let webhook = Some(format!("{base}/webhooks/telnyx"));
+                    (
+                        Arc::new(TelnyxCarrier::new(config, http, webhook)),
+                        public_key,
+                        picks,
+                    )
+                }
+                other => {
+                    return Err(StoreError::Corrupt(format!("unknown carrier {other:?}")).into());
+                }
+            };
+        let built = Arc::new(ConfiguredCarrier {
+            org_id: org,
+            kind: stored.carrier,
+            adapter,
+            sending_numbers: stored.sending_numbers,
+            carrier_picks_number,
+            webhook_secret,
+            texts: stored.texts,
+        });
+        self.carriers.put(org, built.clone());
+        Ok(Some(built))
+    }
+
+    /// The org a sending number belongs to.
+    pub(crate) async fn org_of_number(&self, number: &str) -> Result<Option<OrgId>, AppError> {
+        let org: Option<Uuid> = on_reader!(self.database(), |pool| {
+            sqlx::query_scalar("SELECT org_id FROM sending_numbers WHERE number = $1")
+                .bind(number)
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::from)?
+        });
+        Ok(org.map(OrgId::from_uuid))
+    }
+}

@@ -1,0 +1,284 @@
+//! Read model "conversations": one row per campaign and phone, opened by the
+//! campaign's initial message, from `MessageSendClicked` on the recipient
+//! streams. Also the send path's lookups: a texter's queue (assigned
+//! contacts without a conversation, not opted out) and the campaign facts a
+//! click is checked against.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use textbank_domain::message::MessageKind;
+use textbank_domain::recipient::RecipientEvent;
+use textbank_domain::timezone::ContactZone;
+use textbank_domain::{CampaignId, ConversationId, DomainEvent, ListId, MemberId, OrgId};
+use textbank_store::{Database, RecordedEvent, StoreError, StoreResult, StoreTx, on_reader, on_tx};
+use uuid::Uuid;
+
+use crate::runner::{ProjectionError, Projector};
+
+pub struct Conversations;
+
+#[async_trait]
+impl Projector for Conversations {
+    fn name(&self) -> &'static str {
+        "conversations"
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut StoreTx,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            // Cheap filter first: most events are not initial clicks.
+            if event.event_type != "MessageSendClicked"
+                || !event.stream_id.as_str().starts_with("recipient-")
+            {
+                continue;
+            }
+            let parsed =
+                RecipientEvent::from_parts(&event.event_type, &event.data).map_err(|err| {
+                    ProjectionError::Apply {
+                        projector: "conversations",
+                        position: event.position,
+                        reason: err.to_string(),
+                    }
+                })?;
+            let (Some(RecipientEvent::MessageSendClicked(click)), Some(org)) =
+                (parsed, event.metadata.org_id)
+            else {
+                continue;
+            };
+            if click.kind != MessageKind::Initial {
+                continue;
+            }
+            on_tx!(tx, |conn| {
+                sqlx::query(
+                    "INSERT INTO conversations (conversation_id, org_id, campaign_id, phone, texter_id, started_at)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(Uuid::from(click.conversation_id))
+                .bind(Uuid::from(org))
+                .bind(Uuid::from(click.campaign_id))
+                .bind(click.phone.as_str())
+                .bind(Uuid::from(click.texter_id))
+                .bind(event.recorded_at)
+                .execute(conn)
+                .await
+                .map(|_| ())
+                .map_err(StoreError::from)?
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A conversation's identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRow {
+    pub conversation_id: ConversationId,
+    pub campaign_id: CampaignId,
+    pub phone: String,
+    pub texter_id: MemberId,
+    pub started_at: DateTime<Utc>,
+}
+
+/// One conversation of the org; `None` for another org's, as for a missing one.
+pub async fn conversation(
+    db: &Database,
+    org: OrgId,
+    id: ConversationId,
+) -> StoreResult<Option<ConversationRow>> {
+    let row: Option<(Uuid, String, Uuid, DateTime<Utc>)> = on_reader!(db, |pool| {
+        sqlx::query_as(
+            "SELECT campaign_id, phone, texter_id, started_at FROM conversations
+              WHERE org_id = $1 AND conversation_id = $2",
+        )
+        .bind(Uuid::from(org))
+        .bind(Uuid::from(id))
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(
+        row.map(|(campaign, phone, texter, started_at)| ConversationRow {
+            conversation_id: id,
+            campaign_id: CampaignId::from_uuid(campaign),
+            phone,
+            texter_id: MemberId::from_uuid(texter),
+            started_at,
+        }),
+    )
+}
+
+/// What a click and a queue are checked against: the campaign's state,
+/// window and current script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendingCampaign {
+    pub status: String,
+    pub texting_start: String,
+    pub texting_end: String,
+    pub script_version: u32,
+    pub initial_message: String,
+    /// JSON array of {title, body}.
+    pub canned_responses: String,
+    /// JSON array of {id, text, answers}.
+    pub questions: String,
+    /// Who the phone is assigned to, when a phone was asked about.
+    pub assigned_to: Option<MemberId>,
+}
+
+/// The campaign (of `org`) and, if `phone` is given, its assignee for it.
+pub async fn sending_campaign(
+    db: &Database,
+    org: OrgId,
+    campaign: CampaignId,
+    phone: Option<&str>,
+) -> StoreResult<Option<SendingCampaign>> {
+    type Row = (
+        String,
+        String,
+        String,
+        i64,
+        String,
+        String,
+        String,
+        Option<Uuid>,
+    );
+    let row: Option<Row> = on_reader!(db, |pool| {
+        sqlx::query_as(
+            "SELECT c.status, c.texting_start, c.texting_end, c.script_version, c.initial_message,
+                    c.canned_responses, c.questions, cc.texter_id
+               FROM campaigns c
+               LEFT JOIN campaign_contacts cc ON cc.campaign_id = c.campaign_id AND cc.phone = $3
+              WHERE c.org_id = $1 AND c.campaign_id = $2",
+        )
+        .bind(Uuid::from(org))
+        .bind(Uuid::from(campaign))
+        .bind(phone.unwrap_or(""))
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(row.map(
+        |(status, start, end, version, initial, canned, questions, texter)| SendingCampaign {
+            status,
+            texting_start: start,
+            texting_end: end,
+            script_version: u32::try_from(version).unwrap_or(0),
+            initial_message: initial,
+            canned_responses: canned,
+            questions,
+            assigned_to: texter.map(MemberId::from_uuid),
+        },
+    ))
+}
+
+/// A contact waiting for the campaign's initial message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedContact {
+    pub phone: String,
+    pub list_id: ListId,
+    pub first_name: String,
+    pub last_name: String,
+    pub zone: ContactZone,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// The texter's next assigned contacts (phone order, after `after`) that
+/// have no conversation in the campaign and have not opted out.
+pub async fn queue_candidates(
+    db: &Database,
+    campaign: CampaignId,
+    texter: MemberId,
+    after: &str,
+    limit: u32,
+) -> StoreResult<Vec<QueuedContact>> {
+    let rows: Vec<(String, Uuid, String, String, String, String)> = on_reader!(db, |pool| {
+        sqlx::query_as(
+            "SELECT cc.phone, cc.list_id, ct.first_name, ct.last_name, ct.zone, ct.fields
+               FROM campaign_contacts cc
+               JOIN contacts ct ON ct.list_id = cc.list_id AND ct.line = cc.line
+              WHERE cc.campaign_id = $1 AND cc.texter_id = $2 AND cc.phone > $3
+                AND NOT EXISTS (SELECT 1 FROM conversations cv
+                                 WHERE cv.campaign_id = cc.campaign_id AND cv.phone = cc.phone)
+                AND NOT EXISTS (SELECT 1 FROM opt_outs o
+                                 WHERE o.org_id = cc.org_id AND o.phone = cc.phone)
+              ORDER BY cc.phone
+              LIMIT $4",
+        )
+        .bind(Uuid::from(campaign))
+        .bind(Uuid::from(texter))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?
+    });
+    rows.into_iter().map(queued_contact).collect()
+}
+
+/// How many of the texter's contacts still wait for the initial message.
+pub async fn queue_remaining(
+    db: &Database,
+    campaign: CampaignId,
+    texter: MemberId,
+) -> StoreResult<u64> {
+    let count: i64 = on_reader!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM campaign_contacts cc
+              WHERE cc.campaign_id = $1 AND cc.texter_id = $2
+                AND NOT EXISTS (SELECT 1 FROM conversations cv
+                                 WHERE cv.campaign_id = cc.campaign_id AND cv.phone = cc.phone)
+                AND NOT EXISTS (SELECT 1 FROM opt_outs o
+                                 WHERE o.org_id = cc.org_id AND o.phone = cc.phone)",
+        )
+        .bind(Uuid::from(campaign))
+        .bind(Uuid::from(texter))
+        .fetch_one(pool)
+        .await?
+    });
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// The contact a campaign's conversation is with (the campaign's list row).
+pub async fn conversation_contact(
+    db: &Database,
+    org: OrgId,
+    campaign: CampaignId,
+    phone: &str,
+) -> StoreResult<Option<QueuedContact>> {
+    let row: Option<(String, Uuid, String, String, String, String)> = on_reader!(db, |pool| {
+        sqlx::query_as(
+            "SELECT cc.phone, cc.list_id, ct.first_name, ct.last_name, ct.zone, ct.fields
+               FROM campaign_contacts cc
+               JOIN contacts ct ON ct.list_id = cc.list_id AND ct.line = cc.line
+              WHERE cc.org_id = $1 AND cc.campaign_id = $2 AND cc.phone = $3",
+        )
+        .bind(Uuid::from(org))
+        .bind(Uuid::from(campaign))
+        .bind(phone)
+        .fetch_optional(pool)
+        .await?
+    });
+    row.map(queued_contact).transpose()
+}
+
+fn queued_contact(
+    (phone, list, first_name, last_name, zone, fields): (
+        String,
+        Uuid,
+        String,
+        String,
+        String,
+        String,
+    ),
+) -> StoreResult<QueuedContact> {
+    let corrupt = |err: serde_json::Error| StoreError::Corrupt(format!("contacts: {err}"));
+    Ok(QueuedContact {
+        phone,
+        list_id: ListId::from_uuid(list),
+        first_name,
+        last_name,
+        zone: serde_json::from_str(&zone).map_err(corrupt)?,
+        fields: serde_json::from_str(&fields).map_err(corrupt)?,
+    })
+}

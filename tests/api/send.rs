@@ -1,0 +1,702 @@
+//! The send path end to end on the simulated carrier: queue → click →
+//! dispatch → signed delivery reports → replies; one click sends one
+//! message; each refusal has its code and is recorded; STOP stops at once
+//! and for good, even racing a click.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+use textbank_domain::phone::{PhoneNumber, Region};
+use textbank_domain::recipient::{self, RecipientEvent};
+use textbank_domain::{DomainEvent, OrgId};
+
+use crate::helpers::{SendFixture, TestApp, expect_error};
+
+crate::on_both_backends!(spawn = spawn_send_app;
+    a_texter_clicks_through_the_queue_and_each_message_is_delivered,
+    the_same_click_again_returns_the_same_message_and_sends_nothing_new,
+    each_refusal_has_its_own_code_and_is_recorded,
+    a_stop_reply_opts_out_with_one_confirmation_and_blocks_later_sends,
+    an_opt_out_racing_a_click_never_ends_in_a_text_after_it,
+    webhooks_without_a_valid_signature_are_refused_and_record_nothing,
+    delivery_reports_are_deduplicated_and_a_final_status_stays,
+    replies_answers_and_a_texters_opt_out_in_a_conversation,
+    carrier_settings_never_show_or_record_the_secret,
+);
+
+async fn json(response: reqwest::Response) -> Value {
+    response.json().await.expect("JSON")
+}
+
+fn phone(i: usize) -> String {
+    format!("+1555201{i:04}")
+}
+
+/// The recipient stream's events, decoded.
+async fn recipient_events(
+    app: &TestApp,
+    fixture: &SendFixture,
+    phone: &str,
+) -> Vec<RecipientEvent> {
+    let org: OrgId = fixture.org_id.parse().unwrap();
+    let phone = PhoneNumber::parse(phone, Region::US).unwrap();
+    let stream = recipient::stream_id(org, &phone);
+    app.app
+        .events()
+        .read_stream(&stream, 0, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|event| RecipientEvent::from_parts(&event.event_type, &event.data).unwrap())
+        .collect()
+}
+
+fn count(events: &[RecipientEvent], kind: &str) -> usize {
+    events
+        .iter()
+        .filter(|event| event.to_parts().unwrap().0 == kind)
+        .count()
+}
+
+async fn a_texter_clicks_through_the_queue_and_each_message_is_delivered(app: TestApp) -> TestApp {
+    let fixture = app.send_fixture(3).await;
+    let queue = app.queue(&fixture, 10).await;
+    let messages = queue["messages"].as_array().unwrap().clone();
+    assert_eq!(messages.len(), 3, "{queue}");
+    assert_eq!(queue["remaining"], 3);
+    assert_eq!(
+        messages[0]["body"],
+        "Hi Voter0, it's Test Member. Will you vote? Reply STOP to opt out"
+    );
+    assert_eq!(messages[0]["segments"], 1);
+    let mut conversations = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        let sent = app
+            .click(
+                &fixture.texter,
+                message["click_token"].as_str().unwrap(),
+                &format!("click-{i}"),
+            )
+            .await;
+        assert_eq!(sent.status(), 202);
+        let sent = json(sent).await;
+        assert_eq!(sent["duplicate"], false);
+        assert!(sent["position"].as_u64().unwrap() > 0);
+        conversations.push(sent["conversation_id"].as_str().unwrap().to_owned());
+    }
+    // Nothing already sent is offered again.
+    let after = app.queue(&fixture, 10).await;
+    assert_eq!(after["messages"], json!([]));
+    assert_eq!(after["remaining"], 0);
+    // The simulator reports delivery through the signed webhook.
+    for id in &conversations {
+        let thread = app
+            .eventually(
+                &fixture.texter,
+                &format!("/v1/conversations/{id}"),
+                |thread| thread["messages"][0]["status"] == "delivered",
+            )
+            .await;
+        assert_eq!(thread["messages"].as_array().unwrap().len(), 1);
+        assert_eq!(thread["messages"][0]["direction"], "outbound");
+    }
+    let events = recipient_events(&app, &fixture, &phone(0)).await;
+    assert_eq!(count(&events, "MessageSendClicked"), 1);
+    assert_eq!(count(&events, "MessageDispatchStarted"), 1);
+    assert_eq!(count(&events, "MessageSubmitted"), 1);
+    let RecipientEvent::MessageSendClicked(click) = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(click.texter_id.to_string(), fixture.texter_id);
+    assert_eq!(click.idempotency_key.as_deref(), Some("click-0"));
+    assert!(click.token_id.is_some() && click.presented_at.is_some());
+    assert!(click.hours.allowed);
+    app
+}
+
+async fn the_same_click_again_returns_the_same_message_and_sends_nothing_new(
+    app: TestApp,
+) -> TestApp {
+    let fixture = app.send_fixture(1).await;
+    let queue = app.queue(&fixture, 1).await;
+    let token = queue["messages"][0]["click_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = json(app.click(&fixture.texter, &token, "key-1").await).await;
+    let again = app.click(&fixture.texter, &token, "key-1").await;
+    assert_eq!(again.status(), 202);
+    let again = json(again).await;
+    assert_eq!(again["message_id"], first["message_id"]);
+    assert_eq!(again["duplicate"], true);
+    // The same token under a new key is a second click on one presentation.
+    expect_error(
+        app.click(&fixture.texter, &token, "key-2").await,
+        409,
+        "token_used",
+    )
+    .await;
+    let events = recipient_events(&app, &fixture, &phone(0)).await;
+    assert_eq!(count(&events, "MessageSendClicked"), 1);
+    assert_eq!(count(&events, "SendBlocked"), 1);
+    app
+}
+
+async fn each_refusal_has_its_own_code_and_is_recorded(app: TestApp) -> TestApp {
+    let fixture = app.send_fixture(4).await;
+    let queue = app.queue(&fixture, 4).await;
+    let token = |i: usize| {
+        queue["messages"][i]["click_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // A forged or garbled token.
+    expect_error(
+        app.click(&fixture.texter, "garbage", "k0").await,
+        422,
+        "token_invalid",
+    )
+    .await;
+    let mut forged = token(0);
+    forged.insert(5, 'x');
+    expect_error(
+        app.click(&fixture.texter, &forged, "k1").await,
+        422,
+        "token_invalid",
+    )
+    .await;
+
+    // Another texter's token.
+    let (_, other) = app
+        .member_with_key(&fixture.owner, "other@example.org", "texter")
+        .await;
+    expect_error(
+        app.click(&other, &token(0), "k2").await,
+        403,
+        "not_your_token",
+    )
+    .await;
+
+    // A contact that got the message through an earlier presentation.
+    let again = app.queue(&fixture, 1).await;
+    let earlier = again["messages"][0]["click_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.click(&fixture.texter, &token(0), "k3").await.status(),
+        202
+    );
+    expect_error(
+        app.click(&fixture.texter, &earlier, "k4").await,
+        409,
+        "already_messaged",
+    )
+    .await;
+
+    // The voter said STOP before the click.
+    assert_eq!(
+        app.voter_texts(&fixture.org_id, &phone(1), "STOP")
+            .await
+            .status(),
+        200
+    );
+    expect_error(
+        app.click(&fixture.texter, &token(1), "k5").await,
+        409,
+        "opted_out",
+    )
+    .await;
+
+    // Outside the recipient's texting hours (3 a.m. in the east): a reply
+    // in an open conversation is refused, with when the window reopens.
+    let opened = json(app.click(&fixture.texter, &token(2), "k6").await).await;
+    let conversation = opened["conversation_id"].as_str().unwrap().to_owned();
+    let clock = app.clock.clone().unwrap();
+    clock.advance(chrono::Duration::hours(13));
+    let closed = app
+        .post_as(
+            &fixture.texter,
+            &format!("/v1/conversations/{conversation}/messages"),
+            &json!({"body": "Still there?"}),
+        )
+        .await;
+    assert_eq!(closed.status(), 409);
+    let body = closed.json::<Value>().await.unwrap();
+    assert_eq!(body["error"]["code"], "quiet_hours", "{body}");
+    assert!(body["error"]["next_open"].is_string(), "{body}");
+    let held = app.queue(&fixture, 4).await;
+    assert_eq!(held["messages"], json!([]));
+    assert_eq!(held["hold"]["code"], "quiet_hours");
+
+    // An expired token (15 minutes by default), back inside the hours.
+    clock.advance(chrono::Duration::hours(11));
+    expect_error(
+        app.click(&fixture.texter, &token(3), "k7").await,
+        410,
+        "token_expired",
+    )
+    .await;
+
+    // A paused campaign.
+    let fresh = app.queue(&fixture, 1).await;
+    let fresh = fresh["messages"][0]["click_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let paused = app
+        .post_as(
+            &fixture.owner,
+            &format!("/v1/campaigns/{}/pause", fixture.campaign_id),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(paused.status(), 200);
+    expect_error(
+        app.click(&fixture.texter, &fresh, "k8").await,
+        409,
+        "campaign_not_open",
+    )
+    .await;
+
+    // Every refusal with a trusted phone is on its recipient stream, the
+    // rest on the texter's.
+    let mut blocked: HashSet<String> = HashSet::new();
+    for i in 0..4 {
+        for event in recipient_events(&app, &fixture, &phone(i)).await {
+            if let RecipientEvent::SendBlocked(attempt) = event {
+                blocked.insert(attempt.reason.code().to_owned());
+            }
+        }
+    }
+    for code in [
+        "not_your_token",
+        "already_messaged",
+        "opted_out",
+        "quiet_hours",
+        "token_expired",
+        "campaign_not_open",
+    ] {
+        assert!(blocked.contains(code), "{code} missing from {blocked:?}");
+    }
+    let org: OrgId = fixture.org_id.parse().unwrap();
+    let texter_stream = textbank_domain::texter::stream_id(org, fixture.texter_id.parse().unwrap());
+    let texter_events = app
+        .app
+        .events()
+        .read_stream(&texter_stream, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(texter_events.len(), 2, "the two invalid tokens");
+    app
+}
+
+async fn a_stop_reply_opts_out_with_one_confirmation_and_blocks_later_sends(
+    app: TestApp,
+) -> TestApp {
+    let fixture = app.send_fixture(1).await;
+    let queue = app.queue(&fixture, 1).await;
+    let token = queue["messages"][0]["click_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = json(app.click(&fixture.texter, &token, "k").await).await;
+    let conversation = sent["conversation_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/conversations/{conversation}");
+    app.eventually(&fixture.texter, &path, |t| {
+        t["messages"][0]["status"] == "delivered"
+    })
+    .await;
+
+    assert_eq!(
+        app.voter_texts(&fixture.org_id, &phone(0), " Stop. ")
+            .await
+            .status(),
+        200
+    );
+    let thread = app
+        .eventually(&fixture.texter, &path, |t| {
+            t["opted_out"] == true && t["messages"].as_array().unwrap().len() == 3
+        })
+        .await;
+    assert_eq!(thread["messages"][1]["direction"], "inbound");
+    assert_eq!(thread["messages"][1]["keyword"], "opt_out");
+    assert_eq!(thread["messages"][2]["kind"], "opt_out_confirmation");
+    app.eventually(&fixture.texter, &path, |t| {
+        t["messages"][2]["status"] == "delivered"
+    })
+    .await;
+
+    // STOP again: recorded, but no second confirmation.
+    assert_eq!(
+        app.voter_texts(&fixture.org_id, &phone(0), "STOP")
+            .await
+            .status(),
+        200
+    );
+    let events = recipient_events(&app, &fixture, &phone(0)).await;
+    assert_eq!(count(&events, "OptOutRecorded"), 1);
+    assert_eq!(count(&events, "AutoReplyQueued"), 1);
+    assert_eq!(count(&events, "ReplyReceived"), 2);
+
+    // A reply from the texter is refused now.
+    let reply = app
+        .post_as(
+            &fixture.texter,
+            &format!("{path}/messages"),
+            &json!({"body": "Sorry!"}),
+        )
+        .await;
+    expect_error(reply, 409, "opted_out").await;
+    app
+}
+
+async fn an_opt_out_racing_a_click_never_ends_in_a_text_after_it(app: TestApp) -> TestApp {
+    const ROUNDS: usize = 25;
+    let fixture = app.send_fixture(ROUNDS).await;
+    let queue = app.queue(&fixture, ROUNDS as u32).await;
+    let messages = queue["messages"].as_array().unwrap().clone();
+    assert_eq!(messages.len(), ROUNDS);
+    let mut sent_then_stopped = 0;
+    for (i, message) in messages.iter().enumerate() {
+        let to = message["phone"].as_str().unwrap().to_owned();
+        let token = message["click_token"].as_str().unwrap().to_owned();
+        let key = format!("race-{i}");
+        let (click, stop) = tokio::join!(
+            app.click(&fixture.texter, &token, &key),
+            app.voter_texts(&fixture.org_id, &to, "STOP"),
+        );
+        assert_eq!(stop.status(), 200);
+        let status = click.status().as_u16();
+        assert!(status == 202 || status == 409, "{status}");
+        // Let the dispatcher settle the click, then read the stream in order.
+        let events = loop {
+            let events = recipient_events(&app, &fixture, &to).await;
+            let clicked = count(&events, "MessageSendClicked");
+            let settled = count(&events, "MessageSubmitted") + count(&events, "MessageCancelled");
+            if clicked == settled {
+                break events;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        let opted_out_at = events
+            .iter()
+            .position(|event| matches!(event, RecipientEvent::OptOutRecorded { .. }))
+            .expect("the STOP is recorded");
+        for (at, event) in events.iter().enumerate() {
+            if let RecipientEvent::MessageDispatchStarted { message_id, .. } = event {
+                let automated = events.iter().any(|e| {
+                    matches!(e, RecipientEvent::AutoReplyQueued { message_id: m, .. } if m == message_id)
+                });
+                assert!(
+                    automated || at < opted_out_at,
+                    "a click was dispatched after the opt-out: {events:?}"
+                );
+                if !automated {
+                    sent_then_stopped += 1;
+                }
+            }
+        }
+    }
+    // Both orders happen; neither ever sends after the STOP.
+    assert!(sent_then_stopped <= ROUNDS);
+    app
+}
+
+async fn webhooks_without_a_valid_signature_are_refused_and_record_nothing(
+    app: TestApp,
+) -> TestApp {
+    let fixture = app.send_fixture(1).await;
+    let org: OrgId = fixture.org_id.parse().unwrap();
+    let carrier = app.app.carrier_for(org).await.unwrap().unwrap();
+    let head = app.app.events().head_position().await.unwrap();
+    let params = vec![
+        ("MessageSid".to_owned(), "SM1".to_owned()),
+        ("From".to_owned(), phone(0)),
+        ("To".to_owned(), carrier.sending_numbers[0].clone()),
+        ("Body".to_owned(), "STOP".to_owned()),
+    ];
+    // No signature.
+    let unsigned = app
+        .client
+        .post(app.url("/webhooks/twilio/inbound"))
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    expect_error(unsigned, 403, "invalid_signature").await;
+    // Signed with the wrong token.
+    let wrong = app
+        .signed_twilio_post("/webhooks/twilio/inbound", "not-the-token", &params)
+        .await;
+    expect_error(wrong, 403, "invalid_signature").await;
+    // Signed, then tampered with.
+    let url = app.url("/webhooks/twilio/inbound");
+    let signature = textbank_sms::twilio::signature(carrier.webhook_secret(), &url, &params);
+    let mut tampered = params.clone();
+    tampered[3].1 = "Yes".into();
+    let response = app
+        .client
+        .post(&url)
+        .header("x-twilio-signature", signature)
+        .form(&tampered)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 403, "invalid_signature").await;
+    // Telnyx without its headers.
+    let telnyx = app
+        .client
+        .post(app.url("/webhooks/telnyx"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    expect_error(telnyx, 403, "invalid_signature").await;
+    // A body over the limit.
+    let huge = app
+        .client
+        .post(app.url("/webhooks/twilio/status"))
+        .body(vec![b'a'; 100 * 1024])
+        .send()
+        .await
+        .unwrap();
+    expect_error(huge, 413, "payload_too_large").await;
+    assert_eq!(app.app.events().head_position().await.unwrap(), head);
+    app
+}
+
+async fn delivery_reports_are_deduplicated_and_a_final_status_stays(app: TestApp) -> TestApp {
+    let fixture = app.send_fixture(1).await;
+    let queue = app.queue(&fixture, 1).await;
+    let token = queue["messages"][0]["click_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = json(app.click(&fixture.texter, &token, "k").await).await;
+    let path = format!(
+        "/v1/conversations/{}",
+        sent["conversation_id"].as_str().unwrap()
+    );
+    app.eventually(&fixture.texter, &path, |t| {
+        t["messages"][0]["status"] == "delivered"
+    })
+    .await;
+    let events = recipient_events(&app, &fixture, &phone(0)).await;
+    let sid = events
+        .iter()
+        .find_map(|event| match event {
+            RecipientEvent::MessageSubmitted {
+                carrier_message_id, ..
+            } => Some(carrier_message_id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let reports_before = count(&events, "DeliveryReported");
+    let org: OrgId = fixture.org_id.parse().unwrap();
+    let carrier = app.app.carrier_for(org).await.unwrap().unwrap();
+    let report = |status: &str| {
+        vec![
+            ("MessageSid".to_owned(), sid.clone()),
+            ("MessageStatus".to_owned(), status.to_owned()),
+            ("From".to_owned(), carrier.sending_numbers[0].clone()),
+            ("To".to_owned(), phone(0)),
+        ]
+    };
+    // The same final report again, then a late "sent".
+    for status in ["delivered", "delivered", "sent"] {
+        let response = app
+            .signed_twilio_post(
+                "/webhooks/twilio/status",
+                carrier.webhook_secret(),
+                &report(status),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let events = recipient_events(&app, &fixture, &phone(0)).await;
+    assert_eq!(count(&events, "DeliveryReported"), reports_before);
+    let thread = json(app.get_as(&fixture.texter, &path).await).await;
+    assert_eq!(thread["messages"][0]["status"], "delivered");
+
+    // A report about a message we never sent is kept, unattached.
+    let orphan = vec![
+        ("MessageSid".to_owned(), "SMunknown".to_owned()),
+        ("MessageStatus".to_owned(), "failed".to_owned()),
+        ("ErrorCode".to_owned(), "30007".to_owned()),
+        ("From".to_owned(), carrier.sending_numbers[0].clone()),
+        ("To".to_owned(), phone(0)),
+    ];
+    let response = app
+        .signed_twilio_post("/webhooks/twilio/status", carrier.webhook_secret(), &orphan)
+        .await;
+    assert_eq!(response.status(), 200);
+    let events = recipient_events(&app, &fixture, &phone(0)).await;
+    assert!(events.iter().any(|event| matches!(
+        event,
+        RecipientEvent::DeliveryReported { message_id: None, carrier_message_id, .. } if carrier_message_id == "SMunknown"
+    )));
+    app
+}
+
+async fn replies_answers_and_a_texters_opt_out_in_a_conversation(app: TestApp) -> TestApp {
+    let fixture = app.send_fixture(1).await;
+    let queue = app.queue(&fixture, 1).await;
+    let token = queue["messages"][0]["click_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = json(app.click(&fixture.texter, &token, "k").await).await;
+    let conversation = sent["conversation_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/conversations/{conversation}");
+
+    assert_eq!(
+        app.voter_texts(&fixture.org_id, &phone(0), "Yes! Who is this?")
+            .await
+            .status(),
+        200
+    );
+    let canned = app
+        .post_as(
+            &fixture.texter,
+            &format!("{path}/messages"),
+            &json!({"canned_response_id": 0}),
+        )
+        .await;
+    assert_eq!(canned.status(), 202);
+    let typed = app
+        .post_as(
+            &fixture.texter,
+            &format!("{path}/messages"),
+            &json!({"body": "See you at the polls"}),
+        )
+        .await;
+    assert_eq!(typed.status(), 202);
+    // Bad replies.
+    for body in [
+        json!({}),
+        json!({"body": "x", "canned_response_id": 0}),
+        json!({"body": "  "}),
+        json!({"canned_response_id": 7}),
+    ] {
+        let response = app
+            .post_as(&fixture.texter, &format!("{path}/messages"), &body)
+            .await;
+        expect_error(response, 422, "invalid_request").await;
+    }
+    let answer = app
+        .post_as(
+            &fixture.texter,
+            &format!("{path}/answers"),
+            &json!({"question_id": "support", "answer": "yes"}),
+        )
+        .await;
+    assert_eq!(answer.status(), 201);
+    let bad = app
+        .post_as(
+            &fixture.texter,
+            &format!("{path}/answers"),
+            &json!({"question_id": "support", "answer": "maybe"}),
+        )
+        .await;
+    expect_error(bad, 422, "invalid_request").await;
+
+    let thread = app
+        .eventually(&fixture.texter, &path, |t| {
+            t["messages"].as_array().unwrap().len() == 4
+        })
+        .await;
+    let bodies: Vec<&str> = thread["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies[1], "Yes! Who is this?");
+    assert_eq!(bodies[2], "Thanks Voter0!");
+    assert_eq!(bodies[3], "See you at the polls");
+    assert_eq!(thread["answers"][0]["answer"], "yes");
+
+    // Another texter cannot see or act in it.
+    let (_, other) = app
+        .member_with_key(&fixture.owner, "o@example.org", "texter")
+        .await;
+    expect_error(app.get_as(&other, &path).await, 404, "not_found").await;
+    expect_error(
+        app.post_as(&other, &format!("{path}/messages"), &json!({"body": "hi"}))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+
+    // The texter marks the opt-out; a confirmation goes out once.
+    let marked = app
+        .post_as(&fixture.texter, &format!("{path}/opt-out"), &json!({}))
+        .await;
+    assert_eq!(marked.status(), 200);
+    let again = json(
+        app.post_as(&fixture.texter, &format!("{path}/opt-out"), &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(again["already_opted_out"], true);
+    let events = recipient_events(&app, &fixture, &phone(0)).await;
+    assert_eq!(count(&events, "OptOutRecorded"), 1);
+    assert_eq!(count(&events, "AutoReplyQueued"), 1);
+    app
+}
+
+async fn carrier_settings_never_show_or_record_the_secret(app: TestApp) -> TestApp {
+    let owner = app.create_org("Carrier Org").await;
+    let body = json!({
+        "carrier": "twilio",
+        "account_sid": "AC123",
+        "auth_token": "super-secret-token",
+        "sending_numbers": ["(202) 555-0199"],
+    });
+    let put = app.put_as(&owner, "/v1/carrier", &body).await;
+    assert_eq!(put.status(), 200);
+    let view = json(put).await;
+    assert_eq!(view["sending_numbers"], json!(["+12025550199"]));
+    assert_eq!(view["secret_set"], true);
+    assert!(!view.to_string().contains("super-secret-token"));
+    let got = json(app.get_as(&owner, "/v1/carrier").await).await;
+    assert!(!got.to_string().contains("super-secret-token"));
+    // Not in the log either.
+    let events = app.app.events().read_all(1, 10_000).await.unwrap();
+    for event in &events {
+        assert!(!event.data.to_string().contains("super-secret-token"));
+        assert!(
+            !serde_json::to_string(&event.metadata)
+                .unwrap()
+                .contains("super-secret-token")
+        );
+    }
+    // Bad settings change nothing.
+    for bad in [
+        json!({"carrier": "carrier-pigeon"}),
+        json!({"carrier": "twilio", "account_sid": "AC1", "sending_numbers": ["2025550100"]}),
+        json!({"carrier": "telnyx", "api_key": "k", "public_key": "not-base64!", "sending_numbers": ["2025550100"]}),
+        json!({"carrier": "sim", "sending_numbers": ["not a number"]}),
+    ] {
+        let response = app.put_as(&owner, "/v1/carrier", &bad).await;
+        expect_error(response, 422, "invalid_request").await;
+    }
+    assert_eq!(
+        json(app.get_as(&owner, "/v1/carrier").await).await["carrier"],
+        "twilio"
+    );
+    // A number another org sends from is refused.
+    let other = app.create_org("Other Org").await;
+    let taken = app.put_as(&other, "/v1/carrier", &body).await;
+    expect_error(taken, 409, "conflict").await;
+    // Managers and texters may not touch it.
+    let (_, manager) = app
+        .member_with_key(&owner, "m@example.org", "manager")
+        .await;
+    expect_error(app.get_as(&manager, "/v1/carrier").await, 403, "forbidden").await;
+    app
+}
