@@ -87,3 +87,24 @@ pub async fn opted_out_phones(db: &Database, org: OrgId) -> StoreResult<HashSet<
     });
     Ok(phones.into_iter().collect())
 }
+
+/// One page of the org's opt-outs in phone order, after `after` (start with
+/// ""): (phone, source, opted_out_at).
+pub async fn page(
+    db: &Database,
+    org: OrgId,
+    after: &str,
+    limit: u32,
+) -> StoreResult<Vec<(String, String, chrono::DateTime<chrono::Utc>)>> {
+    Ok(on_reader!(db, |pool| {
+        sqlx::query_as(
+            "SELECT phone, source, opted_out_at FROM opt_outs
+              WHERE org_id = $1 AND phone > $2 ORDER BY phone LIMIT $3",
+        )
+        .bind(Uuid::from(org))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?
+    }))
+}

@@ -287,7 +287,6 @@ pub struct SendFixture {
     pub texter_id: String,
     pub texter: String,
     pub campaign_id: String,
-    pub list_id: String,
 }
 
 impl TestApp {
@@ -352,7 +351,6 @@ impl TestApp {
             texter_id,
             texter,
             campaign_id,
-            list_id,
         }
     }
 

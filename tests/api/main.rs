@@ -8,5 +8,6 @@ mod helpers;
 mod lists;
 mod members;
 mod ops;
+mod opt_out_lists;
 mod opt_outs;
 mod send;

@@ -17,7 +17,7 @@ use crate::server::AppState;
 
 /// Content types a CSV upload may declare (spreadsheet programs and browsers
 /// disagree on which one a .csv file is).
-const CSV_TYPES: [&str; 4] = [
+pub(crate) const CSV_TYPES: [&str; 4] = [
     "text/csv",
     "application/csv",
     "text/plain",
@@ -167,7 +167,7 @@ pub async fn rejections(
 /// Quotes a CSV field when it needs it. A cell that a spreadsheet would run
 /// as a formula (`=…`, `@…`, or `+`/`-` followed by more than a number) is
 /// prefixed with `'`.
-fn csv_field(value: &str) -> String {
+pub(crate) fn csv_field(value: &str) -> String {
     let formula = value.starts_with(['=', '@'])
         || (value.starts_with(['+', '-']) && value.chars().any(|c| c.is_alphabetic() || c == '('));
     let value = if formula {

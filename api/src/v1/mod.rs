@@ -6,6 +6,7 @@ mod campaigns;
 mod carrier;
 mod lists;
 mod members;
+mod opt_outs;
 mod send;
 
 use axum::Router;
@@ -70,6 +71,7 @@ pub fn routes() -> Router<AppState> {
             "/v1/carrier",
             put(carrier::put_carrier).get(carrier::get_carrier),
         )
+        .route("/v1/opt-outs", post(opt_outs::import).get(opt_outs::export))
         .route("/v1/texter/queue", get(send::queue))
         .route("/v1/messages", post(send::send))
         .route("/v1/conversations/{conversation_id}", get(send::thread))

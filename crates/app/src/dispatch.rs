@@ -12,7 +12,7 @@ use futures_util::stream;
 use textbank_domain::recipient::{self, DispatchDecision, RecipientEvent};
 use textbank_domain::{Actor, DomainEvent, EventMetadata, MessageId, OrgId, StreamId};
 use textbank_sms::{OutboundMessage, SendRateLimiter, SubmitOutcome};
-use textbank_store::{ExpectedVersion, RecordedEvent, wait_beyond};
+use textbank_store::{ExpectedVersion, RecordedEvent, try_lead, wait_beyond};
 use tokio::sync::watch;
 
 use crate::command::{load, to_new_events};
@@ -25,6 +25,8 @@ const BATCH: usize = 500;
 const CONCURRENCY: usize = 64;
 const POLL: Duration = Duration::from_secs(1);
 const ATTEMPTS: usize = 8;
+/// How often a process that does not lead the dispatch asks again.
+const LEADER_RETRY: Duration = Duration::from_secs(5);
 
 /// One message to hand over.
 #[derive(Debug, Clone)]
@@ -64,10 +66,27 @@ fn job(event: &RecordedEvent) -> Result<Option<Job>, AppError> {
     }))
 }
 
-/// Follows the log until `stop` turns true.
+/// Follows the log until `stop` turns true, while this process leads the
+/// dispatch (one dispatcher per database: two would mistake each other's
+/// in-flight submissions for crashed ones).
 pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
     let limiter = SendRateLimiter::new(app.send_settings().sender_rate_per_second, 1);
+    let mut leader = None;
     while !*stop.borrow() {
+        if leader.is_none() {
+            match try_lead(app.database(), CHECKPOINT).await {
+                Ok(Some(lead)) => leader = Some(lead),
+                Ok(None) => {}
+                Err(err) => tracing::error!(error = %err, "dispatch leadership check failed"),
+            }
+            if leader.is_none() {
+                tokio::select! {
+                    _ = tokio::time::sleep(LEADER_RETRY) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+        }
         match step(&app, &limiter).await {
             Ok(Some(_)) => continue,
             Ok(None) => {}
@@ -274,4 +293,226 @@ async fn dispatch_one(app: &App, limiter: &SendRateLimiter, job: Job) -> Result<
         "{}: dispatch of {} kept conflicting",
         job.stream, job.message_id
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::post;
+    use textbank_domain::message::{ClickRecord, HoursEvidence, MessageKind, body_hash};
+    use textbank_domain::phone::{PhoneNumber, Region};
+    use textbank_domain::timezone::ZoneSource;
+    use textbank_domain::{ApiKeyId, CampaignId, ConversationId, MemberId, SystemClock};
+    use textbank_store::SqlEventStore;
+    use textbank_store::scratch::ScratchDb;
+
+    use super::*;
+    use crate::CarrierSettings;
+
+    /// A stand-in for Twilio's Messages API answering from a script of
+    /// status codes (201 once the script runs out), counting calls.
+    async fn fake_twilio(script: Vec<u16>) -> (String, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let counter = calls.clone();
+        let router = Router::new().route(
+            "/2010-04-01/Accounts/{sid}/Messages.json",
+            post(move || {
+                let counter = counter.clone();
+                let script = script.clone();
+                async move {
+                    let n = counter.fetch_add(1, Ordering::SeqCst);
+                    let status = script.lock().unwrap().pop_front().unwrap_or(201);
+                    let body = if status == 201 {
+                        format!(r#"{{"sid":"SM{n:032}","from":"+12025550100","status":"queued"}}"#)
+                    } else {
+                        r#"{"code":20429,"message":"Too Many Requests","status":429}"#.to_owned()
+                    };
+                    (StatusCode::from_u16(status).unwrap(), body)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (url, calls)
+    }
+
+    async fn app_with_twilio(script: Vec<u16>) -> (App, OrgId, Arc<AtomicUsize>, ScratchDb) {
+        let db = ScratchDb::sqlite().await;
+        let store = SqlEventStore::on_database(db.database.clone())
+            .await
+            .unwrap();
+        let app = App::new(Arc::new(store), Arc::new(SystemClock));
+        let (url, calls) = fake_twilio(script).await;
+        let org = app.create_org("Dispatch Org").await.unwrap();
+        let owner = app.authenticate(&org.owner_key, None, None).await.unwrap();
+        let settings: CarrierSettings = serde_json::from_value(serde_json::json!({
+            "carrier": "twilio",
+            "account_sid": "AC1",
+            "auth_token": "token",
+            "sending_numbers": ["+12025550100"],
+            "api_base": url,
+        }))
+        .unwrap();
+        app.configure_carrier(&owner, settings).await.unwrap();
+        (app, org.org_id, calls, db)
+    }
+
+    fn click(phone: &PhoneNumber) -> (MessageId, RecipientEvent) {
+        let message_id = MessageId::new();
+        let record = ClickRecord {
+            message_id,
+            conversation_id: ConversationId::from_uuid(*message_id.as_uuid()),
+            kind: MessageKind::Initial,
+            campaign_id: CampaignId::new(),
+            list_id: None,
+            texter_id: MemberId::new(),
+            key_id: ApiKeyId::new(),
+            phone: phone.clone(),
+            body: "Hi".into(),
+            body_sha256: body_hash("Hi"),
+            segments: 1,
+            encoding: "gsm7".into(),
+            script_version: Some(1),
+            token_id: None,
+            idempotency_key: None,
+            presented_at: None,
+            clicked_at: None,
+            received_at: chrono::Utc::now(),
+            ip: None,
+            user_agent: None,
+            checked_recipient_version: None,
+            hours: HoursEvidence {
+                allowed: true,
+                local_time: None,
+                zone: None,
+                zone_source: ZoneSource::Unknown,
+                window: "09:00-21:00".into(),
+            },
+        };
+        (
+            message_id,
+            RecipientEvent::MessageSendClicked(Box::new(record)),
+        )
+    }
+
+    async fn append(app: &App, org: OrgId, phone: &PhoneNumber, events: &[RecipientEvent]) {
+        let stream = recipient::stream_id(org, phone);
+        app.append_any(&stream, events, &metadata(org))
+            .await
+            .unwrap();
+    }
+
+    async fn types(app: &App, org: OrgId, phone: &PhoneNumber) -> Vec<String> {
+        let stream = recipient::stream_id(org, phone);
+        app.events()
+            .read_stream(&stream, 0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|event| event.event_type)
+            .collect()
+    }
+
+    fn limiter() -> SendRateLimiter {
+        SendRateLimiter::new(100.0, 10)
+    }
+
+    #[tokio::test]
+    async fn a_dispatch_cut_short_by_a_crash_is_marked_unknown_and_never_resent() {
+        let (app, org, calls, db) = app_with_twilio(vec![]).await;
+        let phone = PhoneNumber::parse("5552010001", Region::US).unwrap();
+        let (message_id, clicked) = click(&phone);
+        let started = RecipientEvent::MessageDispatchStarted {
+            message_id,
+            attempt: 1,
+            carrier: "twilio".into(),
+            from: Some("+12025550100".into()),
+        };
+        append(&app, org, &phone, &[clicked, started]).await;
+        while step(&app, &limiter()).await.unwrap().is_some() {}
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            types(&app, org, &phone).await,
+            [
+                "MessageSendClicked",
+                "MessageDispatchStarted",
+                "MessageSubmitUnknown"
+            ]
+        );
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn each_click_is_submitted_once_even_when_the_log_is_read_again() {
+        let (app, org, calls, db) = app_with_twilio(vec![]).await;
+        let phone = PhoneNumber::parse("5552010002", Region::US).unwrap();
+        let (_, clicked) = click(&phone);
+        append(&app, org, &phone, &[clicked]).await;
+        while step(&app, &limiter()).await.unwrap().is_some() {}
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // As if the checkpoint had been lost: the same events again.
+        let mut tx = app.events().begin().await.unwrap();
+        tx.save_checkpoint(CHECKPOINT, 0).await.unwrap();
+        tx.commit().await.unwrap();
+        while step(&app, &limiter()).await.unwrap().is_some() {}
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            types(&app, org, &phone).await,
+            [
+                "MessageSendClicked",
+                "MessageDispatchStarted",
+                "MessageSubmitted"
+            ]
+        );
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn only_a_refusal_that_sent_nothing_is_retried() {
+        let (app, org, calls, db) = app_with_twilio(vec![429]).await;
+        let phone = PhoneNumber::parse("5552010003", Region::US).unwrap();
+        let (_, clicked) = click(&phone);
+        append(&app, org, &phone, &[clicked]).await;
+        while step(&app, &limiter()).await.unwrap().is_some() {}
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            types(&app, org, &phone).await,
+            [
+                "MessageSendClicked",
+                "MessageDispatchStarted",
+                "MessageSubmitFailed",
+                "MessageDispatchStarted",
+                "MessageSubmitted"
+            ]
+        );
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn an_opt_out_after_the_click_cancels_the_send() {
+        let (app, org, calls, db) = app_with_twilio(vec![]).await;
+        let phone = PhoneNumber::parse("5552010004", Region::US).unwrap();
+        let (_, clicked) = click(&phone);
+        let stop = RecipientEvent::OptOutRecorded {
+            phone: phone.clone(),
+            source: recipient::OptOutSource::KeywordReply,
+            keyword: Some("STOP".into()),
+            conversation: None,
+        };
+        append(&app, org, &phone, &[clicked, stop]).await;
+        while step(&app, &limiter()).await.unwrap().is_some() {}
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            types(&app, org, &phone).await,
+            ["MessageSendClicked", "OptOutRecorded", "MessageCancelled"]
+        );
+        db.cleanup().await;
+    }
 }

@@ -16,6 +16,7 @@ mod dispatch;
 mod error;
 mod import;
 mod keys;
+mod opt_outs;
 mod org;
 pub mod secrets;
 mod send;
@@ -42,6 +43,9 @@ pub use config::{
 pub use conversation::{Answer, Thread, ThreadEntry};
 pub use error::AppError;
 pub use import::{ImportLimits, ImportSummary, ListDeclaration};
+pub use opt_outs::{
+    MAX_OPT_OUT_BYTES, MAX_OPT_OUT_NUMBERS, OptOutEntry, OptOutExport, OptOutFormat, OptOutImport,
+};
 pub use org::{AddedMember, CreatedOrg, IssuedKey};
 pub use secrets::ServerKey;
 pub use send::{Click, MAX_QUEUE_LIMIT, Queue, QueueHold, QueuedMessage, ReplyBody, Sent};

@@ -24,6 +24,7 @@ use textbank_domain::{
 };
 use textbank_projections::conversations::{self, Conversations, SendingCampaign};
 use textbank_projections::directory;
+use textbank_projections::opt_outs::OptOuts;
 use textbank_store::ExpectedVersion;
 use uuid::Uuid;
 
@@ -172,8 +173,10 @@ impl App {
             conversations::sending_campaign(self.database(), caller.org_id, campaign_id, None)
                 .await?
                 .ok_or(AppError::NotFound("campaign"))?;
+        // Everything clicked or opted out before this request is left out.
         let head = self.events().head_position().await?;
         self.wait_for_projection(&Conversations, head).await?;
+        self.wait_for_projection(&OptOuts, head).await?;
         let remaining =
             conversations::queue_remaining(self.database(), campaign_id, texter).await?;
         let mut queue = Queue {

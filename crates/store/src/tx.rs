@@ -20,8 +20,23 @@ pub enum StoreTx {
 
 impl StoreTx {
     /// The last position the named projector applied, if it ever ran.
+    ///
+    /// Also makes this transaction the only one working on the checkpoint
+    /// until it ends: SQLite's `BEGIN IMMEDIATE` already serializes writers;
+    /// on PostgreSQL a transaction-scoped advisory lock per checkpoint (and
+    /// schema) does, so two runners of one projector — in one process or
+    /// several — never apply the same batch, and the second one re-reads
+    /// the checkpoint only after the first has committed.
     pub async fn load_checkpoint(&mut self, name: &str) -> StoreResult<Option<u64>> {
         check_name(name)?;
+        if let Self::Postgres(tx) = self {
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(hashtext('textbank-checkpoint:' || current_schema() || ':' || $1))",
+            )
+            .bind(name)
+            .execute(&mut **tx)
+            .await?;
+        }
         let position: Option<i64> = crate::on_tx!(self, |conn| {
             sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
                 .bind(name)

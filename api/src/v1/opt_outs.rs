@@ -1,0 +1,193 @@
+//! The organization's opt-out list: importing an external one (CSV or JSON)
+//! and exporting every number that may not be texted (CSV or JSON, streamed).
+
+use axum::Json;
+use axum::body::Body as HttpBody;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::SecondsFormat;
+use futures_util::{StreamExt, stream};
+use serde::Deserialize;
+use serde_json::Value;
+use textbank_app::{OptOutEntry, OptOutFormat};
+
+use crate::error::ApiError;
+use crate::extract::Auth;
+use crate::server::AppState;
+use crate::v1::lists::{CSV_TYPES, csv_field};
+
+/// `POST /v1/opt-outs`: the body is the list, as CSV or as
+/// `{"phones": [...]}`.
+pub async fn import(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    headers: HeaderMap,
+    body: HttpBody,
+) -> Result<Json<Value>, ApiError> {
+    let format = match media_type(&headers).as_deref() {
+        Some(media) if CSV_TYPES.contains(&media) => OptOutFormat::Csv,
+        Some("application/json") => OptOutFormat::Json,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the opt-out list as Content-Type: text/csv (a header row naming the \
+                 phone column) or application/json ({\"phones\": [...]})",
+            ));
+        }
+    };
+    let summary = state
+        .app
+        .import_opt_outs(&caller, format, body.into_data_stream())
+        .await?;
+    Ok(Json(
+        serde_json::to_value(summary).map_err(|err| ApiError::internal(&err))?,
+    ))
+}
+
+/// The media type of the body, lower case, without parameters.
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportParams {
+    format: Option<String>,
+}
+
+/// `GET /v1/opt-outs[?format=json]`: streamed page by page, so an org with
+/// a great many opt-outs never has them all in memory.
+pub async fn export(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    params: Result<Query<ExportParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|err| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            err.body_text(),
+        )
+    })?;
+    let json = match params.format.as_deref() {
+        None | Some("csv") => false,
+        Some("json") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("format must be csv or json, not {other:?}"),
+            ));
+        }
+    };
+    // Answers 403 (or 503 while the read model lags) before the body starts.
+    let export = state.app.export_opt_outs(&caller).await?;
+    let pages = stream::unfold((export, true), move |(mut export, first)| async move {
+        match export.next_page().await {
+            Ok(rows) if rows.is_empty() => None,
+            Ok(rows) => {
+                let text = if json {
+                    json_rows(&rows, first)
+                } else {
+                    Ok(csv_rows(&rows))
+                };
+                Some((text, (export, false)))
+            }
+            Err(err) => Some((Err(std::io::Error::other(err.to_string())), (export, false))),
+        }
+    });
+    let (open, close, content_type) = if json {
+        ("{\"opt_outs\":[", "]}", "application/json")
+    } else {
+        ("phone,source,opted_out_at\n", "", "text/csv; charset=utf-8")
+    };
+    let body = stream::once(async move { Ok(open.to_owned()) })
+        .chain(pages)
+        .chain(stream::once(async move { Ok(close.to_owned()) }));
+    let mut response = (
+        [(header::CONTENT_TYPE, content_type)],
+        HttpBody::from_stream(body),
+    )
+        .into_response();
+    if !json {
+        response.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            header::HeaderValue::from_static("attachment; filename=\"opt-outs.csv\""),
+        );
+    }
+    Ok(response)
+}
+
+fn timestamp(entry: &OptOutEntry) -> String {
+    entry
+        .opted_out_at
+        .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn csv_rows(rows: &[OptOutEntry]) -> String {
+    let mut text = String::with_capacity(rows.len() * 48);
+    for entry in rows {
+        text.push_str(&format!(
+            "{},{},{}\n",
+            csv_field(&entry.phone),
+            csv_field(&entry.source),
+            timestamp(entry)
+        ));
+    }
+    text
+}
+
+/// The page's entries as JSON array items; `first` for the page that opens
+/// the array (no leading comma).
+fn json_rows(rows: &[OptOutEntry], first: bool) -> Result<String, std::io::Error> {
+    let mut text = String::with_capacity(rows.len() * 80);
+    for (index, entry) in rows.iter().enumerate() {
+        if !(first && index == 0) {
+            text.push(',');
+        }
+        text.push_str(&serde_json::to_string(entry).map_err(std::io::Error::other)?);
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(phone: &str) -> OptOutEntry {
+        OptOutEntry {
+            phone: phone.into(),
+            source: "import".into(),
+            opted_out_at: "2026-11-25T19:00:00Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn csv_rows_keep_numbers_and_defuse_formulas() {
+        let text = csv_rows(&[entry("+15552010001"), entry("=1+1")]);
+        assert_eq!(
+            text,
+            "+15552010001,import,2026-11-25T19:00:00Z\n'=1+1,import,2026-11-25T19:00:00Z\n"
+        );
+    }
+
+    #[test]
+    fn json_pages_join_into_one_array() {
+        let first = json_rows(&[entry("+15552010001"), entry("+15552010002")], true).unwrap();
+        let second = json_rows(&[entry("+15552010003")], false).unwrap();
+        let body: Value = serde_json::from_str(&format!("{{\"opt_outs\":[{first}{second}]}}"))
+            .expect("valid JSON");
+        assert_eq!(body["opt_outs"].as_array().map(Vec::len), Some(3));
+    }
+}
