@@ -33,6 +33,45 @@ pub enum Bench {
     /// Contact-list import: a generated CSV through the same pipeline as
     /// `POST /v1/lists`, beside reading and parsing the same CSV alone.
     Import(ImportArgs),
+    /// Send clicks over HTTP: concurrent texters each fetching their queue
+    /// and clicking Send on the in-process server (dispatcher and simulated
+    /// carrier running), beside an axum endpoint doing one plain INSERT.
+    Send(SendArgs),
+    /// Signed Twilio delivery reports posted concurrently to the in-process
+    /// server, beside the same plain-INSERT axum endpoint.
+    Webhooks(WebhooksArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// `sqlite` (scratch file) or a `postgres://…` URL (scratch schema).
+    #[arg(long, env = "TEXTBANK_BENCH_DATABASE_URL", default_value = "sqlite")]
+    pub database_url: String,
+    /// Concurrent texters, each with its own API key and HTTP connection.
+    #[arg(long, default_value_t = 64)]
+    pub texters: u32,
+    /// Messages each texter sends; the list holds texters × this contacts.
+    #[arg(long, default_value_t = 150)]
+    pub clicks_per_texter: u32,
+    /// The server's database pool size (`textbank serve`'s default).
+    #[arg(long, default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct WebhooksArgs {
+    /// `sqlite` (scratch file) or a `postgres://…` URL (scratch schema).
+    #[arg(long, env = "TEXTBANK_BENCH_DATABASE_URL", default_value = "sqlite")]
+    pub database_url: String,
+    /// Delivery reports posted (four statuses per sent message).
+    #[arg(long, default_value_t = 20_000)]
+    pub reports: u32,
+    /// Concurrent callers.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: u32,
+    /// The server's database pool size (`textbank serve`'s default).
+    #[arg(long, default_value_t = 16)]
+    pub db_max_connections: u32,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +114,8 @@ pub async fn run(args: BenchArgs) -> CliResult {
     match args.bench {
         Bench::Append(args) => append(args).await,
         Bench::Import(args) => crate::bench_import::run(args).await,
+        Bench::Send(args) => crate::bench_send::send(args).await,
+        Bench::Webhooks(args) => crate::bench_send::webhooks(args).await,
     }
 }
 
@@ -129,6 +170,7 @@ async fn append_on(scratch: &ScratchDb, args: &AppendArgs) -> CliResult {
         "append_batched",
         backend,
         written / store_time.as_secs_f64(),
+        "events/s",
         written / baseline_time.as_secs_f64(),
         json!({"events": batches * batch_size, "batch_size": batch_size}),
     );
@@ -168,6 +210,7 @@ async fn append_on(scratch: &ScratchDb, args: &AppendArgs) -> CliResult {
         "append_single",
         backend,
         store_run.rate,
+        "events/s",
         baseline_run.rate,
         json!({
             "events": per_task * args.concurrency,
@@ -231,10 +274,13 @@ where
     })
 }
 
-fn print_figure(
+/// Prints one figure (a rate in `unit`) beside its baseline, with `extra`'s
+/// fields added to the line.
+pub(crate) fn print_figure(
     bench: &str,
     backend: Backend,
     value: f64,
+    unit: &str,
     baseline: f64,
     extra: serde_json::Value,
 ) {
@@ -242,7 +288,7 @@ fn print_figure(
         "bench": bench,
         "backend": backend.name(),
         "value": value.round(),
-        "unit": "events/s",
+        "unit": unit,
         "baseline": baseline.round(),
         "ratio": (value / baseline * 100.0).round() / 100.0,
     });

@@ -83,6 +83,15 @@ pub async fn spawn_send_app(on: On, test: &str) -> Option<TestApp> {
     .await
 }
 
+/// Like [`spawn_send_app`], with a simulator that answers every delivered
+/// message with a STOP-like reply, through the signed webhooks.
+pub async fn spawn_stop_sim_app(on: On, test: &str) -> Option<TestApp> {
+    let mut send = test_send_settings();
+    send.sim.reply_rate = 1.0;
+    send.sim.opt_out_rate = 1.0;
+    spawn_app_with(on, test, Some(FixedClock::at(weekday_afternoon())), send).await
+}
+
 pub async fn spawn_app_with(
     on: On,
     test: &str,
@@ -245,7 +254,7 @@ macro_rules! on_both_backends {
                     let app = $crate::helpers::$spawn($crate::helpers::On::Sqlite, stringify!($name))
                         .await
                         .expect("sqlite always runs");
-                    let app = super::$name(app).await;
+                    let app = $crate::helpers::within_time_limit(super::$name(app)).await;
                     app.stop().await;
                 }
             )*
@@ -256,12 +265,19 @@ macro_rules! on_both_backends {
                 async fn $name() {
                     let Some(app) = $crate::helpers::$spawn($crate::helpers::On::Postgres, stringify!($name)).await
                     else { return };
-                    let app = super::$name(app).await;
+                    let app = $crate::helpers::within_time_limit(super::$name(app)).await;
                     app.stop().await;
                 }
             )*
         }
     };
+}
+
+/// Runs a test body, failing it (instead of hanging CI) past two minutes.
+pub async fn within_time_limit<T>(test: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(120), test)
+        .await
+        .expect("the test ran past its two-minute limit")
 }
 
 /// The message of a JSON error response, after checking status and code.

@@ -22,6 +22,7 @@ crate::on_both_backends!(spawn = spawn_send_app;
     delivery_reports_are_deduplicated_and_a_final_status_stays,
     replies_answers_and_a_texters_opt_out_in_a_conversation,
     carrier_settings_never_show_or_record_the_secret,
+    telnyx_webhooks_are_verified_with_the_orgs_ed25519_key,
 );
 
 async fn json(response: reqwest::Response) -> Value {
@@ -372,7 +373,10 @@ async fn an_opt_out_racing_a_click_never_ends_in_a_text_after_it(app: TestApp) -
         let status = click.status().as_u16();
         assert!(status == 202 || status == 409, "{status}");
         // Let the dispatcher settle the click, then read the stream in order.
+        let mut waited = 0;
         let events = loop {
+            waited += 1;
+            assert!(waited < 1_000, "the dispatcher never settled {to}");
             let events = recipient_events(&app, &fixture, &to).await;
             let clicked = count(&events, "MessageSendClicked");
             let settled = count(&events, "MessageSubmitted") + count(&events, "MessageCancelled");
@@ -699,4 +703,125 @@ async fn carrier_settings_never_show_or_record_the_secret(app: TestApp) -> TestA
         .await;
     expect_error(app.get_as(&manager, "/v1/carrier").await, 403, "forbidden").await;
     app
+}
+
+async fn telnyx_webhooks_are_verified_with_the_orgs_ed25519_key(app: TestApp) -> TestApp {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let owner = app.create_org("Telnyx Org").await;
+    let settings = json!({
+        "carrier": "telnyx",
+        "api_key": "KEY-secret",
+        "public_key": STANDARD.encode(pair.public_key().as_ref()),
+        "sending_numbers": ["+13125550001"],
+    });
+    assert_eq!(
+        app.put_as(&owner, "/v1/carrier", &settings).await.status(),
+        200
+    );
+    let body = br#"{"data":{"event_type":"message.received","id":"evt-1",
+        "payload":{"id":"msg-1","direction":"inbound","text":"STOP",
+            "from":{"phone_number":"+13125550002"},
+            "to":[{"phone_number":"+13125550001","status":"webhook_delivered"}]}}}"#;
+    let post = |timestamp: String, signature: String, body: Vec<u8>| {
+        app.client
+            .post(app.url("/webhooks/telnyx"))
+            .header("telnyx-timestamp", timestamp)
+            .header("telnyx-signature-ed25519", signature)
+            .body(body)
+            .send()
+    };
+    let sign = |timestamp: &str, body: &[u8]| {
+        let mut message = format!("{timestamp}|").into_bytes();
+        message.extend_from_slice(body);
+        STANDARD.encode(pair.sign(&message).as_ref())
+    };
+    // The app runs on a fixed clock; webhooks are checked against it.
+    let now = crate::helpers::weekday_afternoon().timestamp().to_string();
+    let head = app.app.events().head_position().await.unwrap();
+    // Tampered, stale, and signed by someone else: refused, nothing recorded.
+    let mut tampered = body.to_vec();
+    tampered.extend_from_slice(b" ");
+    expect_error(
+        post(now.clone(), sign(&now, body), tampered).await.unwrap(),
+        403,
+        "invalid_signature",
+    )
+    .await;
+    let stale = (crate::helpers::weekday_afternoon().timestamp() - 600).to_string();
+    expect_error(
+        post(stale.clone(), sign(&stale, body), body.to_vec())
+            .await
+            .unwrap(),
+        403,
+        "invalid_signature",
+    )
+    .await;
+    let other =
+        Ed25519KeyPair::from_pkcs8(Ed25519KeyPair::generate_pkcs8(&rng).unwrap().as_ref()).unwrap();
+    let mut message = format!("{now}|").into_bytes();
+    message.extend_from_slice(body);
+    let forged = STANDARD.encode(other.sign(&message).as_ref());
+    expect_error(
+        post(now.clone(), forged, body.to_vec()).await.unwrap(),
+        403,
+        "invalid_signature",
+    )
+    .await;
+    assert_eq!(app.app.events().head_position().await.unwrap(), head);
+    // Genuine: the STOP is recorded, once.
+    let ok = post(now.clone(), sign(&now, body), body.to_vec())
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(json(ok).await["recorded"], true);
+    let again = post(now.clone(), sign(&now, body), body.to_vec())
+        .await
+        .unwrap();
+    assert_eq!(json(again).await["duplicate"], true);
+    let export = app.get_as(&owner, "/v1/opt-outs?format=json").await;
+    let export = json(export).await;
+    assert_eq!(export["opt_outs"][0]["phone"], "+13125550002", "{export}");
+    app
+}
+
+/// A simulator that answers every delivered message with a STOP variant.
+mod simulated_replies {
+    use super::*;
+
+    crate::on_both_backends!(spawn = spawn_stop_sim_app;
+        the_simulators_stop_reply_arrives_through_the_signed_webhook,
+    );
+
+    async fn the_simulators_stop_reply_arrives_through_the_signed_webhook(app: TestApp) -> TestApp {
+        let fixture = app.send_fixture(1).await;
+        let queue = app.queue(&fixture, 1).await;
+        let token = queue["messages"][0]["click_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let sent = json(app.click(&fixture.texter, &token, "k").await).await;
+        let path = format!(
+            "/v1/conversations/{}",
+            sent["conversation_id"].as_str().unwrap()
+        );
+        // Delivered, answered with a STOP variant, confirmed once — all through
+        // the simulator's signed webhooks, none of it injected by the test.
+        let thread = app
+            .eventually(&fixture.texter, &path, |t| {
+                t["opted_out"] == true
+                    && t["messages"].as_array().unwrap().len() >= 3
+                    && t["messages"][2]["status"] == "delivered"
+            })
+            .await;
+        assert_eq!(thread["messages"][0]["status"], "delivered");
+        assert_eq!(thread["messages"][1]["keyword"], "opt_out");
+        assert_eq!(thread["messages"][2]["kind"], "opt_out_confirmation");
+        app
+    }
 }
