@@ -13,7 +13,7 @@ mod runner;
 
 use std::sync::Arc;
 
-pub use runner::{ProjectionError, Projector, aggregate_event, catch_up, follow};
+pub use runner::{LINGER, ProjectionError, Projector, aggregate_event, catch_up, follow};
 
 /// Every projector the server keeps up to date.
 pub fn all() -> Vec<Arc<dyn Projector>> {

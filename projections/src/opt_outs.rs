@@ -24,7 +24,13 @@ impl Projector for OptOuts {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         for event in events {
-            if !event.stream_id.as_str().starts_with("recipient-") {
+            // Most recipient events are clicks and reports: skip them before
+            // paying for a JSON decode.
+            if !matches!(
+                event.event_type.as_str(),
+                "OptOutRecorded" | "OptInRecorded"
+            ) || !event.stream_id.as_str().starts_with("recipient-")
+            {
                 continue;
             }
             let parsed = <RecipientEvent as textbank_domain::DomainEvent>::from_parts(

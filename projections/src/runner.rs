@@ -16,6 +16,12 @@ const BATCH: usize = 200;
 /// How long a follower sleeps without a wake-up before re-reading anyway (a
 /// wake-up from another process can be lost while its listener reconnects).
 const POLL: Duration = Duration::from_secs(1);
+/// How long a follower lets events gather after a wake-up before applying
+/// them. Every append wakes every follower; applying one event per
+/// transaction would make each projector take the database's write lock as
+/// often as events arrive, starving the appends. A few milliseconds turn
+/// that into one transaction per projector per few hundred events.
+pub const LINGER: Duration = Duration::from_millis(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -79,13 +85,25 @@ pub async fn catch_up(
     store: &dyn EventStore,
     projector: &dyn Projector,
 ) -> Result<u64, ProjectionError> {
+    catch_up_reporting(store, projector, None).await
+}
+
+/// [`catch_up`], publishing the position reached after every batch: under
+/// a steady stream of appends the loop may not end for a while, and readers
+/// waiting for their own write must not wait for it to.
+async fn catch_up_reporting(
+    store: &dyn EventStore,
+    projector: &dyn Projector,
+    reached: Option<&watch::Sender<u64>>,
+) -> Result<u64, ProjectionError> {
     let name = projector.name();
     loop {
-        let mut peek = store.begin().await?;
-        let from = peek.load_checkpoint(name).await?.unwrap_or(0);
-        peek.rollback().await?;
+        let from = store.checkpoint(name).await?.unwrap_or(0);
         let events = store.read_all(from + 1, BATCH).await?;
         let Some(last) = events.last().map(|event| event.position) else {
+            if let Some(reached) = reached {
+                reached.send_replace(from);
+            }
             return Ok(from);
         };
         let mut tx = store.begin().await?;
@@ -97,6 +115,9 @@ pub async fn catch_up(
         projector.apply(&mut tx, &events).await?;
         tx.save_checkpoint(name, last).await?;
         tx.commit().await?;
+        if let Some(reached) = reached {
+            reached.send_replace(last);
+        }
     }
 }
 
@@ -112,22 +133,23 @@ pub async fn follow(
 ) {
     let name = projector.name();
     while !*stop.borrow() {
-        let position = match catch_up(store.as_ref(), projector.as_ref()).await {
-            Ok(position) => {
-                reached.send_replace(position);
-                position
-            }
-            Err(err) => {
-                tracing::error!(projector = name, error = %err, "projection failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(POLL) => {}
-                    _ = stop.changed() => {}
+        let position =
+            match catch_up_reporting(store.as_ref(), projector.as_ref(), Some(&reached)).await {
+                Ok(position) => position,
+                Err(err) => {
+                    tracing::error!(projector = name, error = %err, "projection failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(POLL) => {}
+                        _ = stop.changed() => {}
+                    }
+                    continue;
                 }
-                continue;
-            }
-        };
+            };
         tokio::select! {
-            _ = wait_beyond(store.as_ref(), position, POLL) => {}
+            _ = async {
+                wait_beyond(store.as_ref(), position, POLL).await;
+                tokio::time::sleep(LINGER).await;
+            } => {}
             _ = stop.changed() => {}
         }
     }

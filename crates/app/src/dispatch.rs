@@ -101,17 +101,17 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
         }
         let position = checkpoint(&app).await.unwrap_or(0);
         tokio::select! {
-            _ = wait_beyond(app.events(), position, POLL) => {}
+            _ = async {
+                wait_beyond(app.events(), position, POLL).await;
+                tokio::time::sleep(textbank_projections::LINGER).await;
+            } => {}
             _ = stop.changed() => {}
         }
     }
 }
 
 async fn checkpoint(app: &App) -> Result<u64, AppError> {
-    let mut tx = app.events().begin().await?;
-    let position = tx.load_checkpoint(CHECKPOINT).await?.unwrap_or(0);
-    tx.rollback().await?;
-    Ok(position)
+    Ok(app.events().checkpoint(CHECKPOINT).await?.unwrap_or(0))
 }
 
 /// Dispatches the messages of the next batch of events; `None` when the log

@@ -81,6 +81,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// they guard.
     async fn begin(&self) -> StoreResult<StoreTx>;
 
+    /// A checkpoint as last committed, read without a write transaction
+    /// (a runner peeks at it before deciding whether there is work).
+    async fn checkpoint(&self, name: &str) -> StoreResult<Option<u64>>;
+
     /// Is the database reachable?
     async fn ping(&self) -> StoreResult<()>;
 }

@@ -212,11 +212,25 @@ impl EventStore for SqlEventStore {
 
     async fn begin(&self) -> StoreResult<StoreTx> {
         Ok(match &self.database {
-            Database::Sqlite { read, .. } => {
-                StoreTx::Sqlite(read.begin_with("BEGIN IMMEDIATE").await?)
+            // On the write pool's one connection, beside the appender: the
+            // pool queues writers fairly, where contending connections would
+            // each sleep in SQLite's busy handler (1, 2, 5, … 100 ms) and
+            // leave the lock idle in between.
+            Database::Sqlite { write, .. } => {
+                StoreTx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?)
             }
             Database::Postgres(pool) => StoreTx::Postgres(pool.begin().await?),
         })
+    }
+
+    async fn checkpoint(&self, name: &str) -> StoreResult<Option<u64>> {
+        let position: Option<i64> = crate::on_reader!(&self.database, |pool| {
+            sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await?
+        });
+        position.map(crate::decode::to_u64).transpose()
     }
 
     async fn ping(&self) -> StoreResult<()> {
