@@ -212,12 +212,8 @@ impl EventStore for SqlEventStore {
 
     async fn begin(&self) -> StoreResult<StoreTx> {
         Ok(match &self.database {
-            // On the write pool's one connection, beside the appender: the
-            // pool queues writers fairly, where contending connections would
-            // each sleep in SQLite's busy handler (1, 2, 5, … 100 ms) and
-            // leave the lock idle in between.
-            Database::Sqlite { write, .. } => {
-                StoreTx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?)
+            Database::Sqlite { read, .. } => {
+                StoreTx::Sqlite(read.begin_with("BEGIN IMMEDIATE").await?)
             }
             Database::Postgres(pool) => StoreTx::Postgres(pool.begin().await?),
         })
