@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -142,33 +142,66 @@ impl ConfiguredCarrier {
     }
 }
 
-/// Adapters built so far, per org; dropped when the org's settings change.
+/// How long a built carrier (and the numbers it owns) is trusted before the
+/// settings are read again: another server sharing the database may have
+/// changed them. This process drops its copy at once when it changes them.
+const CARRIER_TTL: Duration = Duration::from_secs(30);
+
+/// Adapters built so far, per org, and which org each sending number names.
 #[derive(Clone, Default)]
 pub(crate) struct Carriers {
-    built: Arc<RwLock<HashMap<OrgId, Arc<ConfiguredCarrier>>>>,
+    built: Arc<RwLock<Built>>,
+}
+
+#[derive(Default)]
+struct Built {
+    by_org: HashMap<OrgId, (Instant, Arc<ConfiguredCarrier>)>,
+    by_number: HashMap<String, OrgId>,
 }
 
 impl Carriers {
     fn get(&self, org: OrgId) -> Option<Arc<ConfiguredCarrier>> {
-        self.built
+        let built = self
+            .built
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        built
+            .by_org
+            .get(&org)
+            .filter(|(at, _)| at.elapsed() < CARRIER_TTL)
+            .map(|(_, carrier)| carrier.clone())
+    }
+
+    /// The org a sending number belongs to, if a fresh carrier names it.
+    fn org_of(&self, number: &str) -> Option<OrgId> {
+        let org = *self
+            .built
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&org)
-            .cloned()
+            .by_number
+            .get(number)?;
+        self.get(org).map(|_| org)
     }
 
     fn put(&self, org: OrgId, carrier: Arc<ConfiguredCarrier>) {
-        self.built
+        let mut built = self
+            .built
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(org, carrier);
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        built.by_number.retain(|_, owner| *owner != org);
+        for number in &carrier.sending_numbers {
+            built.by_number.insert(number.clone(), org);
+        }
+        built.by_org.insert(org, (Instant::now(), carrier));
     }
 
     fn forget(&self, org: OrgId) {
-        self.built
+        let mut built = self
+            .built
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(&org);
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        built.by_number.retain(|_, owner| *owner != org);
+        built.by_org.remove(&org);
     }
 }
 
@@ -551,6 +584,9 @@ impl App {
 
     /// The org a sending number belongs to.
     pub(crate) async fn org_of_number(&self, number: &str) -> Result<Option<OrgId>, AppError> {
+        if let Some(org) = self.carriers.org_of(number) {
+            return Ok(Some(org));
+        }
         let org: Option<Uuid> = on_reader!(self.database(), |pool| {
             sqlx::query_scalar("SELECT org_id FROM sending_numbers WHERE number = $1")
                 .bind(number)
