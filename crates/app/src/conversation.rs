@@ -308,26 +308,13 @@ impl App {
             &caller.metadata(),
             recipient::evolve,
             |state| {
-                if state.opted_out {
-                    return Ok(Vec::new());
-                }
-                let mut events = vec![RecipientEvent::OptOutRecorded {
-                    phone: phone.clone(),
-                    source: OptOutSource::Texter,
-                    keyword: None,
-                    conversation: Some(reference),
-                }];
-                if let Some(body) = &confirmation {
-                    events.push(RecipientEvent::AutoReplyQueued {
-                        message_id: MessageId::new(),
-                        kind: AutoReplyKind::OptOutConfirmation,
-                        phone: phone.clone(),
-                        body: body.clone(),
-                        in_reply_to: None,
-                        conversation: Some(reference),
-                    });
-                }
-                Ok(events)
+                Ok(recipient::decide_manual_opt_out(
+                    state,
+                    &phone,
+                    OptOutSource::Texter,
+                    Some(reference),
+                    confirmation.as_deref().map(|body| (MessageId::new(), body)),
+                ))
             },
         )
         .await

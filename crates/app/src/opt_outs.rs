@@ -17,7 +17,7 @@ use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use textbank_domain::list::{ListError, PHONE_HEADERS};
 use textbank_domain::phone::{PhoneError, PhoneNumber, Region};
-use textbank_domain::recipient::{self, OptOutSource, RecipientEvent};
+use textbank_domain::recipient::{self, OptOutSource};
 use textbank_domain::{OrgId, Permission};
 use textbank_projections::opt_outs::OptOuts;
 
@@ -113,15 +113,13 @@ impl App {
                     metadata,
                     recipient::evolve,
                     |state| {
-                        if state.opted_out {
-                            return Ok(Vec::new());
-                        }
-                        Ok(vec![RecipientEvent::OptOutRecorded {
-                            phone: phone.clone(),
-                            source: OptOutSource::Import,
-                            keyword: None,
-                            conversation: None,
-                        }])
+                        Ok(recipient::decide_manual_opt_out(
+                            state,
+                            &phone,
+                            OptOutSource::Import,
+                            None,
+                            None,
+                        ))
                     },
                 )
                 .await

@@ -481,6 +481,39 @@ pub fn decide_dispatch(
     }
 }
 
+/// Records an opt-out made by a person (a texter, or an imported list); an
+/// already opted-out number changes nothing. `confirmation` is the org's
+/// confirmation text when one should go out (texters may send it; imports
+/// never text anyone).
+pub fn decide_manual_opt_out(
+    state: &RecipientState,
+    phone: &PhoneNumber,
+    source: OptOutSource,
+    conversation: Option<ConversationRef>,
+    confirmation: Option<(MessageId, &str)>,
+) -> Vec<RecipientEvent> {
+    if state.opted_out {
+        return Vec::new();
+    }
+    let mut events = vec![RecipientEvent::OptOutRecorded {
+        phone: phone.clone(),
+        source,
+        keyword: None,
+        conversation,
+    }];
+    if let Some((message_id, body)) = confirmation {
+        events.push(RecipientEvent::AutoReplyQueued {
+            message_id,
+            kind: AutoReplyKind::OptOutConfirmation,
+            phone: phone.clone(),
+            body: body.to_owned(),
+            in_reply_to: None,
+            conversation,
+        });
+    }
+    events
+}
+
 /// A delivery report as a carrier webhook gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -889,5 +922,31 @@ mod tests {
             MessageId::new,
         );
         assert_eq!(yes.len(), 1);
+    }
+
+    #[test]
+    fn a_manual_opt_out_is_recorded_once_with_at_most_one_confirmation() {
+        let events = decide_manual_opt_out(
+            &RecipientState::default(),
+            &phone(),
+            OptOutSource::Texter,
+            None,
+            Some((MessageId::new(), "Unsubscribed.")),
+        );
+        assert_eq!(auto_replies(&events), [AutoReplyKind::OptOutConfirmation]);
+        let state = given(&events);
+        assert!(state.opted_out);
+        assert!(
+            decide_manual_opt_out(&state, &phone(), OptOutSource::Import, None, None).is_empty()
+        );
+        let imported = decide_manual_opt_out(
+            &RecipientState::default(),
+            &phone(),
+            OptOutSource::Import,
+            None,
+            None,
+        );
+        assert_eq!(imported.len(), 1);
+        assert!(auto_replies(&imported).is_empty());
     }
 }
