@@ -13,7 +13,10 @@ mod runner;
 
 use std::sync::Arc;
 
-pub use runner::{LINGER, ProjectionError, Projector, aggregate_event, catch_up, follow};
+pub use runner::{
+    Followed, LINGER, ProjectionError, Projector, aggregate_event, catch_up, follow,
+    follow_together,
+};
 
 /// Every projector the server keeps up to date.
 pub fn all() -> Vec<Arc<dyn Projector>> {

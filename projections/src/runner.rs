@@ -138,19 +138,119 @@ pub async fn follow(
                 Ok(position) => position,
                 Err(err) => {
                     tracing::error!(projector = name, error = %err, "projection failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(POLL) => {}
-                        _ = stop.changed() => {}
-                    }
+                    pause(&mut stop).await;
                     continue;
                 }
             };
-        tokio::select! {
-            _ = async {
-                wait_beyond(store.as_ref(), position, POLL).await;
-                tokio::time::sleep(LINGER).await;
-            } => {}
-            _ = stop.changed() => {}
+        idle(store.as_ref(), position, &mut stop).await;
+    }
+}
+
+/// A projector and where its progress is published.
+pub struct Followed {
+    pub projector: Arc<dyn Projector>,
+    pub reached: watch::Sender<u64>,
+}
+
+/// Keeps several projectors caught up with one reader: each batch is read
+/// (and its JSON decoded) once and applied to every projector in one
+/// transaction, with every checkpoint saved in it. Projectors at different
+/// positions (one was rebuilt) each get only the events they have not
+/// applied. When the shared transaction fails — one projector's batch is
+/// refused — each projector catches up on its own for that round, so one
+/// failing read model never holds the others back.
+pub async fn follow_together(
+    store: Arc<dyn EventStore>,
+    followed: Vec<Followed>,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        let head = match apply_together(store.as_ref(), &followed).await {
+            Ok(Some(head)) => head,
+            // Events applied (or a checkpoint moved under us): go again.
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::warn!(error = %err, "shared projection batch failed; projectors catch up one by one");
+                let mut failed = false;
+                for one in &followed {
+                    let projector = one.projector.as_ref();
+                    if let Err(err) =
+                        catch_up_reporting(store.as_ref(), projector, Some(&one.reached)).await
+                    {
+                        tracing::error!(projector = projector.name(), error = %err, "projection failed; retrying");
+                        failed = true;
+                    }
+                }
+                if failed {
+                    pause(&mut stop).await;
+                }
+                continue;
+            }
+        };
+        idle(store.as_ref(), head, &mut stop).await;
+    }
+}
+
+/// Applies the next batch to every projector behind it. `Some(position)`
+/// when all were already caught up to it (nothing to read), `None` after a
+/// batch was applied or a checkpoint moved meanwhile.
+async fn apply_together(
+    store: &dyn EventStore,
+    followed: &[Followed],
+) -> Result<Option<u64>, ProjectionError> {
+    let mut at = Vec::with_capacity(followed.len());
+    for one in followed {
+        at.push(store.checkpoint(one.projector.name()).await?.unwrap_or(0));
+    }
+    let Some(&from) = at.iter().min() else {
+        return Ok(Some(0));
+    };
+    let events = store.read_all(from + 1, BATCH).await?;
+    let Some(last) = events.last().map(|event| event.position) else {
+        for (one, position) in followed.iter().zip(&at) {
+            one.reached.send_replace(*position);
         }
+        return Ok(Some(from));
+    };
+    let mut tx = store.begin().await?;
+    // Checkpoints are loaded (and, on PostgreSQL, locked) in one fixed
+    // order, so runners in several processes cannot deadlock.
+    for (one, position) in followed.iter().zip(&at) {
+        let name = one.projector.name();
+        if tx.load_checkpoint(name).await?.unwrap_or(0) != *position {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        if *position >= last {
+            continue;
+        }
+        let start = events.partition_point(|event| event.position <= *position);
+        one.projector.apply(&mut tx, &events[start..]).await?;
+        tx.save_checkpoint(name, last).await?;
+    }
+    tx.commit().await?;
+    for (one, position) in followed.iter().zip(&at) {
+        one.reached.send_replace(last.max(*position));
+    }
+    Ok(None)
+}
+
+/// Waits for events beyond `position` (then lets more gather for
+/// [`LINGER`]), or for the stop signal.
+async fn idle(store: &dyn EventStore, position: u64, stop: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = async {
+            wait_beyond(store, position, POLL).await;
+            tokio::time::sleep(LINGER).await;
+        } => {}
+        _ = stop.changed() => {}
+    }
+}
+
+/// Waits a while after a failure before trying again, or for the stop signal.
+async fn pause(stop: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(POLL) => {}
+        _ = stop.changed() => {}
     }
 }

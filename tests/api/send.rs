@@ -378,9 +378,18 @@ async fn an_opt_out_racing_a_click_never_ends_in_a_text_after_it(app: TestApp) -
             waited += 1;
             assert!(waited < 1_000, "the dispatcher never settled {to}");
             let events = recipient_events(&app, &fixture, &to).await;
-            let clicked = count(&events, "MessageSendClicked");
-            let settled = count(&events, "MessageSubmitted") + count(&events, "MessageCancelled");
-            if clicked == settled {
+            // Every clicked message has an outcome (the confirmation of the
+            // STOP is dispatched too, and is not a click).
+            let settled = events.iter().all(|event| match event {
+                RecipientEvent::MessageSendClicked(click) => events.iter().any(|e| {
+                    matches!(e,
+                        RecipientEvent::MessageSubmitted { message_id, .. }
+                        | RecipientEvent::MessageCancelled { message_id, .. }
+                            if *message_id == click.message_id)
+                }),
+                _ => true,
+            });
+            if settled {
                 break events;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;

@@ -1,9 +1,9 @@
-//! The server's background work: a follower per read model and the
+//! The server's background work: the read models' follower and the
 //! dispatcher. `textbank serve` and the end-to-end tests start the same set.
 
 use std::sync::Arc;
 
-use textbank_projections::follow;
+use textbank_projections::{Followed, follow_together};
 use textbank_store::EventStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -16,18 +16,23 @@ pub struct Background {
 }
 
 impl Background {
-    /// Starts every projector's follower and the dispatcher.
+    /// Starts the read models' follower and the dispatcher.
     pub fn start(app: &App) -> Self {
         let (stop, stopped) = watch::channel(false);
         let store: Arc<dyn EventStore> = app.store().clone();
-        let mut tasks: Vec<JoinHandle<()>> = textbank_projections::all()
+        let followed = textbank_projections::all()
             .into_iter()
             .map(|projector| {
                 let (reached, progress) = watch::channel(0);
                 app.register_progress(projector.name(), progress);
-                tokio::spawn(follow(store.clone(), projector, stopped.clone(), reached))
+                Followed { projector, reached }
             })
             .collect();
+        let mut tasks = vec![tokio::spawn(follow_together(
+            store,
+            followed,
+            stopped.clone(),
+        ))];
         tasks.push(tokio::spawn(dispatch::run(app.clone(), stopped)));
         Self { stop, tasks }
     }

@@ -239,17 +239,24 @@ fn optional_text(value: &Option<String>, field: &'static str) -> Result<Option<S
 
 fn sim_numbers() -> Vec<String> {
     // 555-01xx is reserved for fiction; a random area code keeps orgs apart.
+    // Only numbers that parse come out: an area code like 311 would make
+    // every webhook naming it unattributable.
     let mut rng = rand::rng();
-    (0..3)
-        .map(|_| {
-            format!(
-                "+1{}{}55501{:02}",
-                rng.random_range(2..=9),
-                rng.random_range(10..=98),
-                rng.random_range(0..100)
-            )
-        })
-        .collect()
+    let mut numbers: Vec<String> = Vec::new();
+    while numbers.len() < 3 {
+        let candidate = format!(
+            "+1{}{:02}55501{:02}",
+            rng.random_range(2..=9),
+            rng.random_range(0..100),
+            rng.random_range(0..100)
+        );
+        let parses = PhoneNumber::parse(&candidate, textbank_domain::phone::Region::US)
+            .is_ok_and(|number| number.as_str() == candidate);
+        if parses && !numbers.contains(&candidate) {
+            numbers.push(candidate);
+        }
+    }
+    numbers
 }
 
 impl App {
@@ -595,5 +602,24 @@ impl App {
                 .map_err(StoreError::from)?
         });
         Ok(org.map(OrgId::from_uuid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulator_numbers_are_valid_distinct_and_fictional() {
+        for _ in 0..500 {
+            let numbers = sim_numbers();
+            assert_eq!(numbers.len(), 3);
+            for number in &numbers {
+                let parsed =
+                    PhoneNumber::parse(number, textbank_domain::phone::Region::US).unwrap();
+                assert_eq!(parsed.as_str(), number);
+                assert_eq!(&number[5..10], "55501", "{number}");
+            }
+        }
     }
 }
