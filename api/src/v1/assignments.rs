@@ -10,6 +10,7 @@ use textbank_domain::{CampaignId, MemberId};
 use crate::error::ApiError;
 use crate::extract::{Auth, Body, path_id};
 use crate::server::AppState;
+use crate::v1::to_json;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,12 +40,6 @@ pub struct ReassignBody {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestBody {}
-
-fn to_json<T: serde::Serialize>(value: T) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        serde_json::to_value(value).map_err(|err| ApiError::internal(&err))?,
-    ))
-}
 
 /// A member id that does not parse cannot exist: 404, like an unknown one.
 fn texter_id(raw: &str) -> Result<MemberId, ApiError> {

@@ -13,6 +13,7 @@ use textbank_domain::{CampaignId, ListId};
 use crate::error::ApiError;
 use crate::extract::{Auth, Body, path_id};
 use crate::server::AppState;
+use crate::v1::to_json;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,12 +71,6 @@ fn canned(responses: Vec<CannedResponseBody>) -> Vec<CannedResponse> {
             body: r.body,
         })
         .collect()
-}
-
-fn to_json<T: serde::Serialize>(value: T) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        serde_json::to_value(value).map_err(|err| ApiError::internal(&err))?,
-    ))
 }
 
 pub async fn create_campaign(

@@ -9,12 +9,7 @@ use textbank_app::CarrierSettings;
 use crate::error::ApiError;
 use crate::extract::{Auth, Body};
 use crate::server::AppState;
-
-fn to_json<T: serde::Serialize>(value: T) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        serde_json::to_value(value).map_err(|err| ApiError::internal(&err))?,
-    ))
-}
+use crate::v1::to_json;
 
 pub async fn put_carrier(
     State(state): State<AppState>,

@@ -12,7 +12,17 @@ mod send;
 use axum::Router;
 use axum::routing::{delete, get, post, put};
 
+use crate::error::ApiError;
 use crate::server::AppState;
+
+/// A response body as JSON; a value that cannot be serialized is our bug.
+pub(crate) fn to_json<T: serde::Serialize>(
+    value: T,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    Ok(axum::Json(
+        serde_json::to_value(value).map_err(|err| ApiError::internal(&err))?,
+    ))
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()

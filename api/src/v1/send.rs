@@ -13,6 +13,7 @@ use textbank_domain::{CampaignId, ConversationId};
 use crate::error::ApiError;
 use crate::extract::{Auth, Body, path_id};
 use crate::server::AppState;
+use crate::v1::to_json;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,12 +56,6 @@ pub struct OptOutRequest {
 pub struct AnswerRequest {
     question_id: String,
     answer: String,
-}
-
-fn to_json<T: serde::Serialize>(value: T) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        serde_json::to_value(value).map_err(|err| ApiError::internal(&err))?,
-    ))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

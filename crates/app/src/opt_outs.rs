@@ -15,7 +15,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use textbank_domain::list::{ListError, PHONE_HEADERS};
+use textbank_domain::list::{ListError, phone_column};
 use textbank_domain::phone::{PhoneError, PhoneNumber, Region};
 use textbank_domain::recipient::{self, OptOutSource};
 use textbank_domain::{OrgId, Permission};
@@ -374,24 +374,6 @@ fn header_cell(cell: &str, index: usize) -> &str {
     } else {
         cell
     }
-}
-
-/// The phone column by the contact-list importer's names and preference
-/// (`Cell Phone`, `mobile`, `PHONE_NUMBER`, …). Other columns are ignored:
-/// an opt-out file's extra columns need not make sense as contact fields.
-fn phone_column(header: &[&str]) -> Option<usize> {
-    let squashed: Vec<String> = header
-        .iter()
-        .map(|cell| {
-            cell.chars()
-                .filter(char::is_ascii_alphanumeric)
-                .map(|c| c.to_ascii_lowercase())
-                .collect()
-        })
-        .collect();
-    PHONE_HEADERS
-        .iter()
-        .find_map(|name| squashed.iter().position(|cell| cell == name))
 }
 
 #[derive(Deserialize)]

@@ -376,6 +376,7 @@ impl App {
         }
         let window = window(&campaign)?;
         let check = texting_hours::check(received_at, &token.zone, &window);
+        let info = segments::analyze(&token.body);
         let message_id = MessageId::new();
         let record = ClickRecord {
             message_id,
@@ -386,8 +387,8 @@ impl App {
             texter_id: texter,
             key_id: caller.key_id,
             phone: token.phone.clone(),
-            segments: segments::analyze(&token.body).segments,
-            encoding: encoding_name(&token.body),
+            segments: info.segments,
+            encoding: encoding_name(info.encoding),
             body_sha256: token.body_sha256.clone(),
             body: token.body.clone(),
             script_version: Some(token.script_version),
@@ -437,6 +438,13 @@ impl App {
         )
         .await?
         .ok_or(AppError::NotFound("campaign"))?;
+        let contact = conversations::conversation_contact(
+            self.database(),
+            caller.org_id,
+            conversation.campaign_id,
+            &conversation.phone,
+        )
+        .await?;
         let (body, script_version) = match body {
             ReplyBody::Text(text) => {
                 let text = text.trim().to_owned();
@@ -457,20 +465,24 @@ impl App {
                     field: "canned_response_id",
                     message: format!("the campaign has {} canned responses", canned.len()),
                 })?;
-                let contact = self.contact_fields(caller, &conversation).await?;
                 let texter_name = directory::member(self.database(), caller.org_id, texter)
                     .await?
                     .map(|member| member.name)
                     .unwrap_or_default();
-                let body = Template::parse_unchecked(&response.body).render(|field| match field {
-                    "texter_name" => Some(texter_name.as_str()),
-                    other => contact.get(other).map(String::as_str),
+                let body = Template::parse_unchecked(&response.body).render(|field| {
+                    let contact = contact.as_ref()?;
+                    match field {
+                        "texter_name" => Some(texter_name.as_str()),
+                        "first_name" => Some(contact.first_name.as_str()),
+                        "last_name" => Some(contact.last_name.as_str()),
+                        other => contact.fields.get(other).map(String::as_str),
+                    }
                 });
                 (body, Some(campaign.script_version))
             }
         };
         let window = window(&campaign)?;
-        let zone = self.contact_zone(caller, &conversation).await?;
+        let zone = contact.map_or(ContactZone::UNKNOWN, |contact| contact.zone);
         let check = texting_hours::check(received_at, &zone, &window);
         let stream = recipient::stream_id(caller.org_id, &phone);
         let message_id = MessageId::new();
@@ -485,7 +497,7 @@ impl App {
             key_id: caller.key_id,
             phone,
             segments: info.segments,
-            encoding: encoding_name(&body),
+            encoding: encoding_name(info.encoding),
             body_sha256: body_hash(&body),
             body,
             script_version,
@@ -650,43 +662,6 @@ impl App {
         };
         found.ok_or(AppError::NotFound("conversation"))
     }
-
-    async fn contact_fields(
-        &self,
-        caller: &Caller,
-        conversation: &conversations::ConversationRow,
-    ) -> Result<std::collections::BTreeMap<String, String>, AppError> {
-        Ok(conversations::conversation_contact(
-            self.database(),
-            caller.org_id,
-            conversation.campaign_id,
-            &conversation.phone,
-        )
-        .await?
-        .map(|contact| {
-            let mut fields = contact.fields;
-            fields.insert("first_name".into(), contact.first_name);
-            fields.insert("last_name".into(), contact.last_name);
-            fields
-        })
-        .unwrap_or_default())
-    }
-
-    async fn contact_zone(
-        &self,
-        caller: &Caller,
-        conversation: &conversations::ConversationRow,
-    ) -> Result<ContactZone, AppError> {
-        Ok(conversations::conversation_contact(
-            self.database(),
-            caller.org_id,
-            conversation.campaign_id,
-            &conversation.phone,
-        )
-        .await?
-        .map(|contact| contact.zone)
-        .unwrap_or(ContactZone::UNKNOWN))
-    }
 }
 
 fn conversation_of(state: &RecipientState, message: MessageId) -> Option<ConversationId> {
@@ -697,8 +672,8 @@ fn conversation_of(state: &RecipientState, message: MessageId) -> Option<Convers
         .map(|conversation| conversation.conversation_id)
 }
 
-fn encoding_name(body: &str) -> String {
-    match segments::analyze(body).encoding {
+fn encoding_name(encoding: Encoding) -> String {
+    match encoding {
         Encoding::Gsm7 => "gsm7".into(),
         Encoding::Ucs2 => "ucs2".into(),
     }

@@ -219,16 +219,25 @@ fn field_name(header: &str, index: usize) -> String {
     }
 }
 
+/// The phone column of a header row, by the names (and preference order) of
+/// [`PHONE_HEADERS`], ignoring case, spaces and punctuation.
+pub fn phone_column(header: &[&str]) -> Option<usize> {
+    let squashed: Vec<String> = header.iter().map(|h| squash(h)).collect();
+    find_column(&squashed, &PHONE_HEADERS)
+}
+
+fn find_column(squashed: &[String], names: &[&str]) -> Option<usize> {
+    names
+        .iter()
+        .find_map(|name| squashed.iter().position(|h| h == name))
+}
+
 impl ColumnMap {
     /// Maps a header row. Spoke's format (firstName,lastName,cell,zip,
     /// external_id,…) maps as-is.
     pub fn from_header(header: &[&str]) -> Result<Self, ListError> {
         let squashed: Vec<String> = header.iter().map(|h| squash(h)).collect();
-        let find = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|name| squashed.iter().position(|h| h == name))
-        };
+        let find = |names: &[&str]| find_column(&squashed, names);
         let phone = find(&PHONE_HEADERS).ok_or(ListError::NoPhoneColumn)?;
         let first_name = find(&FIRST_NAME_HEADERS);
         let last_name = find(&LAST_NAME_HEADERS);
