@@ -15,9 +15,10 @@ use serde_json::Value;
 use textbank_domain::campaign::{CampaignEvent, CampaignStatus};
 use textbank_domain::phone::PhoneNumber;
 use textbank_domain::{CampaignId, ListId, MemberId, OrgId};
-use textbank_store::{Database, RecordedEvent, StoreError, StoreResult, StoreTx, on_reader, on_tx};
+use textbank_store::{Database, StoreError, StoreResult, StoreTx, on_reader, on_tx};
 use uuid::Uuid;
 
+use crate::batch::Batch;
 use crate::runner::{ProjectionError, Projector, aggregate_event};
 
 pub struct Campaigns;
@@ -28,12 +29,8 @@ impl Projector for Campaigns {
         "campaigns"
     }
 
-    async fn apply(
-        &self,
-        tx: &mut StoreTx,
-        events: &[RecordedEvent],
-    ) -> Result<(), ProjectionError> {
-        for event in events {
+    async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError> {
+        for event in batch.events() {
             let Some((campaign, parsed)) =
                 aggregate_event::<CampaignEvent>("campaigns", "campaign-", event)?
             else {

@@ -11,10 +11,11 @@ use chrono::{DateTime, Utc};
 use textbank_domain::message::MessageKind;
 use textbank_domain::recipient::RecipientEvent;
 use textbank_domain::timezone::ContactZone;
-use textbank_domain::{CampaignId, ConversationId, DomainEvent, ListId, MemberId, OrgId};
-use textbank_store::{Database, RecordedEvent, StoreError, StoreResult, StoreTx, on_reader, on_tx};
+use textbank_domain::{CampaignId, ConversationId, ListId, MemberId, OrgId};
+use textbank_store::{Database, StoreError, StoreResult, StoreTx, on_reader, on_tx};
 use uuid::Uuid;
 
+use crate::batch::Batch;
 use crate::runner::{ProjectionError, Projector};
 
 pub struct Conversations;
@@ -25,27 +26,10 @@ impl Projector for Conversations {
         "conversations"
     }
 
-    async fn apply(
-        &self,
-        tx: &mut StoreTx,
-        events: &[RecordedEvent],
-    ) -> Result<(), ProjectionError> {
-        for event in events {
-            // Cheap filter first: most events are not initial clicks.
-            if event.event_type != "MessageSendClicked"
-                || !event.stream_id.as_str().starts_with("recipient-")
-            {
-                continue;
-            }
-            let parsed =
-                RecipientEvent::from_parts(&event.event_type, &event.data).map_err(|err| {
-                    ProjectionError::Apply {
-                        projector: "conversations",
-                        position: event.position,
-                        reason: err.to_string(),
-                    }
-                })?;
-            let (Some(RecipientEvent::MessageSendClicked(click)), Some(org)) =
+    async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError> {
+        for item in batch.recipient_events("conversations") {
+            let (event, parsed) = item?;
+            let (RecipientEvent::MessageSendClicked(click), Some(org)) =
                 (parsed, event.metadata.org_id)
             else {
                 continue;

@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use textbank_domain::org::OrgEvent;
 use textbank_domain::{ApiKeyId, DomainEvent, MemberId, OrgId, Role};
-use textbank_store::{Database, RecordedEvent, StoreError, StoreResult, StoreTx, on_reader, on_tx};
+use textbank_store::{Database, StoreError, StoreResult, StoreTx, on_reader, on_tx};
 use uuid::Uuid;
 
+use crate::batch::Batch;
 use crate::runner::{ProjectionError, Projector};
 
 pub struct Directory;
@@ -19,12 +20,8 @@ impl Projector for Directory {
         "directory"
     }
 
-    async fn apply(
-        &self,
-        tx: &mut StoreTx,
-        events: &[RecordedEvent],
-    ) -> Result<(), ProjectionError> {
-        for event in events {
+    async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError> {
+        for event in batch.events() {
             if !event.stream_id.as_str().starts_with("org-") {
                 continue;
             }

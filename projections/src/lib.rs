@@ -4,15 +4,20 @@
 //! once, across crashes.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+mod batch;
+pub mod campaign_metrics;
 pub mod campaigns;
 pub mod conversations;
 pub mod directory;
+pub mod inbox;
 pub mod lists;
 pub mod opt_outs;
 mod runner;
 
 use std::sync::Arc;
 
+pub use batch::{Batch, OwnedBatch, Tables};
 pub use runner::{
     Followed, LINGER, ProjectionError, Projector, aggregate_event, catch_up, follow,
     follow_together,
@@ -26,5 +31,8 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(opt_outs::OptOuts),
         Arc::new(campaigns::Campaigns),
         Arc::new(conversations::Conversations),
+        Arc::new(inbox::Inbox::live()),
+        Arc::new(audit::Audit::live()),
+        Arc::new(campaign_metrics::CampaignMetrics::live()),
     ]
 }

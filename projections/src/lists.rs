@@ -10,9 +10,10 @@ use serde_json::Value;
 use sqlx::QueryBuilder;
 use textbank_domain::list::{Contact, ListEvent, Rejection};
 use textbank_domain::{ListId, OrgId};
-use textbank_store::{Database, RecordedEvent, StoreError, StoreResult, StoreTx, on_reader, on_tx};
+use textbank_store::{Database, StoreError, StoreResult, StoreTx, on_reader, on_tx};
 use uuid::Uuid;
 
+use crate::batch::Batch;
 use crate::runner::{ProjectionError, Projector, aggregate_event};
 
 pub struct Lists;
@@ -23,12 +24,8 @@ impl Projector for Lists {
         "lists"
     }
 
-    async fn apply(
-        &self,
-        tx: &mut StoreTx,
-        events: &[RecordedEvent],
-    ) -> Result<(), ProjectionError> {
-        for event in events {
+    async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError> {
+        for event in batch.events() {
             let Some((list, Some(list_event))) =
                 aggregate_event::<ListEvent>("lists", "list-", event)?
             else {

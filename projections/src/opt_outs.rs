@@ -5,9 +5,10 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use textbank_domain::OrgId;
 use textbank_domain::recipient::RecipientEvent;
-use textbank_store::{Database, RecordedEvent, StoreResult, StoreTx, on_reader, on_tx};
+use textbank_store::{Database, StoreResult, StoreTx, on_reader, on_tx};
 use uuid::Uuid;
 
+use crate::batch::Batch;
 use crate::runner::{ProjectionError, Projector};
 
 pub struct OptOuts;
@@ -18,12 +19,8 @@ impl Projector for OptOuts {
         "opt_outs"
     }
 
-    async fn apply(
-        &self,
-        tx: &mut StoreTx,
-        events: &[RecordedEvent],
-    ) -> Result<(), ProjectionError> {
-        for event in events {
+    async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError> {
+        for event in batch.events() {
             // Most recipient events are clicks and reports: skip them before
             // paying for a JSON decode.
             if !matches!(

@@ -7,6 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use textbank_domain::DomainEvent;
 use textbank_store::{EventStore, RecordedEvent, StoreError, StoreTx, wait_beyond};
+
+use crate::batch::{Batch, OwnedBatch};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -43,11 +45,20 @@ pub trait Projector: Send + Sync + 'static {
 
     /// Applies events (in position order) to the read model inside `tx`. An
     /// error rolls back the whole batch, checkpoint included.
-    async fn apply(
-        &self,
-        tx: &mut StoreTx,
-        events: &[RecordedEvent],
-    ) -> Result<(), ProjectionError>;
+    async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError>;
+
+    /// The tables this read model writes, by their live names. A read model
+    /// that names them (and gives [`Projector::next`]) is rebuilt beside
+    /// itself and swapped in; see `rebuild`.
+    fn tables(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The same read model writing to `{table}_next` under its own
+    /// checkpoint (its name must differ): what a rebuild fills.
+    fn next(&self) -> Option<Arc<dyn Projector>> {
+        None
+    }
 }
 
 /// Decodes an event of an aggregate whose streams are named
@@ -99,8 +110,8 @@ async fn catch_up_reporting(
     let name = projector.name();
     loop {
         let from = store.checkpoint(name).await?.unwrap_or(0);
-        let events = store.read_all(from + 1, BATCH).await?;
-        let Some(last) = events.last().map(|event| event.position) else {
+        let events = OwnedBatch::new(store.read_all(from + 1, BATCH).await?);
+        let Some(last) = events.last_position() else {
             if let Some(reached) = reached {
                 reached.send_replace(from);
             }
@@ -112,7 +123,7 @@ async fn catch_up_reporting(
             tx.rollback().await?;
             continue;
         }
-        projector.apply(&mut tx, &events).await?;
+        projector.apply(&mut tx, events.all()).await?;
         tx.save_checkpoint(name, last).await?;
         tx.commit().await?;
         if let Some(reached) = reached {
@@ -205,8 +216,8 @@ async fn apply_together(
     let Some(&from) = at.iter().min() else {
         return Ok(Some(0));
     };
-    let events = store.read_all(from + 1, BATCH).await?;
-    let Some(last) = events.last().map(|event| event.position) else {
+    let events = OwnedBatch::new(store.read_all(from + 1, BATCH).await?);
+    let Some(last) = events.last_position() else {
         for (one, position) in followed.iter().zip(&at) {
             one.reached.send_replace(*position);
         }
@@ -224,8 +235,9 @@ async fn apply_together(
         if *position >= last {
             continue;
         }
-        let start = events.partition_point(|event| event.position <= *position);
-        one.projector.apply(&mut tx, &events[start..]).await?;
+        one.projector
+            .apply(&mut tx, events.after(*position))
+            .await?;
         tx.save_checkpoint(name, last).await?;
     }
     tx.commit().await?;

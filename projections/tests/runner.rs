@@ -8,11 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::json;
 use textbank_domain::{Actor, EventMetadata, StreamId};
-use textbank_projections::{ProjectionError, Projector, catch_up, follow};
+use textbank_projections::{Batch, ProjectionError, Projector, catch_up, follow};
 use textbank_store::scratch::ScratchDb;
-use textbank_store::{
-    EventStore, ExpectedVersion, NewEvent, RecordedEvent, SqlEventStore, StoreTx,
-};
+use textbank_store::{EventStore, ExpectedVersion, NewEvent, SqlEventStore, StoreTx};
 
 /// Counts events per position in its own table; fails once at `fail_at`.
 struct Counter {
@@ -25,12 +23,8 @@ impl Projector for Counter {
         "counter"
     }
 
-    async fn apply(
-        &self,
-        tx: &mut StoreTx,
-        events: &[RecordedEvent],
-    ) -> Result<(), ProjectionError> {
-        for event in events {
+    async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError> {
+        for event in batch.events() {
             let position = event.position as i64;
             match tx {
                 StoreTx::Sqlite(tx) => {

@@ -2,9 +2,12 @@
 //! `textbank` binary itself. One test binary, so the build links once.
 
 mod assignments;
+mod audit;
+mod campaign_metrics;
 mod campaigns;
 mod cli;
 mod helpers;
+mod inbox;
 mod lists;
 mod members;
 mod ops;

@@ -2,8 +2,11 @@
 //! always comes from the key.
 
 mod assignments;
+mod audit;
+mod campaign_metrics;
 mod campaigns;
 mod carrier;
+mod inbox;
 mod lists;
 mod members;
 mod opt_outs;
@@ -26,6 +29,9 @@ pub(crate) fn to_json<T: serde::Serialize>(
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(audit::routes())
+        .merge(campaign_metrics::routes())
+        .merge(inbox::routes())
         .route("/v1/me", get(members::me))
         .route(
             "/v1/members",

@@ -4,9 +4,11 @@
 #![forbid(unsafe_code)]
 
 mod assignment;
+pub mod audit;
 mod background;
 mod caller;
 mod campaign;
+pub mod campaign_metrics;
 mod carrier;
 pub mod click_token;
 mod command;
@@ -15,6 +17,7 @@ mod conversation;
 mod dispatch;
 mod error;
 mod import;
+pub mod inbox;
 mod keys;
 mod opt_outs;
 mod org;

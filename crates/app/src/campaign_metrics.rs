@@ -1,0 +1,1 @@
+//! campaign_metrics (scaffold: being written).

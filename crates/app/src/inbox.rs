@@ -1,0 +1,1 @@
+//! inbox (scaffold: being written).

@@ -1,0 +1,1 @@
+//! audit end-to-end tests (scaffold: being written).

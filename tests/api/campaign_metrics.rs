@@ -1,0 +1,1 @@
+//! campaign_metrics end-to-end tests (scaffold: being written).

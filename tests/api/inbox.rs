@@ -1,0 +1,1 @@
+//! inbox end-to-end tests (scaffold: being written).
