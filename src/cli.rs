@@ -42,6 +42,9 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Run a benchmark and print one JSON line per figure.
     Bench(BenchArgs),
+    /// The read models: status (position, lag) and rebuild.
+    #[command(subcommand)]
+    Projections(crate::projections_cmd::ProjectionsCommand),
     /// Administration that has no HTTP route (bootstrap).
     #[command(subcommand)]
     Admin(AdminCommand),

@@ -8,6 +8,7 @@ mod bench_import;
 mod bench_send;
 mod cli;
 mod logging;
+mod projections_cmd;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,7 @@ async fn main() -> ExitCode {
         Command::Migrate(args) => cli::migrate(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Admin(command) => cli::admin(command).await,
+        Command::Projections(command) => projections_cmd::run(command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -58,6 +58,9 @@ impl Default for Metrics {
 pub struct Gauges {
     pub event_log_head: u64,
     pub database_up: bool,
+    /// Each read model's checkpoint (from the database, so it covers the
+    /// projectors of every server sharing it).
+    pub projections: Vec<(&'static str, u64)>,
 }
 
 impl Metrics {
@@ -72,6 +75,34 @@ impl Metrics {
             .entry(route.to_owned())
             .or_default()
             .observe(elapsed.as_secs_f64());
+    }
+
+    fn render_projections(&self, out: &mut String, gauges: &Gauges) {
+        let _ = writeln!(
+            out,
+            "# HELP textbank_projection_position Last log position a read model applied."
+        );
+        let _ = writeln!(out, "# TYPE textbank_projection_position gauge");
+        for (name, position) in &gauges.projections {
+            let _ = writeln!(
+                out,
+                "textbank_projection_position{{projector=\"{}\"}} {position}",
+                escape(name)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP textbank_projection_lag_events Events in the log a read model has not applied yet."
+        );
+        let _ = writeln!(out, "# TYPE textbank_projection_lag_events gauge");
+        for (name, position) in &gauges.projections {
+            let _ = writeln!(
+                out,
+                "textbank_projection_lag_events{{projector=\"{}\"}} {}",
+                escape(name),
+                gauges.event_log_head.saturating_sub(*position)
+            );
+        }
     }
 
     /// The exposition text.
@@ -111,6 +142,7 @@ impl Metrics {
             "textbank_event_log_head_position {}",
             gauges.event_log_head
         );
+        self.render_projections(&mut out, gauges);
         let _ = writeln!(
             out,
             "# HELP textbank_http_requests_total HTTP requests answered, by method, route and status."
@@ -180,6 +212,7 @@ mod tests {
         let text = metrics.render(&Gauges {
             event_log_head: 7,
             database_up: true,
+            projections: vec![("inbox", 5)],
         });
         assert!(text.contains(
             "textbank_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"
@@ -194,6 +227,8 @@ mod tests {
         assert!(text.contains("textbank_http_request_duration_seconds_count{route=\"/health\"} 2"));
         assert!(text.contains("textbank_event_log_head_position 7"));
         assert!(text.contains("textbank_database_up 1"));
+        assert!(text.contains("textbank_projection_position{projector=\"inbox\"} 5"));
+        assert!(text.contains("textbank_projection_lag_events{projector=\"inbox\"} 2"));
     }
 
     #[test]

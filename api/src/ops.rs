@@ -36,9 +36,23 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Read the head before awaiting: a watch borrow must not cross an await.
     let event_log_head = *state.app.events().subscribe().borrow();
+    let database_up = state.app.ready().await.is_ok();
+    let projections = if database_up {
+        let projectors = textbank_projections::all();
+        match textbank_projections::rebuild::status(state.app.events(), &projectors).await {
+            Ok((_, statuses)) => statuses
+                .into_iter()
+                .map(|one| (one.projector, one.position))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
     let gauges = Gauges {
         event_log_head,
-        database_up: state.app.ready().await.is_ok(),
+        database_up,
+        projections,
     };
     (
         [(

@@ -29,6 +29,10 @@ impl Projector for Campaigns {
         "campaigns"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["campaigns", "campaign_scripts", "campaign_contacts"]
+    }
+
     async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError> {
         for event in batch.events() {
             let Some((campaign, parsed)) =

@@ -26,6 +26,10 @@ impl Projector for Conversations {
         "conversations"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["conversations"]
+    }
+
     async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError> {
         for item in batch.recipient_events("conversations") {
             let (event, parsed) = item?;

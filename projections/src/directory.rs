@@ -20,6 +20,10 @@ impl Projector for Directory {
         "directory"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["orgs", "members", "api_keys"]
+    }
+
     async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError> {
         for event in batch.events() {
             if !event.stream_id.as_str().starts_with("org-") {

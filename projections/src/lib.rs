@@ -13,6 +13,7 @@ pub mod directory;
 pub mod inbox;
 pub mod lists;
 pub mod opt_outs;
+pub mod rebuild;
 mod runner;
 
 use std::sync::Arc;

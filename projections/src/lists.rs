@@ -24,6 +24,10 @@ impl Projector for Lists {
         "lists"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["lists", "contacts", "list_rejections"]
+    }
+
     async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError> {
         for event in batch.events() {
             let Some((list, Some(list_event))) =

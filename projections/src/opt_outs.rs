@@ -19,6 +19,10 @@ impl Projector for OptOuts {
         "opt_outs"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["opt_outs"]
+    }
+
     async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError> {
         for event in batch.events() {
             // Most recipient events are clicks and reports: skip them before

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 /// Events applied per transaction. Bounded for memory as much as for
 /// latency: one list-import event carries a thousand contacts (~300 KB).
-const BATCH: usize = 200;
+pub(crate) const BATCH: usize = 200;
 /// How long a follower sleeps without a wake-up before re-reading anyway (a
 /// wake-up from another process can be lost while its listener reconnects).
 const POLL: Duration = Duration::from_secs(1);

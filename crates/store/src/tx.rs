@@ -68,6 +68,19 @@ impl StoreTx {
         Ok(())
     }
 
+    /// Forgets the named checkpoint (a finished rebuild's scratch one).
+    pub async fn delete_checkpoint(&mut self, name: &str) -> StoreResult<()> {
+        check_name(name)?;
+        crate::on_tx!(self, |conn| {
+            sqlx::query("DELETE FROM checkpoints WHERE name = $1")
+                .bind(name)
+                .execute(conn)
+                .await
+                .map(|_| ())?
+        });
+        Ok(())
+    }
+
     pub async fn commit(self) -> StoreResult<()> {
         match self {
             Self::Sqlite(tx) => tx.commit().await?,
