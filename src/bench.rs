@@ -37,9 +37,29 @@ pub enum Bench {
     /// and clicking Send on the in-process server (dispatcher and simulated
     /// carrier running), beside an axum endpoint doing one plain INSERT.
     Send(SendArgs),
+    /// Every read model rebuilt from position 0 over a generated campaign's
+    /// log, beside reading the log alone; then the inbox, audit and metrics
+    /// queries timed over HTTP, and the audit export's memory.
+    Projections(ProjectionsArgs),
     /// Signed Twilio delivery reports posted concurrently to the in-process
     /// server, beside the same plain-INSERT axum endpoint.
     Webhooks(WebhooksArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectionsArgs {
+    /// `sqlite` (scratch file) or a `postgres://…` URL (scratch schema).
+    #[arg(long, env = "TEXTBANK_BENCH_DATABASE_URL", default_value = "sqlite")]
+    pub database_url: String,
+    /// Contacts in the campaign; each gets one click, its dispatch and
+    /// three delivery reports; one in five replies.
+    #[arg(long, default_value_t = 200_000)]
+    pub contacts: u64,
+    /// Texters sharing the contacts.
+    #[arg(long, default_value_t = 100)]
+    pub texters: u32,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +136,7 @@ pub async fn run(args: BenchArgs) -> CliResult {
         Bench::Import(args) => crate::bench_import::run(args).await,
         Bench::Send(args) => crate::bench_send::send(args).await,
         Bench::Webhooks(args) => crate::bench_send::webhooks(args).await,
+        Bench::Projections(args) => crate::bench_projections::run(args).await,
     }
 }
 

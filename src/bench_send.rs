@@ -325,8 +325,8 @@ async fn measure_webhooks(
 }
 
 /// The server as `textbank serve` runs it, on a free port of 127.0.0.1.
-struct Running {
-    app: App,
+pub(crate) struct Running {
+    pub(crate) app: App,
     address: SocketAddr,
     stop: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
@@ -336,7 +336,10 @@ struct Running {
 /// The scratch database again, with the pool `textbank serve` would have
 /// (the scratch pool is sized for tests), for the server and the baseline
 /// alike.
-async fn server_database(scratch: &ScratchDb, max_connections: u32) -> CliResult<Database> {
+pub(crate) async fn server_database(
+    scratch: &ScratchDb,
+    max_connections: u32,
+) -> CliResult<Database> {
     let options = ConnectOptions {
         max_connections,
         migrate: false,
@@ -344,7 +347,7 @@ async fn server_database(scratch: &ScratchDb, max_connections: u32) -> CliResult
     Ok(Database::connect(scratch.url(), &options).await?)
 }
 
-async fn start(database: &Database, sim: SimSettings) -> CliResult<Running> {
+pub(crate) async fn start(database: &Database, sim: SimSettings) -> CliResult<Running> {
     let store = SqlEventStore::on_database(database.clone()).await?;
     let app = App::new(Arc::new(store), Arc::new(SystemClock)).with_send_settings(SendSettings {
         // The benchmark clicks as soon as a message is shown; a person
@@ -374,12 +377,12 @@ async fn start(database: &Database, sim: SimSettings) -> CliResult<Running> {
 }
 
 impl Running {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
 
     /// Stops the server (letting requests finish) and the background tasks.
-    async fn stop(self) -> CliResult {
+    pub(crate) async fn stop(self) -> CliResult {
         let _ = self.stop.send(());
         let served = self.server.await;
         self.background.stop().await;
@@ -391,7 +394,7 @@ impl Running {
 
 /// Sends `request`; its JSON answer, or an error naming `what` when the
 /// status is not `expected`.
-async fn expect_json(
+pub(crate) async fn expect_json(
     request: reqwest::RequestBuilder,
     expected: u16,
     what: &str,
@@ -405,23 +408,26 @@ async fn expect_json(
     Ok(serde_json::from_str(&body)?)
 }
 
-fn text<'v>(value: &'v Value, field: &str) -> CliResult<&'v str> {
+pub(crate) fn text<'v>(value: &'v Value, field: &str) -> CliResult<&'v str> {
     value[field]
         .as_str()
         .ok_or_else(|| format!("no {field:?} in {value}").into())
 }
 
 /// An org ready to text, set up through the API as an organizer would.
-struct Fixture {
-    org: OrgId,
-    campaign_id: String,
-    texter_keys: Vec<String>,
+pub(crate) struct Fixture {
+    pub(crate) org: OrgId,
+    pub(crate) owner_key: String,
+    pub(crate) campaign_id: String,
+    pub(crate) list_id: String,
+    pub(crate) texter_ids: Vec<String>,
+    pub(crate) texter_keys: Vec<String>,
 }
 
 /// The simulated carrier, `texters` texters with keys of their own, one list
 /// of `texters × per_texter` contacts, a launched campaign, and each
 /// texter's share of it assigned.
-async fn fixture(
+pub(crate) async fn fixture(
     server: &Running,
     http: &reqwest::Client,
     texters: u32,
@@ -435,7 +441,7 @@ async fn fixture(
         .into());
     }
     let created = server.app.create_org("Benchmark").await?;
-    let owner = created.owner_key;
+    let owner = created.owner_key.clone();
     let as_owner = |request: reqwest::RequestBuilder| request.bearer_auth(&owner);
     let carrier = json!({"carrier": "sim"});
     expect_json(
@@ -537,7 +543,10 @@ async fn fixture(
     }
     Ok(Fixture {
         org: created.org_id,
+        list_id: text(&list, "list_id")?.to_owned(),
+        owner_key: owner.clone(),
         campaign_id,
+        texter_ids,
         texter_keys,
     })
 }
@@ -794,7 +803,7 @@ impl Tally {
 }
 
 /// The median and 99th percentile, in milliseconds to a microsecond.
-fn percentiles_ms(mut latencies: Vec<Duration>) -> (f64, f64) {
+pub(crate) fn percentiles_ms(mut latencies: Vec<Duration>) -> (f64, f64) {
     if latencies.is_empty() {
         return (0.0, 0.0);
     }

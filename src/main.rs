@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_import;
+mod bench_projections;
 mod bench_send;
 mod cli;
 mod logging;

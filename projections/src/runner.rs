@@ -202,6 +202,27 @@ pub async fn follow_together(
     }
 }
 
+/// Brings every projector to the head with one reader (see
+/// [`follow_together`]) and returns the position reached: what a rebuild of
+/// several read models from position 0 costs.
+pub async fn catch_up_together(
+    store: &dyn EventStore,
+    projectors: &[Arc<dyn Projector>],
+) -> Result<u64, ProjectionError> {
+    let followed: Vec<Followed> = projectors
+        .iter()
+        .map(|projector| Followed {
+            projector: projector.clone(),
+            reached: watch::channel(0).0,
+        })
+        .collect();
+    loop {
+        if let Some(head) = apply_together(store, &followed).await? {
+            return Ok(head);
+        }
+    }
+}
+
 /// Applies the next batch to every projector behind it. `Some(position)`
 /// when all were already caught up to it (nothing to read), `None` after a
 /// batch was applied or a checkpoint moved meanwhile.

@@ -1,0 +1,673 @@
+//! `textbank bench projections`: a realistic campaign's log (contacts
+//! imported and assigned over HTTP; then clicks, dispatches, delivery
+//! reports, replies, opt-outs, survey answers and blocked attempts appended
+//! as the send path records them), every read model rebuilt from position 0
+//! beside the baseline of reading the log alone, then the inbox, audit and
+//! metrics queries timed over HTTP and the audit export's memory measured.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use textbank_app::SimSettings;
+use textbank_domain::keywords::Keyword;
+use textbank_domain::message::{
+    AutoReplyKind, BlockReason, BlockedAttempt, ClickRecord, DeliveryStatus, HoursEvidence,
+    MessageKind, body_hash,
+};
+use textbank_domain::phone::PhoneNumber;
+use textbank_domain::recipient::{ConversationRef, OptOutSource, RecipientEvent, stream_id};
+use textbank_domain::timezone::ZoneSource;
+use textbank_domain::{
+    Actor, ApiKeyId, CampaignId, ConversationId, DomainEvent, EventMetadata, ListId, MemberId,
+    MessageId, OrgId,
+};
+use textbank_projections::catch_up_together;
+use textbank_store::scratch::ScratchDb;
+use textbank_store::{EventStore, ExpectedVersion, NewEvent, SqlEventStore};
+
+use crate::bench::{ProjectionsArgs, print_figure, scratch_database};
+use crate::bench_send::{Running, expect_json, fixture, percentiles_ms, server_database, start};
+use crate::cli::CliResult;
+
+/// Contacts per wave: a wave's clicks, the previous wave's delivery reports
+/// and an earlier wave's replies are appended together, so the log
+/// interleaves them as a running campaign does.
+const WAVE: u64 = 500;
+/// Concurrent appenders while generating.
+const APPENDERS: usize = 64;
+/// Timed requests per query.
+const SAMPLES: usize = 200;
+
+pub async fn run(args: ProjectionsArgs) -> CliResult {
+    let scratch = scratch_database(&args.database_url).await?;
+    let outcome = run_on(&scratch, &args).await;
+    scratch.cleanup().await;
+    outcome
+}
+
+async fn run_on(scratch: &ScratchDb, args: &ProjectionsArgs) -> CliResult {
+    let http = textbank_sms::http_client(Duration::from_secs(120))?;
+    let database = server_database(scratch, 16).await?;
+    let quiet = SimSettings {
+        failure_rate: 0.0,
+        reply_rate: 0.0,
+        opt_out_rate: 0.0,
+        ..SimSettings::default()
+    };
+    let server = start(&database, quiet.clone()).await?;
+    let texters = args.texters.max(1);
+    let per_texter = u32::try_from(args.contacts.div_ceil(u64::from(texters)))?;
+    let fixture = fixture(&server, &http, texters, per_texter).await?;
+    server.stop().await?;
+
+    // Stopping the server closed its pool.
+    let database = server_database(scratch, 16).await?;
+    let store = Arc::new(SqlEventStore::on_database(database.clone()).await?);
+    let started = Instant::now();
+    let campaign = Generated::new(
+        &fixture,
+        u64::from(per_texter) * u64::from(texters),
+        args.seed,
+    )?;
+    let appended = campaign.append_all(store.clone()).await?;
+    let events = store.head_position().await?;
+    eprintln!(
+        "generated {appended} send-path events ({events} in the log) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let backend = store.backend();
+    let read_rate = read_log(store.as_ref(), events).await?;
+    let projectors = textbank_projections::all();
+    textbank_projections::rebuild::reset(store.as_ref(), &projectors).await?;
+    let started = Instant::now();
+    let reached = catch_up_together(store.as_ref(), &projectors).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    print_figure(
+        "projections_rebuild",
+        backend,
+        reached as f64 / seconds,
+        "events/s",
+        read_rate,
+        json!({"events": reached, "seconds": seconds, "projectors": projectors.len()}),
+    );
+
+    database.close().await;
+    let database = server_database(scratch, 16).await?;
+    let server = start(&database, quiet).await?;
+    let outcome = time_queries(&server, &http, &fixture, &campaign, backend).await;
+    let export = measure_export(&server, &http, &fixture.owner_key, backend).await;
+    server.stop().await?;
+    outcome?;
+    export
+}
+
+/// Events per second of reading the whole log in the runner's batches.
+async fn read_log(store: &dyn EventStore, events: u64) -> CliResult<f64> {
+    let started = Instant::now();
+    let mut position = 0;
+    loop {
+        let batch = store.read_all(position + 1, 200).await?;
+        let Some(last) = batch.last() else { break };
+        position = last.position;
+    }
+    if position != events {
+        return Err(format!("read {position} of {events} events").into());
+    }
+    Ok(events as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The send path's events for one campaign, drawn from a seed.
+struct Generated {
+    org: OrgId,
+    campaign: CampaignId,
+    list: ListId,
+    texters: Vec<MemberId>,
+    keys: Vec<ApiKeyId>,
+    contacts: u64,
+    seed: u64,
+    start: DateTime<Utc>,
+}
+
+impl Generated {
+    fn new(fixture: &crate::bench_send::Fixture, contacts: u64, seed: u64) -> CliResult<Self> {
+        let texters = fixture
+            .texter_ids
+            .iter()
+            .map(|id| Ok(MemberId::from_uuid(id.parse()?)))
+            .collect::<CliResult<Vec<_>>>()?;
+        Ok(Self {
+            org: fixture.org,
+            campaign: CampaignId::from_uuid(fixture.campaign_id.parse()?),
+            list: ListId::from_uuid(fixture.list_id.parse()?),
+            keys: texters.iter().map(|_| ApiKeyId::new()).collect(),
+            texters,
+            contacts,
+            seed,
+            // Clicks a tenth of a second apart, ending now: spread over hours.
+            start: Utc::now() - chrono::Duration::milliseconds(contacts as i64 * 100),
+        })
+    }
+
+    fn phone(&self, n: u64) -> CliResult<PhoneNumber> {
+        Ok(PhoneNumber::from_e164(&format!(
+            "+1555{}{:04}",
+            200 + n / 10_000,
+            n % 10_000
+        ))?)
+    }
+
+    fn texter(&self, n: u64) -> usize {
+        let per = self.contacts.div_ceil(self.texters.len() as u64);
+        (n / per) as usize
+    }
+
+    fn conversation(&self, n: u64, message: MessageId) -> ConversationRef {
+        ConversationRef {
+            conversation_id: ConversationId::from_uuid(*message.as_uuid()),
+            campaign_id: self.campaign,
+            texter_id: self.texters[self.texter(n)],
+        }
+    }
+
+    /// Appends every wave; returns how many events were appended.
+    async fn append_all(&self, store: Arc<SqlEventStore>) -> CliResult<u64> {
+        let mut rng = StdRng::seed_from_u64(self.seed);
+        let waves = self.contacts.div_ceil(WAVE);
+        let mut messages: Vec<Option<MessageId>> = vec![None; self.contacts as usize];
+        let mut appended = 0;
+        // Replies come four waves after their click, reports one wave after.
+        for wave in 0..waves + 4 {
+            let mut appends: Vec<(textbank_domain::StreamId, Vec<NewEvent>)> = Vec::new();
+            for n in wave_range(wave, self.contacts) {
+                let (id, events) = self.click(n, &mut rng)?;
+                messages[n as usize] = Some(id);
+                appends.push((stream_id(self.org, &self.phone(n)?), events));
+            }
+            if wave >= 1 {
+                for n in wave_range(wave - 1, self.contacts) {
+                    if let Some(id) = messages[n as usize] {
+                        let events = self.reports(id, &mut rng)?;
+                        appends.push((stream_id(self.org, &self.phone(n)?), events));
+                    }
+                }
+            }
+            if wave >= 4 {
+                for n in wave_range(wave - 4, self.contacts) {
+                    if let Some(id) = messages[n as usize] {
+                        let events = self.conversation_events(n, id, &mut rng)?;
+                        if !events.is_empty() {
+                            appends.push((stream_id(self.org, &self.phone(n)?), events));
+                        }
+                    }
+                }
+            }
+            appended += appends
+                .iter()
+                .map(|(_, events)| events.len() as u64)
+                .sum::<u64>();
+            let mut results =
+                futures_util::stream::iter(appends.into_iter().map(|(stream, events)| {
+                    let store = store.clone();
+                    async move {
+                        store
+                            .append(&stream, ExpectedVersion::Any, events)
+                            .await
+                            .map(|_| ())
+                    }
+                }))
+                .buffer_unordered(APPENDERS);
+            while let Some(result) = results.next().await {
+                result?;
+            }
+        }
+        Ok(appended)
+    }
+
+    fn at(&self, n: u64) -> DateTime<Utc> {
+        self.start + chrono::Duration::milliseconds(n as i64 * 100)
+    }
+
+    fn metadata(&self, n: u64) -> EventMetadata {
+        let texter = self.texter(n);
+        EventMetadata::new(
+            Some(self.org),
+            Actor::ApiKey {
+                key_id: self.keys[texter],
+                member_id: Some(self.texters[texter]),
+            },
+        )
+    }
+
+    fn system(&self) -> EventMetadata {
+        EventMetadata::new(Some(self.org), Actor::System)
+    }
+
+    /// A texter's click on the initial message (or, one time in two
+    /// hundred, a click refused as too fast), then its dispatch.
+    fn click(&self, n: u64, rng: &mut StdRng) -> CliResult<(MessageId, Vec<NewEvent>)> {
+        let texter = self.texter(n);
+        let received_at = self.at(n);
+        let presented_at =
+            received_at - chrono::Duration::milliseconds(rng.random_range(700..6_000));
+        let phone = self.phone(n)?;
+        let mut events = Vec::with_capacity(4);
+        if rng.random_range(0..200) == 0 {
+            let blocked = BlockedAttempt {
+                attempt_id: uuid::Uuid::now_v7(),
+                reason: BlockReason::TooFast,
+                detail: "clicked 120 ms after the message was shown".into(),
+                kind: MessageKind::Initial,
+                texter_id: self.texters[texter],
+                key_id: self.keys[texter],
+                campaign_id: Some(self.campaign),
+                conversation_id: None,
+                phone: Some(phone.clone()),
+                token_id: Some(uuid::Uuid::now_v7()),
+                idempotency_key: None,
+                presented_at: Some(presented_at),
+                clicked_at: Some(presented_at + chrono::Duration::milliseconds(120)),
+                received_at: presented_at + chrono::Duration::milliseconds(130),
+                ip: Some("203.0.113.7".into()),
+                user_agent: Some("Mozilla/5.0 (bench)".into()),
+                hours: None,
+            };
+            events.push(event(
+                RecipientEvent::SendBlocked(Box::new(blocked)),
+                self.metadata(n),
+            )?);
+        }
+        let id = MessageId::new();
+        let body = format!(
+            "Hi Voter{n}, it's Texter {texter} with Rivera for Council. Early voting starts \
+             Saturday. Can we count on you? Reply STOP to opt out"
+        );
+        let click = ClickRecord {
+            message_id: id,
+            conversation_id: ConversationId::from_uuid(*id.as_uuid()),
+            kind: MessageKind::Initial,
+            campaign_id: self.campaign,
+            list_id: Some(self.list),
+            texter_id: self.texters[texter],
+            key_id: self.keys[texter],
+            phone,
+            body_sha256: body_hash(&body),
+            body,
+            segments: 1,
+            encoding: "GSM-7".into(),
+            script_version: Some(1),
+            token_id: Some(uuid::Uuid::now_v7()),
+            idempotency_key: Some(format!("bench-{n}")),
+            presented_at: Some(presented_at),
+            clicked_at: Some(received_at - chrono::Duration::milliseconds(40)),
+            received_at,
+            ip: Some("203.0.113.7".into()),
+            user_agent: Some("Mozilla/5.0 (bench)".into()),
+            checked_recipient_version: None,
+            hours: HoursEvidence {
+                allowed: true,
+                local_time: Some(received_at.fixed_offset()),
+                zone: Some(chrono_tz::America::Chicago),
+                zone_source: ZoneSource::Zip,
+                window: "09:00-21:00".into(),
+            },
+        };
+        events.push(event(
+            RecipientEvent::MessageSendClicked(Box::new(click)),
+            self.metadata(n),
+        )?);
+        events.extend(self.dispatch(id)?);
+        Ok((id, events))
+    }
+
+    fn dispatch(&self, id: MessageId) -> CliResult<Vec<NewEvent>> {
+        let from = Some("+15550100001".to_owned());
+        Ok(vec![
+            event(
+                RecipientEvent::MessageDispatchStarted {
+                    message_id: id,
+                    attempt: 1,
+                    carrier: "sim".into(),
+                    from: from.clone(),
+                },
+                self.system(),
+            )?,
+            event(
+                RecipientEvent::MessageSubmitted {
+                    message_id: id,
+                    attempt: 1,
+                    carrier: "sim".into(),
+                    carrier_message_id: format!("SM{}", id.as_uuid().simple()),
+                    from,
+                },
+                self.system(),
+            )?,
+        ])
+    }
+
+    /// Three reports per message: sent, then delivered (or, 3%, failed
+    /// with a carrier error code), then the final one again, as carriers
+    /// repeat themselves.
+    fn reports(&self, id: MessageId, rng: &mut StdRng) -> CliResult<Vec<NewEvent>> {
+        let (last, code) = if rng.random_range(0..100) < 3 {
+            let codes = ["30003", "30005", "30006", "30007"];
+            (
+                DeliveryStatus::Failed,
+                Some(codes[rng.random_range(0..codes.len())].to_owned()),
+            )
+        } else {
+            (DeliveryStatus::Delivered, None)
+        };
+        [
+            (DeliveryStatus::Sent, None),
+            (last, code.clone()),
+            (last, code),
+        ]
+        .into_iter()
+        .map(|(status, error_code)| {
+            event(
+                RecipientEvent::DeliveryReported {
+                    carrier: "sim".into(),
+                    carrier_message_id: format!("SM{}", id.as_uuid().simple()),
+                    message_id: Some(id),
+                    status,
+                    error_code,
+                },
+                self.system(),
+            )
+        })
+        .collect()
+    }
+
+    /// One contact in five replies; one reply in ten is STOP (opt-out and
+    /// its confirmation); a third of the others get a texter's answer and a
+    /// survey answer.
+    fn conversation_events(
+        &self,
+        n: u64,
+        id: MessageId,
+        rng: &mut StdRng,
+    ) -> CliResult<Vec<NewEvent>> {
+        if rng.random_range(0..5) != 0 {
+            return Ok(Vec::new());
+        }
+        let conversation = self.conversation(n, id);
+        let phone = self.phone(n)?;
+        let stop = rng.random_range(0..10) == 0;
+        let body = if stop { "STOP" } else { "Yes, I'll vote early" };
+        let carrier_id = format!("SMin{}", uuid::Uuid::now_v7().simple());
+        let mut events = vec![event(
+            RecipientEvent::ReplyReceived {
+                message_id: MessageId::new(),
+                carrier: "sim".into(),
+                carrier_message_id: carrier_id.clone(),
+                phone: phone.clone(),
+                to: "+15550100001".into(),
+                body: body.into(),
+                conversation: Some(conversation.clone()),
+                keyword: stop.then_some(Keyword::OptOut),
+            },
+            self.system(),
+        )?];
+        if stop {
+            let confirmation = MessageId::new();
+            events.push(event(
+                RecipientEvent::OptOutRecorded {
+                    phone: phone.clone(),
+                    source: OptOutSource::KeywordReply,
+                    keyword: Some("STOP".into()),
+                    conversation: Some(conversation.clone()),
+                },
+                self.system(),
+            )?);
+            events.push(event(
+                RecipientEvent::AutoReplyQueued {
+                    message_id: confirmation,
+                    kind: AutoReplyKind::OptOutConfirmation,
+                    phone,
+                    body: "You're unsubscribed and will get no more messages. Reply START to resubscribe.".into(),
+                    in_reply_to: Some(carrier_id),
+                    conversation: Some(conversation),
+                },
+                self.system(),
+            )?);
+            events.extend(self.dispatch(confirmation)?);
+            return Ok(events);
+        }
+        if rng.random_range(0..3) == 0 {
+            let reply = MessageId::new();
+            let texter = self.texter(n);
+            let received_at = self.at(n) + chrono::Duration::minutes(3);
+            let body = "Thank you! Polls are open 7am-8pm.".to_owned();
+            let click = ClickRecord {
+                message_id: reply,
+                conversation_id: conversation.conversation_id,
+                kind: MessageKind::Reply,
+                campaign_id: self.campaign,
+                list_id: None,
+                texter_id: self.texters[texter],
+                key_id: self.keys[texter],
+                phone: phone.clone(),
+                body_sha256: body_hash(&body),
+                body,
+                segments: 1,
+                encoding: "GSM-7".into(),
+                script_version: None,
+                token_id: None,
+                idempotency_key: None,
+                presented_at: None,
+                clicked_at: Some(received_at),
+                received_at,
+                ip: Some("203.0.113.7".into()),
+                user_agent: Some("Mozilla/5.0 (bench)".into()),
+                checked_recipient_version: None,
+                hours: HoursEvidence {
+                    allowed: true,
+                    local_time: Some(received_at.fixed_offset()),
+                    zone: Some(chrono_tz::America::Chicago),
+                    zone_source: ZoneSource::Zip,
+                    window: "09:00-21:00".into(),
+                },
+            };
+            events.push(event(
+                RecipientEvent::MessageSendClicked(Box::new(click)),
+                self.metadata(n),
+            )?);
+            events.extend(self.dispatch(reply)?);
+            events.push(event(
+                RecipientEvent::SurveyAnswerRecorded {
+                    conversation,
+                    question_id: "support".into(),
+                    answer: "yes".into(),
+                    recorded_by: self.texters[texter],
+                },
+                self.metadata(n),
+            )?);
+        }
+        Ok(events)
+    }
+}
+
+fn wave_range(wave: u64, contacts: u64) -> std::ops::Range<u64> {
+    (wave * WAVE).min(contacts)..((wave + 1) * WAVE).min(contacts)
+}
+
+fn event(payload: RecipientEvent, metadata: EventMetadata) -> CliResult<NewEvent> {
+    let (event_type, data) = payload.to_parts()?;
+    Ok(NewEvent::new(event_type, data, metadata))
+}
+
+/// Latency of `GET path` as `key`, `SAMPLES` times: (p50, p99) in ms.
+async fn time_get(
+    server: &Running,
+    http: &reqwest::Client,
+    key: &str,
+    paths: &[String],
+) -> CliResult<(f64, f64)> {
+    let mut latencies = Vec::with_capacity(SAMPLES);
+    for i in 0..SAMPLES {
+        let path = &paths[i % paths.len()];
+        let started = Instant::now();
+        let response = http.get(server.url(path)).bearer_auth(key).send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        latencies.push(started.elapsed());
+        if status != reqwest::StatusCode::OK {
+            return Err(format!(
+                "GET {path} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            )
+            .into());
+        }
+    }
+    Ok(percentiles_ms(latencies))
+}
+
+fn print_latency(
+    query: &str,
+    backend: textbank_store::Backend,
+    (p50, p99): (f64, f64),
+    baseline: (f64, f64),
+    target_p99: f64,
+) {
+    println!(
+        "{}",
+        json!({
+            "bench": "projections_query",
+            "backend": backend.name(),
+            "query": query,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "target_p99_ms": target_p99,
+            "baseline": "GET /health",
+            "baseline_p50_ms": baseline.0,
+            "baseline_p99_ms": baseline.1,
+        })
+    );
+}
+
+async fn time_queries(
+    server: &Running,
+    http: &reqwest::Client,
+    fixture: &crate::bench_send::Fixture,
+    campaign: &Generated,
+    backend: textbank_store::Backend,
+) -> CliResult {
+    // The read models catch up from where the rebuild left them.
+    let head = server.app.events().head_position().await?;
+    let owner = fixture.owner_key.as_str();
+    let wait = format!("/v1/metrics/overview?min_position={head}");
+    expect_json(
+        http.get(server.url(&wait)).bearer_auth(owner),
+        200,
+        "GET /v1/metrics/overview",
+    )
+    .await?;
+    let baseline = time_get(server, http, owner, &["/health".to_owned()]).await?;
+
+    let mut rng = StdRng::seed_from_u64(campaign.seed ^ 0x5eed);
+    let texter_key = &fixture.texter_keys[0];
+    let inbox = [
+        "/v1/conversations?limit=50".to_owned(),
+        "/v1/conversations?status=needs_reply&limit=50".to_owned(),
+    ];
+    let figure = time_get(server, http, texter_key, &inbox).await?;
+    print_latency("inbox", backend, figure, baseline, 20.0);
+
+    let campaign_id = &fixture.campaign_id;
+    let metrics = [
+        format!("/v1/campaigns/{campaign_id}/metrics"),
+        format!("/v1/campaigns/{campaign_id}/metrics/texters"),
+        format!("/v1/campaigns/{campaign_id}/metrics/timeseries?bucket=hour"),
+        "/v1/metrics/overview".to_owned(),
+    ];
+    let figure = time_get(server, http, owner, &metrics).await?;
+    print_latency("metrics", backend, figure, baseline, 20.0);
+
+    let mut audit = Vec::new();
+    for _ in 0..SAMPLES / 4 {
+        let n = rng.random_range(0..campaign.contacts);
+        let phone = campaign.phone(n)?;
+        audit.push(format!(
+            "/v1/audit/messages?phone={}",
+            phone.as_str().replace('+', "%2B")
+        ));
+        let texter = &fixture.texter_ids[campaign.texter(n)];
+        audit.push(format!("/v1/audit/messages?texter_id={texter}&limit=50"));
+        let from = campaign.at(n);
+        let to = from + chrono::Duration::minutes(10);
+        audit.push(format!(
+            "/v1/audit/messages?campaign_id={campaign_id}&from={}&to={}&limit=50",
+            from.format("%Y-%m-%dT%H:%M:%SZ"),
+            to.format("%Y-%m-%dT%H:%M:%SZ")
+        ));
+        audit.push(format!(
+            "/v1/audit/messages?campaign_id={campaign_id}&limit=50"
+        ));
+    }
+    let figure = time_get(server, http, owner, &audit).await?;
+    print_latency("audit_search", backend, figure, baseline, 100.0);
+    Ok(())
+}
+
+/// Streams the whole audit export, sampling this process's resident memory
+/// as rows arrive: a streamed export holds it flat however many rows.
+async fn measure_export(
+    server: &Running,
+    http: &reqwest::Client,
+    owner: &str,
+    backend: textbank_store::Backend,
+) -> CliResult {
+    let before = rss_mb("VmRSS");
+    // Reset the high-water mark, so the peak is the export's own.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let started = Instant::now();
+    let response = http
+        .get(server.url("/v1/audit/export.csv"))
+        .bearer_auth(owner)
+        .send()
+        .await?;
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(format!("GET /v1/audit/export.csv answered {}", response.status()).into());
+    }
+    let mut response = response;
+    let (mut rows, mut bytes) = (0u64, 0u64);
+    let mut samples = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        bytes += chunk.len() as u64;
+        let before_rows = rows;
+        rows += chunk.iter().filter(|&&byte| byte == b'\n').count() as u64;
+        if before_rows / 50_000 != rows / 50_000 {
+            samples.push(json!({"rows": rows, "rss_mb": rss_mb("VmRSS")}));
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({
+            "bench": "audit_export",
+            "backend": backend.name(),
+            "rows": rows.saturating_sub(1),
+            "megabytes": bytes as f64 / 1e6,
+            "seconds": seconds,
+            "rows_per_s": (rows as f64 / seconds).round(),
+            "rss_before_mb": before,
+            "peak_rss_mb": rss_mb("VmHWM"),
+            "rss_during": samples,
+        })
+    );
+    Ok(())
+}
+
+/// A memory figure of this process from /proc (Linux), in MiB.
+fn rss_mb(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
