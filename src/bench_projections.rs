@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
 use textbank_app::SimSettings;
 use textbank_domain::keywords::Keyword;
 use textbank_domain::message::{
@@ -26,9 +27,10 @@ use textbank_domain::{
     Actor, ApiKeyId, CampaignId, ConversationId, DomainEvent, EventMetadata, ListId, MemberId,
     MessageId, OrgId,
 };
-use textbank_projections::catch_up_together;
+
+use textbank_projections::{Batch, ProjectionError, Projector, catch_up_together};
 use textbank_store::scratch::ScratchDb;
-use textbank_store::{EventStore, ExpectedVersion, NewEvent, SqlEventStore};
+use textbank_store::{EventStore, ExpectedVersion, NewEvent, SqlEventStore, StoreTx};
 
 use crate::bench::{ProjectionsArgs, print_figure, scratch_database};
 use crate::bench_send::{Running, expect_json, fixture, percentiles_ms, server_database, start};
@@ -42,6 +44,7 @@ const WAVE: u64 = 500;
 const APPENDERS: usize = 64;
 /// Timed requests per query.
 const SAMPLES: usize = 200;
+const READ_BATCH: usize = 1000;
 
 pub async fn run(args: ProjectionsArgs) -> CliResult {
     let scratch = scratch_database(&args.database_url).await?;
@@ -83,18 +86,40 @@ async fn run_on(scratch: &ScratchDb, args: &ProjectionsArgs) -> CliResult {
 
     let backend = store.backend();
     let read_rate = read_log(store.as_ref(), events).await?;
-    let projectors = textbank_projections::all();
+    let timed: Vec<Arc<Timed>> = textbank_projections::all()
+        .into_iter()
+        .map(|inner| {
+            Arc::new(Timed {
+                inner,
+                nanos: AtomicU64::new(0),
+            })
+        })
+        .collect();
+    let projectors: Vec<Arc<dyn Projector>> = timed
+        .iter()
+        .map(|one| one.clone() as Arc<dyn Projector>)
+        .collect();
     textbank_projections::rebuild::reset(store.as_ref(), &projectors).await?;
     let started = Instant::now();
     let reached = catch_up_together(store.as_ref(), &projectors).await?;
     let seconds = started.elapsed().as_secs_f64();
+    let apply_seconds: serde_json::Map<String, serde_json::Value> = timed
+        .iter()
+        .map(|one| {
+            let seconds = one.nanos.load(Ordering::Relaxed) as f64 / 1e9;
+            (
+                one.inner.name().to_owned(),
+                json!((seconds * 1000.0).round() / 1000.0),
+            )
+        })
+        .collect();
     print_figure(
         "projections_rebuild",
         backend,
         reached as f64 / seconds,
         "events/s",
         read_rate,
-        json!({"events": reached, "seconds": seconds, "projectors": projectors.len()}),
+        json!({"events": reached, "seconds": seconds, "apply_seconds": apply_seconds}),
     );
 
     database.close().await;
@@ -107,12 +132,37 @@ async fn run_on(scratch: &ScratchDb, args: &ProjectionsArgs) -> CliResult {
     export
 }
 
+/// A read model whose time spent applying batches is added up.
+struct Timed {
+    inner: Arc<dyn Projector>,
+    nanos: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl Projector for Timed {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError> {
+        let started = Instant::now();
+        let applied = self.inner.apply(tx, batch).await;
+        self.nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        applied
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        self.inner.tables()
+    }
+}
+
 /// Events per second of reading the whole log in the runner's batches.
 async fn read_log(store: &dyn EventStore, events: u64) -> CliResult<f64> {
     let started = Instant::now();
     let mut position = 0;
     loop {
-        let batch = store.read_all(position + 1, 200).await?;
+        let batch = store.read_all(position + 1, READ_BATCH).await?;
         let Some(last) = batch.last() else { break };
         position = last.position;
     }

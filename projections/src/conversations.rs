@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
 use textbank_domain::message::MessageKind;
 use textbank_domain::recipient::RecipientEvent;
 use textbank_domain::timezone::ContactZone;
@@ -31,6 +32,7 @@ impl Projector for Conversations {
     }
 
     async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError> {
+        let mut opened = Vec::new();
         for item in batch.recipient_events("conversations") {
             let (event, parsed) = item?;
             let (RecipientEvent::MessageSendClicked(click), Some(org)) =
@@ -38,24 +40,47 @@ impl Projector for Conversations {
             else {
                 continue;
             };
-            if click.kind != MessageKind::Initial {
-                continue;
+            if click.kind == MessageKind::Initial {
+                opened.push((click, org, event.recorded_at));
             }
+        }
+        // One statement per few hundred conversations, not one per click.
+        for chunk in opened.chunks(500) {
+            let mut sql = String::from(
+                "INSERT INTO conversations (conversation_id, org_id, campaign_id, phone, texter_id, started_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let n = 6 * i;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6
+                ));
+            }
+            sql.push_str(" ON CONFLICT DO NOTHING");
             on_tx!(tx, |conn| {
-                sqlx::query(
-                    "INSERT INTO conversations (conversation_id, org_id, campaign_id, phone, texter_id, started_at)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                )
-                .bind(Uuid::from(click.conversation_id))
-                .bind(Uuid::from(org))
-                .bind(Uuid::from(click.campaign_id))
-                .bind(click.phone.as_str())
-                .bind(Uuid::from(click.texter_id))
-                .bind(event.recorded_at)
-                .execute(conn)
-                .await
-                .map(|_| ())
-                .map_err(StoreError::from)?
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+                for (click, org, started_at) in chunk {
+                    query = query
+                        .bind(Uuid::from(click.conversation_id))
+                        .bind(Uuid::from(*org))
+                        .bind(Uuid::from(click.campaign_id))
+                        .bind(click.phone.as_str())
+                        .bind(Uuid::from(click.texter_id))
+                        .bind(*started_at);
+                }
+                query
+                    .execute(conn)
+                    .await
+                    .map(|_| ())
+                    .map_err(StoreError::from)?
             });
         }
         Ok(())

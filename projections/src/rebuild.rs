@@ -16,8 +16,7 @@ use serde::Serialize;
 use sqlx::AssertSqlSafe;
 use textbank_store::{Database, EventStore, StoreError, StoreTx, on_reader, on_tx};
 
-use crate::batch::OwnedBatch;
-use crate::runner::{BATCH, ProjectionError, Projector, catch_up};
+use crate::runner::{ProjectionError, Projector, catch_up, read_batch};
 
 /// A rebuild with at most this many events left to apply finishes inside
 /// the swap transaction (which holds the write lock on SQLite).
@@ -69,7 +68,7 @@ async fn rebuild_beside(
     tx.load_checkpoint(live.name()).await?;
     let mut position = tx.load_checkpoint(next.name()).await?.unwrap_or(0);
     loop {
-        let batch = OwnedBatch::new(store.read_all(position + 1, BATCH).await?);
+        let batch = read_batch(store, position).await?;
         let Some(last) = batch.last_position() else {
             break;
         };
@@ -116,7 +115,7 @@ async fn rebuild_in_place(
     }
     let mut position = 0;
     loop {
-        let batch = OwnedBatch::new(store.read_all(position + 1, BATCH).await?);
+        let batch = read_batch(store, position).await?;
         let Some(last) = batch.last_position() else {
             break;
         };

@@ -12,9 +12,13 @@ use crate::batch::{Batch, OwnedBatch};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// Events applied per transaction. Bounded for memory as much as for
-/// latency: one list-import event carries a thousand contacts (~300 KB).
-pub(crate) const BATCH: usize = 200;
+/// Most events applied per transaction: each transaction costs a few
+/// statements per read model (checkpoints, commit), so a rebuild wants big
+/// batches.
+pub(crate) const BATCH: usize = 2_000;
+/// Most payload bytes read per batch: one list-import event carries a
+/// thousand contacts (~300 KB), and its decoded JSON several times that.
+pub(crate) const BATCH_BYTES: u64 = 4 << 20;
 /// How long a follower sleeps without a wake-up before re-reading anyway (a
 /// wake-up from another process can be lost while its listener reconnects).
 const POLL: Duration = Duration::from_secs(1);
@@ -110,7 +114,7 @@ async fn catch_up_reporting(
     let name = projector.name();
     loop {
         let from = store.checkpoint(name).await?.unwrap_or(0);
-        let events = OwnedBatch::new(store.read_all(from + 1, BATCH).await?);
+        let events = read_batch(store, from).await?;
         let Some(last) = events.last_position() else {
             if let Some(reached) = reached {
                 reached.send_replace(from);
@@ -230,14 +234,17 @@ async fn apply_together(
     store: &dyn EventStore,
     followed: &[Followed],
 ) -> Result<Option<u64>, ProjectionError> {
-    let mut at = Vec::with_capacity(followed.len());
-    for one in followed {
-        at.push(store.checkpoint(one.projector.name()).await?.unwrap_or(0));
-    }
+    let names: Vec<&str> = followed.iter().map(|one| one.projector.name()).collect();
+    let at: Vec<u64> = store
+        .checkpoints(&names)
+        .await?
+        .into_iter()
+        .map(|position| position.unwrap_or(0))
+        .collect();
     let Some(&from) = at.iter().min() else {
         return Ok(Some(0));
     };
-    let events = OwnedBatch::new(store.read_all(from + 1, BATCH).await?);
+    let events = read_batch(store, from).await?;
     let Some(last) = events.last_position() else {
         for (one, position) in followed.iter().zip(&at) {
             one.reached.send_replace(*position);
@@ -247,25 +254,44 @@ async fn apply_together(
     let mut tx = store.begin().await?;
     // Checkpoints are loaded (and, on PostgreSQL, locked) in one fixed
     // order, so runners in several processes cannot deadlock.
-    for (one, position) in followed.iter().zip(&at) {
-        let name = one.projector.name();
-        if tx.load_checkpoint(name).await?.unwrap_or(0) != *position {
-            tx.rollback().await?;
-            return Ok(None);
-        }
+    let loaded = tx.load_checkpoints(&names).await?;
+    if loaded
+        .iter()
+        .zip(&at)
+        .any(|(now, then)| now.unwrap_or(0) != *then)
+    {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let mut saved = Vec::with_capacity(followed.len());
+    for ((one, position), name) in followed.iter().zip(&at).zip(&names) {
         if *position >= last {
             continue;
         }
         one.projector
             .apply(&mut tx, events.after(*position))
             .await?;
-        tx.save_checkpoint(name, last).await?;
+        saved.push((*name, last));
     }
+    tx.save_checkpoints(&saved).await?;
     tx.commit().await?;
     for (one, position) in followed.iter().zip(&at) {
         one.reached.send_replace(last.max(*position));
     }
     Ok(None)
+}
+
+/// The next batch after `position`: up to [`BATCH`] events and about
+/// [`BATCH_BYTES`] of payload.
+pub(crate) async fn read_batch(
+    store: &dyn EventStore,
+    position: u64,
+) -> Result<OwnedBatch, StoreError> {
+    Ok(OwnedBatch::new(
+        store
+            .read_all_bounded(position + 1, BATCH, BATCH_BYTES)
+            .await?,
+    ))
 }
 
 /// Waits for events beyond `position` (then lets more gather for

@@ -107,25 +107,25 @@ async fn exactly_once_across_a_failed_batch(db: ScratchDb) {
             .await
             .unwrap(),
     );
-    append(&store, 2_500).await;
+    append(&store, 5_000).await;
     let counter = Counter {
-        fail_at: AtomicU64::new(1_700),
+        fail_at: AtomicU64::new(3_700),
     };
 
-    // The batch holding position 1700 fails there: its rows and its
+    // The batch holding position 3700 fails there: its rows and its
     // checkpoint roll back together.
     let err = catch_up(store.as_ref(), &counter).await.unwrap_err();
     assert!(matches!(
         err,
         ProjectionError::Apply {
-            position: 1_700,
+            position: 3_700,
             ..
         }
     ));
     // Batches before the failing one stay applied, each event once.
     let before = counts(&db).await;
     assert!(
-        !before.is_empty() && before.len() < 1_700,
+        !before.is_empty() && before.len() < 3_700,
         "{}",
         before.len()
     );
@@ -136,9 +136,9 @@ async fn exactly_once_across_a_failed_batch(db: ScratchDb) {
             .all(|(&(p, times), want)| p == want && times == 1)
     );
 
-    assert_eq!(catch_up(store.as_ref(), &counter).await.unwrap(), 2_500);
+    assert_eq!(catch_up(store.as_ref(), &counter).await.unwrap(), 5_000);
     let counted = counts(&db).await;
-    assert_eq!(counted.len(), 2_500);
+    assert_eq!(counted.len(), 5_000);
     assert!(
         counted
             .iter()
@@ -159,7 +159,7 @@ async fn exactly_once_across_a_failed_batch(db: ScratchDb) {
     append(&store, 10).await;
     let mut reached = false;
     for _ in 0..100 {
-        if counts(&db).await.len() == 2_510 {
+        if counts(&db).await.len() == 5_010 {
             reached = true;
             break;
         }

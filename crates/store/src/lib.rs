@@ -66,6 +66,28 @@ pub trait EventStore: Send + Sync + 'static {
     /// Up to `limit` events of the whole log, from `from_position` on.
     async fn read_all(&self, from_position: u64, limit: usize) -> StoreResult<Vec<RecordedEvent>>;
 
+    /// Like [`EventStore::read_all`], but stops before the event that would
+    /// take the stored payloads past `max_bytes` (the first event always
+    /// comes): a batch of a thousand list-import events is hundreds of MB.
+    async fn read_all_bounded(
+        &self,
+        from_position: u64,
+        limit: usize,
+        max_bytes: u64,
+    ) -> StoreResult<Vec<RecordedEvent>> {
+        let _ = max_bytes;
+        self.read_all(from_position, limit).await
+    }
+
+    /// Several checkpoints as last committed, in the order of `names`.
+    async fn checkpoints(&self, names: &[&str]) -> StoreResult<Vec<Option<u64>>> {
+        let mut positions = Vec::with_capacity(names.len());
+        for name in names {
+            positions.push(self.checkpoint(name).await?);
+        }
+        Ok(positions)
+    }
+
     /// A channel whose value is the last position known to be visible; it
     /// changes after every append (from other processes too, on PostgreSQL).
     /// Treat a change as a hint and re-read by position.

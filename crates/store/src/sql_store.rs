@@ -122,6 +122,19 @@ const READ_ALL: &str = "SELECT position, event_id, stream_id, version, event_typ
      schema_version, data, metadata, recorded_at, prev_hash, hash \
      FROM events WHERE position >= $1 ORDER BY position LIMIT $2";
 
+/// `READ_ALL` up to a byte budget: the running total of the payloads'
+/// stored sizes, excluding the row itself, must stay under `$3`.
+const READ_ALL_BOUNDED_SQLITE: &str = "SELECT position, event_id, stream_id, version, event_type, \
+     schema_version, data, metadata, recorded_at, prev_hash, hash FROM ( \
+       SELECT *, SUM(length(data)) OVER (ORDER BY position) - length(data) AS before FROM ( \
+         SELECT * FROM events WHERE position >= $1 ORDER BY position LIMIT $2)) \
+     WHERE before < $3 ORDER BY position";
+const READ_ALL_BOUNDED_POSTGRES: &str = "SELECT position, event_id, stream_id, version, event_type, \
+     schema_version, data, metadata, recorded_at, prev_hash, hash FROM ( \
+       SELECT *, SUM(octet_length(data::text)) OVER (ORDER BY position) - octet_length(data::text) AS before \
+         FROM (SELECT * FROM events WHERE position >= $1 ORDER BY position LIMIT $2) page) sized \
+     WHERE before < $3 ORDER BY position";
+
 impl SqlEventStore {
     async fn stream_rows(
         &self,
@@ -186,6 +199,55 @@ impl EventStore for SqlEventStore {
                 .collect::<StoreResult<_>>()?
         });
         rows.into_iter().map(RecordedEvent::try_from).collect()
+    }
+
+    async fn read_all_bounded(
+        &self,
+        from_position: u64,
+        limit: usize,
+        max_bytes: u64,
+    ) -> StoreResult<Vec<RecordedEvent>> {
+        let (from, limit) = page(from_position, limit)?;
+        let max_bytes = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+        let rows: Vec<StoredRow> = match &self.database {
+            Database::Sqlite { read, .. } => sqlx::query(READ_ALL_BOUNDED_SQLITE)
+                .bind(from)
+                .bind(limit)
+                .bind(max_bytes)
+                .fetch_all(read)
+                .await?
+                .iter()
+                .map(decode_row)
+                .collect::<StoreResult<_>>()?,
+            Database::Postgres(pool) => sqlx::query(READ_ALL_BOUNDED_POSTGRES)
+                .bind(from)
+                .bind(limit)
+                .bind(max_bytes)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(decode_row)
+                .collect::<StoreResult<_>>()?,
+        };
+        rows.into_iter().map(RecordedEvent::try_from).collect()
+    }
+
+    async fn checkpoints(&self, names: &[&str]) -> StoreResult<Vec<Option<u64>>> {
+        // The table holds one row per read model: read it whole.
+        let rows: Vec<(String, i64)> = crate::on_reader!(&self.database, |pool| {
+            sqlx::query_as("SELECT name, position FROM checkpoints")
+                .fetch_all(pool)
+                .await?
+        });
+        names
+            .iter()
+            .map(|name| {
+                rows.iter()
+                    .find(|(stored, _)| stored == name)
+                    .map(|&(_, position)| crate::decode::to_u64(position))
+                    .transpose()
+            })
+            .collect()
     }
 
     fn subscribe(&self) -> watch::Receiver<u64> {

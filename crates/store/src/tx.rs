@@ -68,6 +68,73 @@ impl StoreTx {
         Ok(())
     }
 
+    /// [`StoreTx::load_checkpoint`] for several read models at once, locking
+    /// them in the order given (callers use one fixed order, so runners in
+    /// several processes cannot deadlock).
+    pub async fn load_checkpoints(&mut self, names: &[&str]) -> StoreResult<Vec<Option<u64>>> {
+        for name in names {
+            check_name(name)?;
+        }
+        let owned: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+        if let Self::Postgres(tx) = self {
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(hashtext('textbank-checkpoint:' || current_schema() || ':' || name))
+                   FROM unnest($1::text[]) WITH ORDINALITY AS locked (name, n)",
+            )
+            .bind(&owned)
+            .execute(&mut **tx)
+            .await?;
+        }
+        let rows: Vec<(String, i64)> = crate::on_tx!(self, |conn| {
+            sqlx::query_as("SELECT name, position FROM checkpoints")
+                .fetch_all(conn)
+                .await?
+        });
+        names
+            .iter()
+            .map(|name| {
+                rows.iter()
+                    .find(|(stored, _)| stored == name)
+                    .map(|&(_, position)| to_u64(position))
+                    .transpose()
+            })
+            .collect()
+    }
+
+    /// [`StoreTx::save_checkpoint`] for several read models in one statement.
+    pub async fn save_checkpoints(&mut self, saved: &[(&str, u64)]) -> StoreResult<()> {
+        if saved.is_empty() {
+            return Ok(());
+        }
+        let mut sql = String::from("INSERT INTO checkpoints (name, position, updated_at) VALUES ");
+        for i in 0..saved.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
+        }
+        sql.push_str(
+            " ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
+        );
+        let now = Utc::now();
+        let mut rows = Vec::with_capacity(saved.len());
+        for (name, position) in saved {
+            check_name(name)?;
+            let position = i64::try_from(*position).map_err(|_| {
+                StoreError::InvalidInput(format!("checkpoint {position} out of range"))
+            })?;
+            rows.push((*name, position));
+        }
+        crate::on_tx!(self, |conn| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+            for (name, position) in &rows {
+                query = query.bind(*name).bind(*position).bind(now);
+            }
+            query.execute(conn).await.map(|_| ())?
+        });
+        Ok(())
+    }
+
     /// Forgets the named checkpoint (a finished rebuild's scratch one).
     pub async fn delete_checkpoint(&mut self, name: &str) -> StoreResult<()> {
         check_name(name)?;

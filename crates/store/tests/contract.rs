@@ -91,6 +91,8 @@ contract!(
     malformed_appends_are_refused,
     read_stream_pages_by_version,
     read_all_pages_by_position,
+    a_bounded_read_stops_at_its_byte_budget,
+    checkpoints_load_and_save_together,
     a_follower_sees_every_event_once_in_gap_free_order_under_concurrent_writers,
     two_processes_appending_at_once_keep_positions_gap_free,
     subscribers_wake_when_events_are_appended,
@@ -115,6 +117,56 @@ fn event(n: u64) -> NewEvent {
 
 fn events(range: std::ops::Range<u64>) -> Vec<NewEvent> {
     range.map(event).collect()
+}
+
+async fn a_bounded_read_stops_at_its_byte_budget(ctx: &Ctx) {
+    // Ten events of ~10 KB each.
+    let big: Vec<NewEvent> = (0..10)
+        .map(|n| NewEvent::new("Big", json!({"n": n, "pad": "x".repeat(10_000)}), meta()))
+        .collect();
+    ctx.store
+        .append(&stream("big-1"), ExpectedVersion::NoStream, big)
+        .await
+        .unwrap();
+    let read = ctx.store.read_all_bounded(1, 100, 35_000).await.unwrap();
+    let positions: Vec<u64> = read.iter().map(|event| event.position).collect();
+    assert!(
+        (3..=4).contains(&positions.len()) && positions[0] == 1,
+        "{positions:?}"
+    );
+    assert!(positions.windows(2).all(|pair| pair[1] == pair[0] + 1));
+    // The first event always comes, whatever the budget.
+    let one = ctx.store.read_all_bounded(5, 100, 1).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].position, 5);
+    // The event count still bounds it.
+    let two = ctx.store.read_all_bounded(1, 2, u64::MAX).await.unwrap();
+    assert_eq!(two.len(), 2);
+    assert_eq!(two[0].data, ctx.store.read_all(1, 1).await.unwrap()[0].data);
+}
+
+async fn checkpoints_load_and_save_together(ctx: &Ctx) {
+    let mut tx = ctx.store.begin().await.unwrap();
+    tx.save_checkpoints(&[("alpha", 3), ("beta", 7)])
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.load_checkpoints(&["beta", "gamma", "alpha"])
+            .await
+            .unwrap(),
+        vec![Some(7), None, Some(3)]
+    );
+    tx.commit().await.unwrap();
+    let mut tx = ctx.store.begin().await.unwrap();
+    tx.save_checkpoints(&[("alpha", 9)]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        ctx.store
+            .checkpoints(&["alpha", "beta", "gamma"])
+            .await
+            .unwrap(),
+        vec![Some(9), Some(7), None]
+    );
 }
 
 async fn appended_events_read_back_exactly(ctx: &Ctx) {
