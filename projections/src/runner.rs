@@ -208,7 +208,9 @@ pub async fn follow_together(
 
 /// Brings every projector to the head with one reader (see
 /// [`follow_together`]) and returns the position reached: what a rebuild of
-/// several read models from position 0 costs.
+/// several read models costs. The next batch is read while the current one
+/// is applied (on SQLite the read and the write run on different
+/// connections), so reading and decoding overlap with writing.
 pub async fn catch_up_together(
     store: &dyn EventStore,
     projectors: &[Arc<dyn Projector>],
@@ -220,11 +222,41 @@ pub async fn catch_up_together(
             reached: watch::channel(0).0,
         })
         .collect();
-    loop {
-        if let Some(head) = apply_together(store, &followed).await? {
-            return Ok(head);
+    let names: Vec<&str> = projectors
+        .iter()
+        .map(|projector| projector.name())
+        .collect();
+    'restart: loop {
+        let mut at = positions(store, &names).await?;
+        let mut events = read_batch(store, at.iter().copied().min().unwrap_or(0)).await?;
+        loop {
+            let Some(last) = events.last_position() else {
+                return Ok(at.iter().copied().min().unwrap_or(0));
+            };
+            let (applied, next) = tokio::join!(
+                apply_batch(store, &followed, &names, &at, &events),
+                read_batch(store, last)
+            );
+            if !applied? {
+                // Another runner moved a checkpoint: start from the database.
+                continue 'restart;
+            }
+            for position in &mut at {
+                *position = (*position).max(last);
+            }
+            events = next?;
         }
     }
+}
+
+/// The projectors' checkpoints, 0 for one that never ran.
+async fn positions(store: &dyn EventStore, names: &[&str]) -> Result<Vec<u64>, StoreError> {
+    Ok(store
+        .checkpoints(names)
+        .await?
+        .into_iter()
+        .map(|position| position.unwrap_or(0))
+        .collect())
 }
 
 /// Applies the next batch to every projector behind it. `Some(position)`
@@ -235,12 +267,7 @@ async fn apply_together(
     followed: &[Followed],
 ) -> Result<Option<u64>, ProjectionError> {
     let names: Vec<&str> = followed.iter().map(|one| one.projector.name()).collect();
-    let at: Vec<u64> = store
-        .checkpoints(&names)
-        .await?
-        .into_iter()
-        .map(|position| position.unwrap_or(0))
-        .collect();
+    let at = positions(store, &names).await?;
     let Some(&from) = at.iter().min() else {
         return Ok(Some(0));
     };
@@ -251,20 +278,41 @@ async fn apply_together(
         }
         return Ok(Some(from));
     };
+    if apply_batch(store, followed, &names, &at, &events).await? {
+        for (one, position) in followed.iter().zip(&at) {
+            one.reached.send_replace(last.max(*position));
+        }
+    }
+    Ok(None)
+}
+
+/// Applies `events` to each projector past its position in `at`, with
+/// every checkpoint, in one transaction; `false` (nothing applied) when a
+/// checkpoint is no longer where `at` says.
+async fn apply_batch(
+    store: &dyn EventStore,
+    followed: &[Followed],
+    names: &[&str],
+    at: &[u64],
+    events: &OwnedBatch,
+) -> Result<bool, ProjectionError> {
+    let Some(last) = events.last_position() else {
+        return Ok(true);
+    };
     let mut tx = store.begin().await?;
     // Checkpoints are loaded (and, on PostgreSQL, locked) in one fixed
     // order, so runners in several processes cannot deadlock.
-    let loaded = tx.load_checkpoints(&names).await?;
+    let loaded = tx.load_checkpoints(names).await?;
     if loaded
         .iter()
-        .zip(&at)
+        .zip(at)
         .any(|(now, then)| now.unwrap_or(0) != *then)
     {
         tx.rollback().await?;
-        return Ok(None);
+        return Ok(false);
     }
     let mut saved = Vec::with_capacity(followed.len());
-    for ((one, position), name) in followed.iter().zip(&at).zip(&names) {
+    for ((one, position), name) in followed.iter().zip(at).zip(names) {
         if *position >= last {
             continue;
         }
@@ -275,10 +323,7 @@ async fn apply_together(
     }
     tx.save_checkpoints(&saved).await?;
     tx.commit().await?;
-    for (one, position) in followed.iter().zip(&at) {
-        one.reached.send_replace(last.max(*position));
-    }
-    Ok(None)
+    Ok(true)
 }
 
 /// The next batch after `position`: up to [`BATCH`] events and about

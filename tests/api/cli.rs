@@ -211,3 +211,82 @@ fn admin_create_org_refuses_a_blank_name() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("name must not be empty"));
     remove(&db);
 }
+
+/// Runs the binary with `args`; its stdout lines as JSON, after checking
+/// that it succeeded.
+fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
+    let output = Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn projections_status_and_rebuild_from_the_command_line() {
+    let db = scratch_path("projections");
+    let url = format!("sqlite://{}", db.display());
+    let created = json_lines(&["admin", "create-org", "--name", "Rivera", "--database-url", &url]);
+    let key = created[0]["owner_key"].as_str().unwrap().to_owned();
+
+    let status = json_lines(&["projections", "status", "--database-url", &url]);
+    let names: Vec<&str> = status
+        .iter()
+        .map(|line| line["projector"].as_str().unwrap())
+        .collect();
+    for expected in ["directory", "inbox", "audit", "campaign_metrics"] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+    let head = status[0]["head"].as_u64().unwrap();
+    assert!(head > 0);
+
+    let rebuilt = json_lines(&["projections", "rebuild", "--database-url", &url]);
+    assert_eq!(rebuilt.len(), names.len());
+    let method = |name: &str| {
+        rebuilt
+            .iter()
+            .find(|line| line["projector"] == name)
+            .map(|line| line["method"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(method("directory").as_deref(), Some("in_place"));
+    assert_eq!(method("audit").as_deref(), Some("swapped"));
+    let status = json_lines(&["projections", "status", "--database-url", &url]);
+    assert!(
+        status.iter().all(|line| line["position"] == head && line["lag"] == 0),
+        "{status:?}"
+    );
+    json_lines(&["projections", "rebuild", "inbox", "--database-url", &url]);
+
+    let unknown = Command::new(BIN)
+        .args(["projections", "rebuild", "nope", "--database-url", &url])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("no read model named \"nope\""), "{stderr}");
+
+    // The rebuilt directory still authenticates the owner's key.
+    let (child, address) = serve(&db);
+    let me = textbank_sms::http_client(Duration::from_secs(30))
+        .unwrap()
+        .get(format!("{address}/v1/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    signal(&child, "TERM");
+    assert!(wait_exit(child).success());
+    remove(&db);
+}
