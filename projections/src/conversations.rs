@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::batch::Batch;
 use crate::runner::{ProjectionError, Projector};
+use crate::sql::{for_engine, placeholders};
 
 pub struct Conversations;
 
@@ -46,25 +47,14 @@ impl Projector for Conversations {
         }
         // One statement per few hundred conversations, not one per click.
         for chunk in opened.chunks(500) {
-            let mut sql = String::from(
-                "INSERT INTO conversations (conversation_id, org_id, campaign_id, phone, texter_id, started_at) VALUES ",
+            let sql = for_engine(
+                tx,
+                format!(
+                    "INSERT INTO conversations (conversation_id, org_id, campaign_id, phone, texter_id, started_at)
+                     VALUES {} ON CONFLICT DO NOTHING",
+                    placeholders(chunk.len(), 6)
+                ),
             );
-            for i in 0..chunk.len() {
-                let n = 6 * i;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6
-                ));
-            }
-            sql.push_str(" ON CONFLICT DO NOTHING");
             on_tx!(tx, |conn| {
                 let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
                 for (click, org, started_at) in chunk {

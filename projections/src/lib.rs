@@ -15,6 +15,7 @@ pub mod lists;
 pub mod opt_outs;
 pub mod rebuild;
 mod runner;
+mod sql;
 
 use std::sync::Arc;
 

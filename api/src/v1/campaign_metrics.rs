@@ -1,9 +1,170 @@
-//! campaign_metrics endpoints (scaffold: being written).
+//! Campaign metrics over HTTP: one campaign's figures, its texters', its
+//! timeseries, and the org's overview. Every query takes `min_position` (a
+//! position the caller's own command returned) to read its own writes.
 
-use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use textbank_app::campaign_metrics::{Bucket, TimeseriesQuery};
+use textbank_domain::CampaignId;
 
+use crate::error::ApiError;
+use crate::extract::{Auth, path_id};
 use crate::server::AppState;
+use crate::v1::to_json;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/campaigns/{campaign_id}/metrics", get(campaign))
+        .route("/v1/campaigns/{campaign_id}/metrics/texters", get(texters))
+        .route(
+            "/v1/campaigns/{campaign_id}/metrics/timeseries",
+            get(timeseries),
+        )
+        .route("/v1/metrics/overview", get(overview))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadParams {
+    #[serde(default)]
+    min_position: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeseriesParams {
+    #[serde(default)]
+    bucket: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    min_position: Option<String>,
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+}
+
+/// The query string, or 422 naming what is wrong with it.
+fn params<T>(params: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    params
+        .map(|Query(params)| params)
+        .map_err(|err| invalid(err.body_text()))
+}
+
+fn min_position(raw: Option<&str>) -> Result<Option<u64>, ApiError> {
+    raw.map(|raw| {
+        raw.parse().map_err(|_| {
+            invalid(format!(
+                "min_position must be a log position (a whole number ≥ 0), not {raw:?}"
+            ))
+        })
+    })
+    .transpose()
+}
+
+fn instant(name: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    raw.map(|raw| {
+        DateTime::parse_from_rfc3339(raw)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|_| {
+                invalid(format!(
+                    "{name} must be an RFC 3339 time such as 2026-11-25T19:00:00Z, not {raw:?}"
+                ))
+            })
+    })
+    .transpose()
+}
+
+fn campaign_id(raw: &str) -> Result<CampaignId, ApiError> {
+    path_id(raw, "campaign")
+}
+
+/// `GET /v1/campaigns/{id}/metrics`
+pub async fn campaign(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    query: Result<Query<ReadParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let query = params(query)?;
+    let metrics = state
+        .app
+        .campaign_metrics(
+            &caller,
+            campaign_id(&id)?,
+            min_position(query.min_position.as_deref())?,
+        )
+        .await?;
+    to_json(metrics)
+}
+
+/// `GET /v1/campaigns/{id}/metrics/texters`
+pub async fn texters(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    query: Result<Query<ReadParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let query = params(query)?;
+    let texters = state
+        .app
+        .campaign_texter_metrics(
+            &caller,
+            campaign_id(&id)?,
+            min_position(query.min_position.as_deref())?,
+        )
+        .await?;
+    to_json(texters)
+}
+
+/// `GET /v1/campaigns/{id}/metrics/timeseries?bucket=hour|day&from=&to=`
+pub async fn timeseries(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    query: Result<Query<TimeseriesParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let query = params(query)?;
+    let bucket = match query.bucket.as_deref() {
+        None => Bucket::Hour,
+        Some(raw) => raw.parse().map_err(invalid)?,
+    };
+    let request = TimeseriesQuery {
+        bucket,
+        from: instant("from", query.from.as_deref())?,
+        to: instant("to", query.to.as_deref())?,
+    };
+    let series = state
+        .app
+        .campaign_timeseries(
+            &caller,
+            campaign_id(&id)?,
+            request,
+            min_position(query.min_position.as_deref())?,
+        )
+        .await?;
+    to_json(series)
+}
+
+/// `GET /v1/metrics/overview`
+pub async fn overview(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    query: Result<Query<ReadParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let query = params(query)?;
+    let overview = state
+        .app
+        .metrics_overview(&caller, min_position(query.min_position.as_deref())?)
+        .await?;
+    to_json(overview)
 }

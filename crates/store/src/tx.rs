@@ -107,11 +107,18 @@ impl StoreTx {
             return Ok(());
         }
         let mut sql = String::from("INSERT INTO checkpoints (name, position, updated_at) VALUES ");
+        // SQLite binds `$N` by name, a lookup per parameter; `?` binds by
+        // position.
+        let sqlite = matches!(self, Self::Sqlite(_));
         for i in 0..saved.len() {
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
+            if sqlite {
+                sql.push_str("(?, ?, ?)");
+            } else {
+                sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
+            }
         }
         sql.push_str(
             " ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
