@@ -480,7 +480,7 @@ impl Generated {
                 phone: phone.clone(),
                 to: "+15550100001".into(),
                 body: body.into(),
-                conversation: Some(conversation.clone()),
+                conversation: Some(conversation),
                 keyword: stop.then_some(Keyword::OptOut),
             },
             self.system(),
@@ -492,7 +492,7 @@ impl Generated {
                     phone: phone.clone(),
                     source: OptOutSource::KeywordReply,
                     keyword: Some("STOP".into()),
-                    conversation: Some(conversation.clone()),
+                    conversation: Some(conversation),
                 },
                 self.system(),
             )?);
