@@ -1,9 +1,155 @@
-//! audit endpoints (scaffold: being written).
+//! The compliance audit over HTTP: message search and its CSV export, one
+//! message's trail, one phone's history, refused attempts, hash-chain
+//! verification and a texter's click cadence. Parameters are parsed by the
+//! app layer, so every bad one answers 422 `invalid_request` naming it.
 
-use axum::Router;
+use axum::body::Body as HttpBody;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+use textbank_app::audit::{
+    BlockedParams, MessageParams, MessageSearch, RangeParams, parse_position,
+};
+use textbank_domain::{MemberId, MessageId};
 
+use crate::error::ApiError;
+use crate::extract::{Auth, path_id};
 use crate::server::AppState;
+use crate::v1::to_json;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/audit/messages", get(messages))
+        .route("/v1/audit/messages/{message_id}", get(message))
+        .route("/v1/audit/phones/{phone}", get(phone))
+        .route("/v1/audit/blocked", get(blocked))
+        .route("/v1/audit/export.csv", get(export))
+        .route("/v1/audit/verify", get(verify))
+        .route("/v1/audit/texters/{texter_id}/cadence", get(cadence))
+}
+
+/// Query parameters, with unknown or malformed ones refused as 422.
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query.map(|Query(query)| query).map_err(|rejection| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            rejection.body_text(),
+        )
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrailQuery {
+    #[serde(default)]
+    min_position: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyQuery {
+    #[serde(default)]
+    stream: Option<String>,
+}
+
+pub async fn messages(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    params: Result<Query<MessageParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let search = MessageSearch::parse(&query(params)?, state.app.default_region())?;
+    to_json(state.app.audit_messages(&caller, &search).await?)
+}
+
+pub async fn message(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(message_id): Path<String>,
+    params: Result<Query<TrailQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let message_id: MessageId = path_id(&message_id, "message")?;
+    let min_position = parse_position(query(params)?.min_position.as_deref())?;
+    to_json(
+        state
+            .app
+            .audit_message(&caller, message_id, min_position)
+            .await?,
+    )
+}
+
+pub async fn phone(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(phone): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    to_json(state.app.audit_phone(&caller, &phone).await?)
+}
+
+pub async fn blocked(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    params: Result<Query<BlockedParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    to_json(state.app.audit_blocked(&caller, &query(params)?).await?)
+}
+
+/// The same rows as `/v1/audit/messages`, every one, as CSV streamed off
+/// one database cursor.
+pub async fn export(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    params: Result<Query<MessageParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let search = MessageSearch::parse(&query(params)?, state.app.default_region())?;
+    // Refusals (403, 422, 503) are answered before the body starts.
+    let chunks = state.app.audit_export(&caller, &search).await?;
+    let chunks = futures_util::StreamExt::map(chunks, |chunk| {
+        chunk.map_err(|err| std::io::Error::other(err.to_string()))
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"audit-messages.csv\"",
+            ),
+        ],
+        HttpBody::from_stream(chunks),
+    )
+        .into_response())
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    params: Result<Query<VerifyQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let params = query(params)?;
+    to_json(
+        state
+            .app
+            .audit_verify(&caller, params.stream.as_deref())
+            .await?,
+    )
+}
+
+pub async fn cadence(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(texter_id): Path<String>,
+    params: Result<Query<RangeParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let texter_id: MemberId = path_id(&texter_id, "texter")?;
+    to_json(
+        state
+            .app
+            .texter_cadence(&caller, texter_id, &query(params)?)
+            .await?,
+    )
 }
