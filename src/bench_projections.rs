@@ -659,6 +659,18 @@ async fn time_queries(
     ];
     let figure = time_get(server, http, owner, &metrics).await?;
     print_latency("metrics", backend, figure, baseline, 20.0);
+    for (name, path) in [
+        "metrics_campaign",
+        "metrics_texters",
+        "metrics_timeseries",
+        "metrics_overview",
+    ]
+    .into_iter()
+    .zip(&metrics)
+    {
+        let figure = time_get(server, http, owner, std::slice::from_ref(path)).await?;
+        print_latency(name, backend, figure, baseline, 20.0);
+    }
 
     let mut audit = Vec::new();
     for _ in 0..SAMPLES / 4 {
@@ -683,6 +695,19 @@ async fn time_queries(
     }
     let figure = time_get(server, http, owner, &audit).await?;
     print_latency("audit_search", backend, figure, baseline, 100.0);
+    for (i, name) in [
+        "audit_by_phone",
+        "audit_by_texter",
+        "audit_by_campaign_and_time",
+        "audit_by_campaign",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let paths: Vec<String> = audit.iter().skip(i).step_by(4).cloned().collect();
+        let figure = time_get(server, http, owner, &paths).await?;
+        print_latency(name, backend, figure, baseline, 100.0);
+    }
     Ok(())
 }
 
