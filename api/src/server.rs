@@ -13,7 +13,9 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use textbank_app::App;
+use textbank_app::inbox::InboxStreams;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
 use crate::metrics::Metrics;
@@ -24,11 +26,30 @@ use crate::{ops, webhooks};
 pub struct AppState {
     pub app: App,
     pub metrics: Arc<Metrics>,
+    /// Turns true when the server starts shutting down: responses that
+    /// never end by themselves (event streams) end, so shutdown can finish.
+    pub closing: watch::Receiver<bool>,
+    /// The live inbox streams: their limits and their shared feed.
+    pub inbox_streams: Arc<InboxStreams>,
 }
 
 /// The whole HTTP surface.
 pub fn router(app: App, metrics: Arc<Metrics>) -> Router {
-    let state = AppState { app, metrics };
+    // Nothing signals this router's shutdown: its streams end with their
+    // clients.
+    let (_, closing) = watch::channel(false);
+    router_closing(app, metrics, closing)
+}
+
+/// The HTTP surface, with long-lived responses ending when `closing`
+/// turns true.
+fn router_closing(app: App, metrics: Arc<Metrics>, closing: watch::Receiver<bool>) -> Router {
+    let state = AppState {
+        app,
+        metrics,
+        closing,
+        inbox_streams: Arc::default(),
+    };
     Router::new()
         .merge(crate::v1::routes())
         .merge(
@@ -72,6 +93,7 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    closing: watch::Sender<bool>,
 }
 
 impl Server {
@@ -81,9 +103,11 @@ impl Server {
         // Carriers (the simulator too) post webhooks here unless a public
         // URL was configured.
         app.set_public_url(&format!("http://{}", listener.local_addr()?));
+        let (closing, closing_rx) = watch::channel(false);
         Ok(Self {
             listener,
-            router: router(app, Arc::new(Metrics::default())),
+            router: router_closing(app, Arc::new(Metrics::default()), closing_rx),
+            closing,
         })
     }
 
@@ -100,8 +124,12 @@ impl Server {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        let closing = self.closing;
         axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                closing.send_replace(true);
+            })
             .await
     }
 }

@@ -236,7 +236,14 @@ fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
 async fn projections_status_and_rebuild_from_the_command_line() {
     let db = scratch_path("projections");
     let url = format!("sqlite://{}", db.display());
-    let created = json_lines(&["admin", "create-org", "--name", "Rivera", "--database-url", &url]);
+    let created = json_lines(&[
+        "admin",
+        "create-org",
+        "--name",
+        "Rivera",
+        "--database-url",
+        &url,
+    ]);
     let key = created[0]["owner_key"].as_str().unwrap().to_owned();
 
     let status = json_lines(&["projections", "status", "--database-url", &url]);
@@ -262,7 +269,9 @@ async fn projections_status_and_rebuild_from_the_command_line() {
     assert_eq!(method("audit").as_deref(), Some("swapped"));
     let status = json_lines(&["projections", "status", "--database-url", &url]);
     assert!(
-        status.iter().all(|line| line["position"] == head && line["lag"] == 0),
+        status
+            .iter()
+            .all(|line| line["position"] == head && line["lag"] == 0),
         "{status:?}"
     );
     json_lines(&["projections", "rebuild", "inbox", "--database-url", &url]);

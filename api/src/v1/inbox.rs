@@ -1,9 +1,209 @@
-//! inbox endpoints (scaffold: being written).
+//! The inbox over HTTP: the caller's conversations page by page, marking
+//! one read, and a Server-Sent Events stream of the rows as they change.
 
-use axum::Router;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
 
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::Value;
+use textbank_app::inbox::{InboxRequest, InboxStatus, InboxSubscription, event_id};
+use textbank_domain::{CampaignId, ConversationId, MemberId};
+use tokio::sync::watch;
+
+use crate::error::ApiError;
+use crate::extract::{Auth, path_id};
 use crate::server::AppState;
+use crate::v1::to_json;
+
+/// How often an idle stream sends a comment, so proxies keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/conversations", get(list))
+        .route("/v1/conversations/stream", get(stream))
+        .route("/v1/conversations/{conversation_id}/read", post(read))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    campaign_id: Option<String>,
+    #[serde(default)]
+    texter_id: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    min_position: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    #[serde(default)]
+    campaign_id: Option<String>,
+    #[serde(default)]
+    texter_id: Option<String>,
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+}
+
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|Query(query)| query)
+        .map_err(|rejection| invalid(rejection.body_text()))
+}
+
+/// An id given as a query parameter: one that does not parse is the
+/// caller's mistake (422), unlike an unknown one (which matches nothing).
+fn query_id<T: std::str::FromStr>(
+    raw: Option<&str>,
+    field: &'static str,
+) -> Result<Option<T>, ApiError> {
+    raw.map(|raw| {
+        raw.parse()
+            .map_err(|_| invalid(format!("{field} is not a valid id")))
+    })
+    .transpose()
+}
+
+/// `GET /v1/conversations`
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    params: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let params = query(params)?;
+    let request = InboxRequest {
+        status: params
+            .status
+            .as_deref()
+            .map(str::parse::<InboxStatus>)
+            .transpose()?
+            .unwrap_or_default(),
+        campaign_id: query_id::<CampaignId>(params.campaign_id.as_deref(), "campaign_id")?,
+        texter_id: query_id::<MemberId>(params.texter_id.as_deref(), "texter_id")?,
+        cursor: params.cursor,
+        limit: params.limit,
+        min_position: params.min_position,
+    };
+    to_json(state.app.inbox(&caller, request).await?)
+}
+
+/// `POST /v1/conversations/{id}/read`
+pub async fn read(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id: ConversationId = path_id(&id, "conversation")?;
+    to_json(state.app.mark_read(&caller, id).await?)
+}
+
+/// `GET /v1/conversations/stream`: `event: conversation` with a list item
+/// for every change to the caller's conversations, each with an id to
+/// resume from (`Last-Event-ID`).
+pub async fn stream(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    headers: HeaderMap,
+    params: Result<Query<StreamQuery>, QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let params = query(params)?;
+    let resume = headers
+        .get("last-event-id")
+        .map(|value| {
+            value
+                .to_str()
+                .map_err(|_| invalid("Last-Event-ID must be visible ASCII"))
+        })
+        .transpose()?;
+    let subscription = state
+        .app
+        .inbox_stream(
+            &caller,
+            &state.inbox_streams,
+            query_id::<MemberId>(params.texter_id.as_deref(), "texter_id")?,
+            query_id::<CampaignId>(params.campaign_id.as_deref(), "campaign_id")?,
+            resume,
+        )
+        .await?;
+    let events = futures_util::stream::unfold(
+        Live {
+            subscription,
+            closing: state.closing.clone(),
+            pending: VecDeque::new(),
+        },
+        Live::next,
+    );
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// A stream's state between events.
+struct Live {
+    subscription: InboxSubscription,
+    closing: watch::Receiver<bool>,
+    pending: VecDeque<Event>,
+}
+
+impl Live {
+    /// The next event, or the end of the stream: on server shutdown, when
+    /// the feed stops, or after a failure (the client reconnects with
+    /// `Last-Event-ID`).
+    async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some((Ok(event), self));
+            }
+            let changed = tokio::select! {
+                () = closed(&mut self.closing) => return None,
+                changed = self.subscription.next() => changed?,
+            };
+            match changed {
+                Ok(rows) => {
+                    for row in rows {
+                        match Event::default()
+                            .event("conversation")
+                            .id(event_id(&row))
+                            .json_data(&row)
+                        {
+                            Ok(event) => self.pending.push_back(event),
+                            Err(err) => tracing::error!(error = %err, "inbox event not encoded"),
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "inbox stream ended");
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Resolves once the server is closing; never when nothing can close it.
+async fn closed(closing: &mut watch::Receiver<bool>) {
+    loop {
+        if *closing.borrow_and_update() {
+            return;
+        }
+        if closing.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }

@@ -77,7 +77,7 @@ fn corrupt(err: impl std::fmt::Display) -> AppError {
 impl App {
     /// The conversation if the caller may act in it: its texter, or staff
     /// who run campaigns. Anyone else gets a 404, as for a missing one.
-    async fn conversation_in_reach(
+    pub(crate) async fn conversation_in_reach(
         &self,
         caller: &Caller,
         id: ConversationId,

@@ -1,0 +1,296 @@
+//! Reading the inbox: a page of conversations newest activity first, and
+//! the rows changed after a position (what live streams push). Contact
+//! names and campaign names are joined from the campaigns read model at
+//! query time, for the page's rows only.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::AssertSqlSafe;
+use textbank_domain::{CampaignId, ConversationId, MemberId, OrgId};
+use textbank_store::{Database, StoreResult, on_reader};
+use uuid::Uuid;
+
+use super::TABLE;
+
+/// A conversation as an inbox lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxConversation {
+    pub conversation_id: ConversationId,
+    pub campaign_id: CampaignId,
+    pub campaign_name: Option<String>,
+    pub texter_id: MemberId,
+    pub phone: String,
+    /// From the campaign's contact list (absent if the row is gone).
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub last_message: LastMessage,
+    /// The latest message is the voter's, no opt-out keyword, and the
+    /// number has not opted out.
+    pub needs_reply: bool,
+    /// The voter's messages since the conversation was last marked read.
+    pub unread_count: u64,
+    pub opted_out: bool,
+    /// The log position of the batch that last changed this row.
+    pub updated_position: u64,
+    #[serde(skip)]
+    pub org_id: OrgId,
+    /// The latest message's log position: the inbox's order.
+    #[serde(skip)]
+    pub last_position: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastMessage {
+    /// The first 200 characters.
+    pub body: String,
+    /// "outbound" or "inbound".
+    pub direction: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Which conversations a query is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxFilter {
+    pub org: OrgId,
+    pub texter: Option<MemberId>,
+    pub campaign: Option<CampaignId>,
+    /// Only those that need a reply.
+    pub needs_reply: bool,
+}
+
+impl InboxFilter {
+    pub fn matches(&self, row: &InboxConversation) -> bool {
+        row.org_id == self.org
+            && self.texter.is_none_or(|texter| texter == row.texter_id)
+            && self
+                .campaign
+                .is_none_or(|campaign| campaign == row.campaign_id)
+            && (!self.needs_reply || row.needs_reply)
+    }
+}
+
+/// A point in the order rows change in: (updated_position, conversation).
+/// Rows after it are the ones not yet seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ChangeCursor {
+    pub position: u64,
+    pub conversation: Uuid,
+}
+
+impl ChangeCursor {
+    /// Everything changed up to and including `position`.
+    pub fn through(position: u64) -> Self {
+        Self {
+            position,
+            conversation: Uuid::max(),
+        }
+    }
+
+    /// Just after this row.
+    pub fn of(row: &InboxConversation) -> Self {
+        Self {
+            position: row.updated_position,
+            conversation: *row.conversation_id.as_uuid(),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    conversation_id: Uuid,
+    org_id: Uuid,
+    campaign_id: Uuid,
+    campaign_name: Option<String>,
+    texter_id: Uuid,
+    phone: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    started_at: DateTime<Utc>,
+    last_body: String,
+    last_direction: String,
+    last_at: DateTime<Utc>,
+    last_position: i64,
+    needs_reply: bool,
+    unread: i64,
+    opted_out: bool,
+    updated_position: i64,
+}
+
+impl From<Row> for InboxConversation {
+    fn from(row: Row) -> Self {
+        Self {
+            conversation_id: ConversationId::from_uuid(row.conversation_id),
+            campaign_id: CampaignId::from_uuid(row.campaign_id),
+            campaign_name: row.campaign_name,
+            texter_id: MemberId::from_uuid(row.texter_id),
+            phone: row.phone,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            started_at: row.started_at,
+            last_message: LastMessage {
+                body: row.last_body,
+                direction: row.last_direction,
+                at: row.last_at,
+            },
+            needs_reply: row.needs_reply,
+            unread_count: u64::try_from(row.unread).unwrap_or(0),
+            opted_out: row.opted_out,
+            updated_position: u64::try_from(row.updated_position).unwrap_or(0),
+            org_id: OrgId::from_uuid(row.org_id),
+            last_position: u64::try_from(row.last_position).unwrap_or(0),
+        }
+    }
+}
+
+const COLUMNS: &str = "i.conversation_id, i.org_id, i.campaign_id, cp.name AS campaign_name,
+       i.texter_id, i.phone, ct.first_name, ct.last_name, i.started_at, i.last_body,
+       i.last_direction, i.last_at, i.last_position, i.needs_reply, i.unread, i.opted_out,
+       i.updated_position";
+
+/// Names by primary key, for the rows already chosen (LEFT JOINs keep the
+/// inbox table the outer loop on SQLite).
+const NAMES: &str = "LEFT JOIN campaigns cp ON cp.campaign_id = i.campaign_id
+  LEFT JOIN campaign_contacts cc ON cc.campaign_id = i.campaign_id AND cc.phone = i.phone
+  LEFT JOIN contacts ct ON ct.list_id = cc.list_id AND ct.line = cc.line";
+
+/// Marks a term that must not pick the index (see [`Sql::fetch`]).
+const UNINDEXED: &str = "{unindexed}";
+
+enum Bind {
+    Uuid(Uuid),
+    Int(i64),
+}
+
+/// SQL text with numbered binds, built clause by clause: a query with
+/// `($n IS NULL OR …)` terms would keep SQLite from choosing the index
+/// that fits the filters given.
+struct Sql {
+    text: String,
+    binds: Vec<Bind>,
+}
+
+impl Sql {
+    fn new(text: String) -> Self {
+        Self {
+            text,
+            binds: Vec::new(),
+        }
+    }
+
+    /// Appends `clause` with `?` replaced by the next bind's number.
+    fn push(&mut self, clause: &str, bind: Bind) {
+        self.binds.push(bind);
+        self.text
+            .push_str(&clause.replace('?', &format!("${}", self.binds.len())));
+    }
+
+    /// The filter's conditions on `alias`, the first joined by `first`
+    /// (" WHERE" or " AND").
+    fn filter(&mut self, first: &str, alias: &str, filter: &InboxFilter) {
+        self.push(
+            &format!("{first} {alias}.org_id = ?"),
+            Bind::Uuid(filter.org.into()),
+        );
+        if let Some(texter) = filter.texter {
+            self.push(
+                &format!(" AND {alias}.texter_id = ?"),
+                Bind::Uuid(texter.into()),
+            );
+        }
+        if let Some(campaign) = filter.campaign {
+            // With a texter, their index is the one to walk: SQLite, without
+            // statistics, rates the campaign's as good and may walk all of
+            // a campaign's rows for one texter's few.
+            let unindexed = if filter.texter.is_some() {
+                UNINDEXED
+            } else {
+                ""
+            };
+            self.push(
+                &format!(" AND {unindexed}{alias}.campaign_id = ?"),
+                Bind::Uuid(campaign.into()),
+            );
+        }
+        if filter.needs_reply {
+            // Written as the partial indexes' condition, so SQLite uses them.
+            self.text.push_str(&format!(" AND {alias}.needs_reply"));
+        }
+    }
+
+    async fn fetch(self, db: &Database) -> StoreResult<Vec<InboxConversation>> {
+        // SQLite's way to keep a term from choosing the index: a unary
+        // plus. PostgreSQL has none for uuid and needs none (statistics).
+        let text = match db {
+            Database::Sqlite { .. } => self.text.replace(UNINDEXED, "+"),
+            Database::Postgres(_) => self.text.replace(UNINDEXED, ""),
+        };
+        let rows: Vec<Row> = on_reader!(db, |pool| {
+            let mut query = sqlx::query_as::<_, Row>(AssertSqlSafe(text));
+            for bind in self.binds {
+                query = match bind {
+                    Bind::Uuid(value) => query.bind(value),
+                    Bind::Int(value) => query.bind(value),
+                };
+            }
+            query.fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(InboxConversation::from).collect())
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Up to `limit` conversations matching `filter`, newest activity first,
+/// older than the activity position `before` when given. Positions are
+/// unique per message, so `before` alone makes a stable cursor.
+pub async fn page(
+    db: &Database,
+    filter: &InboxFilter,
+    before: Option<u64>,
+    limit: u32,
+) -> StoreResult<Vec<InboxConversation>> {
+    let mut sql = Sql::new(format!("SELECT {COLUMNS} FROM {TABLE} i {NAMES}"));
+    sql.filter(" WHERE", "i", filter);
+    if let Some(before) = before {
+        sql.push(" AND i.last_position < ?", Bind::Int(to_i64(before)));
+    }
+    sql.push(
+        " ORDER BY i.last_position DESC LIMIT ?",
+        Bind::Int(i64::from(limit)),
+    );
+    sql.fetch(db).await
+}
+
+/// Up to `limit` rows changed after `after`, in change order; only those
+/// matching `scope` when given.
+///
+/// The changed rows are found through `c`, whose only condition is the
+/// change position: the CROSS JOIN keeps SQLite from starting at the org's
+/// or texter's index instead (it would read all their rows to find the few
+/// changed ones). The filters apply to `i`, the same row by primary key.
+pub async fn changes(
+    db: &Database,
+    after: ChangeCursor,
+    scope: Option<&InboxFilter>,
+    limit: u32,
+) -> StoreResult<Vec<InboxConversation>> {
+    let mut sql = Sql::new(format!(
+        "SELECT {COLUMNS} FROM {TABLE} c CROSS JOIN {TABLE} i {NAMES}
+          WHERE i.conversation_id = c.conversation_id"
+    ));
+    let position = to_i64(after.position);
+    sql.push(" AND c.updated_position >= ?", Bind::Int(position));
+    sql.push(" AND (c.updated_position > ?", Bind::Int(position));
+    sql.push(" OR c.conversation_id > ?)", Bind::Uuid(after.conversation));
+    if let Some(scope) = scope {
+        sql.filter(" AND", "i", scope);
+    }
+    sql.push(
+        " ORDER BY c.updated_position, c.conversation_id LIMIT ?",
+        Bind::Int(i64::from(limit)),
+    );
+    sql.fetch(db).await
+}
