@@ -359,11 +359,47 @@ impl Generated {
              Saturday. Can we count on you? Reply STOP to opt out"
         );
         let click = ClickRecord {
-            message_id: id,
-            conversation_id: ConversationId::from_uuid(*id.as_uuid()),
-            kind: MessageKind::Initial,
-            campaign_id: self.campaign,
             list_id: Some(self.list),
+            script_version: Some(1),
+            token_id: Some(uuid::Uuid::now_v7()),
+            idempotency_key: Some(format!("bench-{n}")),
+            presented_at: Some(presented_at),
+            clicked_at: Some(received_at - chrono::Duration::milliseconds(40)),
+            ..self.click_record(
+                n,
+                (id, ConversationId::from_uuid(*id.as_uuid())),
+                MessageKind::Initial,
+                phone,
+                body,
+                received_at,
+            )
+        };
+        events.push(event(
+            RecipientEvent::MessageSendClicked(Box::new(click)),
+            self.metadata(n),
+        )?);
+        events.extend(self.dispatch(id)?);
+        Ok((id, events))
+    }
+
+    /// A texter's click on a message with no token, presentation or script
+    /// (a free-text reply); initial messages fill those in.
+    fn click_record(
+        &self,
+        n: u64,
+        (message_id, conversation_id): (MessageId, ConversationId),
+        kind: MessageKind,
+        phone: PhoneNumber,
+        body: String,
+        received_at: DateTime<Utc>,
+    ) -> ClickRecord {
+        let texter = self.texter(n);
+        ClickRecord {
+            message_id,
+            conversation_id,
+            kind,
+            campaign_id: self.campaign,
+            list_id: None,
             texter_id: self.texters[texter],
             key_id: self.keys[texter],
             phone,
@@ -371,11 +407,11 @@ impl Generated {
             body,
             segments: 1,
             encoding: "GSM-7".into(),
-            script_version: Some(1),
-            token_id: Some(uuid::Uuid::now_v7()),
-            idempotency_key: Some(format!("bench-{n}")),
-            presented_at: Some(presented_at),
-            clicked_at: Some(received_at - chrono::Duration::milliseconds(40)),
+            script_version: None,
+            token_id: None,
+            idempotency_key: None,
+            presented_at: None,
+            clicked_at: Some(received_at),
             received_at,
             ip: Some("203.0.113.7".into()),
             user_agent: Some("Mozilla/5.0 (bench)".into()),
@@ -387,13 +423,7 @@ impl Generated {
                 zone_source: ZoneSource::Zip,
                 window: "09:00-21:00".into(),
             },
-        };
-        events.push(event(
-            RecipientEvent::MessageSendClicked(Box::new(click)),
-            self.metadata(n),
-        )?);
-        events.extend(self.dispatch(id)?);
-        Ok((id, events))
+        }
     }
 
     fn dispatch(&self, id: MessageId) -> CliResult<Vec<NewEvent>> {
@@ -515,36 +545,14 @@ impl Generated {
             let texter = self.texter(n);
             let received_at = self.at(n) + chrono::Duration::minutes(3);
             let body = "Thank you! Polls are open 7am-8pm.".to_owned();
-            let click = ClickRecord {
-                message_id: reply,
-                conversation_id: conversation.conversation_id,
-                kind: MessageKind::Reply,
-                campaign_id: self.campaign,
-                list_id: None,
-                texter_id: self.texters[texter],
-                key_id: self.keys[texter],
-                phone: phone.clone(),
-                body_sha256: body_hash(&body),
+            let click = self.click_record(
+                n,
+                (reply, conversation.conversation_id),
+                MessageKind::Reply,
+                phone.clone(),
                 body,
-                segments: 1,
-                encoding: "GSM-7".into(),
-                script_version: None,
-                token_id: None,
-                idempotency_key: None,
-                presented_at: None,
-                clicked_at: Some(received_at),
                 received_at,
-                ip: Some("203.0.113.7".into()),
-                user_agent: Some("Mozilla/5.0 (bench)".into()),
-                checked_recipient_version: None,
-                hours: HoursEvidence {
-                    allowed: true,
-                    local_time: Some(received_at.fixed_offset()),
-                    zone: Some(chrono_tz::America::Chicago),
-                    zone_source: ZoneSource::Zip,
-                    window: "09:00-21:00".into(),
-                },
-            };
+            );
             events.push(event(
                 RecipientEvent::MessageSendClicked(Box::new(click)),
                 self.metadata(n),
