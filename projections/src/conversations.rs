@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::batch::Batch;
 use crate::runner::{ProjectionError, Projector};
-use crate::sql::{for_engine, placeholders};
+use textbank_store::sql::{for_engine, placeholders};
 
 pub struct Conversations;
 

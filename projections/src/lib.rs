@@ -15,7 +15,6 @@ pub mod lists;
 pub mod opt_outs;
 pub mod rebuild;
 mod runner;
-mod sql;
 
 use std::sync::Arc;
 

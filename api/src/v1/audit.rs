@@ -12,9 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
-use textbank_app::audit::{
-    BlockedParams, MessageParams, MessageSearch, RangeParams, parse_position,
-};
+use textbank_app::audit::{BlockedParams, MessageParams, MessageSearch, RangeParams};
 use textbank_domain::{MemberId, MessageId};
 
 use crate::error::ApiError;
@@ -74,7 +72,7 @@ pub async fn message(
     params: Result<Query<TrailQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let message_id: MessageId = path_id(&message_id, "message")?;
-    let min_position = parse_position(query(params)?.min_position.as_deref())?;
+    let min_position = textbank_app::parse_min_position(query(params)?.min_position.as_deref())?;
     to_json(
         state
             .app

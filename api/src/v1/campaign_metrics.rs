@@ -61,14 +61,7 @@ fn params<T>(params: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 }
 
 fn min_position(raw: Option<&str>) -> Result<Option<u64>, ApiError> {
-    raw.map(|raw| {
-        raw.parse().map_err(|_| {
-            invalid(format!(
-                "min_position must be a log position (a whole number ≥ 0), not {raw:?}"
-            ))
-        })
-    })
-    .transpose()
+    Ok(textbank_app::parse_min_position(raw)?)
 }
 
 fn instant(name: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {

@@ -106,7 +106,7 @@ impl MessageSearch {
             to,
             cursor: params.cursor.clone(),
             limit: parse_limit(params.limit.as_deref())?,
-            min_position: parse_position(params.min_position.as_deref())?,
+            min_position: crate::parse_min_position(params.min_position.as_deref())?,
         })
     }
 
@@ -212,19 +212,6 @@ fn parse_limit(raw: Option<&str>) -> Result<Option<u32>, AppError> {
             "limit",
             format!("limit must be a whole number from 1 to {MAX_LIMIT}, not {raw:?}"),
         )),
-    })
-    .transpose()
-}
-
-/// A `min_position` parameter as written.
-pub fn parse_position(raw: Option<&str>) -> Result<Option<u64>, AppError> {
-    raw.map(|raw| {
-        raw.parse().map_err(|_| {
-            invalid(
-                "min_position",
-                format!("min_position must be a log position (a whole number), not {raw:?}"),
-            )
-        })
     })
     .transpose()
 }
@@ -847,7 +834,7 @@ impl App {
         };
         let after = params.cursor.as_deref().map(decode_cursor).transpose()?;
         let limit = parse_limit(params.limit.as_deref())?.unwrap_or(DEFAULT_LIMIT);
-        self.wait_for_audit(parse_position(params.min_position.as_deref())?)
+        self.wait_for_audit(crate::parse_min_position(params.min_position.as_deref())?)
             .await?;
         let database = self.database();
         let by_reason: BTreeMap<String, u64> = audit::blocked_counts(database, &filter)
@@ -925,7 +912,7 @@ impl App {
     ) -> Result<Cadence, AppError> {
         caller.require(Permission::ReadAudit)?;
         let (from, to) = time_range(params.from.as_deref(), params.to.as_deref())?;
-        let min_position = parse_position(params.min_position.as_deref())?;
+        let min_position = crate::parse_min_position(params.min_position.as_deref())?;
         textbank_projections::directory::member(self.database(), caller.org_id, texter)
             .await?
             .ok_or(AppError::NotFound("texter"))?;

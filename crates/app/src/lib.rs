@@ -249,3 +249,17 @@ impl App {
         self.store.database().close().await;
     }
 }
+
+/// A query's `min_position` parameter as written: the log position a
+/// command returned, which the query waits for its read model to reach.
+pub fn parse_min_position(raw: Option<&str>) -> Result<Option<u64>, AppError> {
+    raw.map(|raw| {
+        raw.parse().map_err(|_| AppError::Invalid {
+            field: "min_position",
+            message: format!(
+                "min_position must be a log position (a whole number ≥ 0), not {raw:?}"
+            ),
+        })
+    })
+    .transpose()
+}

@@ -16,6 +16,7 @@ mod macros;
 mod plan;
 mod postgres_writer;
 pub mod scratch;
+pub mod sql;
 mod sql_store;
 mod sqlite_writer;
 mod tx;

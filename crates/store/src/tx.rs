@@ -106,22 +106,14 @@ impl StoreTx {
         if saved.is_empty() {
             return Ok(());
         }
-        let mut sql = String::from("INSERT INTO checkpoints (name, position, updated_at) VALUES ");
-        // SQLite binds `$N` by name, a lookup per parameter; `?` binds by
-        // position.
-        let sqlite = matches!(self, Self::Sqlite(_));
-        for i in 0..saved.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            if sqlite {
-                sql.push_str("(?, ?, ?)");
-            } else {
-                sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
-            }
-        }
-        sql.push_str(
-            " ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
+        let sql = crate::sql::for_engine(
+            self,
+            format!(
+                "INSERT INTO checkpoints (name, position, updated_at) VALUES {}
+                 ON CONFLICT (name) DO UPDATE
+                    SET position = excluded.position, updated_at = excluded.updated_at",
+                crate::sql::placeholders(saved.len(), 3)
+            ),
         );
         let now = Utc::now();
         let mut rows = Vec::with_capacity(saved.len());

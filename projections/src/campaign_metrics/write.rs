@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::fold::{COUNTERS, Conversation, Counts, EarlyReport, EarlyState, Fold, SurveyRow};
 use crate::batch::Tables;
-use crate::sql::{for_engine, placeholders};
+use textbank_store::sql::{for_engine, placeholders};
 
 /// Rows per multi-row statement. A batch's rows are written in chunks of
 /// these sizes (largest first), so each table has only a few statement

@@ -1,9 +1,9 @@
-//! SQL text shared by the read models: multi-row placeholders, and the
-//! placeholder style each engine binds fastest.
+//! SQL text shared by the store and the read models: multi-row
+//! placeholders, and the placeholder style each engine binds fastest.
 
 use std::fmt::Write as _;
 
-use textbank_store::StoreTx;
+use crate::StoreTx;
 
 /// The statement as `tx`'s engine should get it. SQLite binds `$N`
 /// parameters by name, and looking a name up walks the list of all of them:
@@ -11,7 +11,7 @@ use textbank_store::StoreTx;
 /// 200-row upsert spend most of its time binding. Plain `?` placeholders
 /// bind by position, so on SQLite `$N` becomes `?`: every statement here
 /// numbers its placeholders in the order they appear.
-pub(crate) fn for_engine(tx: &StoreTx, sql: String) -> String {
+pub fn for_engine(tx: &StoreTx, sql: String) -> String {
     match tx {
         StoreTx::Postgres(_) => sql,
         StoreTx::Sqlite(_) => positional(&sql),
@@ -40,7 +40,7 @@ fn positional(sql: &str) -> String {
 }
 
 /// `($1, $2), ($3, $4)`: placeholders for `rows` rows of `columns` values.
-pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
+pub fn placeholders(rows: usize, columns: usize) -> String {
     let mut sql = String::with_capacity(rows * (columns * 6 + 4));
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
