@@ -61,6 +61,21 @@ pub enum AdminCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Set a member's web sign-in password. Reads it from stdin with
+    /// --password-stdin; otherwise generates one and prints it once.
+    SetPassword {
+        /// The member's email.
+        #[arg(long)]
+        email: String,
+        /// The organization, when members of several share the email.
+        #[arg(long)]
+        org: Option<uuid::Uuid>,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +160,13 @@ pub struct ServeArgs {
     #[arg(long, env = "TEXTBANK_SIM_REPLY_MS", default_value_t = 20_000)]
     pub sim_reply_ms: u64,
 
+    /// On an empty database, create a demo organization (a manager, a
+    /// texter, a compliance officer and an admin, a contact list and a
+    /// launched campaign on the simulated carrier) and print the sign-ins;
+    /// on a demo database, print renewed sign-ins.
+    #[arg(long, env = "TEXTBANK_DEMO")]
+    pub demo: bool,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -156,6 +178,7 @@ fn parse_region(code: &str) -> Result<Region, String> {
 
 pub async fn serve(args: ServeArgs) -> CliResult {
     let send = send_settings(&args)?;
+    let demo = args.demo;
     let config = Config {
         bind: args.bind,
         database_url: args.database.database_url,
@@ -180,10 +203,34 @@ pub async fn serve(args: ServeArgs) -> CliResult {
     tracing::info!(%addr, "listening");
     // Printed as a plain line too, so scripts and tests can find the port.
     println!("textbank listening on http://{addr}");
+    if demo {
+        print_demo(&app, &format!("http://{addr}")).await?;
+    }
     server.run(shutdown_signal()).await?;
     background.stop().await;
     app.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Seeds (or renews) the demo and prints where and how to sign in.
+async fn print_demo(app: &App, url: &str) -> CliResult {
+    let Some(demo) = app.seed_demo().await? else {
+        println!(
+            "--demo: this database already holds organizations other than the demo; no demo was created"
+        );
+        return Ok(());
+    };
+    let verb = if demo.created { "created" } else { "renewed" };
+    println!("textbank demo {verb}: open {url}/login and sign in as");
+    for sign_in in &demo.sign_ins {
+        println!(
+            "  {:<11} {:<30} password {}",
+            sign_in.role.as_str(),
+            sign_in.email,
+            sign_in.password
+        );
+    }
     Ok(())
 }
 
@@ -223,20 +270,49 @@ fn send_settings(args: &ServeArgs) -> CliResult<SendSettings> {
 pub async fn admin(command: AdminCommand) -> CliResult {
     match command {
         AdminCommand::CreateOrg { name, database } => {
-            let app = App::open(&Config {
-                max_connections: 2,
-                // Creating an org signs and seals nothing: a throwaway key
-                // keeps the command from creating a key file where it runs.
-                secret_key: SecretKeySource::Hex(textbank_app::ServerKey::generate().to_hex()),
-                ..Config::with_database(database.database_url)
-            })
-            .await?;
+            let app = admin_app(database).await?;
             let created = app.create_org(&name).await;
             app.close().await;
             println!("{}", serde_json::to_string(&created?)?);
             Ok(())
         }
+        AdminCommand::SetPassword {
+            email,
+            org,
+            password_stdin,
+            database,
+        } => {
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+            } else {
+                (textbank_app::sign_in::generate_password(), true)
+            };
+            let app = admin_app(database).await?;
+            let org = org.map(textbank_domain::OrgId::from_uuid);
+            let set = app.set_password(&email, org, &password).await;
+            app.close().await;
+            let member_id = set?;
+            let mut answer = serde_json::json!({"email": email, "member_id": member_id});
+            if generated {
+                answer["password"] = password.into();
+            }
+            println!("{answer}");
+            Ok(())
+        }
     }
+}
+
+/// The app for one-off admin commands. They sign and seal nothing: a
+/// throwaway key keeps them from creating a key file where they run.
+async fn admin_app(database: DatabaseArgs) -> CliResult<App> {
+    Ok(App::open(&Config {
+        max_connections: 2,
+        secret_key: SecretKeySource::Hex(textbank_app::ServerKey::generate().to_hex()),
+        ..Config::with_database(database.database_url)
+    })
+    .await?)
 }
 
 pub async fn migrate(args: DatabaseArgs) -> CliResult {

@@ -103,6 +103,16 @@ impl From<AppError> for ApiError {
                 error
             }
             AppError::Unavailable { code, .. } => Self::unavailable(code, message),
+            AppError::RateLimited {
+                retry_after_secs, ..
+            } => {
+                let mut error =
+                    Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message);
+                let mut details = serde_json::Map::new();
+                details.insert("retry_after_secs".into(), json!(retry_after_secs));
+                error.details = Some(details);
+                error
+            }
             AppError::BadSignature(_) => {
                 Self::new(StatusCode::FORBIDDEN, "invalid_signature", message)
             }
@@ -133,6 +143,11 @@ fn blocked_status(reason: BlockReason) -> StatusCode {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = self
+            .details
+            .as_ref()
+            .and_then(|details| details.get("retry_after_secs"))
+            .and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok());
         let mut error = serde_json::Map::new();
         error.insert("code".into(), json!(self.code));
         error.insert("message".into(), json!(self.message));
@@ -143,6 +158,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(retry_after) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after);
         }
         response
     }

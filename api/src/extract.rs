@@ -7,7 +7,7 @@ use std::str::FromStr;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
-use axum::http::header::{AUTHORIZATION, USER_AGENT};
+use axum::http::header::{AUTHORIZATION, COOKIE, USER_AGENT};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use textbank_app::{AppError, Caller};
@@ -15,7 +15,10 @@ use textbank_app::{AppError, Caller};
 use crate::error::ApiError;
 use crate::server::AppState;
 
-/// The caller, authenticated by `Authorization: Bearer <key>`.
+/// The caller, authenticated by `Authorization: Bearer <key>`, or by the
+/// web app's session cookie. A cookie-authenticated request that changes
+/// anything must also carry the session's `X-CSRF-Token`: another site can
+/// make a browser send the cookie, but cannot read the token.
 pub struct Auth(pub Caller);
 
 impl FromRequestParts<AppState> for Auth {
@@ -25,31 +28,74 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or(AppError::Unauthenticated(
-                "an Authorization: Bearer <API key> header is required",
-            ))?;
-        let key = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(AppError::Unauthenticated(
-                "the Authorization header must be \"Bearer <API key>\"",
-            ))?;
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
-        let user_agent = parts
-            .headers
-            .get(USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-            .map(|agent| agent.chars().take(512).collect());
-        Ok(Self(state.app.authenticate(key, ip, user_agent).await?))
+        let (ip, user_agent) = client(parts);
+        if let Some(header) = parts.headers.get(AUTHORIZATION) {
+            let key = header
+                .to_str()
+                .ok()
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .map(str::trim)
+                .ok_or(AppError::Unauthenticated(
+                    "the Authorization header must be \"Bearer <API key>\"",
+                ))?;
+            return Ok(Self(state.app.authenticate(key, ip, user_agent).await?));
+        }
+        let session = session_cookie(parts).ok_or(AppError::Unauthenticated(
+            "an Authorization: Bearer <API key> header (or a signed-in session) is required",
+        ))?;
+        if !parts.method.is_safe() {
+            let presented = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            if !state.app.csrf_matches(session, presented) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf_failed",
+                    "this request needs the page's X-CSRF-Token header; reload the page",
+                ));
+            }
+        }
+        Ok(Self(
+            state
+                .app
+                .authenticate_session(session, ip, user_agent)
+                .await?,
+        ))
     }
+}
+
+/// The header a session's state-changing requests carry.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// The cookie holding a browser session's secret.
+pub const SESSION_COOKIE: &str = "textbank_session";
+
+/// The session secret from the `Cookie` header, if any.
+pub fn session_cookie(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+}
+
+/// Where a request came from: its peer address and user agent (bounded).
+pub fn client(parts: &Parts) -> (Option<String>, Option<String>) {
+    let ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let user_agent = parts
+        .headers
+        .get(USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(|agent| agent.chars().take(512).collect());
+    (ip, user_agent)
 }
 
 /// A JSON body; malformed ones get a JSON error naming the problem.

@@ -8,6 +8,7 @@ mod metrics;
 mod ops;
 mod server;
 mod v1;
+mod web;
 mod webhooks;
 
 pub use error::ApiError;

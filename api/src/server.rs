@@ -52,6 +52,7 @@ fn router_closing(app: App, metrics: Arc<Metrics>, closing: watch::Receiver<bool
     };
     Router::new()
         .merge(crate::v1::routes())
+        .merge(crate::web::routes())
         .merge(
             Router::new()
                 .route("/webhooks/twilio/status", post(webhooks::twilio_status))

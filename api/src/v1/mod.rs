@@ -11,6 +11,7 @@ mod lists;
 mod members;
 mod opt_outs;
 mod send;
+mod sessions;
 
 use axum::Router;
 use axum::routing::{delete, get, post, put};
@@ -33,6 +34,16 @@ pub fn routes() -> Router<AppState> {
         .merge(campaign_metrics::routes())
         .merge(inbox::routes())
         .route("/v1/me", get(members::me))
+        .route("/v1/sessions", post(sessions::sign_in))
+        .route("/v1/sessions/current", delete(sessions::sign_out))
+        .route(
+            "/v1/invites/{token}",
+            get(sessions::get_invite).post(sessions::accept_invite),
+        )
+        .route(
+            "/v1/members/{member_id}/invites",
+            post(sessions::create_invite),
+        )
         .route(
             "/v1/members",
             post(members::add_member).get(members::list_members),

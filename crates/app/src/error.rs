@@ -45,6 +45,12 @@ pub enum AppError {
     /// projection); asking again shortly will work.
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
+    /// Too many attempts (failed sign-ins); try again after the wait.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// A webhook whose signature is missing or does not verify.
     #[error("{0}")]
     BadSignature(String),

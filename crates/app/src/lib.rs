@@ -14,15 +14,18 @@ pub mod click_token;
 mod command;
 mod config;
 mod conversation;
+pub mod demo;
 mod dispatch;
 mod error;
 mod import;
 pub mod inbox;
 mod keys;
+mod login_limit;
 mod opt_outs;
 mod org;
 pub mod secrets;
 mod send;
+pub mod sign_in;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -72,6 +75,7 @@ pub struct App {
     /// Positions reached by the projectors running in the background.
     progress: Arc<Mutex<HashMap<&'static str, watch::Receiver<u64>>>>,
     carriers: carrier::Carriers,
+    login_limiter: login_limit::LoginLimiter,
 }
 
 impl App {
@@ -113,6 +117,7 @@ impl App {
             public_url: Arc::new(RwLock::new(None)),
             progress: Arc::default(),
             carriers: carrier::Carriers::default(),
+            login_limiter: login_limit::LoginLimiter::default(),
         }
     }
 

@@ -92,6 +92,11 @@ impl ServerKey {
         hmac::Key::new(hmac::HMAC_SHA256, &self.derive(b"click-token-v1"))
     }
 
+    /// The HMAC key browser sessions' CSRF tokens are derived with.
+    pub fn csrf_key(&self) -> [u8; 32] {
+        self.derive(b"csrf-token-v1")
+    }
+
     /// The sealing key for secrets stored in the database.
     pub fn sealer(&self) -> Sealer {
         Sealer(self.derive(b"sealed-secrets-v1"))

@@ -1,0 +1,106 @@
+//! Signing in and out of the web app, and invite links. Sign-in answers with
+//! the session in an HttpOnly cookie; the body carries the CSRF token the
+//! page sends back on every change.
+
+use axum::extract::{Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use textbank_app::sign_in::{SESSION_TTL_HOURS, SignedIn};
+
+use super::to_json;
+use crate::error::ApiError;
+use crate::extract::{Auth, Body, SESSION_COOKIE, client, path_id, session_cookie};
+use crate::server::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    email: String,
+    password: String,
+}
+
+pub async fn sign_in(
+    State(state): State<AppState>,
+    parts: Parts,
+    Body(request): Body<SignInRequest>,
+) -> Result<Response, ApiError> {
+    let (ip, user_agent) = client(&parts);
+    let signed_in = state
+        .app
+        .sign_in(&request.email, &request.password, ip, user_agent)
+        .await?;
+    with_session(&state, signed_in)
+}
+
+/// Ends the caller's session (if any) and clears the cookie; always 204, so
+/// signing out twice is harmless.
+pub async fn sign_out(State(state): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
+    if let Some(secret) = session_cookie(&parts) {
+        state.app.sign_out(secret).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie(&state, "", 0)?);
+    Ok(response)
+}
+
+pub async fn create_invite(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(member_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let member_id = path_id(&member_id, "member")?;
+    let invite = state.app.create_invite(&caller, member_id).await?;
+    Ok((StatusCode::CREATED, to_json(invite)?).into_response())
+}
+
+pub async fn get_invite(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(to_json(state.app.invite(&token).await?)?.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvite {
+    password: String,
+}
+
+pub async fn accept_invite(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    parts: Parts,
+    Body(request): Body<AcceptInvite>,
+) -> Result<Response, ApiError> {
+    let (ip, user_agent) = client(&parts);
+    let signed_in = state
+        .app
+        .accept_invite(&token, &request.password, ip, user_agent)
+        .await?;
+    with_session(&state, signed_in)
+}
+
+fn with_session(state: &AppState, signed_in: SignedIn) -> Result<Response, ApiError> {
+    let cookie = cookie(state, &signed_in.session_secret, SESSION_TTL_HOURS * 3600)?;
+    let mut response = (StatusCode::CREATED, to_json(&signed_in)?).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// The session cookie: HttpOnly (scripts cannot read it), SameSite=Lax
+/// (other sites' forms and scripts do not send it), Secure behind HTTPS.
+fn cookie(state: &AppState, value: &str, max_age_secs: i64) -> Result<HeaderValue, ApiError> {
+    let secure = state
+        .app
+        .public_url()
+        .is_some_and(|url| url.starts_with("https://"));
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{}",
+        if secure { "; Secure" } else { "" }
+    ))
+    .map_err(|err| ApiError::internal(&err))
+}

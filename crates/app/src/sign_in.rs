@@ -1,0 +1,649 @@
+//! People signing in to the web app: passwords (argon2id), invite links that
+//! set them, browser sessions with their CSRF tokens, and the login rate
+//! limit. Credentials and sessions are mutable secrets, so they live in their
+//! own tables, never in the event log (ADR 0016). A session authenticates as
+//! its member, with the member's role: the browser can do exactly what an
+//! API key bound to that member can.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::{DateTime, Duration, Utc};
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use textbank_domain::{ApiKeyId, MemberId, OrgId, Permission, Role};
+use textbank_projections::directory;
+use textbank_store::{StoreError, on_reader, on_tx};
+use uuid::Uuid;
+
+use crate::App;
+use crate::caller::Caller;
+use crate::error::AppError;
+
+/// How long a browser session lasts from sign-in.
+pub const SESSION_TTL_HOURS: i64 = 12;
+/// How long an invite link stays usable.
+pub const INVITE_TTL_HOURS: i64 = 72;
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Bounds the work one sign-in attempt can cause.
+pub const MAX_PASSWORD_BYTES: usize = 256;
+
+const SESSION_PREFIX: &str = "tbs_";
+const INVITE_PREFIX: &str = "tbi_";
+
+/// A new session: the secret goes into an HttpOnly cookie and nowhere else.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedIn {
+    #[serde(skip)]
+    pub session_secret: String,
+    pub session_id: Uuid,
+    pub member_id: MemberId,
+    pub name: String,
+    pub email: String,
+    pub org_id: OrgId,
+    pub org_name: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+    pub csrf_token: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Invite {
+    pub member_id: MemberId,
+    pub invite_token: String,
+    pub invite_url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What the set-password page shows about an invite.
+#[derive(Debug, Clone, Serialize)]
+pub struct InviteView {
+    pub name: String,
+    pub email: String,
+    pub org_name: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The signed-in member behind a session, for rendering pages.
+#[derive(Debug, Clone)]
+pub struct SessionMember {
+    pub caller: Caller,
+    pub name: String,
+    pub org_name: String,
+    pub csrf_token: String,
+}
+
+impl App {
+    /// Checks an email and password; on success opens a session.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<SignedIn, AppError> {
+        let email = email.trim().to_lowercase();
+        if let Some(wait) = self.login_limiter.retry_after(&email, ip.as_deref()) {
+            return Err(AppError::RateLimited {
+                message: "too many failed sign-ins; try again later".into(),
+                retry_after_secs: wait.as_secs(),
+            });
+        }
+        let stored = self.password_of(&email).await?;
+        let candidate = password.to_owned();
+        let hash = stored.as_ref().map(|(_, _, hash)| hash.clone());
+        // Verify against a real hash even for unknown emails, so the answer
+        // takes as long either way and does not reveal who has an account.
+        let verified = tokio::task::spawn_blocking(move || match hash {
+            Some(hash) => verify_password(&candidate, &hash),
+            None => {
+                let _ = verify_password(&candidate, dummy_hash());
+                false
+            }
+        })
+        .await
+        .map_err(|err| AppError::Io(std::io::Error::other(err)))?;
+        let Some((member_id, org_id, _)) = stored.filter(|_| verified) else {
+            self.login_limiter.record_failure(&email, ip.as_deref());
+            return Err(AppError::Unauthenticated(
+                "the email or password is not right",
+            ));
+        };
+        self.login_limiter.record_success(&email);
+        self.open_session(org_id, member_id, ip, user_agent).await
+    }
+
+    /// The caller a session cookie authenticates.
+    pub async fn authenticate_session(
+        &self,
+        secret: &str,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<Caller, AppError> {
+        Ok(self.session_member(secret, ip, user_agent).await?.caller)
+    }
+
+    /// The session's member with what a page shows about them.
+    pub async fn session_member(
+        &self,
+        secret: &str,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<SessionMember, AppError> {
+        if !well_formed(secret, SESSION_PREFIX) {
+            return Err(AppError::Unauthenticated("the session is malformed"));
+        }
+        type Row = (Uuid, Uuid, Uuid, DateTime<Utc>, String, String, String);
+        let row: Option<Row> = on_reader!(self.database(), |pool| {
+            sqlx::query_as(
+                "SELECT s.session_id, s.org_id, s.member_id, s.expires_at, m.role, m.name, o.name
+                   FROM web_sessions s
+                   JOIN members m ON m.member_id = s.member_id
+                   JOIN orgs o ON o.org_id = s.org_id
+                  WHERE s.session_hash = $1 AND s.ended_at IS NULL",
+            )
+            .bind(hash_secret(secret))
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::from)?
+        });
+        let (session_id, org_id, member_id, _expires_at, role, name, org_name) = row
+            .filter(|row| row.3 > self.clock().now())
+            .ok_or(AppError::Unauthenticated(
+                "the session has expired or was signed out",
+            ))?;
+        let role: Role = role
+            .parse()
+            .map_err(|err| StoreError::Corrupt(format!("members: {err}")))?;
+        Ok(SessionMember {
+            caller: Caller {
+                org_id: OrgId::from_uuid(org_id),
+                key_id: ApiKeyId::from_uuid(session_id),
+                role,
+                member_id: Some(MemberId::from_uuid(member_id)),
+                ip,
+                user_agent,
+            },
+            name,
+            org_name,
+            csrf_token: self.csrf_token(secret),
+        })
+    }
+
+    /// Ends a session; its cookie stops working before this returns.
+    pub async fn sign_out(&self, secret: &str) -> Result<(), AppError> {
+        let now = self.clock().now();
+        let mut tx = self.events().begin().await?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE web_sessions SET ended_at = $1 WHERE session_hash = $2 AND ended_at IS NULL",
+            )
+            .bind(now)
+            .bind(hash_secret(secret))
+            .execute(conn)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from)?
+        });
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The token a session's state-changing requests must carry in
+    /// `X-CSRF-Token`: an HMAC of the session secret, so it needs no storage
+    /// and a page from another site cannot know it.
+    pub fn csrf_token(&self, session_secret: &str) -> String {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.server_key().csrf_key());
+        hex::encode(&hmac::sign(&key, session_secret.as_bytes()).as_ref()[..16])
+    }
+
+    /// Constant-time check of a presented CSRF token.
+    pub fn csrf_matches(&self, session_secret: &str, presented: &str) -> bool {
+        let expected = self.csrf_token(session_secret);
+        expected.len() == presented.len()
+            && expected
+                .bytes()
+                .zip(presented.bytes())
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
+    }
+
+    /// An invite link for a member to set their password. Only those who may
+    /// manage the member's role may invite them.
+    pub async fn create_invite(
+        &self,
+        caller: &Caller,
+        member_id: MemberId,
+    ) -> Result<Invite, AppError> {
+        caller.require(Permission::ManageMembers)?;
+        let member = directory::member(self.database(), caller.org_id, member_id)
+            .await?
+            .ok_or(AppError::NotFound("member"))?;
+        if !caller.role.may_grant(member.role) {
+            return Err(AppError::Forbidden(format!(
+                "the {} role may not invite a member with the {} role",
+                caller.role, member.role
+            )));
+        }
+        let token = new_secret(INVITE_PREFIX);
+        let now = self.clock().now();
+        let expires_at = now + Duration::hours(INVITE_TTL_HOURS);
+        let mut tx = self.events().begin().await?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "INSERT INTO member_invites
+                     (token_hash, member_id, org_id, created_by, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(hash_secret(&token))
+            .bind(Uuid::from(member_id))
+            .bind(Uuid::from(caller.org_id))
+            .bind(Uuid::from(caller.key_id))
+            .bind(now)
+            .bind(expires_at)
+            .execute(conn)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from)?
+        });
+        tx.commit().await?;
+        let base = self.public_url().unwrap_or_default();
+        Ok(Invite {
+            member_id,
+            invite_url: format!("{base}/invite/{token}"),
+            invite_token: token,
+            expires_at,
+        })
+    }
+
+    /// The member an unused, unexpired invite is for.
+    pub async fn invite(&self, token: &str) -> Result<InviteView, AppError> {
+        let (_, org_id, member_id, expires_at) = self.open_invite(token).await?;
+        let member = directory::member(self.database(), org_id, member_id)
+            .await?
+            .ok_or(AppError::NotFound("invite"))?;
+        let org_name = directory::org_name(self.database(), org_id)
+            .await?
+            .unwrap_or_default();
+        Ok(InviteView {
+            name: member.name,
+            email: member.email,
+            org_name,
+            role: member.role,
+            expires_at,
+        })
+    }
+
+    /// Sets the invited member's password, uses up the invite and signs in.
+    pub async fn accept_invite(
+        &self,
+        token: &str,
+        password: &str,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<SignedIn, AppError> {
+        let (token_hash, org_id, member_id, _) = self.open_invite(token).await?;
+        let member = directory::member(self.database(), org_id, member_id)
+            .await?
+            .ok_or(AppError::NotFound("invite"))?;
+        let hash = hash_password(password, &member.email).await?;
+        let now = self.clock().now();
+        let mut tx = self.events().begin().await?;
+        let used = on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE member_invites SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+            )
+            .bind(now)
+            .bind(&token_hash)
+            .execute(conn)
+            .await
+            .map_err(StoreError::from)?
+            .rows_affected()
+        });
+        if used != 1 {
+            tx.rollback().await?;
+            return Err(AppError::NotFound("invite"));
+        }
+        store_password(&mut tx, org_id, member_id, &member.email, &hash, now).await?;
+        tx.commit().await?;
+        self.open_session(org_id, member_id, ip, user_agent).await
+    }
+
+    /// Sets a member's password by email (the `admin set-password` command).
+    /// An email that belongs to members of several organizations needs `org`.
+    pub async fn set_password(
+        &self,
+        email: &str,
+        org: Option<OrgId>,
+        password: &str,
+    ) -> Result<MemberId, AppError> {
+        let email = email.trim().to_lowercase();
+        let candidates: Vec<(Uuid, Uuid)> = on_reader!(self.database(), |pool| {
+            sqlx::query_as("SELECT member_id, org_id FROM members WHERE lower(email) = $1")
+                .bind(&email)
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::from)?
+        });
+        let matching: Vec<_> = candidates
+            .into_iter()
+            .filter(|(_, org_id)| org.is_none_or(|org| Uuid::from(org) == *org_id))
+            .collect();
+        let (member_id, org_id) = match matching.as_slice() {
+            [one] => *one,
+            [] => return Err(AppError::NotFound("member with that email")),
+            _ => {
+                return Err(AppError::Invalid {
+                    field: "org",
+                    message:
+                        "members of several organizations have that email; name the organization"
+                            .into(),
+                });
+            }
+        };
+        let hash = hash_password(password, &email).await?;
+        let mut tx = self.events().begin().await?;
+        let member_id = MemberId::from_uuid(member_id);
+        store_password(
+            &mut tx,
+            OrgId::from_uuid(org_id),
+            member_id,
+            &email,
+            &hash,
+            self.clock().now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(member_id)
+    }
+
+    async fn open_invite(
+        &self,
+        token: &str,
+    ) -> Result<(String, OrgId, MemberId, DateTime<Utc>), AppError> {
+        if !well_formed(token, INVITE_PREFIX) {
+            return Err(AppError::NotFound("invite"));
+        }
+        let token_hash = hash_secret(token);
+        let row: Option<(Uuid, Uuid, DateTime<Utc>)> = on_reader!(self.database(), |pool| {
+            sqlx::query_as(
+                "SELECT org_id, member_id, expires_at FROM member_invites
+                  WHERE token_hash = $1 AND used_at IS NULL",
+            )
+            .bind(&token_hash)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::from)?
+        });
+        // Used, expired and unknown invites look the same.
+        let (org_id, member_id, expires_at) = row
+            .filter(|row| row.2 > self.clock().now())
+            .ok_or(AppError::NotFound("invite"))?;
+        Ok((
+            token_hash,
+            OrgId::from_uuid(org_id),
+            MemberId::from_uuid(member_id),
+            expires_at,
+        ))
+    }
+
+    /// (member, org, argon2 hash) of the password set for an email.
+    async fn password_of(
+        &self,
+        email: &str,
+    ) -> Result<Option<(MemberId, OrgId, String)>, AppError> {
+        let row: Option<(Uuid, Uuid, String)> = on_reader!(self.database(), |pool| {
+            sqlx::query_as(
+                "SELECT member_id, org_id, password_hash FROM member_passwords WHERE email = $1",
+            )
+            .bind(email)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::from)?
+        });
+        Ok(row
+            .map(|(member, org, hash)| (MemberId::from_uuid(member), OrgId::from_uuid(org), hash)))
+    }
+
+    async fn open_session(
+        &self,
+        org_id: OrgId,
+        member_id: MemberId,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<SignedIn, AppError> {
+        let member = directory::member(self.database(), org_id, member_id)
+            .await?
+            .ok_or(AppError::Unauthenticated("the member no longer exists"))?;
+        let org_name = directory::org_name(self.database(), org_id)
+            .await?
+            .unwrap_or_default();
+        let secret = new_secret(SESSION_PREFIX);
+        let session_id = Uuid::from(ApiKeyId::new());
+        let now = self.clock().now();
+        let expires_at = now + Duration::hours(SESSION_TTL_HOURS);
+        let mut tx = self.events().begin().await?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "INSERT INTO web_sessions
+                     (session_hash, session_id, org_id, member_id, created_at, expires_at, ip, user_agent)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(hash_secret(&secret))
+            .bind(session_id)
+            .bind(Uuid::from(org_id))
+            .bind(Uuid::from(member_id))
+            .bind(now)
+            .bind(expires_at)
+            .bind(ip)
+            .bind(user_agent)
+            .execute(conn)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from)?
+        });
+        tx.commit().await?;
+        Ok(SignedIn {
+            csrf_token: self.csrf_token(&secret),
+            session_secret: secret,
+            session_id,
+            member_id,
+            name: member.name,
+            email: member.email,
+            org_id,
+            org_name,
+            role: member.role,
+            expires_at,
+        })
+    }
+}
+
+async fn store_password(
+    tx: &mut textbank_store::StoreTx,
+    org_id: OrgId,
+    member_id: MemberId,
+    email: &str,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let email = email.trim().to_lowercase();
+    let holder: Option<Uuid> = on_tx!(&mut *tx, |conn| {
+        sqlx::query_scalar("SELECT member_id FROM member_passwords WHERE email = $1")
+            .bind(&email)
+            .fetch_optional(conn)
+            .await
+            .map_err(StoreError::from)?
+    });
+    if holder.is_some_and(|holder| holder != Uuid::from(member_id)) {
+        return Err(AppError::Conflict(format!(
+            "{email} already signs in as a member of another organization"
+        )));
+    }
+    on_tx!(&mut *tx, |conn| {
+        sqlx::query(
+            "INSERT INTO member_passwords (member_id, org_id, email, password_hash, updated_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (member_id) DO UPDATE SET email = excluded.email,
+                 password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+        )
+        .bind(Uuid::from(member_id))
+        .bind(Uuid::from(org_id))
+        .bind(&email)
+        .bind(hash)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from)?
+    });
+    Ok(())
+}
+
+/// Checks the password policy, then hashes with argon2id off the runtime.
+pub async fn hash_password(password: &str, email: &str) -> Result<String, AppError> {
+    check_password(password, email)?;
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut salt = [0u8; 16];
+        SystemRandom::new()
+            .fill(&mut salt)
+            .map_err(|_| AppError::Io(std::io::Error::other("no randomness for a salt")))?;
+        let salt = SaltString::encode_b64(&salt)
+            .map_err(|err| AppError::Io(std::io::Error::other(err.to_string())))?;
+        hasher()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|err| AppError::Io(std::io::Error::other(err.to_string())))
+    })
+    .await
+    .map_err(|err| AppError::Io(std::io::Error::other(err)))?
+}
+
+fn check_password(password: &str, email: &str) -> Result<(), AppError> {
+    let invalid = |message: String| AppError::Invalid {
+        field: "password",
+        message,
+    };
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(invalid(format!(
+            "the password must have at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(invalid(format!(
+            "the password must have at most {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    if password.trim().eq_ignore_ascii_case(email.trim()) {
+        return Err(invalid("the password must not be the email".into()));
+    }
+    Ok(())
+}
+
+/// argon2id with OWASP's recommended minimum (19 MiB, 2 passes).
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None)
+        .unwrap_or_else(|_| unreachable!("OWASP's argon2id parameters are valid"));
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    password.len() <= MAX_PASSWORD_BYTES
+        && PasswordHash::new(hash).is_ok_and(|parsed| {
+            hasher()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+}
+
+/// A hash of a random password, verified against when an email is unknown.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::encode_b64(b"textbank-dummy!!")
+            .unwrap_or_else(|_| unreachable!("16 bytes encode"));
+        hasher()
+            .hash_password(new_secret("x").as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// 16 letters and digits without look-alikes (about 92 bits): typed by hand
+/// from a terminal.
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .unwrap_or_else(|_| panic!("the system random number generator failed"));
+    // 256 is not a multiple of 54: the bias is under 1% per character.
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// A prefix and 48 hex digits (192 random bits).
+fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 24];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .unwrap_or_else(|_| panic!("the system random number generator failed"));
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+fn well_formed(secret: &str, prefix: &str) -> bool {
+    secret.len() == prefix.len() + 48
+        && secret.starts_with(prefix)
+        && secret[prefix.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit())
+}
+
+/// Session and invite secrets carry 192 random bits: a plain SHA-256 is a
+/// safe verifier and keeps lookups one index probe.
+fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn passwords_hash_with_argon2id_and_verify_only_themselves() {
+        let hash = hash_password("correct horse battery", "ana@example.org")
+            .await
+            .unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse batterY", &hash));
+        assert!(!verify_password("correct horse battery", dummy_hash()));
+    }
+
+    #[tokio::test]
+    async fn weak_passwords_are_refused_naming_the_rule() {
+        for (password, rule) in [
+            ("short", "at least 10"),
+            (&"x".repeat(300) as &str, "at most 256"),
+            ("Ana@Example.org", "not be the email"),
+        ] {
+            let err = hash_password(password, "ana@example.org")
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains(rule), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_random_and_shape_checked() {
+        let (a, b) = (new_secret(SESSION_PREFIX), new_secret(SESSION_PREFIX));
+        assert_ne!(a, b);
+        assert!(well_formed(&a, SESSION_PREFIX));
+        assert!(!well_formed(&a, INVITE_PREFIX));
+        assert!(!well_formed("tbs_zz", SESSION_PREFIX));
+    }
+}
