@@ -14,3 +14,4 @@ mod ops;
 mod opt_out_lists;
 mod opt_outs;
 mod send;
+mod sign_in;
