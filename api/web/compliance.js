@@ -936,6 +936,10 @@
     }
     const wanted = location.hash.slice(1);
     showTab(TABS.some(([n]) => n === wanted) ? wanted : "messages", false);
+    window.addEventListener("hashchange", () => {
+      const name = location.hash.slice(1);
+      if (TABS.some(([n]) => n === name)) showTab(name, false);
+    });
     searchMessages();
   }
 

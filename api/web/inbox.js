@@ -25,6 +25,7 @@
     replyInFlight: false,
     replyKey: null, // {conversationId, what, key}: reused when the same send is retried
     optOutConfirming: false,
+    shownCount: null, // messages in the thread as last drawn
     generation: 0,
   };
 
@@ -230,6 +231,7 @@
       state.replyKey = null;
       state.optOutConfirming = false;
       state.thread = null;
+      state.shownCount = null;
     }
     state.openId = id;
     const url = new URL(location.href);
@@ -373,16 +375,21 @@
     if (!(thread.messages || []).length) list.appendChild(el("li", { class: "messages-empty" }, "No messages yet."));
     ui.thread.appendChild(list);
 
+    const canReply = isTexter && !thread.opted_out;
+    if (canReply) ui.thread.appendChild(replyNode(thread, details, draftText, cannedValue));
     ui.thread.appendChild(surveyNode(thread, details));
+    if (canReply) ui.thread.appendChild(optOutNode(thread));
 
-    if (isTexter && !thread.opted_out) {
-      ui.thread.appendChild(replyNode(thread, details, draftText, cannedValue));
-      ui.thread.appendChild(optOutNode(thread));
-    }
-    // Newest message in view.
+    // Newest message in view (the list scrolls on its own on wide screens);
+    // the page itself moves only when the thread opens or grows.
     list.scrollTop = list.scrollHeight;
+    const count = (thread.messages || []).length;
+    const grew = state.shownCount === null || count > state.shownCount;
+    state.shownCount = count;
     const last = list.lastElementChild;
-    if (last && last.scrollIntoView) last.scrollIntoView({ block: "nearest" });
+    if (grew && !hadFocus && last && last.scrollIntoView && window.matchMedia("(max-width: 760px)").matches) {
+      last.scrollIntoView({ block: "nearest" });
+    }
     if (hadFocus) {
       const again = document.getElementById(hadFocus);
       if (again && ui.thread.contains(again)) again.focus({ preventScroll: true });
@@ -429,7 +436,7 @@
       const fieldId = "answer-" + index;
       if (!isTexter || thread.opted_out) {
         section.appendChild(el("p", { class: "survey-row", data: { questionId: question.id } },
-          el("span", { class: "survey-question" }, question.text + ": "),
+          el("span", { class: "survey-question" }, question.text + (/[?:.!]$/.test(question.text) ? " " : ": ")),
           el("strong", null, current ? current.answer : "—")));
         return;
       }

@@ -234,6 +234,10 @@
     ui.empty.hidden = visible;
     if (!visible) {
       ui.button.disabled = true;
+      ui.name.textContent = "";
+      tb.clear(ui.meta);
+      ui.body.textContent = "";
+      ui.segments.textContent = "";
       delete ui.card.dataset.contactPhone;
     }
   }
@@ -548,11 +552,21 @@
           const url = new URL(location.href);
           url.searchParams.set("campaign_id", chosen.campaign_id);
           history.replaceState(null, "", url);
+          remember(chosen.campaign_id);
           selectCampaign(chosen);
         },
       },
     }, active.map((c) => el("option", { value: c.campaign_id, selected: c.campaign_id === selectedId }, c.name)));
     ui.picker.append(el("label", { for: "campaign-select" }, "Campaign"), select);
+  }
+
+  // The last campaign chosen here (the nav's link carries no campaign).
+  const STORE_KEY = "textbank.send.campaign";
+  function remember(id) {
+    try { localStorage.setItem(STORE_KEY, id); } catch (err) { /* private mode */ }
+  }
+  function remembered() {
+    try { return localStorage.getItem(STORE_KEY); } catch (err) { return null; }
   }
 
   async function start() {
@@ -577,17 +591,26 @@
     if (!active.length) {
       ui.title.textContent = "Send";
       showCardParts(false);
-      setState("empty");
-      setStatus("No campaign is open for sending right now. Check back later.", "held");
+      const paused = campaigns.filter((c) => c.status === "paused").map((c) => c.name);
+      setState(paused.length ? "held" : "empty");
+      setStatus(paused.length
+        ? "No campaign is open for sending right now (paused: " + paused.join(", ") + "). Check back later."
+        : "No campaign is open for sending right now. Check back later.", "held");
       tb.clear(ui.empty).appendChild(el("button", {
         type: "button", id: "check-again", class: "button", on: { click: () => location.reload() },
       }, "Check again"));
-      renderProgress();
+      ui.progress.hidden = true;
       return;
     }
     const wanted = new URLSearchParams(location.search).get("campaign_id");
-    const chosen = active.find((c) => c.campaign_id === wanted) || active[0];
+    const chosen = active.find((c) => c.campaign_id === wanted) ||
+      active.find((c) => c.campaign_id === remembered()) || active[0];
     renderPicker(active, chosen.campaign_id);
+    if (active.length > 1 && wanted !== chosen.campaign_id) {
+      const url = new URL(location.href);
+      url.searchParams.set("campaign_id", chosen.campaign_id);
+      history.replaceState(null, "", url);
+    }
     await selectCampaign(chosen);
   }
 

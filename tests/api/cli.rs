@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_textbank");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_textbank");
 
-fn scratch_path(name: &str) -> PathBuf {
+pub(crate) fn scratch_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("textbank-cli-{name}-{}.db", uuid::Uuid::now_v7()))
 }
 
 /// Starts `textbank serve` on a free port and returns it with its address.
-fn serve(db: &Path) -> (Child, String) {
+pub(crate) fn serve(db: &Path) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--bind", "127.0.0.1:0"])
         .env(
@@ -38,7 +38,7 @@ fn serve(db: &Path) -> (Child, String) {
     (child, address)
 }
 
-fn signal(child: &Child, name: &str) {
+pub(crate) fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
         .status()
@@ -46,7 +46,7 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success());
 }
 
-fn wait_exit(mut child: Child) -> std::process::ExitStatus {
+pub(crate) fn wait_exit(mut child: Child) -> std::process::ExitStatus {
     for _ in 0..100 {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
@@ -57,7 +57,7 @@ fn wait_exit(mut child: Child) -> std::process::ExitStatus {
     panic!("textbank did not exit within 5 s of the signal");
 }
 
-fn remove(db: &Path) {
+pub(crate) fn remove(db: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         let mut file = db.as_os_str().to_owned();
         file.push(suffix);
@@ -214,7 +214,7 @@ fn admin_create_org_refuses_a_blank_name() {
 
 /// Runs the binary with `args`; its stdout lines as JSON, after checking
 /// that it succeeded.
-fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
+pub(crate) fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
     let output = Command::new(BIN)
         .args(args)
         .env("RUST_LOG", "warn")

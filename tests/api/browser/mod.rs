@@ -1,0 +1,502 @@
+//! The web app in a real headless Chromium against a server on 127.0.0.1:0:
+//! a manager uploads a list, creates, launches and assigns a campaign; a
+//! texter sends by click and by Enter (a held key sends once), sees replies
+//! arrive live, and an opted-out contact is skipped; the manager's dashboard
+//! counts right; the compliance officer finds the click trail. Screenshots
+//! of each page go to `artifacts/screenshots/` (not committed). Without
+//! Chromium and chromedriver the test says it was skipped; with `CI` set,
+//! their absence fails it.
+
+mod webdriver;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use textbank_domain::FixedClock;
+use webdriver::{Browser, find_browser};
+
+use crate::helpers::{On, TestApp, spawn_app_with, test_send_settings, weekday_afternoon};
+
+const ENTER: &str = "\u{E007}";
+const PASSWORD: &str = "browser-test-password";
+
+struct Org {
+    org_id: String,
+    owner: String,
+    texter_id: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_from_upload_to_audit_in_the_browser() {
+    let Some((chromium, chromedriver)) = find_browser() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the browser tests: install chromium and chromium-driver"
+        );
+        eprintln!("skipped: Chromium or chromedriver is not installed");
+        return;
+    };
+    // Every delivered message gets a (non-STOP) simulator reply through the
+    // signed webhooks; STOPs are texted by the test itself, the same way.
+    let mut send = test_send_settings();
+    send.sim.reply_rate = 1.0;
+    send.sim.opt_out_rate = 0.0;
+    let app = spawn_app_with(
+        On::Sqlite,
+        "browser",
+        Some(FixedClock::at(weekday_afternoon())),
+        send,
+    )
+    .await
+    .expect("sqlite always runs");
+    let org = set_up_org(&app).await;
+    let screenshots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts/screenshots");
+    let browser = Browser::start(&chromium, &chromedriver, &screenshots).await;
+
+    let campaign_id = manager_builds_a_campaign(&app, &browser, &org).await;
+    let sent = texter_sends_and_answers(&app, &browser, &org, &campaign_id).await;
+    manager_reads_the_dashboard(&app, &browser, &org, &campaign_id, &sent).await;
+    compliance_finds_the_click_trail(&app, &browser, &sent).await;
+
+    let errors: Vec<String> = browser
+        .severe_console_errors()
+        .await
+        .into_iter()
+        .filter(|error| error.contains("Uncaught"))
+        .collect();
+    assert!(errors.is_empty(), "script errors: {errors:?}");
+    browser.close().await;
+    app.stop().await;
+}
+
+/// An org with a simulated carrier and three people who sign in with a
+/// password; the list, campaign and assignment are made in the browser.
+async fn set_up_org(app: &TestApp) -> Org {
+    let created = app.app.create_org("Browser Test Org").await.expect("org");
+    let owner = created.owner_key;
+    let carrier = app
+        .put_as(&owner, "/v1/carrier", &json!({"carrier": "sim"}))
+        .await;
+    assert_eq!(carrier.status(), 200);
+    let mut texter_id = String::new();
+    for (name, email, role) in [
+        ("Mo Manager", "manager@browser.example.org", "manager"),
+        ("Tess Texter", "texter@browser.example.org", "texter"),
+        (
+            "Cy Compliance",
+            "compliance@browser.example.org",
+            "compliance",
+        ),
+    ] {
+        let member = app
+            .post_as(
+                &owner,
+                "/v1/members",
+                &json!({"name": name, "email": email, "role": role}),
+            )
+            .await;
+        assert_eq!(member.status(), 201);
+        let member: Value = member.json().await.unwrap();
+        if role == "texter" {
+            texter_id = member["member_id"].as_str().unwrap().to_owned();
+        }
+        app.app
+            .set_password(email, None, PASSWORD)
+            .await
+            .expect("password");
+    }
+    Org {
+        org_id: created.org_id.to_string(),
+        owner,
+        texter_id,
+    }
+}
+
+async fn sign_in(app: &TestApp, browser: &Browser, email: &str, lands_on: &str) {
+    browser.goto(&app.url("/login")).await;
+    browser.fill("#email", email).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click_css("#sign-in").await;
+    browser
+        .wait_until(
+            &format!("signed in as {email}, on {lands_on}"),
+            &format!("return location.pathname === {lands_on:?};"),
+        )
+        .await;
+}
+
+async fn sign_out(browser: &Browser) {
+    browser.click_css("#sign-out").await;
+    browser
+        .wait_until("signed out", "return location.pathname === '/login';")
+        .await;
+}
+
+async fn manager_builds_a_campaign(app: &TestApp, browser: &Browser, org: &Org) -> String {
+    sign_in(
+        app,
+        browser,
+        "manager@browser.example.org",
+        "/app/campaigns",
+    )
+    .await;
+
+    // Upload a list through the file input.
+    let folder = tempfile::tempdir().expect("temp dir");
+    let csv = folder.path().join("ward3.csv");
+    let mut rows = String::from("first_name,last_name,cell,zip\n");
+    for i in 0..6 {
+        rows.push_str(&format!("Voter{i},Lee,555-201-{i:04},10001\n"));
+    }
+    rows.push_str("Broken,Row,not-a-phone,10001\n");
+    std::fs::write(&csv, rows).unwrap();
+    browser.goto(&app.url("/app/lists")).await;
+    let file = browser.wait_for("#list-file").await;
+    browser
+        .type_into(&file, csv.to_str().expect("utf-8 path"))
+        .await;
+    browser.fill("#list-name", "Ward 3 signups").await;
+    browser
+        .fill("#list-source", "volunteer signup sheets")
+        .await;
+    browser.fill("#list-consent", "opted in at events").await;
+    browser.click_css("#upload").await;
+    let result = browser
+        .wait_until(
+            "the upload's summary",
+            "const r = document.querySelector('#upload-result'); return r && /6/.test(r.textContent) && r.textContent;",
+        )
+        .await;
+    assert!(
+        result.as_str().unwrap_or_default().contains('1'),
+        "the rejected row is reported: {result}"
+    );
+    browser.screenshot("manager-lists").await;
+
+    // Create the campaign with the list, then launch and assign it.
+    browser.goto(&app.url("/app/campaigns")).await;
+    browser.fill("#campaign-name", "Early vote (browser)").await;
+    // The only list comes pre-selected; make sure it is, without toggling.
+    browser
+        .wait_until(
+            "the list is selected",
+            "const c = document.querySelector(\"input[name='list_id']\"); \
+             if (!c || c.disabled) return false; if (!c.checked) c.click(); return c.checked;",
+        )
+        .await;
+    browser
+        .fill(
+            "#initial-message",
+            "Hi {first_name}, it's {texter_name}. Will you vote early? Reply STOP to opt out",
+        )
+        .await;
+    browser.screenshot("manager-new-campaign").await;
+    browser.click_css("#create-campaign").await;
+    let campaign_id = browser
+        .wait_until(
+            "the new campaign's page",
+            "const m = location.pathname.match(/^\\/app\\/campaigns\\/([0-9a-f-]{36})$/); return m && m[1];",
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    browser.click_css("#launch").await;
+    browser
+        .wait_until(
+            "the campaign is active",
+            "const s = document.querySelector('#campaign-status'); return s && /active/i.test(s.textContent);",
+        )
+        .await;
+    browser.wait_for("#assign-texter").await;
+    browser
+        .wait_until(
+            "the texter can be picked",
+            &format!(
+                "const s = document.querySelector('#assign-texter'); \
+                 if (!s || ![...s.options].some(o => o.value === {id:?})) return false; \
+                 s.value = {id:?}; s.dispatchEvent(new Event('change', {{bubbles: true}})); return true;",
+                id = org.texter_id
+            ),
+        )
+        .await;
+    browser.fill("#assign-count", "6").await;
+    browser.click_css("#assign").await;
+    let assignments = format!("/v1/campaigns/{campaign_id}/assignments");
+    app.eventually(&org.owner, &assignments, |view| {
+        view["unassigned"].as_u64() == Some(0)
+    })
+    .await;
+    browser.screenshot("manager-campaign").await;
+    sign_out(browser).await;
+    campaign_id
+}
+
+/// The phones the texter messaged, in order.
+struct Sent {
+    phones: Vec<String>,
+    opted_out_unsent: String,
+}
+
+async fn texter_sends_and_answers(
+    app: &TestApp,
+    browser: &Browser,
+    org: &Org,
+    campaign_id: &str,
+) -> Sent {
+    sign_in(app, browser, "texter@browser.example.org", "/app/send").await;
+    let metrics = format!("/v1/campaigns/{campaign_id}/metrics");
+    let mut phones = Vec::new();
+
+    // One click, one message.
+    phones.push(ready_contact(browser, None).await);
+    browser.screenshot("texter-send").await;
+    browser.click_css("#send-button").await;
+    let next = ready_contact(browser, phones.last()).await;
+    messaged_becomes(app, org, &metrics, 1).await;
+
+    // One Enter press, one message.
+    phones.push(next);
+    browser.keys(&[(true, ENTER), (false, ENTER)], 30).await;
+    let next = ready_contact(browser, phones.last()).await;
+    messaged_becomes(app, org, &metrics, 2).await;
+
+    // A held-down Enter (auto-repeated key-downs, one key-up) sends once.
+    phones.push(next);
+    browser
+        .keys(
+            &[
+                (true, ENTER),
+                (true, ENTER),
+                (true, ENTER),
+                (true, ENTER),
+                (true, ENTER),
+                (false, ENTER),
+            ],
+            80,
+        )
+        .await;
+    let next = ready_contact(browser, phones.last()).await;
+    messaged_becomes(app, org, &metrics, 3).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let figures = app
+        .get_as(&org.owner, &metrics)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(figures["messaged"], 3, "a held key sent more than once");
+    assert_eq!(figures["blocked"], 0, "{figures}");
+
+    // The contact on screen texts STOP before the texter clicks: the click
+    // is refused, nothing is sent, and the screen moves past them.
+    let opted_out_unsent = next;
+    let stop = app
+        .voter_texts(&org.org_id, &opted_out_unsent, "STOP")
+        .await;
+    assert_eq!(stop.status(), 200);
+    browser.click_css("#send-button").await;
+    let after = ready_contact_or_empty(browser, &opted_out_unsent).await;
+    let audit = app
+        .get_as(
+            &org.owner,
+            &format!("/v1/audit/messages?phone={}", urlencode(&opted_out_unsent)),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let clicked_to_them = audit["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|row| row["origin"] == "texter_click")
+        .count();
+    assert_eq!(
+        clicked_to_them, 0,
+        "a text went to an opted-out number: {audit}"
+    );
+    assert_eq!(
+        app.get_as(&org.owner, &metrics)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["messaged"],
+        3
+    );
+    assert!(after.as_deref() != Some(opted_out_unsent.as_str()));
+
+    // The inbox: the simulator's replies are there; a new reply and a STOP
+    // from a messaged voter appear without reloading the page.
+    browser.goto(&app.url("/app/inbox?status=all")).await;
+    browser
+        .wait_until(
+            "the simulator's replies in the inbox",
+            "return document.querySelectorAll('#conversation-list li.conversation').length >= 3;",
+        )
+        .await;
+    browser
+        .run("window.__noReload = true; return true;", json!([]))
+        .await;
+    browser.screenshot("texter-inbox").await;
+    let reply = app
+        .voter_texts(
+            &org.org_id,
+            &phones[1],
+            "Yes, I will vote early on Saturday",
+        )
+        .await;
+    assert_eq!(reply.status(), 200);
+    browser
+        .wait_until(
+            "the new reply in the list",
+            "return window.__noReload && [...document.querySelectorAll('#conversation-list li.conversation')]\
+               .some(li => li.textContent.includes('vote early on Saturday'));",
+        )
+        .await;
+    let stop = app.voter_texts(&org.org_id, &phones[0], "stop").await;
+    assert_eq!(stop.status(), 200);
+    browser
+        .wait_until(
+            "the opted-out conversation marked",
+            "return window.__noReload && document.querySelectorAll('#conversation-list li.conversation.opted-out').length >= 1;",
+        )
+        .await;
+    browser
+        .click_css("#conversation-list li.conversation.opted-out")
+        .await;
+    browser
+        .wait_until(
+            "the opted-out thread, without a reply box",
+            "const t = document.querySelector('#thread'); \
+             return t && t.querySelectorAll('.message').length >= 2 \
+               && !(document.querySelector('#reply-send') && document.querySelector('#reply-send').offsetParent);",
+        )
+        .await;
+    browser.screenshot("texter-thread").await;
+    sign_out(browser).await;
+    Sent {
+        phones,
+        opted_out_unsent,
+    }
+}
+
+async fn manager_reads_the_dashboard(
+    app: &TestApp,
+    browser: &Browser,
+    org: &Org,
+    campaign_id: &str,
+    sent: &Sent,
+) {
+    let metrics = format!("/v1/campaigns/{campaign_id}/metrics");
+    let figures = app
+        .eventually(&org.owner, &metrics, |figures| {
+            figures["opted_out"] == 1 && figures["replied"] == 3
+        })
+        .await;
+    assert_eq!(figures["messaged"], sent.phones.len());
+    sign_in(
+        app,
+        browser,
+        "manager@browser.example.org",
+        "/app/campaigns",
+    )
+    .await;
+    browser
+        .goto(&app.url(&format!("/app/campaigns/{campaign_id}")))
+        .await;
+    for (metric, expected) in [("messaged", "3"), ("replied", "3"), ("opted_out", "1")] {
+        browser
+            .wait_until(
+                &format!("the dashboard shows {metric} = {expected}"),
+                &format!(
+                    "const m = document.querySelector('[data-metric=\"{metric}\"]'); \
+                     return m && m.textContent.trim().replace(/[^0-9]/g, '') === '{expected}';"
+                ),
+            )
+            .await;
+    }
+    browser.screenshot("manager-dashboard").await;
+    sign_out(browser).await;
+}
+
+async fn compliance_finds_the_click_trail(app: &TestApp, browser: &Browser, sent: &Sent) {
+    sign_in(
+        app,
+        browser,
+        "compliance@browser.example.org",
+        "/app/compliance",
+    )
+    .await;
+    browser.fill("#filter-phone", &sent.phones[2]).await;
+    browser.click_css("#search").await;
+    browser.click_css("#results tr[data-message-id]").await;
+    let trail = browser
+        .wait_until(
+            "the click trail",
+            "const t = document.querySelector('#trail'); \
+             return t && t.querySelectorAll('.trail-event').length >= 2 && t.textContent;",
+        )
+        .await;
+    let trail = trail.as_str().unwrap_or_default();
+    assert!(trail.contains("MessageSendClicked"), "{trail}");
+    assert!(
+        !trail.contains(&sent.opted_out_unsent),
+        "another number's trail"
+    );
+    browser.screenshot("compliance-trail").await;
+    sign_out(browser).await;
+}
+
+/// Waits until the send screen shows a contact other than `previous`, ready
+/// to send; its phone.
+async fn ready_contact(browser: &Browser, previous: Option<&String>) -> String {
+    let previous = previous.cloned().unwrap_or_default();
+    browser
+        .wait_until(
+            "the next contact, ready to send",
+            &format!(
+                "const card = document.querySelector('#contact-card'); \
+                 const button = document.querySelector('#send-button'); \
+                 if (!card || !button || button.disabled || card.dataset.state !== 'ready') return false; \
+                 return card.dataset.contactPhone !== {previous:?} && card.dataset.contactPhone;"
+            ),
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Like [`ready_contact`], but an emptied queue is an answer too (`None`).
+async fn ready_contact_or_empty(browser: &Browser, previous: &str) -> Option<String> {
+    let answer = browser
+        .wait_until(
+            "the screen moved past the opted-out contact",
+            &format!(
+                "const card = document.querySelector('#contact-card'); \
+                 if (!card) return false; \
+                 if (card.dataset.state === 'empty') return 'empty'; \
+                 const button = document.querySelector('#send-button'); \
+                 if (card.dataset.state !== 'ready' || !button || button.disabled) return false; \
+                 return card.dataset.contactPhone !== {previous:?} && card.dataset.contactPhone;"
+            ),
+        )
+        .await;
+    answer
+        .as_str()
+        .filter(|phone| *phone != "empty")
+        .map(str::to_owned)
+}
+
+async fn messaged_becomes(app: &TestApp, org: &Org, metrics: &str, count: u64) {
+    app.eventually(&org.owner, metrics, |figures| {
+        figures["messaged"].as_u64() == Some(count)
+    })
+    .await;
+}
+
+fn urlencode(phone: &str) -> String {
+    phone.replace('+', "%2B")
+}
