@@ -6,11 +6,17 @@
   const body = document.body;
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
 
+  // The API's error object: `code`, `message`, and any extra fields (such
+  // as `next_open` on a quiet-hours refusal) as `details` and properties.
   class ApiError extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, details) {
       super(message);
       this.status = status;
       this.code = code;
+      this.details = details || {};
+      Object.entries(this.details).forEach(([key, value]) => {
+        if (!(key in this)) this[key] = value;
+      });
     }
   }
 
@@ -48,8 +54,12 @@
       }
     }
     if (!response.ok) {
-      const error = (json && json.error) || {};
-      throw new ApiError(response.status, error.code || "http_" + response.status, error.message || response.statusText);
+      const error = Object.assign({}, (json && json.error) || {});
+      const code = error.code || "http_" + response.status;
+      const message = error.message || response.statusText;
+      delete error.code;
+      delete error.message;
+      throw new ApiError(response.status, code, message, error);
     }
     return json;
   }

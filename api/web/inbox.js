@@ -123,12 +123,11 @@
     }
   }
 
+  // The server's order: newest latest message (by log position) first.
   function sorted() {
-    return Array.from(state.items.values()).sort((a, b) => {
-      const at = new Date(b.last_message.at) - new Date(a.last_message.at);
-      if (at) return at;
-      return (b.updated_position || 0) - (a.updated_position || 0);
-    });
+    return Array.from(state.items.values()).sort((a, b) =>
+      (b.last_position || 0) - (a.last_position || 0) ||
+      (b.updated_position || 0) - (a.updated_position || 0));
   }
 
   function contactName(item) {

@@ -35,8 +35,8 @@ pub struct InboxConversation {
     pub updated_position: u64,
     #[serde(skip)]
     pub org_id: OrgId,
-    /// The latest message's log position: the inbox's order.
-    #[serde(skip)]
+    /// The latest message's log position: the inbox's order (newest
+    /// first), so a client merging live updates can keep it.
     pub last_position: u64,
 }
 
