@@ -251,6 +251,7 @@
   const assignCount = tb.el("input", { id: "assign-count", name: "count", type: "number", min: 1, max: 10000, step: 1, inputmode: "numeric", required: true, value: 100 });
   const assignButton = tb.el("button", { type: "submit", id: "assign" }, "Assign");
   const assignStatus = tb.el("p", { class: "muted", "aria-live": "polite" });
+  const assignEmpty = tb.el("p", { class: "muted" }, "No texter holds contacts of this campaign.");
   const assignForm = tb.el("form", { id: "assign-form", class: "inline-form", novalidate: true, on: { submit: assign } },
     tb.el("div", {}, tb.el("label", { for: "assign-texter" }, "Texter"), texterSelect),
     tb.el("div", {}, tb.el("label", { for: "assign-count" }, "Contacts"), assignCount),
@@ -262,6 +263,7 @@
       tb.el("h2", { id: "assign-heading" }, "Assignment"),
       tb.el("p", {}, "Unassigned reachable contacts: ", unassignedNode),
       tb.el("div", { class: "table-scroll" }, assignTable.node),
+      assignEmpty,
       assignForm,
       assignStatus);
   }
@@ -331,6 +333,9 @@
       return tr;
     });
     tb.$$("button.release", assignTable.tbody).forEach((b) => { b.hidden = !open; });
+    const held = (data.texters || []).length > 0;
+    assignTable.node.hidden = !held;
+    assignEmpty.hidden = held;
   }
 
   // ---- dashboard ---------------------------------------------------------
@@ -446,12 +451,16 @@
   }
 
   // Empty hours are left out by the API; put them back as zeros so a line
-  // does not bridge a quiet night as if it were busy.
+  // does not bridge a quiet night as if it were busy. The hour before the
+  // first activity and the hours since the last (up to now) are zeros too,
+  // so even a single busy hour draws as a rise and a fall.
   function fillHours(buckets) {
-    if (buckets.length < 2) return buckets;
+    if (!buckets.length) return buckets;
     const HOUR = 3600000;
-    const first = new Date(buckets[0].start).getTime();
-    const last = new Date(buckets[buckets.length - 1].start).getTime();
+    const first = new Date(buckets[0].start).getTime() - HOUR;
+    const nowHour = Math.floor(Date.now() / HOUR) * HOUR;
+    const lastBusy = new Date(buckets[buckets.length - 1].start).getTime();
+    const last = Math.max(lastBusy, Math.min(nowHour, lastBusy + 48 * HOUR));
     if ((last - first) / HOUR > 24 * 62) return buckets;
     const byStart = new Map(buckets.map((b) => [new Date(b.start).getTime(), b]));
     const out = [];
@@ -468,7 +477,7 @@
     const series = (name, key) => ({ name, points: buckets.map((b) => ({ x: new Date(b.start), y: b[key] || 0 })) });
     tb.chart(chartNode, {
       label: "Sent, delivered, replies and opt-outs per hour",
-      height: 220,
+      height: buckets.length ? 220 : 60,
       series: [series("Sent", "sent"), series("Delivered", "delivered"), series("Replies", "replies_received"), series("Opt-outs", "opted_out")],
     });
   }

@@ -76,7 +76,7 @@
         }),
         tb.el("label", { for: id },
           l.name, " ",
-          tb.el("span", { class: "muted" }, ready ? `(${tb.fmtNum(l.imported)} contacts${fields})` : `(${l.status})`))));
+          tb.el("span", { class: "muted" }, ready ? `(${tb.fmtNum(l.imported)} contact${l.imported === 1 ? "" : "s"}${fields})` : `(${l.status})`))));
     });
     return box;
   }

@@ -17,6 +17,7 @@
   const SAMPLE = { first_name: "Alex", last_name: "Johnson", texter_name: "Sam" };
   const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
   const MAX_MESSAGE_LEN = 1600;
+  const EMPTY = "The message is empty.";
 
   // Parses a template into parts and the problems the server would refuse it
   // for. Unlike the server it keeps going after a problem, so every one is
@@ -28,7 +29,7 @@
     const problems = [];
     let literal = "";
     const pushText = () => { if (literal) { parts.push({ text: literal }); literal = ""; } };
-    if (!(text || "").trim()) problems.push("The message is empty.");
+    if (!(text || "").trim()) problems.push(EMPTY);
     if (chars.length > MAX_MESSAGE_LEN) {
       problems.push(`The message has ${chars.length} characters; at most ${MAX_MESSAGE_LEN} are allowed.`);
     }
@@ -134,9 +135,11 @@
     const textarea = tb.el("textarea", {
       id: "initial-message", name: "initial_message", rows: 5, required: true,
       "aria-describedby": "script-help script-segments script-warnings",
-      on: { input: schedule },
+      on: { input: () => { touched = true; schedule(); } },
     });
     textarea.value = options.initialMessage || "";
+    // An empty message is an error only once someone has typed in it.
+    let touched = Boolean(textarea.value);
 
     const fieldButtons = tb.el("span", { class: "field-buttons" });
     const preview = tb.el("div", { id: "script-preview", class: "script-preview", "aria-live": "polite" });
@@ -225,15 +228,18 @@
       setText(segmentsNode, `${seg.encoding} · ${seg.segments} segment${seg.segments === 1 ? "" : "s"} · ${seg.characters} character${seg.characters === 1 ? "" : "s"}`);
       segmentsNode.classList.toggle("warn", seg.encoding === "UCS-2" || seg.segments > 1);
 
-      const items = result.problems.map((m) => ({ kind: "error", text: m }))
+      const problems = touched ? result.problems : result.problems.filter((m) => m !== EMPTY);
+      const items = problems.map((m) => ({ kind: "error", text: m }))
         .concat(result.warnings.map((m) => ({ kind: "warning", text: m })));
       tb.$$(".canned-row", cannedRows).forEach((row, index) => {
         const title = tb.$(".canned-title", row).value.trim() || `#${index + 1}`;
         const body = tb.$(".canned-body", row).value;
+        // A row just added and still blank is not an error yet (nor saved).
+        if (!tb.$(".canned-title", row).value.trim() && !body.trim()) return;
         const problems = parse(body, fields).problems;
         problems.forEach((m) => items.push({ kind: "error", text: `Canned response "${title}": ${m}` }));
       });
-      textarea.setAttribute("aria-invalid", result.problems.length ? "true" : "false");
+      textarea.setAttribute("aria-invalid", problems.length ? "true" : "false");
       const signature = JSON.stringify(items);
       if (warningsNode.dataset.signature !== signature) {
         warningsNode.dataset.signature = signature;
