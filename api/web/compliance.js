@@ -23,7 +23,7 @@
 
   const state = {
     texters: [], // [{id, name}]
-    texterSource: "none", // members | metrics | none
+    texterSource: "none", // members | none
     names: new Map(), // member id -> name
     campaigns: [],
     campaignNames: new Map(),
@@ -189,37 +189,20 @@
     }
   }
 
-  // GET /v1/members needs manage_members, which compliance does not have.
-  // Then the texters are gathered from each campaign's per-texter metrics
-  // (read_metrics): every texter who ever held or sent in a campaign.
+  // The org's texters by name (GET /v1/texters: audit and metrics readers
+  // may list them; no emails).
   async function loadTexters() {
-    if (tb.can("manage_members")) {
-      try {
-        const answer = await tb.api("GET", "/v1/members");
-        for (const m of answer.members || []) state.names.set(m.member_id, m.name);
-        state.texters = (answer.members || [])
-          .filter((m) => m.role === "texter")
-          .map((m) => ({ id: m.member_id, name: m.name }));
-        state.texterSource = "members";
-        return;
-      } catch (err) {
-        tb.showError(err);
-      }
+    try {
+      const answer = await tb.api("GET", "/v1/texters");
+      state.texters = (answer.texters || [])
+        .map((t) => ({ id: t.member_id, name: t.name }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+      for (const t of state.texters) state.names.set(t.id, t.name);
+      state.texterSource = state.texters.length ? "members" : "none";
+    } catch (err) {
+      tb.showError(err);
+      state.texterSource = "none";
     }
-    const found = new Map();
-    const campaigns = state.campaigns.slice(0, 100);
-    const answers = await Promise.all(campaigns.map((c) =>
-      tb.api("GET", "/v1/campaigns/" + encodeURIComponent(c.campaign_id) + "/metrics/texters")
-        .catch(() => null)));
-    for (const answer of answers) {
-      for (const t of (answer && answer.texters) || []) {
-        if (!found.has(t.texter_id)) found.set(t.texter_id, t.name || shortId(t.texter_id));
-      }
-    }
-    for (const [id, name] of found) state.names.set(id, name);
-    state.texters = Array.from(found, ([id, name]) => ({ id, name }))
-      .sort((a, b) => a.name.localeCompare(b.name));
-    state.texterSource = state.texters.length ? "metrics" : "none";
   }
 
   // A texter picker: a select when texters are known, else a text input

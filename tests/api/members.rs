@@ -15,6 +15,7 @@ crate::on_both_backends!(
     managers_onboard_texters_and_nobody_else,
     nobody_grants_a_role_above_their_own,
     another_orgs_members_and_keys_are_invisible_and_answer_404,
+    texters_are_listed_by_name_for_those_who_read_about_them,
 );
 
 async fn json(response: reqwest::Response) -> Value {
@@ -416,5 +417,31 @@ async fn another_orgs_members_and_keys_are_invisible_and_answer_404(app: TestApp
         )
         .await;
     expect_error(bind, 404, "not_found").await;
+    app
+}
+
+async fn texters_are_listed_by_name_for_those_who_read_about_them(app: TestApp) -> TestApp {
+    let owner = app.create_org("Rivera for Council").await;
+    let (texter_id, texter) = app
+        .member_with_key(&owner, "tess@example.org", "texter")
+        .await;
+    let (_, compliance) = app
+        .member_with_key(&owner, "cy@example.org", "compliance")
+        .await;
+    app.member_with_key(&owner, "mo@example.org", "manager")
+        .await;
+    let other = app.create_org("Another campaign").await;
+    app.member_with_key(&other, "other@example.org", "texter")
+        .await;
+
+    let listed = app.get_as(&compliance, "/v1/texters").await;
+    assert_eq!(listed.status(), 200);
+    let listed = json(listed).await;
+    assert_eq!(
+        listed,
+        json!({"texters": [{"member_id": texter_id, "name": "Test Member"}]}),
+        "only this org's texters, by id and name, no emails"
+    );
+    expect_error(app.get_as(&texter, "/v1/texters").await, 403, "forbidden").await;
     app
 }

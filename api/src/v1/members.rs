@@ -53,6 +53,14 @@ pub async fn list_members(
     Ok(Json(json!({ "members": members })))
 }
 
+pub async fn list_texters(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> Result<Json<Value>, ApiError> {
+    let texters = state.app.texters(&caller).await?;
+    Ok(Json(json!({ "texters": texters })))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {

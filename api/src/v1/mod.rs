@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .merge(campaign_metrics::routes())
         .merge(inbox::routes())
         .route("/v1/me", get(members::me))
+        .route("/v1/texters", get(members::list_texters))
         .route("/v1/sessions", post(sessions::sign_in))
         .route("/v1/sessions/current", delete(sessions::sign_out))
         .route(

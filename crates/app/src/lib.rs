@@ -52,7 +52,7 @@ pub use import::{ImportLimits, ImportSummary, ListDeclaration};
 pub use opt_outs::{
     MAX_OPT_OUT_BYTES, MAX_OPT_OUT_NUMBERS, OptOutEntry, OptOutExport, OptOutFormat, OptOutImport,
 };
-pub use org::{AddedMember, CreatedOrg, IssuedKey};
+pub use org::{AddedMember, CreatedOrg, IssuedKey, TexterName};
 pub use secrets::ServerKey;
 pub use send::{Click, MAX_QUEUE_LIMIT, Queue, QueueHold, QueuedMessage, ReplyBody, Sent};
 pub use webhooks::{MAX_WEBHOOK_BYTES, TwilioHook, WebhookOutcome};

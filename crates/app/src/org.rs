@@ -30,6 +30,13 @@ pub struct IssuedKey {
     pub position: u64,
 }
 
+/// A texter as the audit and metrics pages name them.
+#[derive(Debug, Clone, Serialize)]
+pub struct TexterName {
+    pub member_id: MemberId,
+    pub name: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AddedMember {
     pub member_id: MemberId,
@@ -128,6 +135,35 @@ impl App {
     pub async fn members(&self, caller: &Caller) -> Result<Vec<MemberView>, AppError> {
         caller.require(Permission::ManageMembers)?;
         Ok(directory::members(self.database(), caller.org_id).await?)
+    }
+
+    /// The org's texters by name, for anyone who reads about them (audit,
+    /// metrics) or assigns them work; no emails.
+    pub async fn texters(&self, caller: &Caller) -> Result<Vec<TexterName>, AppError> {
+        let allowed = [
+            Permission::ManageMembers,
+            Permission::AssignContacts,
+            Permission::ReadAudit,
+            Permission::ReadMetrics,
+        ];
+        if !allowed
+            .iter()
+            .any(|permission| caller.require(*permission).is_ok())
+        {
+            return Err(AppError::Forbidden(format!(
+                "the {} role may not list texters",
+                caller.role
+            )));
+        }
+        Ok(directory::members(self.database(), caller.org_id)
+            .await?
+            .into_iter()
+            .filter(|member| member.role == Role::Texter)
+            .map(|member| TexterName {
+                member_id: member.member_id,
+                name: member.name,
+            })
+            .collect())
     }
 
     pub async fn issue_key(
