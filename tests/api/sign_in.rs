@@ -18,11 +18,14 @@ crate::on_both_backends!(spawn = spawn_send_app;
     a_member_with_a_password_signs_in_and_the_cookie_authenticates_as_them,
     a_wrong_password_and_an_unknown_email_get_the_same_401,
     five_failed_sign_ins_lock_the_account_even_for_the_right_password,
+    unknown_emails_lock_like_real_ones_and_an_address_spraying_accounts_locks,
     a_session_change_needs_the_csrf_token_and_api_keys_do_not,
+    a_texter_session_sends_and_reads_like_the_texters_key,
     signing_out_ends_the_session_and_clears_the_cookie,
     a_session_expires_twelve_hours_after_sign_in,
     an_invite_link_sets_the_password_once_and_signs_in,
     a_weak_password_is_refused_and_the_invite_still_works,
+    an_invite_accepted_twice_at_once_sets_one_password,
     an_invite_expires_after_seventy_two_hours,
     only_those_who_may_grant_a_members_role_may_invite_them,
     an_email_signs_in_to_one_org_only,
@@ -352,6 +355,49 @@ async fn five_failed_sign_ins_lock_the_account_even_for_the_right_password(
     app
 }
 
+async fn unknown_emails_lock_like_real_ones_and_an_address_spraying_accounts_locks(
+    app: TestApp,
+) -> TestApp {
+    let owner = app.create_org("Rivera for Council").await;
+    app.member_with_key(&owner, "ana@example.org", "texter")
+        .await;
+    app.app
+        .set_password("ana@example.org", None, PASSWORD)
+        .await
+        .unwrap();
+    // Locking out an unknown email too, so a 429 does not reveal who has
+    // an account.
+    for _ in 0..5 {
+        expect_error(
+            sign_in(&app, "nobody@example.org", PASSWORD).await,
+            401,
+            "unauthenticated",
+        )
+        .await;
+    }
+    expect_error(
+        sign_in(&app, "nobody@example.org", PASSWORD).await,
+        429,
+        "too_many_attempts",
+    )
+    .await;
+    // Twenty failures from one address over many accounts lock the address
+    // out, even for an account of its own with the right password. (Five
+    // were made above; checks of locked accounts are not failures.)
+    for n in 0..15 {
+        expect_error(
+            sign_in(&app, &format!("guess{n}@example.org"), PASSWORD).await,
+            401,
+            "unauthenticated",
+        )
+        .await;
+    }
+    let locked = sign_in(&app, "ana@example.org", PASSWORD).await;
+    assert!(locked.headers().contains_key("retry-after"));
+    expect_error(locked, 429, "too_many_attempts").await;
+    app
+}
+
 async fn a_session_change_needs_the_csrf_token_and_api_keys_do_not(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
     let (_, admin) = member_signed_in(&app, &owner, "Ada Admin", "ada@example.org", "admin").await;
@@ -425,6 +471,88 @@ async fn a_session_change_needs_the_csrf_token_and_api_keys_do_not(app: TestApp)
     expected.extend(["cal@example.org".to_owned(), "dee@example.org".to_owned()]);
     expected.sort();
     assert_eq!(member_emails(&app, &owner).await, expected);
+    app
+}
+
+/// A click sent with a session cookie, and the CSRF token when given.
+async fn click_with(
+    app: &TestApp,
+    session: &Session,
+    csrf: Option<&str>,
+    token: &str,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/v1/messages"))
+        .header(COOKIE, &session.cookie)
+        .header("idempotency-key", "session-click-1")
+        .json(&json!({"click_token": token, "clicked_at": crate::helpers::weekday_afternoon()}));
+    if let Some(csrf) = csrf {
+        request = request.header("x-csrf-token", csrf);
+    }
+    request.send().await.expect("request")
+}
+
+async fn a_texter_session_sends_and_reads_like_the_texters_key(app: TestApp) -> TestApp {
+    let fixture = app.send_fixture(2).await;
+    app.app
+        .set_password("texter@example.org", None, PASSWORD)
+        .await
+        .unwrap();
+    let texter = signed_in(&app, "texter@example.org", PASSWORD).await;
+    assert_eq!(texter.body["member_id"], fixture.texter_id);
+    let queue_path = format!(
+        "/v1/texter/queue?campaign_id={}&limit=1",
+        fixture.campaign_id
+    );
+    let queue = json(get_with(&app, &texter.cookie, &queue_path).await).await;
+    assert_eq!(queue["remaining"], 2, "{queue}");
+    let token = queue["messages"][0]["click_token"].as_str().unwrap();
+
+    expect_error(
+        click_with(&app, &texter, None, token).await,
+        403,
+        "csrf_failed",
+    )
+    .await;
+    let queue = json(get_with(&app, &texter.cookie, &queue_path).await).await;
+    assert_eq!(queue["remaining"], 2, "nothing was sent: {queue}");
+
+    let sent = click_with(&app, &texter, Some(&texter.csrf), token).await;
+    assert_eq!(sent.status(), 202);
+    let sent = json(sent).await;
+    let conversation_id = sent["conversation_id"].as_str().unwrap();
+    let queue = json(get_with(&app, &texter.cookie, &queue_path).await).await;
+    assert_eq!(queue["remaining"], 1, "{queue}");
+    // The message is the texter's: their key sees it in their inbox.
+    let inbox = app
+        .eventually(&fixture.texter, "/v1/conversations", |inbox| {
+            inbox["conversations"]
+                .as_array()
+                .is_some_and(|list| list.len() == 1)
+        })
+        .await;
+    assert_eq!(
+        inbox["conversations"][0]["conversation_id"],
+        conversation_id
+    );
+
+    let read_path = format!("/v1/conversations/{conversation_id}/read");
+    expect_error(
+        post_with(&app, &texter.cookie, None, &read_path, &json!({})).await,
+        403,
+        "csrf_failed",
+    )
+    .await;
+    let read = post_with(
+        &app,
+        &texter.cookie,
+        Some(&texter.csrf),
+        &read_path,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(read.status(), 200);
     app
 }
 
@@ -645,6 +773,38 @@ async fn a_weak_password_is_refused_and_the_invite_still_works(app: TestApp) -> 
     assert_eq!(app.get(&format!("/v1/invites/{token}")).await.status(), 200);
     let session = session_of(accept(&app, &token, PASSWORD).await).await;
     assert_eq!(session.body["email"], "tess@example.org");
+    app
+}
+
+async fn an_invite_accepted_twice_at_once_sets_one_password(app: TestApp) -> TestApp {
+    let owner = app.create_org("Rivera for Council").await;
+    let (member_id, _) = app
+        .member_with_key(&owner, "tess@example.org", "texter")
+        .await;
+    let token = invite(&app, &owner, &member_id).await["invite_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let passwords = ["first good password", "second good password"];
+    let (a, b) = tokio::join!(
+        accept(&app, &token, passwords[0]),
+        accept(&app, &token, passwords[1])
+    );
+    let statuses = [a.status().as_u16(), b.status().as_u16()];
+    let body_a = a.text().await.unwrap();
+    let body_b = b.text().await.unwrap();
+    let winner = match statuses {
+        [201, 404] => 0,
+        [404, 201] => 1,
+        other => panic!("expected one 201 and one 404, got {other:?}: {body_a} / {body_b}"),
+    };
+    signed_in(&app, "tess@example.org", passwords[winner]).await;
+    expect_error(
+        sign_in(&app, "tess@example.org", passwords[1 - winner]).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
     app
 }
 

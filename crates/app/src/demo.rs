@@ -98,7 +98,18 @@ impl App {
                 let mut sign_ins = Vec::new();
                 for (role, name, email) in PEOPLE {
                     let password = generate_password();
-                    let member_id = self.set_password(email, Some(org_id), &password).await?;
+                    let member_id = self
+                        .set_password(email, Some(org_id), &password)
+                        .await
+                        .map_err(|err| match err {
+                            AppError::NotFound(_) => AppError::Invalid {
+                                field: "demo",
+                                message: format!(
+                                    "the demo database lacks {email}: an earlier --demo start was interrupted; delete the database and start again"
+                                ),
+                            },
+                            other => other,
+                        })?;
                     sign_ins.push(DemoSignIn {
                         role,
                         name: name.into(),
