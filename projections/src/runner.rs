@@ -12,13 +12,29 @@ use crate::batch::{Batch, OwnedBatch};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// Most events applied per transaction: each transaction costs a few
-/// statements per read model (checkpoints, commit), so a rebuild wants big
-/// batches.
-pub(crate) const BATCH: usize = 2_000;
-/// Most payload bytes read per batch: one list-import event carries a
-/// thousand contacts (~300 KB), and its decoded JSON several times that.
-pub(crate) const BATCH_BYTES: u64 = 4 << 20;
+/// How much one batch reads and applies in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSize {
+    pub events: usize,
+    /// Payload bytes: one list-import event carries a thousand contacts
+    /// (~300 KB), and its decoded JSON several times that.
+    pub bytes: u64,
+}
+
+/// Following the log: small enough that a batch's write transaction (which
+/// holds SQLite's write lock) keeps appends waiting only milliseconds.
+pub const LIVE_BATCH: BatchSize = BatchSize {
+    events: 2_000,
+    bytes: 4 << 20,
+};
+
+/// Rebuilding from position 0: read models fold each batch in memory and
+/// write each touched row once per batch, so bigger batches write a message's
+/// click, dispatch and reports as one row instead of several updates.
+pub const REBUILD_BATCH: BatchSize = BatchSize {
+    events: 20_000,
+    bytes: 32 << 20,
+};
 /// How long a follower sleeps without a wake-up before re-reading anyway (a
 /// wake-up from another process can be lost while its listener reconnects).
 const POLL: Duration = Duration::from_secs(1);
@@ -100,7 +116,16 @@ pub async fn catch_up(
     store: &dyn EventStore,
     projector: &dyn Projector,
 ) -> Result<u64, ProjectionError> {
-    catch_up_reporting(store, projector, None).await
+    catch_up_reporting(store, projector, None, LIVE_BATCH).await
+}
+
+/// [`catch_up`] in batches of `size`.
+pub async fn catch_up_in(
+    store: &dyn EventStore,
+    projector: &dyn Projector,
+    size: BatchSize,
+) -> Result<u64, ProjectionError> {
+    catch_up_reporting(store, projector, None, size).await
 }
 
 /// [`catch_up`], publishing the position reached after every batch: under
@@ -110,11 +135,12 @@ async fn catch_up_reporting(
     store: &dyn EventStore,
     projector: &dyn Projector,
     reached: Option<&watch::Sender<u64>>,
+    size: BatchSize,
 ) -> Result<u64, ProjectionError> {
     let name = projector.name();
     loop {
         let from = store.checkpoint(name).await?.unwrap_or(0);
-        let events = read_batch(store, from).await?;
+        let events = read_batch(store, from, size).await?;
         let Some(last) = events.last_position() else {
             if let Some(reached) = reached {
                 reached.send_replace(from);
@@ -148,15 +174,21 @@ pub async fn follow(
 ) {
     let name = projector.name();
     while !*stop.borrow() {
-        let position =
-            match catch_up_reporting(store.as_ref(), projector.as_ref(), Some(&reached)).await {
-                Ok(position) => position,
-                Err(err) => {
-                    tracing::error!(projector = name, error = %err, "projection failed; retrying");
-                    pause(&mut stop).await;
-                    continue;
-                }
-            };
+        let position = match catch_up_reporting(
+            store.as_ref(),
+            projector.as_ref(),
+            Some(&reached),
+            LIVE_BATCH,
+        )
+        .await
+        {
+            Ok(position) => position,
+            Err(err) => {
+                tracing::error!(projector = name, error = %err, "projection failed; retrying");
+                pause(&mut stop).await;
+                continue;
+            }
+        };
         idle(store.as_ref(), position, &mut stop).await;
     }
 }
@@ -189,8 +221,13 @@ pub async fn follow_together(
                 let mut failed = false;
                 for one in &followed {
                     let projector = one.projector.as_ref();
-                    if let Err(err) =
-                        catch_up_reporting(store.as_ref(), projector, Some(&one.reached)).await
+                    if let Err(err) = catch_up_reporting(
+                        store.as_ref(),
+                        projector,
+                        Some(&one.reached),
+                        LIVE_BATCH,
+                    )
+                    .await
                     {
                         tracing::error!(projector = projector.name(), error = %err, "projection failed; retrying");
                         failed = true;
@@ -228,14 +265,15 @@ pub async fn catch_up_together(
         .collect();
     'restart: loop {
         let mut at = positions(store, &names).await?;
-        let mut events = read_batch(store, at.iter().copied().min().unwrap_or(0)).await?;
+        let mut events =
+            read_batch(store, at.iter().copied().min().unwrap_or(0), REBUILD_BATCH).await?;
         loop {
             let Some(last) = events.last_position() else {
                 return Ok(at.iter().copied().min().unwrap_or(0));
             };
             let (applied, next) = tokio::join!(
                 apply_batch(store, &followed, &names, &at, &events),
-                read_batch(store, last)
+                read_batch(store, last, REBUILD_BATCH)
             );
             if !applied? {
                 // Another runner moved a checkpoint: start from the database.
@@ -271,7 +309,7 @@ async fn apply_together(
     let Some(&from) = at.iter().min() else {
         return Ok(Some(0));
     };
-    let events = read_batch(store, from).await?;
+    let events = read_batch(store, from, LIVE_BATCH).await?;
     let Some(last) = events.last_position() else {
         for (one, position) in followed.iter().zip(&at) {
             one.reached.send_replace(*position);
@@ -326,15 +364,16 @@ async fn apply_batch(
     Ok(true)
 }
 
-/// The next batch after `position`: up to [`BATCH`] events and about
-/// [`BATCH_BYTES`] of payload.
+/// The next batch after `position`: up to `size.events` events and about
+/// `size.bytes` of payload.
 pub(crate) async fn read_batch(
     store: &dyn EventStore,
     position: u64,
+    size: BatchSize,
 ) -> Result<OwnedBatch, StoreError> {
     Ok(OwnedBatch::new(
         store
-            .read_all_bounded(position + 1, BATCH, BATCH_BYTES)
+            .read_all_bounded(position + 1, size.events, size.bytes)
             .await?,
     ))
 }
