@@ -229,6 +229,10 @@ async fn manager_builds_a_campaign(app: &TestApp, browser: &Browser, org: &Org) 
     })
     .await;
     browser.screenshot("manager-campaign").await;
+    // A manager's admin page: texters only.
+    browser.goto(&app.url("/app/admin")).await;
+    browser.wait_for("table#members tr[data-member-id]").await;
+    browser.screenshot("manager-admin").await;
     sign_out(browser).await;
     campaign_id
 }
