@@ -9,7 +9,7 @@
   const el = tb.el;
 
   const ROLES = ["owner", "admin", "manager", "texter", "compliance"];
-  const SECRET_NOTE = "The stored secret is never shown, and is not kept when the settings are saved: enter it again every time you save.";
+  const SECRET_NOTE = "The stored secret is never shown. Leave it empty to keep the stored one (same carrier); enter a new one to replace it.";
 
   const state = {
     members: [],
@@ -357,8 +357,8 @@
         type: secret ? "password" : type === "url" ? "url" : "text",
         autocomplete: secret ? "new-password" : "off",
         spellcheck: "false",
-        required: secret || key === "account_sid" || key === "public_key",
-        placeholder: secret && view && view.secret_set && view.carrier === kind ? "stored — enter it again to save" : null,
+        required: (secret && !(view && view.secret_set && view.carrier === kind)) || key === "account_sid" || key === "public_key",
+        placeholder: secret && view && view.secret_set && view.carrier === kind ? "stored — leave empty to keep it" : null,
         "aria-describedby": hint ? id + "-hint" : null,
       });
       if (!secret && view && view.carrier === kind && view[key]) input.value = view[key];

@@ -691,8 +691,10 @@ async fn carrier_settings_never_show_or_record_the_secret(app: TestApp) -> TestA
     // Bad settings change nothing.
     for bad in [
         json!({"carrier": "carrier-pigeon"}),
-        json!({"carrier": "twilio", "account_sid": "AC1", "sending_numbers": ["2025550100"]}),
+        json!({"carrier": "twilio", "auth_token": "t", "sending_numbers": ["2025550100"]}),
         json!({"carrier": "telnyx", "api_key": "k", "public_key": "not-base64!", "sending_numbers": ["2025550100"]}),
+        // Switching carriers needs the new carrier's secret.
+        json!({"carrier": "telnyx", "public_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "sending_numbers": ["2025550100"]}),
         json!({"carrier": "sim", "sending_numbers": ["not a number"]}),
     ] {
         let response = app.put_as(&owner, "/v1/carrier", &bad).await;
@@ -702,6 +704,23 @@ async fn carrier_settings_never_show_or_record_the_secret(app: TestApp) -> TestA
         json(app.get_as(&owner, "/v1/carrier").await).await["carrier"],
         "twilio"
     );
+    // Changing a setting without the secret keeps the stored secret.
+    let org_id = json(app.get_as(&owner, "/v1/me").await).await["org_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let kept = app
+        .put_as(
+            &owner,
+            "/v1/carrier",
+            &json!({"carrier": "twilio", "account_sid": "AC123", "sending_numbers": ["(202) 555-0199"],
+                    "help_text": "Rivera for Council. Reply STOP to opt out."}),
+        )
+        .await;
+    assert_eq!(kept.status(), 200);
+    let carrier = app.app.carrier_for(org_id).await.unwrap().unwrap();
+    assert_eq!(carrier.webhook_secret(), "super-secret-token");
     // A number another org sends from is refused.
     let other = app.create_org("Other Org").await;
     let taken = app.put_as(&other, "/v1/carrier", &body).await;

@@ -317,22 +317,57 @@ impl App {
             api_base,
             texts,
         };
+        // A secret left out keeps the one stored for the same carrier, so
+        // changing a text or a number does not mean typing the secret again
+        // (and the simulator keeps the credentials its webhooks are signed
+        // with).
+        let previous = match self.stored_carrier(org).await? {
+            Some((settings, sealed, _)) if settings.carrier == carrier => Some((
+                settings,
+                String::from_utf8(
+                    self.server_key()
+                        .sealer()
+                        .open(&sealed, org.to_string().as_bytes())?,
+                )
+                .map_err(|_| StoreError::Corrupt("a sealed carrier secret is not UTF-8".into()))?,
+            )),
+            _ => None,
+        };
+        let kept_secret = previous.as_ref().map(|(_, secret)| secret.clone());
+        let secret_or_kept = |value: &Option<String>, field: &'static str| match (
+            value.as_deref().map(str::trim),
+            &kept_secret,
+        ) {
+            (None | Some(""), Some(kept)) => Ok(kept.clone()),
+            _ => required(value, field, &carrier),
+        };
         let secret = match carrier.as_str() {
             "sim" => {
                 if stored.sending_numbers.is_empty() {
-                    stored.sending_numbers = sim_numbers();
+                    stored.sending_numbers = match &previous {
+                        Some((settings, _)) => settings.sending_numbers.clone(),
+                        None => sim_numbers(),
+                    };
                 }
-                stored.account_sid = Some(format!("AC{}", Uuid::now_v7().simple()));
-                // The simulator signs its webhooks like Twilio, with a
-                // token of its own.
-                hex::encode(rand::random::<[u8; 24]>())
+                match previous {
+                    Some((settings, secret)) => {
+                        stored.account_sid = settings.account_sid;
+                        secret
+                    }
+                    None => {
+                        stored.account_sid = Some(format!("AC{}", Uuid::now_v7().simple()));
+                        // The simulator signs its webhooks like Twilio, with
+                        // a token of its own.
+                        hex::encode(rand::random::<[u8; 24]>())
+                    }
+                }
             }
             "twilio" => {
                 stored.account_sid =
                     Some(required(&settings.account_sid, "account_sid", "twilio")?);
                 stored.messaging_service_sid =
                     optional_text(&settings.messaging_service_sid, "messaging_service_sid")?;
-                required(&settings.auth_token, "auth_token", "twilio")?
+                secret_or_kept(&settings.auth_token, "auth_token")?
             }
             "telnyx" => {
                 let public_key = required(&settings.public_key, "public_key", "telnyx")?;
@@ -349,7 +384,7 @@ impl App {
                 stored.public_key = Some(public_key);
                 stored.messaging_profile_id =
                     optional_text(&settings.messaging_profile_id, "messaging_profile_id")?;
-                required(&settings.api_key, "api_key", "telnyx")?
+                secret_or_kept(&settings.api_key, "api_key")?
             }
             other => {
                 return Err(invalid(
