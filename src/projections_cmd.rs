@@ -2,7 +2,7 @@
 //! lag, and rebuilding them from the log while servers keep running.
 
 use clap::Subcommand;
-use textbank_projections::rebuild::{rebuild, status};
+use textbank_projections::rebuild::{rebuild_all, status};
 use textbank_store::{ConnectOptions, Database, SqlEventStore};
 
 use crate::cli::{CliResult, DatabaseArgs};
@@ -58,9 +58,8 @@ pub async fn run(command: ProjectionsCommand) -> CliResult {
                 None => projectors,
             };
             let (store, database) = open(&database).await?;
-            for projector in chosen {
-                let started = std::time::Instant::now();
-                let rebuilt = rebuild(&store, &database, projector.as_ref()).await?;
+            let started = std::time::Instant::now();
+            for rebuilt in rebuild_all(&store, &database, &chosen).await? {
                 println!(
                     "{}",
                     serde_json::json!({

@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 pub use batch::{Batch, OwnedBatch, Tables};
 pub use runner::{
-    Followed, LINGER, ProjectionError, Projector, aggregate_event, catch_up, catch_up_in,
-    catch_up_together, follow, follow_together,
+    Followed, LINGER, ProjectionError, Projector, aggregate_event, catch_up, catch_up_together,
+    follow, follow_together,
 };
 
 /// Every projector the server keeps up to date.

@@ -17,7 +17,7 @@ use sqlx::AssertSqlSafe;
 use textbank_store::{Database, EventStore, StoreError, StoreTx, on_reader, on_tx};
 
 use crate::runner::{
-    LIVE_BATCH, ProjectionError, Projector, REBUILD_BATCH, catch_up_in, read_batch,
+    LIVE_BATCH, ProjectionError, Projector, REBUILD_BATCH, catch_up_together_in, read_batch,
 };
 
 /// A rebuild with at most this many events left to apply finishes inside
@@ -53,20 +53,44 @@ async fn rebuild_beside(
     live: &dyn Projector,
     next: Arc<dyn Projector>,
 ) -> Result<Rebuilt, ProjectionError> {
-    let tables = live.tables();
-    create_next_tables(database, tables).await?;
+    prepare_next(store, database, live, next.as_ref()).await?;
+    fill(store, std::slice::from_ref(&next)).await?;
+    swap_in(store, live, next.as_ref()).await
+}
+
+/// Empty `_next` tables and no checkpoint for `next`.
+async fn prepare_next(
+    store: &dyn EventStore,
+    database: &Database,
+    live: &dyn Projector,
+    next: &dyn Projector,
+) -> Result<(), ProjectionError> {
+    create_next_tables(database, live.tables()).await?;
     let mut tx = store.begin().await?;
     tx.delete_checkpoint(next.name()).await?;
     tx.commit().await?;
-    // Catch up outside the swap until close to the head, in rebuild-sized
-    // batches: each holds the write lock a little longer, but there are ten
-    // times fewer.
+    Ok(())
+}
+
+/// Catches `nexts` up together (one read of the log for all), outside the
+/// swap, until they are close to the head. Rebuild-sized batches hold the
+/// write lock a little longer each, but there are ten times fewer.
+async fn fill(store: &dyn EventStore, nexts: &[Arc<dyn Projector>]) -> Result<(), ProjectionError> {
     loop {
-        let reached = catch_up_in(store, next.as_ref(), REBUILD_BATCH).await?;
+        let reached = catch_up_together_in(store, nexts, REBUILD_BATCH).await?;
         if store.head_position().await?.saturating_sub(reached) <= SWAP_WHEN_BEHIND {
-            break;
+            return Ok(());
         }
     }
+}
+
+/// Applies the last events to `next` and swaps its tables in for `live`'s,
+/// in one transaction that holds the live checkpoint's lock.
+async fn swap_in(
+    store: &dyn EventStore,
+    live: &dyn Projector,
+    next: &dyn Projector,
+) -> Result<Rebuilt, ProjectionError> {
     let mut tx = store.begin().await?;
     // Locks the live checkpoint (PostgreSQL): the live follower waits.
     tx.load_checkpoint(live.name()).await?;
@@ -79,7 +103,7 @@ async fn rebuild_beside(
         next.apply(&mut tx, batch.all()).await?;
         position = last;
     }
-    for table in tables {
+    for table in live.tables() {
         let next_name = format!("{table}_next");
         execute(&mut tx, format!("DROP TABLE {table}")).await?;
         execute(
@@ -99,23 +123,79 @@ async fn rebuild_beside(
     })
 }
 
+/// Rebuilds several read models with one read of the log per method: the
+/// query models are filled beside themselves together and swapped in one by
+/// one, then the command models are rebuilt in place together in one
+/// transaction. Answers in the order given.
+pub async fn rebuild_all(
+    store: &dyn EventStore,
+    database: &Database,
+    projectors: &[Arc<dyn Projector>],
+) -> Result<Vec<Rebuilt>, ProjectionError> {
+    let mut beside = Vec::new();
+    let mut in_place = Vec::new();
+    for projector in projectors {
+        match projector.next() {
+            Some(next) => beside.push((projector.clone(), next)),
+            None => in_place.push(projector.clone()),
+        }
+    }
+    let mut rebuilt = Vec::with_capacity(projectors.len());
+    if !beside.is_empty() {
+        for (live, next) in &beside {
+            prepare_next(store, database, live.as_ref(), next.as_ref()).await?;
+        }
+        let nexts: Vec<Arc<dyn Projector>> = beside.iter().map(|(_, next)| next.clone()).collect();
+        fill(store, &nexts).await?;
+        for (live, next) in &beside {
+            rebuilt.push(swap_in(store, live.as_ref(), next.as_ref()).await?);
+        }
+    }
+    if !in_place.is_empty() {
+        rebuilt.extend(rebuild_in_place_together(store, &in_place).await?);
+    }
+    rebuilt.sort_by_key(|one| {
+        projectors
+            .iter()
+            .position(|projector| projector.name() == one.projector)
+    });
+    Ok(rebuilt)
+}
+
 async fn rebuild_in_place(
     store: &dyn EventStore,
     projector: &dyn Projector,
 ) -> Result<Rebuilt, ProjectionError> {
-    let name = projector.name();
-    if projector.tables().is_empty() {
+    let rebuilt = rebuild_in_place_together(store, &[projector]).await?;
+    rebuilt.into_iter().next().ok_or(ProjectionError::Apply {
+        projector: projector.name(),
+        position: 0,
+        reason: "nothing was rebuilt".into(),
+    })
+}
+
+/// Clears and refills `projectors` from one read of the log, in one
+/// transaction: readers see the old rows until it commits.
+async fn rebuild_in_place_together<P: std::ops::Deref<Target = dyn Projector>>(
+    store: &dyn EventStore,
+    projectors: &[P],
+) -> Result<Vec<Rebuilt>, ProjectionError> {
+    if let Some(unnamed) = projectors.iter().find(|p| p.tables().is_empty()) {
         return Err(ProjectionError::Apply {
-            projector: name,
+            projector: unnamed.name(),
             position: 0,
             reason: "this read model does not name its tables, so it cannot be rebuilt".into(),
         });
     }
     let mut tx = store.begin().await?;
-    tx.load_checkpoint(name).await?;
+    for projector in projectors {
+        tx.load_checkpoint(projector.name()).await?;
+    }
     // Referencing tables come after the ones they reference.
-    for table in projector.tables().iter().rev() {
-        execute(&mut tx, format!("DELETE FROM {table}")).await?;
+    for projector in projectors.iter().rev() {
+        for table in projector.tables().iter().rev() {
+            execute(&mut tx, format!("DELETE FROM {table}")).await?;
+        }
     }
     let mut position = 0;
     loop {
@@ -123,17 +203,24 @@ async fn rebuild_in_place(
         let Some(last) = batch.last_position() else {
             break;
         };
-        projector.apply(&mut tx, batch.all()).await?;
+        for projector in projectors {
+            projector.apply(&mut tx, batch.all()).await?;
+        }
         position = last;
     }
-    tx.save_checkpoint(name, position).await?;
+    for projector in projectors {
+        tx.save_checkpoint(projector.name(), position).await?;
+    }
     tx.commit().await?;
-    Ok(Rebuilt {
-        projector: name,
-        method: "in_place",
-        position,
-        events: position,
-    })
+    Ok(projectors
+        .iter()
+        .map(|projector| Rebuilt {
+            projector: projector.name(),
+            method: "in_place",
+            position,
+            events: position,
+        })
+        .collect())
 }
 
 /// Creates empty `{table}_next` copies of `tables` (dropping leftovers of

@@ -119,15 +119,6 @@ pub async fn catch_up(
     catch_up_reporting(store, projector, None, LIVE_BATCH).await
 }
 
-/// [`catch_up`] in batches of `size`.
-pub async fn catch_up_in(
-    store: &dyn EventStore,
-    projector: &dyn Projector,
-    size: BatchSize,
-) -> Result<u64, ProjectionError> {
-    catch_up_reporting(store, projector, None, size).await
-}
-
 /// [`catch_up`], publishing the position reached after every batch: under
 /// a steady stream of appends the loop may not end for a while, and readers
 /// waiting for their own write must not wait for it to.
@@ -252,6 +243,15 @@ pub async fn catch_up_together(
     store: &dyn EventStore,
     projectors: &[Arc<dyn Projector>],
 ) -> Result<u64, ProjectionError> {
+    catch_up_together_in(store, projectors, REBUILD_BATCH).await
+}
+
+/// [`catch_up_together`] in batches of `size`.
+pub async fn catch_up_together_in(
+    store: &dyn EventStore,
+    projectors: &[Arc<dyn Projector>],
+    size: BatchSize,
+) -> Result<u64, ProjectionError> {
     let followed: Vec<Followed> = projectors
         .iter()
         .map(|projector| Followed {
@@ -273,7 +273,7 @@ pub async fn catch_up_together(
             };
             let (applied, next) = tokio::join!(
                 apply_batch(store, &followed, &names, &at, &events),
-                read_batch(store, last, REBUILD_BATCH)
+                read_batch(store, last, size)
             );
             if !applied? {
                 // Another runner moved a checkpoint: start from the database.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::StoreTx;
+use crate::{Database, StoreTx};
 
 /// The statement as `tx`'s engine should get it. SQLite binds `$N`
 /// parameters by name, and looking a name up walks the list of all of them:
@@ -15,6 +15,14 @@ pub fn for_engine(tx: &StoreTx, sql: String) -> String {
     match tx {
         StoreTx::Postgres(_) => sql,
         StoreTx::Sqlite(_) => positional(&sql),
+    }
+}
+
+/// [`for_engine`] for a query on the pool rather than in a transaction.
+pub fn for_database(db: &Database, sql: String) -> String {
+    match db {
+        Database::Postgres(_) => sql,
+        Database::Sqlite { .. } => positional(&sql),
     }
 }
 

@@ -449,6 +449,8 @@ async fn display_to_click_medians(
             })
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
+        // `?` on SQLite: sqlx-sqlite looks `$N` up by name, per parameter.
+        let sql = textbank_store::sql::for_database(db, sql);
         let values: Vec<(i64, i64)> = on_reader!(db, |pool| {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
             for middle in chunk {
