@@ -47,6 +47,7 @@ pub use config::{
     Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, SecretKeySource, SendSettings, SimSettings,
 };
 pub use conversation::{Answer, Thread, ThreadEntry};
+pub use dispatch::CHECKPOINT as DISPATCH_CHECKPOINT;
 pub use error::AppError;
 pub use import::{ImportLimits, ImportSummary, ListDeclaration};
 pub use opt_outs::{
