@@ -750,14 +750,7 @@ async fn an_invite_link_sets_the_password_once_and_signs_in(app: TestApp) -> Tes
 }
 
 async fn a_weak_password_is_refused_and_the_invite_still_works(app: TestApp) -> TestApp {
-    let owner = app.create_org("Rivera for Council").await;
-    let (member_id, _) = app
-        .member_with_key(&owner, "tess@example.org", "texter")
-        .await;
-    let token = invite(&app, &owner, &member_id).await["invite_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, _, token) = invited_texter(&app).await;
     for weak in ["short", "TESS@example.org", &"x".repeat(300)] {
         let refused = accept(&app, &token, weak).await;
         assert!(refused.headers().get(SET_COOKIE).is_none());
@@ -777,14 +770,7 @@ async fn a_weak_password_is_refused_and_the_invite_still_works(app: TestApp) -> 
 }
 
 async fn an_invite_accepted_twice_at_once_sets_one_password(app: TestApp) -> TestApp {
-    let owner = app.create_org("Rivera for Council").await;
-    let (member_id, _) = app
-        .member_with_key(&owner, "tess@example.org", "texter")
-        .await;
-    let token = invite(&app, &owner, &member_id).await["invite_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, _, token) = invited_texter(&app).await;
     let passwords = ["first good password", "second good password"];
     let (a, b) = tokio::join!(
         accept(&app, &token, passwords[0]),
@@ -809,14 +795,7 @@ async fn an_invite_accepted_twice_at_once_sets_one_password(app: TestApp) -> Tes
 }
 
 async fn an_invite_expires_after_seventy_two_hours(app: TestApp) -> TestApp {
-    let owner = app.create_org("Rivera for Council").await;
-    let (member_id, _) = app
-        .member_with_key(&owner, "tess@example.org", "texter")
-        .await;
-    let token = invite(&app, &owner, &member_id).await["invite_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (owner, member_id, token) = invited_texter(&app).await;
     let clock = fixed_clock(&app);
     clock.advance(chrono::Duration::hours(71));
     assert_eq!(app.get(&format!("/v1/invites/{token}")).await.status(), 200);
@@ -1570,4 +1549,18 @@ async fn behind_an_https_public_url_the_cookie_is_secure_and_invite_links_use_it
     signal(&child, "TERM");
     assert!(wait_exit(child).success());
     remove(&db);
+}
+
+/// An org with a texter (tess@example.org) and an invite for her: (owner
+/// key, member id, invite token).
+async fn invited_texter(app: &TestApp) -> (String, String, String) {
+    let owner = app.create_org("Rivera for Council").await;
+    let (member_id, _) = app
+        .member_with_key(&owner, "tess@example.org", "texter")
+        .await;
+    let token = invite(app, &owner, &member_id).await["invite_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (owner, member_id, token)
 }
