@@ -172,7 +172,7 @@ async fn manager_builds_a_campaign(app: &TestApp, browser: &Browser, org: &Org) 
         result.as_str().unwrap_or_default().contains('1'),
         "the rejected row is reported: {result}"
     );
-    browser.screenshot("manager-lists").await;
+    snapshot(browser, "manager-lists").await;
 
     // Create the campaign with the list, then launch and assign it.
     browser.goto(&app.url("/app/campaigns")).await;
@@ -191,7 +191,7 @@ async fn manager_builds_a_campaign(app: &TestApp, browser: &Browser, org: &Org) 
             "Hi {first_name}, it's {texter_name}. Will you vote early? Reply STOP to opt out",
         )
         .await;
-    browser.screenshot("manager-new-campaign").await;
+    snapshot(browser, "manager-new-campaign").await;
     browser.click_css("#create-campaign").await;
     let campaign_id = browser
         .wait_until(
@@ -228,11 +228,11 @@ async fn manager_builds_a_campaign(app: &TestApp, browser: &Browser, org: &Org) 
         view["unassigned"].as_u64() == Some(0)
     })
     .await;
-    browser.screenshot("manager-campaign").await;
+    snapshot(browser, "manager-campaign").await;
     // A manager's admin page: texters only.
     browser.goto(&app.url("/app/admin")).await;
     browser.wait_for("table#members tr[data-member-id]").await;
-    browser.screenshot("manager-admin").await;
+    snapshot(browser, "manager-admin").await;
     sign_out(browser).await;
     campaign_id
 }
@@ -255,7 +255,8 @@ async fn texter_sends_and_answers(
 
     // One click, one message.
     phones.push(ready_contact(browser, None).await);
-    browser.screenshot("texter-send").await;
+    send_screen_fits_a_phone(browser).await;
+    snapshot(browser, "texter-send").await;
     browser.click_css("#send-button").await;
     let next = ready_contact(browser, phones.last()).await;
     messaged_becomes(app, org, &metrics, 1).await;
@@ -343,7 +344,7 @@ async fn texter_sends_and_answers(
     browser
         .run("window.__noReload = true; return true;", json!([]))
         .await;
-    browser.screenshot("texter-inbox").await;
+    snapshot(browser, "texter-inbox").await;
     let reply = app
         .voter_texts(
             &org.org_id,
@@ -378,7 +379,7 @@ async fn texter_sends_and_answers(
                && !(document.querySelector('#reply-send') && document.querySelector('#reply-send').offsetParent);",
         )
         .await;
-    browser.screenshot("texter-thread").await;
+    snapshot(browser, "texter-thread").await;
     sign_out(browser).await;
     Sent {
         phones,
@@ -421,7 +422,7 @@ async fn manager_reads_the_dashboard(
             )
             .await;
     }
-    browser.screenshot("manager-dashboard").await;
+    snapshot(browser, "manager-dashboard").await;
     sign_out(browser).await;
 }
 
@@ -449,7 +450,7 @@ async fn compliance_finds_the_click_trail(app: &TestApp, browser: &Browser, sent
         !trail.contains(&sent.opted_out_unsent),
         "another number's trail"
     );
-    browser.screenshot("compliance-trail").await;
+    snapshot(browser, "compliance-trail").await;
     sign_out(browser).await;
 }
 
@@ -503,4 +504,41 @@ async fn messaged_becomes(app: &TestApp, org: &Org, metrics: &str, count: u64) {
 
 fn urlencode(phone: &str) -> String {
     phone.replace('+', "%2B")
+}
+
+/// A screenshot of the page, after checking that every visible control has
+/// an accessible name (a label, `aria-label`/`aria-labelledby`, or text).
+async fn snapshot(browser: &Browser, name: &str) {
+    let unnamed = browser
+        .run(
+            "return [...document.querySelectorAll('input, select, textarea, button')]\
+               .filter(e => e.type !== 'hidden' && e.offsetParent !== null)\
+               .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')\
+                 && !e.getAttribute('aria-labelledby') && !(e.tagName === 'BUTTON' && e.textContent.trim()))\
+               .map(e => e.outerHTML.slice(0, 120));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        unnamed,
+        json!([]),
+        "controls without an accessible name on {name}"
+    );
+    browser.screenshot(name).await;
+}
+
+/// The send screen at a phone's width: the contact and the Send button fit
+/// without sideways scrolling.
+async fn send_screen_fits_a_phone(browser: &Browser) {
+    browser.resize(375, 740).await;
+    browser
+        .wait_until(
+            "the send screen fits 375 px",
+            "const b = document.querySelector('#send-button'); \
+             return b && b.getBoundingClientRect().right <= window.innerWidth \
+               && document.documentElement.scrollWidth <= window.innerWidth;",
+        )
+        .await;
+    snapshot(browser, "texter-send-phone").await;
+    browser.resize(1280, 900).await;
 }
