@@ -177,7 +177,8 @@
     const editable = tb.can("manage_campaigns") && SCRIPT_EDITABLE.includes(campaign.status);
     const seg = tb.segments(window.tbScript.render(window.tbScript.parse(s.initial_message, customFields).parts));
     tb.clear(scriptSection);
-    scriptSection.append(
+    // tb.el skips null children; the DOM's append would print "null".
+    scriptSection.appendChild(tb.el("div", {},
       tb.el("h2", { id: "script-heading" }, "Script ", tb.el("span", { id: "script-version", class: "badge" }, `version ${s.version}`)),
       tb.el("p", { id: "current-script", class: "script-text" }, s.initial_message),
       tb.el("p", { class: "muted" }, `For a sample contact: ${seg.encoding}, ${seg.segments} segment${seg.segments === 1 ? "" : "s"}.`),
@@ -190,7 +191,7 @@
       editable
         ? tb.el("button", { type: "button", id: "edit-script", on: { click: startEditing } }, "Edit script")
         : tb.el("p", { class: "muted" }, tb.can("manage_campaigns")
-          ? "The script can be edited while the campaign is a draft or paused." : ""));
+          ? "The script can be edited while the campaign is a draft or paused." : "")));
   }
 
   function startEditing() {

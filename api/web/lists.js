@@ -110,7 +110,7 @@
           tb.el("thead", {}, tb.el("tr", {}, tb.el("th", { scope: "col" }, "Reason"), tb.el("th", { scope: "col", class: "num" }, "Rows"))),
           tb.el("tbody", {}, reasons.map(([reason, n]) => tb.el("tr", { data: { reason } },
             tb.el("th", { scope: "row" }, REASONS[reason] || reason), tb.el("td", { class: "num" }, tb.fmtNum(n))))))
-        : null,
+        : "",
       tb.el("p", {}, rejectionsLink({ list_id: summary.list_id, name }),
         rejected ? "" : tb.el("span", { class: "muted" }, " (no rows were rejected)")));
   }

@@ -524,6 +524,17 @@ async fn snapshot(browser: &Browser, name: &str) {
         json!([]),
         "controls without an accessible name on {name}"
     );
+    let leaked = browser
+        .run(
+            "return (document.body.innerText.match(/null|undefined|NaN|\\[object Object\\]/) || [''])[0];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        leaked,
+        json!(""),
+        "a script printed a missing value on {name}"
+    );
     browser.screenshot(name).await;
 }
 
