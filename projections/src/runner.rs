@@ -43,8 +43,9 @@ const POLL: Duration = Duration::from_secs(1);
 /// transaction would make each projector take the database's write lock as
 /// often as events arrive, starving the appends. Lingering turns that into
 /// one transaction per few hundred events; `bench send` measured 1,170–1,240
-/// clicks/s at 5 ms and 1,430–1,440 at 25–60 ms, so 25 ms: read models (and
-/// the dispatcher) stay well under a tenth of a second behind.
+/// clicks/s at 5 ms and 1,155–1,430 (median 1,405 of five runs) at 25 ms, so
+/// 25 ms: read models (and the dispatcher) stay well under a tenth of a
+/// second behind.
 pub const LINGER: Duration = Duration::from_millis(25);
 
 #[derive(Debug, thiserror::Error)]
