@@ -123,6 +123,16 @@ pub struct ServeArgs {
     #[arg(long, env = "TEXTBANK_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Reverse proxies (IP addresses, comma-separated) whose X-Forwarded-For
+    /// names the client: the address recorded with each click and used by
+    /// the sign-in limit. Without it, requests are attributed to the proxy.
+    #[arg(
+        long = "trusted-proxy",
+        env = "TEXTBANK_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// Seconds a presented message stays sendable (click token lifetime).
     #[arg(long, env = "TEXTBANK_CLICK_TOKEN_TTL_SECS", default_value_t = 900)]
     pub click_token_ttl_secs: u32,
@@ -193,6 +203,7 @@ pub async fn serve(args: ServeArgs) -> CliResult {
             None => SecretKeySource::File(args.secret_key_file),
         },
         public_url: args.public_url,
+        trusted_proxies: args.trusted_proxies,
         send,
     };
     tracing::info!(?config, "starting textbank");

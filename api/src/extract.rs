@@ -28,7 +28,7 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let (ip, user_agent) = client(parts);
+        let (ip, user_agent) = client(parts, state);
         if let Some(header) = parts.headers.get(AUTHORIZATION) {
             let key = header
                 .to_str()
@@ -84,12 +84,22 @@ pub fn session_cookie(parts: &Parts) -> Option<&str> {
         .map(|(_, value)| value.trim())
 }
 
-/// Where a request came from: its peer address and user agent (bounded).
-pub fn client(parts: &Parts) -> (Option<String>, Option<String>) {
+/// Where a request came from: its client address (see
+/// `App::client_address` for proxies) and user agent (bounded).
+pub fn client(parts: &Parts, state: &AppState) -> (Option<String>, Option<String>) {
+    let forwarded_for = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok());
     let ip = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
+        .map(|ConnectInfo(addr)| {
+            state
+                .app
+                .client_address(addr.ip(), forwarded_for)
+                .to_string()
+        });
     let user_agent = parts
         .headers
         .get(USER_AGENT)

@@ -26,7 +26,7 @@ pub async fn sign_in(
     parts: Parts,
     Body(request): Body<SignInRequest>,
 ) -> Result<Response, ApiError> {
-    let (ip, user_agent) = client(&parts);
+    let (ip, user_agent) = client(&parts, &state);
     let signed_in = state
         .app
         .sign_in(&request.email, &request.password, ip, user_agent)
@@ -76,7 +76,7 @@ pub async fn accept_invite(
     parts: Parts,
     Body(request): Body<AcceptInvite>,
 ) -> Result<Response, ApiError> {
-    let (ip, user_agent) = client(&parts);
+    let (ip, user_agent) = client(&parts, &state);
     let signed_in = state
         .app
         .accept_invite(&token, &request.password, ip, user_agent)

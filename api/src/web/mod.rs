@@ -198,7 +198,7 @@ async fn signed_in(state: &AppState, request: Request) -> Result<SessionMember, 
     let Some(secret) = session_cookie(&parts).map(str::to_owned) else {
         return Err(to_login());
     };
-    let (ip, user_agent) = client(&parts);
+    let (ip, user_agent) = client(&parts, state);
     state
         .app
         .session_member(&secret, ip, user_agent)

@@ -30,6 +30,10 @@ pub struct Config {
     /// The URL carriers reach this server at (for webhook signatures behind
     /// a proxy); `None` means `http://{bind}`.
     pub public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: requests from
+    /// them are attributed (audit evidence, sign-in limits) to the client
+    /// address they forward.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub send: SendSettings,
 }
 
@@ -111,6 +115,7 @@ impl fmt::Debug for Config {
             .field("import_limits", &self.import_limits)
             .field("secret_key", &self.secret_key)
             .field("public_url", &self.public_url)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("send", &self.send)
             .finish()
     }
@@ -127,6 +132,7 @@ impl Config {
             import_limits: ImportLimits::default(),
             secret_key: SecretKeySource::File(PathBuf::from("textbank.key")),
             public_url: None,
+            trusted_proxies: Vec::new(),
             send: SendSettings::default(),
         }
     }

@@ -77,6 +77,7 @@ pub struct App {
     progress: Arc<Mutex<HashMap<&'static str, watch::Receiver<u64>>>>,
     carriers: carrier::Carriers,
     login_limiter: login_limit::LoginLimiter,
+    trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
 
 impl App {
@@ -99,7 +100,8 @@ impl App {
             .with_default_region(config.default_region)
             .with_import_limits(config.import_limits)
             .with_server_key(server_key)
-            .with_send_settings(config.send.clone());
+            .with_send_settings(config.send.clone())
+            .with_trusted_proxies(config.trusted_proxies.clone());
         if let Some(url) = &config.public_url {
             app.set_public_url(url);
         }
@@ -119,6 +121,7 @@ impl App {
             progress: Arc::default(),
             carriers: carrier::Carriers::default(),
             login_limiter: login_limit::LoginLimiter::default(),
+            trusted_proxies: Arc::default(),
         }
     }
 
@@ -130,6 +133,21 @@ impl App {
     pub fn with_send_settings(mut self, send: SendSettings) -> Self {
         self.send = send;
         self
+    }
+
+    pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
+        self.trusted_proxies = Arc::new(proxies);
+        self
+    }
+
+    /// The client address of a request from `peer` (see
+    /// [`client_address`]).
+    pub fn client_address(
+        &self,
+        peer: std::net::IpAddr,
+        forwarded_for: Option<&str>,
+    ) -> std::net::IpAddr {
+        client_address(&self.trusted_proxies, peer, forwarded_for)
     }
 
     pub fn server_key(&self) -> &ServerKey {
@@ -268,4 +286,70 @@ pub fn parse_min_position(raw: Option<&str>) -> Result<Option<u64>, AppError> {
         })
     })
     .transpose()
+}
+
+/// The client address of a request from `peer`: the peer itself, or, when
+/// the peer is one of the `trusted` proxies, the nearest address in
+/// `forwarded_for` (`X-Forwarded-For`, which each proxy appends to) that is
+/// not a trusted proxy. Addresses a client wrote itself sit further left and
+/// are never believed over that.
+pub fn client_address(
+    trusted: &[std::net::IpAddr],
+    peer: std::net::IpAddr,
+    forwarded_for: Option<&str>,
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<std::net::IpAddr> = forwarded_for
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    hops.iter()
+        .rev()
+        .find(|hop| !trusted.contains(hop))
+        .or(hops.first())
+        .copied()
+        .unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod client_address_tests {
+    use super::client_address;
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let ip = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+        let proxies = [ip("10.0.0.1"), ip("10.0.0.2")];
+        // Straight from a client: its own address, whatever it claims.
+        assert_eq!(
+            client_address(&proxies, ip("203.0.113.9"), Some("198.51.100.1")),
+            ip("203.0.113.9")
+        );
+        // Through two proxies: the nearest untrusted hop, not the
+        // client-written one further left.
+        assert_eq!(
+            client_address(
+                &proxies,
+                ip("10.0.0.1"),
+                Some("6.6.6.6, 203.0.113.9, 10.0.0.2")
+            ),
+            ip("203.0.113.9")
+        );
+        // A proxy without the header, or with garbage: the proxy itself.
+        assert_eq!(
+            client_address(&proxies, ip("10.0.0.1"), None),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            client_address(&proxies, ip("10.0.0.1"), Some("not an address")),
+            ip("10.0.0.1")
+        );
+        // No proxies configured: the header is ignored.
+        assert_eq!(
+            client_address(&[], ip("10.0.0.1"), Some("203.0.113.9")),
+            ip("10.0.0.1")
+        );
+    }
 }
