@@ -16,7 +16,8 @@
     { step: "launch", label: "Launch", from: ["draft"], done: "Campaign launched." },
     { step: "pause", label: "Pause", from: ["active"], done: "Campaign paused." },
     { step: "resume", label: "Resume", from: ["paused"], done: "Campaign resumed." },
-    { step: "archive", label: "Archive", from: ["draft", "active", "paused"], done: "Campaign archived." },
+    { step: "archive", label: "Archive", from: ["draft", "active", "paused"], done: "Campaign archived.",
+      confirm: "Archive for good? Texters can no longer send in it, and it cannot be reopened." },
   ];
   const SCRIPT_EDITABLE = ["draft", "paused"];
   const STATUS_CLASS = { draft: "", active: "ok", paused: "warn", archived: "bad" };
@@ -120,11 +121,28 @@
     buttons[t.step] = tb.el("button", {
       type: "button", id: t.step, hidden: true,
       class: t.step === "archive" ? "secondary" : t.step === "pause" ? "secondary" : null,
-      on: { click: () => transition(t) },
+      on: { click: () => askFirst(t) },
     }, t.label);
     lifecycle.appendChild(buttons[t.step]);
   });
   const facts = tb.el("dl", { class: "facts" });
+
+  // A step that cannot be undone asks again in the page (no confirm()
+  // dialog): the button turns into "Yes, archive" beside a Cancel.
+  const confirmBox = tb.el("div", { id: "lifecycle-confirm", class: "lifecycle-confirm", role: "group", hidden: true });
+  lifecycle.appendChild(confirmBox);
+
+  function askFirst(t) {
+    if (!t.confirm) { transition(t); return; }
+    tb.clear(confirmBox).append(
+      tb.el("p", { id: "lifecycle-confirm-question" }, t.confirm),
+      tb.el("button", { type: "button", id: `confirm-${t.step}`, class: "danger",
+        on: { click: () => { confirmBox.hidden = true; transition(t); } } }, `Yes, ${t.label.toLowerCase()}`),
+      tb.el("button", { type: "button", id: `cancel-${t.step}`, class: "secondary",
+        on: { click: () => { confirmBox.hidden = true; buttons[t.step].focus(); } } }, "Cancel"));
+    confirmBox.hidden = false;
+    tb.$(`#cancel-${t.step}`, confirmBox).focus();
+  }
 
   async function transition(t) {
     tb.clearFlash();

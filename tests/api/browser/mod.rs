@@ -423,6 +423,26 @@ async fn manager_reads_the_dashboard(
             .await;
     }
     snapshot(browser, "manager-dashboard").await;
+    // Archiving cannot be undone: the page asks again, and Cancel keeps it.
+    browser.click_css("#archive").await;
+    browser.click_css("#cancel-archive").await;
+    assert_eq!(
+        browser
+            .run(
+                "return document.querySelector('#campaign-status').textContent;",
+                json!([])
+            )
+            .await,
+        "active"
+    );
+    browser.click_css("#archive").await;
+    browser.click_css("#confirm-archive").await;
+    browser
+        .wait_until(
+            "the campaign is archived",
+            "const s = document.querySelector('#campaign-status'); return s && s.textContent === 'archived';",
+        )
+        .await;
     sign_out(browser).await;
 }
 
