@@ -28,7 +28,6 @@
     fetching: null, // the pending queue fetch (a Promise)
     fetchStartedAt: 0,
     lastRemaining: null,
-    firstRemaining: null,
     consumedSinceFetch: 0,
     hold: null,
     campaignStatus: null,
@@ -126,7 +125,11 @@
         .map((item) => Object.assign(item, { receivedAt, localExpiresAt: localExpiry(item, receivedAt) }));
       state.buffer = fresh;
       state.lastRemaining = queue.remaining;
-      if (state.firstRemaining === null) state.firstRemaining = queue.remaining;
+      // The server's count of this texter's sent messages, as of this fetch;
+      // clicks since then are added on screen.
+      if (typeof queue.sent === "number") {
+        state.baselineSent = queue.sent - state.sessionSent;
+      }
       // Clicks answered while this fetch ran may or may not be in its count;
       // count them as not (the next fetch corrects it).
       state.consumedSinceFetch = Math.max(0, state.consumedSinceFetch - consumedBefore);
@@ -502,30 +505,13 @@
 
   // ---- campaign choice -------------------------------------------------
 
-  async function baseline(campaign, generation) {
-    // The texter's own line: contacts held minus those still waiting ≈
-    // already texted (opted-out contacts count as done too).
-    try {
-      const answer = await tb.api("GET", "/v1/campaigns/" + encodeURIComponent(campaign.campaign_id) + "/assignments");
-      if (generation !== state.generation) return;
-      const mine = (answer.texters || []).find((line) => line.texter_id === tb.page.memberId) || (answer.texters || [])[0];
-      if (mine && typeof mine.assigned === "number" && state.firstRemaining !== null) {
-        // `firstRemaining` came before any click of this session.
-        state.baselineSent = Math.max(0, mine.assigned - state.firstRemaining);
-        renderProgress();
-      }
-    } catch (err) {
-      // Progress then counts this session only.
-    }
-  }
-
   async function selectCampaign(campaign) {
     state.generation += 1;
     const generation = state.generation;
     clearTimeout(state.reopenTimer);
     Object.assign(state, {
       campaign, buffer: [], current: null, handled: new Set(), inFlight: false, fetching: null,
-      lastRemaining: null, firstRemaining: null, consumedSinceFetch: 0, hold: null, campaignStatus: null,
+      lastRemaining: null, consumedSinceFetch: 0, hold: null, campaignStatus: null,
       sessionSent: 0, baselineSent: null,
     });
     ui.title.textContent = campaign.name;
@@ -533,7 +519,6 @@
     setStatus("", null);
     renderProgress();
     await showNext();
-    if (generation === state.generation) baseline(campaign, generation);
   }
 
   function renderPicker(active, selectedId) {

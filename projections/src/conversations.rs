@@ -242,6 +242,27 @@ pub async fn queue_remaining(
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
+/// How many of a campaign's contacts `texter` has sent the initial message.
+pub async fn texter_sent(
+    db: &Database,
+    org: OrgId,
+    campaign: CampaignId,
+    texter: MemberId,
+) -> StoreResult<u64> {
+    let count: i64 = on_reader!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM conversations
+              WHERE org_id = $1 AND texter_id = $2 AND campaign_id = $3",
+        )
+        .bind(Uuid::from(org))
+        .bind(Uuid::from(texter))
+        .bind(Uuid::from(campaign))
+        .fetch_one(pool)
+        .await?
+    });
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 /// The contact a campaign's conversation is with (the campaign's list row).
 pub async fn conversation_contact(
     db: &Database,

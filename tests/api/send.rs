@@ -65,6 +65,7 @@ async fn a_texter_clicks_through_the_queue_and_each_message_is_delivered(app: Te
     let messages = queue["messages"].as_array().unwrap().clone();
     assert_eq!(messages.len(), 3, "{queue}");
     assert_eq!(queue["remaining"], 3);
+    assert_eq!(queue["sent"], 0);
     assert_eq!(
         messages[0]["body"],
         "Hi Voter0, it's Test Member. Will you vote? Reply STOP to opt out"
@@ -89,6 +90,7 @@ async fn a_texter_clicks_through_the_queue_and_each_message_is_delivered(app: Te
     let after = app.queue(&fixture, 10).await;
     assert_eq!(after["messages"], json!([]));
     assert_eq!(after["remaining"], 0);
+    assert_eq!(after["sent"], 3);
     // The simulator reports delivery through the signed webhook.
     for id in &conversations {
         let thread = app

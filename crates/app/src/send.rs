@@ -76,6 +76,8 @@ pub struct Queue {
     pub messages: Vec<QueuedMessage>,
     /// Assigned contacts still waiting for their initial message.
     pub remaining: u64,
+    /// Initial messages the caller has sent in this campaign.
+    pub sent: u64,
     /// Contacts skipped now because it is outside their texting hours.
     pub held_for_quiet_hours: u64,
     pub hold: Option<QueueHold>,
@@ -179,11 +181,14 @@ impl App {
         self.wait_for_projection(&OptOuts, head).await?;
         let remaining =
             conversations::queue_remaining(self.database(), campaign_id, texter).await?;
+        let sent =
+            conversations::texter_sent(self.database(), caller.org_id, campaign_id, texter).await?;
         let mut queue = Queue {
             campaign_id,
             campaign_status: campaign.status.clone(),
             messages: Vec::new(),
             remaining,
+            sent,
             held_for_quiet_hours: 0,
             hold: None,
         };

@@ -293,6 +293,12 @@ async fn texter_sends_and_answers(
         .unwrap();
     assert_eq!(figures["messaged"], 3, "a held key sent more than once");
     assert_eq!(figures["blocked"], 0, "{figures}");
+    browser
+        .wait_until(
+            "the progress line counts three sent",
+            "return document.querySelector('#progress').textContent.startsWith('3 sent');",
+        )
+        .await;
 
     // The contact on screen texts STOP before the texter clicks: the click
     // is refused, nothing is sent, and the screen moves past them.
