@@ -505,10 +505,52 @@
 
   let listNames = [];
 
+  // Name, texting hours and batch size: editable until the campaign is
+  // archived (PATCH /v1/campaigns/{id}).
+  const settingsSection = tb.el("details", { id: "settings", class: "card settings" });
+  function drawSettings() {
+    const editable = tb.can("manage_campaigns") && campaign.status !== "archived";
+    settingsSection.hidden = !editable;
+    if (!editable || settingsSection.open) return;
+    const name = tb.el("input", { id: "settings-name", type: "text", required: true, maxlength: "200", value: campaign.name });
+    const start = tb.el("input", { id: "settings-hours-start", type: "time", required: true, value: campaign.texting_hours.start });
+    const end = tb.el("input", { id: "settings-hours-end", type: "time", required: true, value: campaign.texting_hours.end });
+    const batch = tb.el("input", { id: "settings-batch-size", type: "number", min: "1", required: true, value: String(campaign.assignment_batch_size) });
+    const errors = tb.el("p", { id: "settings-errors", class: "field-error", role: "alert" });
+    const save = tb.el("button", { type: "submit", id: "save-settings" }, "Save settings");
+    const form = tb.el("form", { id: "settings-form", novalidate: true, on: { submit: async (event) => {
+      event.preventDefault();
+      errors.textContent = "";
+      save.disabled = true;
+      try {
+        await tb.api("PATCH", base, {
+          name: name.value,
+          texting_hours: { start: start.value, end: end.value },
+          assignment_batch_size: Number(batch.value),
+        });
+        tb.flash("Settings saved.");
+        settingsSection.open = false;
+        await refreshCampaign();
+      } catch (err) {
+        errors.textContent = err.message;
+      } finally {
+        save.disabled = false;
+      }
+    } } },
+      tb.el("label", { for: "settings-name" }, "Name"), name,
+      tb.el("label", { for: "settings-hours-start" }, "Texting hours start (contact's local time)"), start,
+      tb.el("label", { for: "settings-hours-end" }, "Texting hours end"), end,
+      tb.el("p", { class: "field-hint" }, "States with stricter hours narrow them further."),
+      tb.el("label", { for: "settings-batch-size" }, "Contacts per texter request"), batch,
+      errors, save);
+    tb.clear(settingsSection).append(tb.el("summary", {}, "Change name, hours or batch size"), form);
+  }
+
   async function refreshCampaign() {
     campaign = await tb.api("GET", base);
     drawHeader();
     drawScript(false);
+    drawSettings();
   }
 
   let inFlight = false;
@@ -517,7 +559,7 @@
     if (inFlight) return;
     inFlight = true;
     try {
-      const jobs = [tb.api("GET", base).then((c) => { campaign = c; drawHeader(); drawScript(false); })];
+      const jobs = [tb.api("GET", base).then((c) => { campaign = c; drawHeader(); drawScript(false); drawSettings(); })];
       if (tb.can("assign_contacts")) jobs.push(tb.api("GET", `${base}/assignments`).then(drawAssignments));
       if (tb.can("read_metrics")) {
         // A campaign created a moment ago may not have reached the metrics
@@ -566,8 +608,10 @@
       tb.el("div", { class: "campaign-head" }, title, statusBadge),
       lifecycle,
       facts,
+      settingsSection,
       scriptSection);
     drawHeader();
+    drawSettings();
     drawScript(true);
     if (tb.can("assign_contacts")) {
       buildAssignSection();

@@ -176,6 +176,7 @@ impl CampaignMetrics {
         if !matches!(
             event.event_type.as_str(),
             "CampaignCreated"
+                | "SettingsChanged"
                 | "ListsAttached"
                 | "CampaignLaunched"
                 | "CampaignPaused"
@@ -196,6 +197,9 @@ impl CampaignMetrics {
         match parsed {
             CampaignEvent::CampaignCreated { org_id, name, .. } => {
                 write::campaign_created(tx, self.tables, campaign, org_id.into(), &name, at).await?
+            }
+            CampaignEvent::SettingsChanged { name, .. } => {
+                write::campaign_renamed(tx, self.tables, campaign, &name).await?
             }
             CampaignEvent::CampaignLaunched {} | CampaignEvent::CampaignResumed {} => {
                 write::campaign_status(tx, self.tables, campaign, "active").await?

@@ -232,6 +232,26 @@ async fn apply_one(
                 .map(|_| ())?
             })
         }
+        CampaignEvent::SettingsChanged {
+            name,
+            texting_hours,
+            assignment_batch_size,
+        } => on_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE campaigns SET name = $1, texting_start = $2, texting_end = $3,
+                                      assignment_batch_size = $4, updated_at = $5
+                  WHERE campaign_id = $6",
+            )
+            .bind(name)
+            .bind(hhmm(texting_hours.start()))
+            .bind(hhmm(texting_hours.end()))
+            .bind(i64::from(*assignment_batch_size))
+            .bind(at)
+            .bind(campaign)
+            .execute(conn)
+            .await
+            .map(|_| ())?
+        }),
         CampaignEvent::ListsAttached { list_ids } => {
             attach_lists(tx, campaign, list_ids, at).await?
         }

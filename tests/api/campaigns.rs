@@ -19,6 +19,7 @@ crate::on_both_backends!(
     launching_without_a_list_is_a_conflict,
     texters_and_compliance_read_but_cannot_manage_campaigns,
     another_orgs_campaign_answers_404,
+    settings_change_until_the_campaign_is_archived,
 );
 
 const QUERY: &str =
@@ -657,5 +658,95 @@ async fn another_orgs_campaign_answers_404(app: TestApp) -> TestApp {
     let fetched = json(app.get_as(&owner, &format!("/v1/campaigns/{id}")).await).await;
     assert_eq!(fetched["status"], "draft");
     assert_eq!(fetched["script"]["version"], 1);
+    app
+}
+
+async fn patch_as(app: &TestApp, key: &str, path: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .patch(app.url(path))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+}
+
+async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp {
+    let owner = app.create_org("Rivera").await;
+    let list = upload(&app, &owner, FIRST_LIST).await;
+    let created = create(&app, &owner, &campaign_body(&[&list])).await;
+    let id = created["campaign_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/campaigns/{id}");
+    let launched = app
+        .post_as(&owner, &format!("{path}/launch"), &json!({}))
+        .await;
+    assert_eq!(launched.status(), 200);
+
+    // While active: a new name and hours; the batch size is kept.
+    let changed = patch_as(
+        &app,
+        &owner,
+        &path,
+        &json!({"name": "  GOTV: final weekend ", "texting_hours": {"start": "10:00", "end": "19:30"}}),
+    )
+    .await;
+    assert_eq!(changed.status(), 200);
+    let fetched = json(app.get_as(&owner, &path).await).await;
+    assert_eq!(fetched["name"], "GOTV: final weekend");
+    assert_eq!(
+        fetched["texting_hours"],
+        json!({"start": "10:00", "end": "19:30"})
+    );
+    assert_eq!(
+        fetched["assignment_batch_size"],
+        created["assignment_batch_size"]
+    );
+    assert_eq!(fetched["status"], "active");
+    // The dashboard's overview follows the new name.
+    app.eventually(&owner, "/v1/metrics/overview", |overview| {
+        overview["campaigns"][0]["name"] == "GOTV: final weekend"
+    })
+    .await;
+
+    // Bad values change nothing.
+    let before = campaign_events(&app).await;
+    for bad in [
+        json!({"name": "   "}),
+        json!({"texting_hours": {"start": "20:00", "end": "09:00"}}),
+        json!({"assignment_batch_size": 0}),
+        json!({"status": "draft"}),
+    ] {
+        let response = patch_as(&app, &owner, &path, &bad).await;
+        expect_error(response, 422, "invalid_request").await;
+    }
+    assert_eq!(campaign_events(&app).await, before);
+
+    // Who may: managers of this org only.
+    let (_, texter) = app.member_with_key(&owner, "t@example.org", "texter").await;
+    expect_error(
+        patch_as(&app, &texter, &path, &json!({"name": "x"})).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let other = app.create_org("Other").await;
+    expect_error(
+        patch_as(&app, &other, &path, &json!({"name": "x"})).await,
+        404,
+        "not_found",
+    )
+    .await;
+
+    // Archived: settled for good.
+    let archived = app
+        .post_as(&owner, &format!("{path}/archive"), &json!({}))
+        .await;
+    assert_eq!(archived.status(), 200);
+    expect_error(
+        patch_as(&app, &owner, &path, &json!({"assignment_batch_size": 25})).await,
+        409,
+        "conflict",
+    )
+    .await;
     app
 }

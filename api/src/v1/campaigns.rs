@@ -142,6 +142,34 @@ pub async fn revise_script(
     )
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    name: Option<String>,
+    texting_hours: Option<TextingHoursBody>,
+    assignment_batch_size: Option<u32>,
+}
+
+pub async fn change_settings(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(campaign_id): Path<String>,
+    Body(body): Body<SettingsBody>,
+) -> Result<Json<Value>, ApiError> {
+    let campaign_id: CampaignId = path_id(&campaign_id, "campaign")?;
+    let changes = textbank_app::SettingsChange {
+        name: body.name,
+        texting_hours: body.texting_hours.map(|h| (h.start, h.end)),
+        assignment_batch_size: body.assignment_batch_size,
+    };
+    to_json(
+        state
+            .app
+            .change_campaign_settings(&caller, campaign_id, changes)
+            .await?,
+    )
+}
+
 async fn transition(
     state: AppState,
     caller: textbank_app::Caller,

@@ -61,7 +61,10 @@ pub fn routes() -> Router<AppState> {
             "/v1/campaigns",
             post(campaigns::create_campaign).get(campaigns::list_campaigns),
         )
-        .route("/v1/campaigns/{campaign_id}", get(campaigns::get_campaign))
+        .route(
+            "/v1/campaigns/{campaign_id}",
+            get(campaigns::get_campaign).patch(campaigns::change_settings),
+        )
         .route(
             "/v1/campaigns/{campaign_id}/script",
             put(campaigns::revise_script),

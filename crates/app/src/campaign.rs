@@ -41,6 +41,15 @@ pub struct NewCampaign {
     pub list_ids: Vec<ListId>,
 }
 
+/// A change of a campaign's settings; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsChange {
+    pub name: Option<String>,
+    /// `(start, end)` as "HH:MM".
+    pub texting_hours: Option<(String, String)>,
+    pub assignment_batch_size: Option<u32>,
+}
+
 /// The initial message rendered for one contact, and what it costs to send.
 #[derive(Debug, Clone, Serialize)]
 pub struct SampleMessage {
@@ -123,6 +132,31 @@ impl App {
     }
 
     /// Saves script version n+1 (draft or paused campaigns only).
+    /// Renames a campaign, or changes its texting hours or batch size; a
+    /// field left out keeps its value. Any status but archived.
+    pub async fn change_campaign_settings(
+        &self,
+        caller: &Caller,
+        campaign_id: CampaignId,
+        changes: SettingsChange,
+    ) -> Result<CampaignView, AppError> {
+        caller.require(Permission::ManageCampaigns)?;
+        let current = self.campaign(caller, campaign_id).await?;
+        let (start, end) = changes.texting_hours.unwrap_or((
+            current.texting_hours.start.clone(),
+            current.texting_hours.end.clone(),
+        ));
+        let command = CampaignCommand::ChangeSettings {
+            name: changes.name.unwrap_or(current.name),
+            texting_hours: campaign::parse_texting_hours(&start, &end)?,
+            assignment_batch_size: changes
+                .assignment_batch_size
+                .unwrap_or(current.assignment_batch_size),
+        };
+        self.campaign_command(caller, campaign_id, command).await?;
+        self.campaign(caller, campaign_id).await
+    }
+
     pub async fn revise_script(
         &self,
         caller: &Caller,

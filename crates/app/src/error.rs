@@ -139,6 +139,7 @@ impl From<CampaignError> for AppError {
             | CampaignError::NoLists
             | CampaignError::ScriptLocked(_)
             | CampaignError::AssignmentsClosed(_)
+            | CampaignError::SettingsLocked
             | CampaignError::NotActive(_) => Self::Conflict(message),
         }
     }

@@ -41,7 +41,9 @@ use tokio::sync::watch;
 pub use assignment::{Assigned, Assignments, Reassigned, Released, TexterAssignment};
 pub use background::Background;
 pub use caller::Caller;
-pub use campaign::{CampaignTransitioned, CampaignWritten, NewCampaign, SampleMessage};
+pub use campaign::{
+    CampaignTransitioned, CampaignWritten, NewCampaign, SampleMessage, SettingsChange,
+};
 pub use carrier::{CarrierSettings, CarrierView, ConfiguredCarrier};
 pub use config::{
     Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, SecretKeySource, SendSettings, SimSettings,

@@ -148,6 +148,13 @@ pub enum CampaignEvent {
     ListsAttached {
         list_ids: Vec<ListId>,
     },
+    /// The name, texting hours and batch size as they are from now on
+    /// (all three, whichever changed).
+    SettingsChanged {
+        name: String,
+        texting_hours: TextingWindow,
+        assignment_batch_size: u32,
+    },
     CampaignLaunched {},
     CampaignPaused {},
     CampaignResumed {},
@@ -192,6 +199,10 @@ pub fn evolve(mut state: CampaignState, event: &CampaignEvent) -> CampaignState 
             state.assignment_batch_size = *assignment_batch_size;
         }
         CampaignEvent::ScriptRevised { version, .. } => state.script_version = *version,
+        CampaignEvent::SettingsChanged {
+            assignment_batch_size,
+            ..
+        } => state.assignment_batch_size = *assignment_batch_size,
         CampaignEvent::ListsAttached { list_ids } => {
             for list in list_ids {
                 if !state.list_ids.contains(list) {
@@ -239,6 +250,13 @@ pub enum CampaignCommand {
     ReviseScript {
         script: ScriptDraft,
         known_fields: Vec<String>,
+    },
+    /// Renames the campaign and sets its texting hours and batch size (any
+    /// status but archived).
+    ChangeSettings {
+        name: String,
+        texting_hours: TextingWindow,
+        assignment_batch_size: u32,
     },
     Transition(Transition),
     /// A manager gives the texter these phones. The caller picks them from
@@ -302,8 +320,22 @@ pub enum CampaignError {
     ScriptLocked(CampaignStatus),
     #[error("assignments of a campaign that is {0} cannot change")]
     AssignmentsClosed(CampaignStatus),
+    #[error("an archived campaign's settings cannot change")]
+    SettingsLocked,
     #[error("contacts can be requested only while the campaign is active; it is {0}")]
     NotActive(CampaignStatus),
+}
+
+fn check_batch_size(size: u32) -> Result<u32, CampaignError> {
+    if (1..=MAX_ASSIGNMENT_BATCH_SIZE).contains(&size) {
+        Ok(size)
+    } else {
+        Err(CampaignError::Invalid {
+            field: "assignment_batch_size",
+            location: "assignment_batch_size".into(),
+            problem: format!("must be 1–{MAX_ASSIGNMENT_BATCH_SIZE}, got {size}"),
+        })
+    }
 }
 
 fn states(states: &[CampaignStatus]) -> String {
@@ -336,16 +368,7 @@ pub fn decide(
                 return Err(CampaignError::AlreadyExists);
             }
             let assignment_batch_size =
-                assignment_batch_size.unwrap_or(DEFAULT_ASSIGNMENT_BATCH_SIZE);
-            if !(1..=MAX_ASSIGNMENT_BATCH_SIZE).contains(&assignment_batch_size) {
-                return Err(CampaignError::Invalid {
-                    field: "assignment_batch_size",
-                    location: "assignment_batch_size".into(),
-                    problem: format!(
-                        "must be 1–{MAX_ASSIGNMENT_BATCH_SIZE}, got {assignment_batch_size}"
-                    ),
-                });
-            }
+                check_batch_size(assignment_batch_size.unwrap_or(DEFAULT_ASSIGNMENT_BATCH_SIZE))?;
             let name = clean_text("name", "name", &name, MAX_CAMPAIGN_NAME_LEN)?;
             let script = check_script(script, &known_fields)?;
             let questions = check_questions(questions)?;
@@ -388,6 +411,21 @@ pub fn decide(
                 version: state.script_version + 1,
                 initial_message: script.initial_message,
                 canned_responses: script.canned_responses,
+            }])
+        }
+        CampaignCommand::ChangeSettings {
+            name,
+            texting_hours,
+            assignment_batch_size,
+        } => {
+            let status = state.status.ok_or(CampaignError::NoSuchCampaign)?;
+            if status == CampaignStatus::Archived {
+                return Err(CampaignError::SettingsLocked);
+            }
+            Ok(vec![CampaignEvent::SettingsChanged {
+                name: clean_text("name", "name", &name, MAX_CAMPAIGN_NAME_LEN)?,
+                texting_hours,
+                assignment_batch_size: check_batch_size(assignment_batch_size)?,
             }])
         }
         CampaignCommand::Transition(transition) => {

@@ -178,11 +178,31 @@ pub(super) async fn campaign_status(
     campaign: Uuid,
     status: &str,
 ) -> StoreResult<()> {
+    set_campaign_text(tx, tables, campaign, "status", status).await
+}
+
+pub(super) async fn campaign_renamed(
+    tx: &mut StoreTx,
+    tables: Tables,
+    campaign: Uuid,
+    name: &str,
+) -> StoreResult<()> {
+    set_campaign_text(tx, tables, campaign, "name", name).await
+}
+
+/// Sets one text column (a constant of this module) of a campaign's row.
+async fn set_campaign_text(
+    tx: &mut StoreTx,
+    tables: Tables,
+    campaign: Uuid,
+    column: &str,
+    value: &str,
+) -> StoreResult<()> {
     let table = tables.name("campaign_metrics_campaigns");
     execute(
         tx,
-        format!("UPDATE {table} SET status = $1 WHERE campaign_id = $2"),
-        vec![Bind::Text(status.to_owned()), Bind::Uuid(campaign)],
+        format!("UPDATE {table} SET {column} = $1 WHERE campaign_id = $2"),
+        vec![Bind::Text(value.to_owned()), Bind::Uuid(campaign)],
     )
     .await
 }

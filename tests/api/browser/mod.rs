@@ -228,6 +228,19 @@ async fn manager_builds_a_campaign(app: &TestApp, browser: &Browser, org: &Org) 
         view["unassigned"].as_u64() == Some(0)
     })
     .await;
+    // Renamed while active.
+    browser.click_css("#settings summary").await;
+    snapshot(browser, "manager-campaign-settings").await;
+    browser
+        .fill("#settings-name", "Early vote (browser), final days")
+        .await;
+    browser.click_css("#save-settings").await;
+    browser
+        .wait_until(
+            "the new name in the heading",
+            "return document.querySelector('#campaign-name').textContent === 'Early vote (browser), final days';",
+        )
+        .await;
     snapshot(browser, "manager-campaign").await;
     // A manager's admin page: texters only.
     browser.goto(&app.url("/app/admin")).await;
