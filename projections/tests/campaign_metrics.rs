@@ -661,6 +661,12 @@ fn generate(seed: u64) -> Generated {
         list_ids: vec![second],
     });
     small_script.push(CampaignEvent::CampaignLaunched {});
+    // Renamed while active: the metrics follow the new name.
+    small_script.push(CampaignEvent::SettingsChanged {
+        name: "Persuasion, round two".into(),
+        texting_hours: TextingWindow::default(),
+        assignment_batch_size: 50,
+    });
     small_script.push(CampaignEvent::ContactsAssigned {
         texter_id: texters[3],
         phones: second_phones.iter().map(|i| phone(*i)).collect(),
@@ -1043,6 +1049,11 @@ impl Recount {
             CampaignEvent::CampaignCreated { org_id, name, .. } => {
                 self.names.insert(campaign, (org_id, name, at));
                 self.status.insert(campaign, "draft");
+            }
+            CampaignEvent::SettingsChanged { name, .. } => {
+                if let Some(entry) = self.names.get_mut(&campaign) {
+                    entry.1 = name;
+                }
             }
             CampaignEvent::ListsAttached { list_ids } => {
                 self.attached.entry(campaign).or_default().extend(list_ids)
