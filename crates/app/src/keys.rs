@@ -1,6 +1,7 @@
-//! API key secrets: random, shown once, stored only as a hash. Keys carry
-//! 192 random bits, so a plain SHA-256 is a safe verifier (no password-style
-//! stretching needed) and lookups by hash stay one index probe.
+//! Bearer secrets — API keys, and the web app's session and invite secrets:
+//! random, shown once, stored only as a hash. They carry 192 random bits, so
+//! a plain SHA-256 is a safe verifier (no password-style stretching needed)
+//! and lookups by hash stay one index probe.
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -9,9 +10,14 @@ const PREFIX: &str = "tbk_";
 
 /// A new key: `tbk_` and 48 hex digits.
 pub fn generate() -> String {
+    generate_with(PREFIX)
+}
+
+/// A new secret: `prefix` and 48 hex digits (192 random bits).
+pub fn generate_with(prefix: &str) -> String {
     let mut secret = [0u8; 24];
     rand::rng().fill_bytes(&mut secret);
-    format!("{PREFIX}{}", hex::encode(secret))
+    format!("{prefix}{}", hex::encode(secret))
 }
 
 /// The stored verifier of a key.
@@ -21,9 +27,16 @@ pub fn hash(key: &str) -> String {
 
 /// Cheap shape check before touching the database.
 pub fn looks_like_key(key: &str) -> bool {
-    key.len() == PREFIX.len() + 48
-        && key.starts_with(PREFIX)
-        && key[PREFIX.len()..].bytes().all(|b| b.is_ascii_hexdigit())
+    well_formed(key, PREFIX)
+}
+
+/// Whether `secret` is `prefix` and 48 hex digits.
+pub fn well_formed(secret: &str, prefix: &str) -> bool {
+    secret.len() == prefix.len() + 48
+        && secret.starts_with(prefix)
+        && secret[prefix.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

@@ -11,15 +11,14 @@ use chrono::{DateTime, Duration, Utc};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use textbank_domain::{ApiKeyId, MemberId, OrgId, Permission, Role};
 use textbank_projections::directory;
 use textbank_store::{StoreError, on_reader, on_tx};
 use uuid::Uuid;
 
-use crate::App;
 use crate::caller::Caller;
 use crate::error::AppError;
+use crate::{App, keys};
 
 /// How long a browser session lasts from sign-in.
 pub const SESSION_TTL_HOURS: i64 = 12;
@@ -132,7 +131,7 @@ impl App {
         ip: Option<String>,
         user_agent: Option<String>,
     ) -> Result<SessionMember, AppError> {
-        if !well_formed(secret, SESSION_PREFIX) {
+        if !keys::well_formed(secret, SESSION_PREFIX) {
             return Err(AppError::Unauthenticated("the session is malformed"));
         }
         type Row = (Uuid, Uuid, Uuid, DateTime<Utc>, String, String, String);
@@ -144,7 +143,7 @@ impl App {
                    JOIN orgs o ON o.org_id = s.org_id
                   WHERE s.session_hash = $1 AND s.ended_at IS NULL",
             )
-            .bind(hash_secret(secret))
+            .bind(keys::hash(secret))
             .fetch_optional(pool)
             .await
             .map_err(StoreError::from)?
@@ -181,7 +180,7 @@ impl App {
                 "UPDATE web_sessions SET ended_at = $1 WHERE session_hash = $2 AND ended_at IS NULL",
             )
             .bind(now)
-            .bind(hash_secret(secret))
+            .bind(keys::hash(secret))
             .execute(conn)
             .await
             .map(|_| ())
@@ -227,7 +226,7 @@ impl App {
                 caller.role, member.role
             )));
         }
-        let token = new_secret(INVITE_PREFIX);
+        let token = keys::generate_with(INVITE_PREFIX);
         let now = self.clock().now();
         let expires_at = now + Duration::hours(INVITE_TTL_HOURS);
         let mut tx = self.events().begin().await?;
@@ -237,7 +236,7 @@ impl App {
                      (token_hash, member_id, org_id, created_by, created_at, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(hash_secret(&token))
+            .bind(keys::hash(&token))
             .bind(Uuid::from(member_id))
             .bind(Uuid::from(caller.org_id))
             .bind(Uuid::from(caller.key_id))
@@ -363,10 +362,10 @@ impl App {
         &self,
         token: &str,
     ) -> Result<(String, OrgId, MemberId, DateTime<Utc>), AppError> {
-        if !well_formed(token, INVITE_PREFIX) {
+        if !keys::well_formed(token, INVITE_PREFIX) {
             return Err(AppError::NotFound("invite"));
         }
-        let token_hash = hash_secret(token);
+        let token_hash = keys::hash(token);
         let row: Option<(Uuid, Uuid, DateTime<Utc>)> = on_reader!(self.database(), |pool| {
             sqlx::query_as(
                 "SELECT org_id, member_id, expires_at FROM member_invites
@@ -420,7 +419,7 @@ impl App {
         let org_name = directory::org_name(self.database(), org_id)
             .await?
             .unwrap_or_default();
-        let secret = new_secret(SESSION_PREFIX);
+        let secret = keys::generate_with(SESSION_PREFIX);
         let session_id = Uuid::from(ApiKeyId::new());
         let now = self.clock().now();
         let expires_at = now + Duration::hours(SESSION_TTL_HOURS);
@@ -431,7 +430,7 @@ impl App {
                      (session_hash, session_id, org_id, member_id, created_at, expires_at, ip, user_agent)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
-            .bind(hash_secret(&secret))
+            .bind(keys::hash(&secret))
             .bind(session_id)
             .bind(Uuid::from(org_id))
             .bind(Uuid::from(member_id))
@@ -565,7 +564,7 @@ fn dummy_hash() -> &'static str {
         let salt = SaltString::encode_b64(b"textbank-dummy!!")
             .unwrap_or_else(|_| unreachable!("16 bytes encode"));
         hasher()
-            .hash_password(new_secret("x").as_bytes(), &salt)
+            .hash_password(keys::generate_with("x").as_bytes(), &salt)
             .map(|hash| hash.to_string())
             .unwrap_or_default()
     })
@@ -584,29 +583,6 @@ pub fn generate_password() -> String {
         .iter()
         .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
         .collect()
-}
-
-/// A prefix and 48 hex digits (192 random bits).
-fn new_secret(prefix: &str) -> String {
-    let mut bytes = [0u8; 24];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .unwrap_or_else(|_| panic!("the system random number generator failed"));
-    format!("{prefix}{}", hex::encode(bytes))
-}
-
-fn well_formed(secret: &str, prefix: &str) -> bool {
-    secret.len() == prefix.len() + 48
-        && secret.starts_with(prefix)
-        && secret[prefix.len()..]
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit())
-}
-
-/// Session and invite secrets carry 192 random bits: a plain SHA-256 is a
-/// safe verifier and keeps lookups one index probe.
-fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 #[cfg(test)]
@@ -640,10 +616,13 @@ mod tests {
 
     #[test]
     fn secrets_are_random_and_shape_checked() {
-        let (a, b) = (new_secret(SESSION_PREFIX), new_secret(SESSION_PREFIX));
+        let (a, b) = (
+            keys::generate_with(SESSION_PREFIX),
+            keys::generate_with(SESSION_PREFIX),
+        );
         assert_ne!(a, b);
-        assert!(well_formed(&a, SESSION_PREFIX));
-        assert!(!well_formed(&a, INVITE_PREFIX));
-        assert!(!well_formed("tbs_zz", SESSION_PREFIX));
+        assert!(keys::well_formed(&a, SESSION_PREFIX));
+        assert!(!keys::well_formed(&a, INVITE_PREFIX));
+        assert!(!keys::well_formed("tbs_zz", SESSION_PREFIX));
     }
 }
