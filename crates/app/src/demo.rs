@@ -96,27 +96,18 @@ impl App {
             [(org_id, name)] if name == DEMO_ORG_NAME => {
                 let org_id = OrgId::from_uuid(*org_id);
                 let mut sign_ins = Vec::new();
-                for (role, name, email) in PEOPLE {
-                    let password = generate_password();
-                    let member_id = self
-                        .set_password(email, Some(org_id), &password)
-                        .await
-                        .map_err(|err| match err {
-                            AppError::NotFound(_) => AppError::Invalid {
-                                field: "demo",
-                                message: format!(
-                                    "the demo database lacks {email}: an earlier --demo start was interrupted; delete the database and start again"
-                                ),
-                            },
-                            other => other,
-                        })?;
-                    sign_ins.push(DemoSignIn {
-                        role,
-                        name: name.into(),
-                        email: email.into(),
-                        password,
-                        member_id,
-                    });
+                for person in PEOPLE {
+                    let sign_in = self.new_password(org_id, person).await.map_err(|err| match err {
+                        AppError::NotFound(_) => AppError::Invalid {
+                            field: "demo",
+                            message: format!(
+                                "the demo database lacks {}: an earlier --demo start was interrupted; delete the database and start again",
+                                person.2
+                            ),
+                        },
+                        other => other,
+                    })?;
+                    sign_ins.push(sign_in);
                 }
                 Ok(Some(Demo {
                     org_id,
@@ -126,6 +117,23 @@ impl App {
             }
             _ => Ok(None),
         }
+    }
+
+    /// A new random password for one of the demo's people.
+    async fn new_password(
+        &self,
+        org_id: OrgId,
+        (role, name, email): (Role, &str, &str),
+    ) -> Result<DemoSignIn, AppError> {
+        let password = generate_password();
+        let member_id = self.set_password(email, Some(org_id), &password).await?;
+        Ok(DemoSignIn {
+            role,
+            name: name.into(),
+            email: email.into(),
+            password,
+            member_id,
+        })
     }
 
     async fn create_demo(&self) -> Result<Demo, AppError> {
@@ -140,18 +148,9 @@ impl App {
         self.configure_carrier(&owner, carrier).await?;
 
         let mut sign_ins = Vec::new();
-        for (role, name, email) in PEOPLE {
-            let added = self.add_member(&owner, name, email, role).await?;
-            let password = generate_password();
-            self.set_password(email, Some(created.org_id), &password)
-                .await?;
-            sign_ins.push(DemoSignIn {
-                role,
-                name: name.into(),
-                email: email.into(),
-                password,
-                member_id: added.member_id,
-            });
+        for person @ (role, name, email) in PEOPLE {
+            self.add_member(&owner, name, email, role).await?;
+            sign_ins.push(self.new_password(created.org_id, person).await?);
         }
         let manager = as_member(&owner, &sign_ins, Role::Manager);
         let texter = member_of(&sign_ins, Role::Texter);
