@@ -81,6 +81,15 @@
     return path;
   }
 
+  // A page can be answered after the live stream already pushed a newer
+  // version of one of its rows: the newer one stays.
+  function keepNewer(item) {
+    const known = state.items.get(item.conversation_id);
+    if (!known || (known.updated_position || 0) <= (item.updated_position || 0)) {
+      state.items.set(item.conversation_id, item);
+    }
+  }
+
   async function loadFirstPage() {
     state.generation += 1;
     const generation = state.generation;
@@ -91,7 +100,7 @@
     try {
       const page = await tb.api("GET", listPath(null));
       if (generation !== state.generation) return;
-      (page.conversations || []).forEach((item) => state.items.set(item.conversation_id, item));
+      (page.conversations || []).forEach(keepNewer);
       state.nextCursor = page.next_cursor || null;
       ui.listStatus.textContent = "";
       renderList();
@@ -99,6 +108,18 @@
       if (generation !== state.generation) return;
       ui.listStatus.textContent = "The conversations could not be loaded.";
       tb.showError(err);
+    }
+  }
+
+  async function mergeFirstPage() {
+    const generation = state.generation;
+    try {
+      const page = await tb.api("GET", listPath(null));
+      if (generation !== state.generation) return;
+      (page.conversations || []).forEach(keepNewer);
+      renderList();
+    } catch (err) {
+      // The stream and the next action bring the list up to date anyway.
     }
   }
 
@@ -110,9 +131,7 @@
     try {
       const page = await tb.api("GET", listPath(state.nextCursor));
       if (generation !== state.generation) return;
-      (page.conversations || []).forEach((item) => {
-        if (!state.items.has(item.conversation_id)) state.items.set(item.conversation_id, item);
-      });
+      (page.conversations || []).forEach(keepNewer);
       state.nextCursor = page.next_cursor || null;
       renderList();
     } catch (err) {
@@ -656,7 +675,11 @@
     }
     loadFirstPage();
     loadTexterNames();
-    tb.stream("/v1/conversations/stream", onStreamEvent);
+    // The stream pushes changes from the moment it is open; a change made
+    // between the first page's read and that moment is picked up by reading
+    // the first page again once the stream is open.
+    const source = tb.stream("/v1/conversations/stream", onStreamEvent);
+    source.addEventListener("open", mergeFirstPage);
     const wanted = params.get("conversation");
     if (wanted) openConversation(wanted, false);
     document.addEventListener("keydown", (e) => {

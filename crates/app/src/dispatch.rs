@@ -214,11 +214,11 @@ async fn dispatch_one(app: &App, limiter: &SendRateLimiter, job: Job) -> Result<
         } else {
             carrier.sender_for(&job.phone, loaded.state.sender.as_deref())
         };
-        let body = loaded
+        let (body, automated) = loaded
             .state
             .outbound
             .get(&job.message_id)
-            .map(|message| message.body.clone())
+            .map(|message| (message.body.clone(), message.automated))
             .unwrap_or_default();
         limiter
             .acquire(from.as_deref().unwrap_or(&carrier.org_id.to_string()))
@@ -240,6 +240,7 @@ async fn dispatch_one(app: &App, limiter: &SendRateLimiter, job: Job) -> Result<
                 from: from.clone().unwrap_or_default(),
                 to: job.phone.clone(),
                 body,
+                automated,
             })
             .await;
         let retry = matches!(

@@ -32,6 +32,11 @@ pub struct OutboundMessage {
     /// E.164 recipient.
     pub to: String,
     pub body: String,
+    /// The platform's own text (an opt-out or opt-in confirmation, the help
+    /// text) rather than one a texter clicked. Carriers send it the same;
+    /// the simulator never answers it, as voters seldom do — and a drawn
+    /// "Yes!" to a STOP confirmation would opt the voter back in.
+    pub automated: bool,
 }
 
 /// What a carrier said about one submission.

@@ -229,7 +229,10 @@ impl Carrier for SimCarrier {
             message.from.clone()
         };
         let sid = new_sid();
-        let plan = self.inner.plan();
+        let mut plan = self.inner.plan();
+        if message.automated {
+            plan.reply = None;
+        }
         tracing::debug!(message_id = %message.message_id, %sid, ?plan, "sim accepted");
 
         let inner = Arc::clone(&self.inner);
@@ -522,6 +525,7 @@ mod tests {
             from: String::new(),
             to: "+15551234567".to_owned(),
             body: "hi".to_owned(),
+            automated: false,
         };
         let first = carrier.submit(&message).await;
         let second = carrier.submit(&message).await;
@@ -548,6 +552,7 @@ mod tests {
             from: String::new(),
             to: "+15551234567".to_owned(),
             body: "hi".to_owned(),
+            automated: false,
         };
         assert!(matches!(
             carrier.submit(&message).await,

@@ -156,6 +156,7 @@ pub fn message(from: &str) -> OutboundMessage {
         to: "+15558675309".to_owned(),
         // Characters that need escaping in both form and JSON bodies.
         body: "Hi Jo! Polls close at 8pm & you're at #12 Elm St. \"Vote\" 100% 🗳️".to_owned(),
+        automated: false,
     }
 }
 

@@ -201,6 +201,42 @@ async fn delivered_message_can_draw_a_signed_opt_out_reply() {
 }
 
 #[tokio::test]
+async fn automated_texts_are_never_answered() {
+    // A drawn "Yes!" to a STOP confirmation would opt the voter back in;
+    // real voters seldom answer the platform's own texts, so the simulator
+    // never does.
+    let server = MockServer::start(Reply::json(200, "")).await;
+    let carrier = sim(&server.base, |c| {
+        c.reply_rate = 1.0;
+        c.sending_numbers = vec!["+12025550142".to_owned()];
+    });
+    for _ in 0..5 {
+        let outcome = carrier
+            .submit(&textbank_sms::OutboundMessage {
+                automated: true,
+                ..message("")
+            })
+            .await;
+        assert!(
+            matches!(outcome, SubmitOutcome::Accepted { .. }),
+            "{outcome:?}"
+        );
+    }
+    // Each gets its two status callbacks and nothing more.
+    server.wait_for(10).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let requests = server.requests();
+    assert_eq!(requests.len(), 10);
+    assert!(
+        requests
+            .iter()
+            .all(|request| request.path == "/webhooks/twilio/status"),
+        "{:?}",
+        requests.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
 async fn send_inbound_posts_a_signed_twilio_inbound_body() {
     let server = MockServer::start(Reply::json(200, "")).await;
     let carrier = sim(&server.base, |_| {});
