@@ -27,7 +27,7 @@ impl Projector for Counter {
         for event in batch.events() {
             let position = event.position as i64;
             match tx {
-                StoreTx::Sqlite(tx) => {
+                StoreTx::Sqlite(tx, _) => {
                     sqlx::query("INSERT INTO counted (position, times) VALUES ($1, 1) ON CONFLICT (position) DO UPDATE SET times = counted.times + 1")
                         .bind(position)
                         .execute(&mut **tx)

@@ -8,7 +8,7 @@ use textbank_store::{EventStore, ExpectedVersion, NewEvent, StoreError};
 use crate::error::AppError;
 
 /// Tries before a command gives up on a hot stream.
-const ATTEMPTS: usize = 8;
+pub(crate) const ATTEMPTS: usize = 8;
 /// Events read per page while loading a stream.
 const PAGE: usize = 1_000;
 

@@ -12,10 +12,11 @@ use futures_util::stream;
 use textbank_domain::recipient::{self, DispatchDecision, RecipientEvent};
 use textbank_domain::{Actor, DomainEvent, EventMetadata, MessageId, OrgId, StreamId};
 use textbank_sms::{OutboundMessage, SendRateLimiter, SubmitOutcome};
-use textbank_store::{ExpectedVersion, RecordedEvent, try_lead, wait_beyond};
+use textbank_store::{RecordedEvent, try_lead, wait_beyond};
 use tokio::sync::watch;
 
-use crate::command::{load, to_new_events};
+use crate::command::Loaded;
+use crate::recipient_cache::Recipient;
 use crate::{App, AppError};
 
 /// The dispatcher's checkpoint name.
@@ -142,31 +143,19 @@ fn metadata(org: OrgId) -> EventMetadata {
     EventMetadata::new(Some(org), Actor::System)
 }
 
-/// Appends `event` if the stream is still at `version`; false on a conflict.
-async fn append_at(
-    app: &App,
-    job: &Job,
-    version: Option<u64>,
-    event: RecipientEvent,
-) -> Result<bool, AppError> {
-    let events = to_new_events(&[event], &metadata(job.org))?;
-    match app
-        .events()
-        .append(&job.stream, ExpectedVersion::after(version), events)
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(err) if err.is_conflict() => Ok(false),
-        Err(err) => Err(err.into()),
-    }
-}
-
 async fn dispatch_one(app: &App, limiter: &SendRateLimiter, job: Job) -> Result<(), AppError> {
     let max_attempts = app.send_settings().max_submit_attempts.max(1);
+    let metadata = metadata(job.org);
+    let mut recipient = Recipient::new(app, job.stream.clone());
     for _ in 0..ATTEMPTS * max_attempts as usize {
-        let loaded = load(app.events(), &job.stream, recipient::evolve).await?;
-        let attempt = match recipient::decide_dispatch(&loaded.state, job.message_id, max_attempts)
-        {
+        let loaded = recipient.load().await?;
+        let decision = recipient::decide_dispatch(&loaded.state, job.message_id, max_attempts);
+        let attempt = match decision {
+            // Only the store itself may say there is nothing to do.
+            DispatchDecision::Done if recipient.was_cached() => {
+                recipient.reload();
+                continue;
+            }
             DispatchDecision::Done => return Ok(()),
             DispatchDecision::Cancel => {
                 let event = RecipientEvent::MessageCancelled {
@@ -174,7 +163,11 @@ async fn dispatch_one(app: &App, limiter: &SendRateLimiter, job: Job) -> Result<
                     reason: "the number opted out before the message was handed to the carrier"
                         .into(),
                 };
-                if append_at(app, &job, loaded.version, event).await? {
+                if recipient
+                    .append_at(&loaded, &[event], &metadata)
+                    .await?
+                    .is_some()
+                {
                     return Ok(());
                 }
                 continue;
@@ -187,7 +180,11 @@ async fn dispatch_one(app: &App, limiter: &SendRateLimiter, job: Job) -> Result<
                              mid-call); not resent"
                         .into(),
                 };
-                if append_at(app, &job, loaded.version, event).await? {
+                if recipient
+                    .append_at(&loaded, &[event], &metadata)
+                    .await?
+                    .is_some()
+                {
                     tracing::warn!(message_id = %job.message_id, "submission outcome unknown");
                     return Ok(());
                 }
@@ -204,7 +201,11 @@ async fn dispatch_one(app: &App, limiter: &SendRateLimiter, job: Job) -> Result<
                 error: "the organization has no carrier configured (PUT /v1/carrier)".into(),
                 retryable: false,
             };
-            if append_at(app, &job, loaded.version, event).await? {
+            if recipient
+                .append_at(&loaded, &[event], &metadata)
+                .await?
+                .is_some()
+            {
                 return Ok(());
             }
             continue;
@@ -229,7 +230,11 @@ async fn dispatch_one(app: &App, limiter: &SendRateLimiter, job: Job) -> Result<
             carrier: carrier.kind.clone(),
             from: from.clone(),
         };
-        if !append_at(app, &job, loaded.version, started).await? {
+        if recipient
+            .append_at(&loaded, std::slice::from_ref(&started), &metadata)
+            .await?
+            .is_none()
+        {
             // The stream moved (a reply, an opt-out): decide again.
             continue;
         }
@@ -281,9 +286,12 @@ async fn dispatch_one(app: &App, limiter: &SendRateLimiter, job: Job) -> Result<
         };
         // The outcome belongs to the start just written, whatever else
         // happened on the stream since.
-        let events = to_new_events(&[event], &metadata(job.org))?;
-        app.events()
-            .append(&job.stream, ExpectedVersion::Any, events)
+        let after_start = Loaded {
+            state: recipient::evolve(loaded.state, &started),
+            version: Some(loaded.version.map_or(0, |v| v + 1)),
+        };
+        recipient
+            .append_any(&after_start, &[event], &metadata)
             .await?;
         if !retry {
             return Ok(());
@@ -492,6 +500,54 @@ mod tests {
                 "MessageDispatchStarted",
                 "MessageSubmitted"
             ]
+        );
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn the_cached_recipient_state_is_what_a_fresh_read_folds() {
+        // A refused then accepted submission: the dispatcher's own appends
+        // (start, failure, start, submission) all go through the cache.
+        let (app, org, calls, db) = app_with_twilio(vec![429]).await;
+        let phone = PhoneNumber::parse("5552010005", Region::US).unwrap();
+        let stream = recipient::stream_id(org, &phone);
+        let (_, clicked) = click(&phone);
+        append(&app, org, &phone, &[clicked]).await;
+        while step(&app, &limiter()).await.unwrap().is_some() {}
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let cached = app.recipients().get(&stream).expect("cached");
+        let fresh = crate::command::load(app.events(), &stream, recipient::evolve)
+            .await
+            .unwrap();
+        assert_eq!(cached.version, Some(4));
+        assert_eq!(cached.version, fresh.version);
+        assert_eq!(cached.state, fresh.state);
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn an_opt_out_the_cache_never_saw_still_cancels_the_send() {
+        let (app, org, calls, db) = app_with_twilio(vec![]).await;
+        let phone = PhoneNumber::parse("5552010006", Region::US).unwrap();
+        let (_, first) = click(&phone);
+        append(&app, org, &phone, &[first]).await;
+        while step(&app, &limiter()).await.unwrap().is_some() {}
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // The cache now holds the stream; a second click and a STOP are
+        // appended around it, as another server would.
+        let (_, second) = click(&phone);
+        let stop = RecipientEvent::OptOutRecorded {
+            phone: phone.clone(),
+            source: recipient::OptOutSource::KeywordReply,
+            keyword: Some("STOP".into()),
+            conversation: None,
+        };
+        append(&app, org, &phone, &[second, stop]).await;
+        while step(&app, &limiter()).await.unwrap().is_some() {}
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "sent after the STOP");
+        assert_eq!(
+            types(&app, org, &phone).await.last().map(String::as_str),
+            Some("MessageCancelled")
         );
         db.cleanup().await;
     }

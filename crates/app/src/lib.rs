@@ -23,6 +23,7 @@ mod keys;
 mod login_limit;
 mod opt_outs;
 mod org;
+mod recipient_cache;
 pub mod secrets;
 mod send;
 pub mod sign_in;
@@ -80,6 +81,8 @@ pub struct App {
     carriers: carrier::Carriers,
     login_limiter: login_limit::LoginLimiter,
     trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+    /// Folded recipient streams for the send path's commands.
+    recipients: Arc<recipient_cache::RecipientCache>,
 }
 
 impl App {
@@ -124,6 +127,7 @@ impl App {
             carriers: carrier::Carriers::default(),
             login_limiter: login_limit::LoginLimiter::default(),
             trusted_proxies: Arc::default(),
+            recipients: Arc::default(),
         }
     }
 
@@ -150,6 +154,10 @@ impl App {
         forwarded_for: Option<&str>,
     ) -> std::net::IpAddr {
         client_address(&self.trusted_proxies, peer, forwarded_for)
+    }
+
+    pub(crate) fn recipients(&self) -> &recipient_cache::RecipientCache {
+        &self.recipients
     }
 
     pub fn server_key(&self) -> &ServerKey {

@@ -29,7 +29,8 @@ use textbank_store::ExpectedVersion;
 use uuid::Uuid;
 
 use crate::click_token::{ClickToken, TokenError};
-use crate::command::{load, to_new_events};
+use crate::command::to_new_events;
+use crate::recipient_cache::Recipient;
 use crate::{App, AppError, Caller};
 
 /// Most contacts one queue request returns.
@@ -534,27 +535,26 @@ impl App {
         next_open: Option<DateTime<Utc>>,
     ) -> Result<Sent, AppError> {
         let metadata = caller.metadata();
+        let mut recipient = Recipient::new(self, stream.clone());
         for _ in 0..ATTEMPTS {
-            let loaded = load(self.events(), stream, recipient::evolve).await?;
+            let loaded = recipient.load().await?;
             attempt.record.checked_recipient_version = loaded.version;
-            match recipient::decide_click(&loaded.state, &attempt) {
+            let decision = recipient::decide_click(&loaded.state, &attempt);
+            if recipient.was_cached() && !matches!(decision, ClickDecision::Send(_)) {
+                // A refusal or a duplicate is answered from the store itself.
+                recipient.reload();
+                continue;
+            }
+            match decision {
                 ClickDecision::Send(event) => {
-                    let events = to_new_events(&[event], &metadata)?;
-                    match self
-                        .events()
-                        .append(stream, ExpectedVersion::after(loaded.version), events)
-                        .await
-                    {
-                        Ok(result) => {
-                            return Ok(Sent {
-                                message_id: attempt.record.message_id,
-                                conversation_id: attempt.record.conversation_id,
-                                position: result.last_position,
-                                duplicate: false,
-                            });
-                        }
-                        Err(err) if err.is_conflict() => continue,
-                        Err(err) => return Err(err.into()),
+                    // On a conflict (an opt-out came in): decide again.
+                    if let Some(result) = recipient.append_at(&loaded, &[event], &metadata).await? {
+                        return Ok(Sent {
+                            message_id: attempt.record.message_id,
+                            conversation_id: attempt.record.conversation_id,
+                            position: result.last_position,
+                            duplicate: false,
+                        });
                     }
                 }
                 ClickDecision::Duplicate(message_id) => {

@@ -10,7 +10,7 @@ use textbank_domain::{Actor, EventMetadata, MessageId, OrgId};
 use textbank_sms::{DeliveryReport, InboundMessage, WebhookEvent, telnyx, twilio};
 
 use crate::carrier::ConfiguredCarrier;
-use crate::command::execute;
+use crate::recipient_cache;
 use crate::{App, AppError};
 
 /// Largest webhook body accepted (Twilio's and Telnyx's are a few KB).
@@ -197,15 +197,16 @@ impl App {
             error_code: report.error_code,
         };
         let stream = recipient::stream_id(carrier.org_id, &phone);
-        let position = execute(
-            self.events(),
+        let written = recipient_cache::execute(
+            self,
             &stream,
             &carrier_metadata(carrier.org_id, &carrier.kind),
-            recipient::evolve,
             |state| Ok(recipient::decide_report(state, &report)),
         )
         .await?;
-        Ok(position.map_or(WebhookOutcome::Duplicate, WebhookOutcome::Recorded))
+        Ok(written.map_or(WebhookOutcome::Duplicate, |result| {
+            WebhookOutcome::Recorded(result.last_position)
+        }))
     }
 
     async fn record_inbound(
@@ -229,14 +230,15 @@ impl App {
             texts: carrier.texts.clone(),
         };
         let stream = recipient::stream_id(carrier.org_id, &phone);
-        let position = execute(
-            self.events(),
+        let written = recipient_cache::execute(
+            self,
             &stream,
             &carrier_metadata(carrier.org_id, &carrier.kind),
-            recipient::evolve,
             |state| Ok(recipient::decide_inbound(state, &inbound, MessageId::new)),
         )
         .await?;
-        Ok(position.map_or(WebhookOutcome::Duplicate, WebhookOutcome::Recorded))
+        Ok(written.map_or(WebhookOutcome::Duplicate, |result| {
+            WebhookOutcome::Recorded(result.last_position)
+        }))
     }
 }

@@ -2,6 +2,7 @@
 //! applying the embedded migrations.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -51,12 +52,38 @@ impl Backend {
 }
 
 /// Connection pools of one database. SQLite gets a separate single-connection
-/// pool for the event writer, so appends never wait behind readers for a
-/// connection and never fight each other for the write lock.
+/// pool for writers (the event writer detaches its own connection from it),
+/// so appends never wait behind readers for a connection.
 #[derive(Debug, Clone)]
 pub enum Database {
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        turns: WriteTurns,
+    },
     Postgres(PgPool),
+}
+
+/// The order in which this process's SQLite write transactions (the event
+/// writer's and the read models') take the database's one write lock
+/// (ADR 0017). A writer that finds the lock taken is made to sleep and
+/// retry by SQLite (1, 2, 5, … up to 100 ms between tries), so an append
+/// arriving just after a projector began could wait several times longer
+/// than the projector's transaction. Queueing here first hands the lock
+/// over the moment it is free, in arrival order; the busy timeout remains
+/// for other processes.
+#[derive(Debug, Clone, Default)]
+pub struct WriteTurns(Arc<tokio::sync::Mutex<()>>);
+
+/// The right to write until dropped.
+#[derive(Debug)]
+pub struct WriteTurn(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
+
+impl WriteTurns {
+    /// Waits for this process's earlier writers to finish.
+    pub async fn take(&self) -> WriteTurn {
+        WriteTurn(self.0.clone().lock_owned().await)
+    }
 }
 
 /// Tuning for [`Database::connect`].
@@ -106,7 +133,11 @@ impl Database {
                     .max_connections(options.max_connections.max(1))
                     .connect_with(connect)
                     .await?;
-                Self::Sqlite { read, write }
+                Self::Sqlite {
+                    read,
+                    write,
+                    turns: WriteTurns::default(),
+                }
             }
             Backend::Postgres => {
                 let connect = PgConnectOptions::from_str(url)?.application_name("textbank");
@@ -163,7 +194,7 @@ impl Database {
 
     pub async fn close(&self) {
         match self {
-            Self::Sqlite { read, write } => {
+            Self::Sqlite { read, write, .. } => {
                 read.close().await;
                 write.close().await;
             }

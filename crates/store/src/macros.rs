@@ -20,7 +20,7 @@ macro_rules! on_reader {
 macro_rules! on_tx {
     ($tx:expr, |$conn:ident| $body:expr) => {
         match $tx {
-            $crate::StoreTx::Sqlite(tx) => {
+            $crate::StoreTx::Sqlite(tx, _) => {
                 let $conn = &mut **tx;
                 $body
             }

@@ -14,7 +14,7 @@ use crate::{Database, StoreTx};
 pub fn for_engine(tx: &StoreTx, sql: String) -> String {
     match tx {
         StoreTx::Postgres(_) => sql,
-        StoreTx::Sqlite(_) => positional(&sql),
+        StoreTx::Sqlite(..) => positional(&sql),
     }
 }
 

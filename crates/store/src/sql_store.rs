@@ -55,10 +55,12 @@ impl SqlEventStore {
         let last = last_position(&database).await?;
         let (head_tx, head) = watch::channel(last);
         let (appender, background) = match &database {
-            Database::Sqlite { write, read } => (
+            Database::Sqlite { write, read, turns } => (
                 Appender::spawn(
                     SqliteWriter {
                         pool: write.clone(),
+                        connection: None,
+                        turns: turns.clone(),
                     },
                     head_tx,
                 ),
@@ -274,8 +276,9 @@ impl EventStore for SqlEventStore {
 
     async fn begin(&self) -> StoreResult<StoreTx> {
         Ok(match &self.database {
-            Database::Sqlite { read, .. } => {
-                StoreTx::Sqlite(read.begin_with("BEGIN IMMEDIATE").await?)
+            Database::Sqlite { read, turns, .. } => {
+                let turn = turns.take().await;
+                StoreTx::Sqlite(read.begin_with("BEGIN IMMEDIATE").await?, turn)
             }
             Database::Postgres(pool) => StoreTx::Postgres(pool.begin().await?),
         })

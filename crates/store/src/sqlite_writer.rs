@@ -19,6 +19,7 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::appender::BatchWriter;
+use crate::database::WriteTurns;
 use crate::decode::{to_hash, to_u64};
 use crate::error::{StoreError, StoreResult};
 use crate::event::AppendResult;
@@ -30,6 +31,11 @@ const INSERT_CHUNK: usize = 256;
 
 pub(crate) struct SqliteWriter {
     pub pool: SqlitePool,
+    /// The writer's connection, kept between batches (handing it back to
+    /// the pool and taking it again cost task switches each batch) and
+    /// detached from the pool, so closing the pool never waits for it.
+    pub connection: Option<SqliteConnection>,
+    pub turns: WriteTurns,
 }
 
 impl BatchWriter for SqliteWriter {
@@ -37,14 +43,19 @@ impl BatchWriter for SqliteWriter {
         &mut self,
         batch: &[AppendRequest],
     ) -> StoreResult<Vec<StoreResult<AppendResult>>> {
-        match self.attempt(batch, false).await {
+        let outcome = match self.attempt(batch, false).await {
             Ok(Some(outcomes)) => return Ok(outcomes),
-            Ok(None) => {}
-            Err(StoreError::Database(err)) if is_unique_violation(&err) => {}
-            Err(err) => return Err(err),
+            Ok(None) => self.attempt(batch, true).await,
+            Err(StoreError::Database(err)) if is_unique_violation(&err) => {
+                self.attempt(batch, true).await
+            }
+            Err(err) => Err(err),
+        };
+        if outcome.is_err() {
+            // A fresh connection after a failure.
+            self.connection = None;
         }
-        let outcomes = self.attempt(batch, true).await?;
-        Ok(outcomes.unwrap_or_default())
+        Ok(outcome?.unwrap_or_default())
     }
 }
 
@@ -58,8 +69,12 @@ impl SqliteWriter {
         batch: &[AppendRequest],
         lookup_ids: bool,
     ) -> StoreResult<Option<Vec<StoreResult<AppendResult>>>> {
-        let mut conn = self.pool.acquire().await?;
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        let conn = match &mut self.connection {
+            Some(conn) => conn,
+            empty => empty.insert(self.pool.acquire().await?.detach()),
+        };
+        let _turn = self.turns.take().await;
+        let mut tx = sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?;
         let facts = lookup_facts(&mut tx, batch, lookup_ids).await?;
         let plan = plan_batch(batch, facts, Utc::now());
         let conflicted = plan

@@ -4,6 +4,7 @@
 use chrono::Utc;
 use sqlx::{Postgres, Sqlite, Transaction};
 
+use crate::database::WriteTurn;
 use crate::decode::to_u64;
 use crate::error::{StoreError, StoreResult};
 
@@ -12,9 +13,10 @@ const MAX_CHECKPOINT_NAME_LEN: usize = 100;
 
 /// An open transaction; dropped without `commit` it rolls back.
 pub enum StoreTx {
-    /// Begun with `BEGIN IMMEDIATE`: it will write, so it takes the write
-    /// lock up front instead of failing to upgrade a read lock later.
-    Sqlite(Transaction<'static, Sqlite>),
+    /// Begun with `BEGIN IMMEDIATE`, in its process's write turn: it will
+    /// write, so it takes the write lock up front instead of failing to
+    /// upgrade a read lock later.
+    Sqlite(Transaction<'static, Sqlite>, WriteTurn),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -149,7 +151,8 @@ impl StoreTx {
 
     pub async fn commit(self) -> StoreResult<()> {
         match self {
-            Self::Sqlite(tx) => tx.commit().await?,
+            // The turn passes on once the commit has released the lock.
+            Self::Sqlite(tx, _turn) => tx.commit().await?,
             Self::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
@@ -157,7 +160,7 @@ impl StoreTx {
 
     pub async fn rollback(self) -> StoreResult<()> {
         match self {
-            Self::Sqlite(tx) => tx.rollback().await?,
+            Self::Sqlite(tx, _turn) => tx.rollback().await?,
             Self::Postgres(tx) => tx.rollback().await?,
         }
         Ok(())
