@@ -230,14 +230,13 @@ async fn dispatch_one(app: &App, limiter: &SendRateLimiter, job: Job) -> Result<
             carrier: carrier.kind.clone(),
             from: from.clone(),
         };
-        if recipient
+        let Some(start) = recipient
             .append_at(&loaded, std::slice::from_ref(&started), &metadata)
             .await?
-            .is_none()
-        {
+        else {
             // The stream moved (a reply, an opt-out): decide again.
             continue;
-        }
+        };
         let outcome = carrier
             .adapter
             .submit(&OutboundMessage {
@@ -288,7 +287,7 @@ async fn dispatch_one(app: &App, limiter: &SendRateLimiter, job: Job) -> Result<
         // happened on the stream since.
         let after_start = Loaded {
             state: recipient::evolve(loaded.state, &started),
-            version: Some(loaded.version.map_or(0, |v| v + 1)),
+            version: Some(start.last_version),
         };
         recipient
             .append_any(&after_start, &[event], &metadata)

@@ -34,7 +34,9 @@ pub(crate) struct RecipientCache {
 #[derive(Default)]
 struct Entries {
     states: HashMap<StreamId, (u64, RecipientState)>,
-    /// First-insertion order, for eviction.
+    /// Insertion order, for eviction. A forgotten stream keeps its place
+    /// (finding it would scan the queue); if it comes back it is queued
+    /// again, and its first place only evicts it early.
     order: VecDeque<StreamId>,
 }
 
@@ -65,9 +67,7 @@ impl RecipientCache {
 
     fn forget(&self, stream: &StreamId) {
         let mut entries = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.states.remove(stream).is_some() {
-            entries.order.retain(|kept| kept != stream);
-        }
+        entries.states.remove(stream);
     }
 }
 
@@ -76,7 +76,7 @@ impl RecipientCache {
 /// appends.
 pub(crate) struct Recipient<'a> {
     app: &'a App,
-    pub stream: StreamId,
+    stream: StreamId,
     fresh: bool,
     cached: bool,
 }
