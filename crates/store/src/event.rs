@@ -109,10 +109,11 @@ pub struct RecordedEvent {
     pub hash: [u8; 32],
 }
 
-/// A row as read from the database, metadata still raw so the chain check
-/// covers exactly what is stored.
+/// A row as read from the database. The chain check reads the metadata raw
+/// (`Value`), so it covers exactly what is stored; readers decode it
+/// straight into [`EventMetadata`], without building a `Value` first.
 #[derive(Debug, Clone)]
-pub(crate) struct StoredRow {
+pub(crate) struct StoredRow<M = Value> {
     pub position: u64,
     pub event_id: Uuid,
     pub stream_id: String,
@@ -120,23 +121,22 @@ pub(crate) struct StoredRow {
     pub event_type: String,
     pub schema_version: u32,
     pub data: Value,
-    pub metadata: Value,
+    pub metadata: M,
     pub recorded_at: DateTime<Utc>,
     pub prev_hash: [u8; 32],
     pub hash: [u8; 32],
 }
 
-impl TryFrom<StoredRow> for RecordedEvent {
+impl TryFrom<StoredRow<EventMetadata>> for RecordedEvent {
     type Error = StoreError;
 
-    fn try_from(row: StoredRow) -> Result<Self, Self::Error> {
-        let position = row.position;
-        let corrupt =
-            |reason: String| StoreError::Corrupt(format!("event at position {position}: {reason}"));
-        let stream_id = StreamId::parse(row.stream_id.clone())
-            .map_err(|err| corrupt(format!("stream id: {err}")))?;
-        let metadata = serde_json::from_value(row.metadata)
-            .map_err(|err| corrupt(format!("metadata: {err}")))?;
+    fn try_from(row: StoredRow<EventMetadata>) -> Result<Self, Self::Error> {
+        let stream_id = StreamId::parse(row.stream_id).map_err(|err| {
+            StoreError::Corrupt(format!(
+                "event at position {}: stream id: {err}",
+                row.position
+            ))
+        })?;
         Ok(Self {
             position: row.position,
             event_id: row.event_id,
@@ -145,7 +145,7 @@ impl TryFrom<StoredRow> for RecordedEvent {
             event_type: row.event_type,
             schema_version: row.schema_version,
             data: row.data,
-            metadata,
+            metadata: row.metadata,
             recorded_at: row.recorded_at,
             prev_hash: row.prev_hash,
             hash: row.hash,

@@ -3,8 +3,10 @@
 //! SQLite too) and are decoded by one function.
 
 use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use sqlx::Row;
-use textbank_domain::StreamId;
+use textbank_domain::{EventMetadata, StreamId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -12,7 +14,7 @@ use crate::EventStore;
 use crate::appender::Appender;
 use crate::chain::{ChainReport, ChainVerifier};
 use crate::database::{Backend, ConnectOptions, Database};
-use crate::decode::{decode_row, to_u64};
+use crate::decode::{decode_row, events_of, to_u64};
 use crate::error::{StoreError, StoreResult};
 use crate::event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent, StoredRow};
 use crate::plan::AppendRequest;
@@ -138,12 +140,13 @@ const READ_ALL_BOUNDED_POSTGRES: &str = "SELECT position, event_id, stream_id, v
      WHERE before < $3 ORDER BY position";
 
 impl SqlEventStore {
-    async fn stream_rows(
+    /// A stream's rows, the metadata decoded as `M` (see [`StoredRow`]).
+    async fn stream_rows<M: DeserializeOwned>(
         &self,
         stream: &StreamId,
         from_version: u64,
         limit: usize,
-    ) -> StoreResult<Vec<StoredRow>> {
+    ) -> StoreResult<Vec<StoredRow<M>>> {
         let (from, limit) = page(from_version, limit)?;
         crate::on_reader!(&self.database, |pool| {
             sqlx::query(READ_STREAM)
@@ -157,6 +160,24 @@ impl SqlEventStore {
                 .collect()
         })
     }
+}
+
+/// Rows past which a page is decoded on a blocking thread: parsing thousands
+/// of JSON payloads would otherwise hold up the calling task's other work
+/// (a rebuild applies one batch while it reads the next).
+const DECODE_OFF_THREAD_ROWS: usize = 512;
+
+/// Decodes `rows` rows with `decode`, off the async thread for a big page.
+async fn decode_page<F>(rows: usize, decode: F) -> StoreResult<Vec<RecordedEvent>>
+where
+    F: FnOnce() -> StoreResult<Vec<RecordedEvent>> + Send + 'static,
+{
+    if rows < DECODE_OFF_THREAD_ROWS {
+        return decode();
+    }
+    tokio::task::spawn_blocking(decode)
+        .await
+        .map_err(|err| StoreError::Corrupt(format!("decoding a page of events failed: {err}")))?
 }
 
 #[async_trait]
@@ -181,7 +202,7 @@ impl EventStore for SqlEventStore {
         from_version: u64,
         limit: usize,
     ) -> StoreResult<Vec<RecordedEvent>> {
-        self.stream_rows(stream, from_version, limit)
+        self.stream_rows::<EventMetadata>(stream, from_version, limit)
             .await?
             .into_iter()
             .map(RecordedEvent::try_from)
@@ -190,17 +211,14 @@ impl EventStore for SqlEventStore {
 
     async fn read_all(&self, from_position: u64, limit: usize) -> StoreResult<Vec<RecordedEvent>> {
         let (from, limit) = page(from_position, limit)?;
-        let rows: Vec<StoredRow> = crate::on_reader!(&self.database, |pool| {
-            sqlx::query(READ_ALL)
+        crate::on_reader!(&self.database, |pool| {
+            let rows = sqlx::query(READ_ALL)
                 .bind(from)
                 .bind(limit)
                 .fetch_all(pool)
-                .await?
-                .iter()
-                .map(decode_row)
-                .collect::<StoreResult<_>>()?
-        });
-        rows.into_iter().map(RecordedEvent::try_from).collect()
+                .await?;
+            decode_page(rows.len(), move || events_of(&rows)).await
+        })
     }
 
     async fn read_all_bounded(
@@ -211,27 +229,19 @@ impl EventStore for SqlEventStore {
     ) -> StoreResult<Vec<RecordedEvent>> {
         let (from, limit) = page(from_position, limit)?;
         let max_bytes = i64::try_from(max_bytes).unwrap_or(i64::MAX);
-        let rows: Vec<StoredRow> = match &self.database {
-            Database::Sqlite { read, .. } => sqlx::query(READ_ALL_BOUNDED_SQLITE)
-                .bind(from)
-                .bind(limit)
-                .bind(max_bytes)
-                .fetch_all(read)
-                .await?
-                .iter()
-                .map(decode_row)
-                .collect::<StoreResult<_>>()?,
-            Database::Postgres(pool) => sqlx::query(READ_ALL_BOUNDED_POSTGRES)
+        let sql = match self.database.backend() {
+            Backend::Sqlite => READ_ALL_BOUNDED_SQLITE,
+            Backend::Postgres => READ_ALL_BOUNDED_POSTGRES,
+        };
+        crate::on_reader!(&self.database, |pool| {
+            let rows = sqlx::query(sql)
                 .bind(from)
                 .bind(limit)
                 .bind(max_bytes)
                 .fetch_all(pool)
-                .await?
-                .iter()
-                .map(decode_row)
-                .collect::<StoreResult<_>>()?,
-        };
-        rows.into_iter().map(RecordedEvent::try_from).collect()
+                .await?;
+            decode_page(rows.len(), move || events_of(&rows)).await
+        })
     }
 
     async fn checkpoints(&self, names: &[&str]) -> StoreResult<Vec<Option<u64>>> {
@@ -264,7 +274,7 @@ impl EventStore for SqlEventStore {
         let mut verifier = ChainVerifier::new(stream.as_str());
         let mut from = 0;
         loop {
-            let rows = self.stream_rows(stream, from, VERIFY_PAGE).await?;
+            let rows = self.stream_rows::<Value>(stream, from, VERIFY_PAGE).await?;
             let Some(last) = rows.last() else { break };
             from = last.version + 1;
             if !rows.iter().all(|row| verifier.feed(row)) || rows.len() < VERIFY_PAGE {
