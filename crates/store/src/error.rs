@@ -37,6 +37,10 @@ pub enum StoreError {
     /// The background writer stopped (the store is shutting down).
     #[error("the event writer has stopped")]
     WriterGone,
+    /// The runtime is shutting down and dropped work the store handed to
+    /// its blocking threads.
+    #[error("the store is shutting down")]
+    ShuttingDown,
 }
 
 fn describe_version(actual: Option<u64>) -> String {

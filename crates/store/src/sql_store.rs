@@ -175,9 +175,12 @@ where
     if rows < DECODE_OFF_THREAD_ROWS {
         return decode();
     }
-    tokio::task::spawn_blocking(decode)
-        .await
-        .map_err(|err| StoreError::Corrupt(format!("decoding a page of events failed: {err}")))?
+    match tokio::task::spawn_blocking(decode).await {
+        Ok(decoded) => decoded,
+        // A panic while decoding is a bug: it goes on as a panic here.
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(_) => Err(StoreError::ShuttingDown),
+    }
 }
 
 #[async_trait]

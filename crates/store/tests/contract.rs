@@ -91,6 +91,8 @@ contract!(
     malformed_appends_are_refused,
     read_stream_pages_by_version,
     read_all_pages_by_position,
+    a_big_page_reads_back_exactly,
+    corrupt_metadata_is_reported_with_its_position,
     a_bounded_read_stops_at_its_byte_budget,
     checkpoints_load_and_save_together,
     a_follower_sees_every_event_once_in_gap_free_order_under_concurrent_writers,
@@ -466,6 +468,62 @@ async fn read_stream_pages_by_version(ctx: &Ctx) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A page big enough to be decoded on a blocking thread comes back exactly
+/// as appended, in order, through every read.
+async fn a_big_page_reads_back_exactly(ctx: &Ctx) {
+    let s = stream("counter-big");
+    let sent = events(0..1_200);
+    ctx.store
+        .append(&s, ExpectedVersion::NoStream, sent.clone())
+        .await
+        .unwrap();
+    let reads = [
+        ctx.store.read_all(1, 2_000).await.unwrap(),
+        ctx.store
+            .read_all_bounded(1, 2_000, u64::MAX)
+            .await
+            .unwrap(),
+        ctx.store.read_stream(&s, 0, 2_000).await.unwrap(),
+    ];
+    for read in reads {
+        assert_eq!(read.len(), sent.len());
+        for (n, (got, want)) in read.iter().zip(&sent).enumerate() {
+            assert_eq!(got.position, n as u64 + 1);
+            assert_eq!(got.event_id, want.event_id);
+            assert_eq!(got.data, want.data);
+            assert_eq!(got.metadata, want.metadata);
+            assert_eq!(got.stream_id, s);
+        }
+    }
+}
+
+/// Metadata is decoded straight into its type: a stored row it does not fit
+/// is reported as corrupt, with its position, by small and big pages alike.
+async fn corrupt_metadata_is_reported_with_its_position(ctx: &Ctx) {
+    ctx.store
+        .append(
+            &stream("counter-m"),
+            ExpectedVersion::NoStream,
+            events(0..600),
+        )
+        .await
+        .unwrap();
+    drop_append_only_guards(ctx).await;
+    ctx.execute(r#"UPDATE events SET metadata = '{"actor": 7}' WHERE position = 3"#)
+        .await;
+    for read in [
+        ctx.store.read_all(1, 10).await,
+        ctx.store.read_all(1, 1_000).await,
+        ctx.store.read_all_bounded(1, 1_000, u64::MAX).await,
+    ] {
+        let err = read.expect_err("the broken row is refused").to_string();
+        assert!(
+            err.contains("corrupt") && err.contains("position 3") && err.contains("metadata"),
+            "{err}"
+        );
+    }
 }
 
 async fn read_all_pages_by_position(ctx: &Ctx) {
