@@ -432,6 +432,28 @@ mod tests {
         SendRateLimiter::new(100.0, 10)
     }
 
+    /// Runs the dispatcher until nothing in the log is left to send.
+    async fn dispatch_all(app: &App) {
+        while step(app, &limiter()).await.unwrap().is_some() {}
+    }
+
+    /// Appends a click to `phone` and dispatches everything.
+    async fn click_and_dispatch(app: &App, org: OrgId, phone: &PhoneNumber) {
+        let (_, clicked) = click(phone);
+        append(app, org, phone, &[clicked]).await;
+        dispatch_all(app).await;
+    }
+
+    /// The voter's STOP.
+    fn stop(phone: &PhoneNumber) -> RecipientEvent {
+        RecipientEvent::OptOutRecorded {
+            phone: phone.clone(),
+            source: recipient::OptOutSource::KeywordReply,
+            keyword: Some("STOP".into()),
+            conversation: None,
+        }
+    }
+
     #[tokio::test]
     async fn a_dispatch_cut_short_by_a_crash_is_marked_unknown_and_never_resent() {
         let (app, org, calls, db) = app_with_twilio(vec![]).await;
@@ -444,7 +466,7 @@ mod tests {
             from: Some("+12025550100".into()),
         };
         append(&app, org, &phone, &[clicked, started]).await;
-        while step(&app, &limiter()).await.unwrap().is_some() {}
+        dispatch_all(&app).await;
         assert_eq!(calls.load(Ordering::SeqCst), 0);
         assert_eq!(
             types(&app, org, &phone).await,
@@ -461,15 +483,13 @@ mod tests {
     async fn each_click_is_submitted_once_even_when_the_log_is_read_again() {
         let (app, org, calls, db) = app_with_twilio(vec![]).await;
         let phone = PhoneNumber::parse("5552010002", Region::US).unwrap();
-        let (_, clicked) = click(&phone);
-        append(&app, org, &phone, &[clicked]).await;
-        while step(&app, &limiter()).await.unwrap().is_some() {}
+        click_and_dispatch(&app, org, &phone).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         // As if the checkpoint had been lost: the same events again.
         let mut tx = app.events().begin().await.unwrap();
         tx.save_checkpoint(CHECKPOINT, 0).await.unwrap();
         tx.commit().await.unwrap();
-        while step(&app, &limiter()).await.unwrap().is_some() {}
+        dispatch_all(&app).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(
             types(&app, org, &phone).await,
@@ -486,9 +506,7 @@ mod tests {
     async fn only_a_refusal_that_sent_nothing_is_retried() {
         let (app, org, calls, db) = app_with_twilio(vec![429]).await;
         let phone = PhoneNumber::parse("5552010003", Region::US).unwrap();
-        let (_, clicked) = click(&phone);
-        append(&app, org, &phone, &[clicked]).await;
-        while step(&app, &limiter()).await.unwrap().is_some() {}
+        click_and_dispatch(&app, org, &phone).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert_eq!(
             types(&app, org, &phone).await,
@@ -510,9 +528,7 @@ mod tests {
         let (app, org, calls, db) = app_with_twilio(vec![429]).await;
         let phone = PhoneNumber::parse("5552010005", Region::US).unwrap();
         let stream = recipient::stream_id(org, &phone);
-        let (_, clicked) = click(&phone);
-        append(&app, org, &phone, &[clicked]).await;
-        while step(&app, &limiter()).await.unwrap().is_some() {}
+        click_and_dispatch(&app, org, &phone).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         let cached = app.recipients().get(&stream).expect("cached");
         let fresh = crate::command::load(app.events(), &stream, recipient::evolve)
@@ -528,21 +544,13 @@ mod tests {
     async fn an_opt_out_the_cache_never_saw_still_cancels_the_send() {
         let (app, org, calls, db) = app_with_twilio(vec![]).await;
         let phone = PhoneNumber::parse("5552010006", Region::US).unwrap();
-        let (_, first) = click(&phone);
-        append(&app, org, &phone, &[first]).await;
-        while step(&app, &limiter()).await.unwrap().is_some() {}
+        click_and_dispatch(&app, org, &phone).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         // The cache now holds the stream; a second click and a STOP are
         // appended around it, as another server would.
         let (_, second) = click(&phone);
-        let stop = RecipientEvent::OptOutRecorded {
-            phone: phone.clone(),
-            source: recipient::OptOutSource::KeywordReply,
-            keyword: Some("STOP".into()),
-            conversation: None,
-        };
-        append(&app, org, &phone, &[second, stop]).await;
-        while step(&app, &limiter()).await.unwrap().is_some() {}
+        append(&app, org, &phone, &[second, stop(&phone)]).await;
+        dispatch_all(&app).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1, "sent after the STOP");
         assert_eq!(
             types(&app, org, &phone).await.last().map(String::as_str),
@@ -556,14 +564,8 @@ mod tests {
         let (app, org, calls, db) = app_with_twilio(vec![]).await;
         let phone = PhoneNumber::parse("5552010004", Region::US).unwrap();
         let (_, clicked) = click(&phone);
-        let stop = RecipientEvent::OptOutRecorded {
-            phone: phone.clone(),
-            source: recipient::OptOutSource::KeywordReply,
-            keyword: Some("STOP".into()),
-            conversation: None,
-        };
-        append(&app, org, &phone, &[clicked, stop]).await;
-        while step(&app, &limiter()).await.unwrap().is_some() {}
+        append(&app, org, &phone, &[clicked, stop(&phone)]).await;
+        dispatch_all(&app).await;
         assert_eq!(calls.load(Ordering::SeqCst), 0);
         assert_eq!(
             types(&app, org, &phone).await,

@@ -21,11 +21,11 @@ pub(crate) fn to_hash(bytes: Vec<u8>) -> StoreResult<[u8; 32]> {
         .map_err(|_| StoreError::Corrupt(format!("hash of {} bytes, expected 32", bytes.len())))
 }
 
-/// Decodes one row selected as `position, event_id, stream_id, version,
+/// Decodes rows selected as `position, event_id, stream_id, version,
 /// event_type, schema_version, data, metadata, recorded_at, prev_hash, hash`,
 /// the metadata as `M`: a `Value` for the chain check, `EventMetadata` for
 /// readers.
-pub(crate) fn decode_row<'r, R, M>(row: &'r R) -> StoreResult<StoredRow<M>>
+pub(crate) fn decode_rows<'r, R, M>(rows: &'r [R]) -> StoreResult<Vec<StoredRow<M>>>
 where
     M: DeserializeOwned,
     R: Row,
@@ -39,44 +39,33 @@ where
     Json<Value>: Decode<'r, R::Database> + Type<R::Database>,
     Json<M>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let position = to_u64(row.try_get(0)?)?;
-    let schema_version: i32 = row.try_get(5)?;
-    Ok(StoredRow {
-        position,
-        event_id: row.try_get(1)?,
-        stream_id: row.try_get(2)?,
-        version: to_u64(row.try_get(3)?)?,
-        event_type: row.try_get(4)?,
-        schema_version: u32::try_from(schema_version)
-            .map_err(|_| StoreError::Corrupt(format!("schema version {schema_version}")))?,
-        data: row.try_get::<Json<Value>, _>(6)?.0,
-        metadata: row
-            .try_get::<Json<M>, _>(7)
-            .map_err(|err| {
-                StoreError::Corrupt(format!("event at position {position}: metadata: {err}"))
-            })?
-            .0,
-        recorded_at: row.try_get(8)?,
-        prev_hash: to_hash(row.try_get(9)?)?,
-        hash: to_hash(row.try_get(10)?)?,
-    })
+    let decode_row = |row: &'r R| -> StoreResult<StoredRow<M>> {
+        let position = to_u64(row.try_get(0)?)?;
+        let schema_version: i32 = row.try_get(5)?;
+        Ok(StoredRow {
+            position,
+            event_id: row.try_get(1)?,
+            stream_id: row.try_get(2)?,
+            version: to_u64(row.try_get(3)?)?,
+            event_type: row.try_get(4)?,
+            schema_version: u32::try_from(schema_version)
+                .map_err(|_| StoreError::Corrupt(format!("schema version {schema_version}")))?,
+            data: row.try_get::<Json<Value>, _>(6)?.0,
+            metadata: row
+                .try_get::<Json<M>, _>(7)
+                .map_err(|err| {
+                    StoreError::Corrupt(format!("event at position {position}: metadata: {err}"))
+                })?
+                .0,
+            recorded_at: row.try_get(8)?,
+            prev_hash: to_hash(row.try_get(9)?)?,
+            hash: to_hash(row.try_get(10)?)?,
+        })
+    };
+    rows.iter().map(decode_row).collect()
 }
 
-/// Decodes rows (see [`decode_row`]) into events.
-pub(crate) fn events_of<'r, R>(rows: &'r [R]) -> StoreResult<Vec<RecordedEvent>>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-    i32: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Uuid: Decode<'r, R::Database> + Type<R::Database>,
-    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
-    DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
-    Json<Value>: Decode<'r, R::Database> + Type<R::Database>,
-    Json<EventMetadata>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    rows.iter()
-        .map(|row| decode_row::<R, EventMetadata>(row).and_then(RecordedEvent::try_from))
-        .collect()
+/// Turns rows decoded for a reader into events.
+pub(crate) fn into_events(rows: Vec<StoredRow<EventMetadata>>) -> StoreResult<Vec<RecordedEvent>> {
+    rows.into_iter().map(RecordedEvent::try_from).collect()
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::Row;
-use textbank_domain::{EventMetadata, StreamId};
+use textbank_domain::StreamId;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -14,7 +14,7 @@ use crate::EventStore;
 use crate::appender::Appender;
 use crate::chain::{ChainReport, ChainVerifier};
 use crate::database::{Backend, ConnectOptions, Database};
-use crate::decode::{decode_row, events_of, to_u64};
+use crate::decode::{decode_rows, into_events, to_u64};
 use crate::error::{StoreError, StoreResult};
 use crate::event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent, StoredRow};
 use crate::plan::AppendRequest;
@@ -149,15 +149,13 @@ impl SqlEventStore {
     ) -> StoreResult<Vec<StoredRow<M>>> {
         let (from, limit) = page(from_version, limit)?;
         crate::on_reader!(&self.database, |pool| {
-            sqlx::query(READ_STREAM)
+            let rows = sqlx::query(READ_STREAM)
                 .bind(stream.as_str())
                 .bind(from)
                 .bind(limit)
                 .fetch_all(pool)
-                .await?
-                .iter()
-                .map(decode_row)
-                .collect()
+                .await?;
+            decode_rows(&rows)
         })
     }
 }
@@ -205,11 +203,7 @@ impl EventStore for SqlEventStore {
         from_version: u64,
         limit: usize,
     ) -> StoreResult<Vec<RecordedEvent>> {
-        self.stream_rows::<EventMetadata>(stream, from_version, limit)
-            .await?
-            .into_iter()
-            .map(RecordedEvent::try_from)
-            .collect()
+        into_events(self.stream_rows(stream, from_version, limit).await?)
     }
 
     async fn read_all(&self, from_position: u64, limit: usize) -> StoreResult<Vec<RecordedEvent>> {
@@ -220,7 +214,7 @@ impl EventStore for SqlEventStore {
                 .bind(limit)
                 .fetch_all(pool)
                 .await?;
-            decode_page(rows.len(), move || events_of(&rows)).await
+            decode_page(rows.len(), move || into_events(decode_rows(&rows)?)).await
         })
     }
 
@@ -243,7 +237,7 @@ impl EventStore for SqlEventStore {
                 .bind(max_bytes)
                 .fetch_all(pool)
                 .await?;
-            decode_page(rows.len(), move || events_of(&rows)).await
+            decode_page(rows.len(), move || into_events(decode_rows(&rows)?)).await
         })
     }
 
@@ -318,7 +312,7 @@ mod tests {
 
     #[test]
     fn read_queries_select_the_decoded_columns() {
-        // The order decode_row reads them in.
+        // The order decode_rows reads them in.
         let columns = "position, event_id, stream_id, version, event_type, schema_version, \
                        data, metadata, recorded_at, prev_hash, hash";
         for sql in [READ_STREAM, READ_ALL] {
