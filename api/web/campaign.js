@@ -508,10 +508,23 @@
   // Name, texting hours and batch size: editable until the campaign is
   // archived (PATCH /v1/campaigns/{id}).
   const settingsSection = tb.el("details", { id: "settings", class: "card settings" });
+  // Closed without saving: the form shows the campaign's settings again.
+  settingsSection.addEventListener("toggle", () => {
+    const form = settingsSection.querySelector("form");
+    if (settingsSection.open || !form) return;
+    form.reset();
+    const errors = settingsSection.querySelector("#settings-errors");
+    if (errors) errors.textContent = "";
+  });
   function drawSettings() {
     const editable = tb.can("manage_campaigns") && campaign.status !== "archived";
     settingsSection.hidden = !editable;
     if (!editable || settingsSection.open) return;
+    // Rebuilt only when the settings changed: the live refresh every few
+    // seconds must not take keyboard focus (or a click) away from it.
+    const key = JSON.stringify([campaign.name, campaign.texting_hours, campaign.assignment_batch_size]);
+    if (settingsSection.dataset.key === key) return;
+    settingsSection.dataset.key = key;
     const name = tb.el("input", { id: "settings-name", type: "text", required: true, maxlength: "200", value: campaign.name });
     const start = tb.el("input", { id: "settings-hours-start", type: "time", required: true, value: campaign.texting_hours.start });
     const end = tb.el("input", { id: "settings-hours-end", type: "time", required: true, value: campaign.texting_hours.end });

@@ -28,6 +28,7 @@
     campaigns: [],
     campaignNames: new Map(),
     search: null, // URLSearchParams of the current search (without cursor)
+    searchGeneration: 0, // bumps per search: answers to older ones are dropped
     cursor: null,
     blockedParams: null,
     blockedCursor: null,
@@ -302,24 +303,30 @@
     return row;
   }
 
+  // A search started while another is still loading replaces it: the
+  // older answer is dropped, so the table always shows the last search
+  // asked for (the page's own first search included).
   async function searchMessages() {
-    const button = document.getElementById("search");
-    await run(button, async () => {
-      state.search = readMessageFilters();
-      state.cursor = null;
-      updateExportLink();
-      const body = tb.$("#results tbody");
-      tb.clear(body);
-      document.getElementById("results-status").textContent = "Searching…";
-      await fetchMessages(body);
-    });
+    state.searchGeneration += 1;
+    state.search = readMessageFilters();
+    state.cursor = null;
+    updateExportLink();
+    tb.clearFlash();
+    tb.clear(tb.$("#results tbody"));
+    document.getElementById("load-more").hidden = true;
+    document.getElementById("results-status").textContent = "Searching…";
+    try {
+      await fetchMessages(state.searchGeneration);
+    } catch (err) {
+      tb.showError(err);
+    }
   }
 
   async function loadMoreMessages() {
-    await fetchMessages(tb.$("#results tbody"));
+    await fetchMessages(state.searchGeneration);
   }
 
-  async function fetchMessages(body) {
+  async function fetchMessages(generation) {
     const params = new URLSearchParams(state.search || "");
     if (state.cursor) params.set("cursor", state.cursor);
     const status = document.getElementById("results-status");
@@ -327,9 +334,12 @@
     try {
       page = await tb.api("GET", "/v1/audit/messages?" + params.toString());
     } catch (err) {
+      if (generation !== state.searchGeneration) return;
       status.textContent = "";
       throw err;
     }
+    if (generation !== state.searchGeneration) return;
+    const body = tb.$("#results tbody");
     for (const m of page.messages) body.appendChild(messageRow(m));
     state.cursor = page.next_cursor || null;
     document.getElementById("load-more").hidden = !state.cursor;

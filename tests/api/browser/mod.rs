@@ -539,6 +539,18 @@ async fn compliance_finds_the_click_trail(app: &TestApp, browser: &Browser, sent
     .await;
     browser.fill("#filter-phone", &sent.phones[2]).await;
     browser.click_css("#search").await;
+    // The page lists every message when it opens; wait for the search's
+    // own rows, so the row clicked is that phone's.
+    browser
+        .wait_until(
+            "only the searched phone's messages listed",
+            &format!(
+                "const rows = [...document.querySelectorAll('#results tr[data-message-id]')]; \
+                 return rows.length > 0 && rows.every(r => r.cells[2].textContent === {phone:?});",
+                phone = sent.phones[2]
+            ),
+        )
+        .await;
     browser.click_css("#results tr[data-message-id]").await;
     let trail = browser
         .wait_until(

@@ -38,64 +38,45 @@ pub struct Browser {
 pub struct Element(String);
 
 impl Browser {
+    /// Starts chromedriver and a browser session in it. A start that fails
+    /// (chromedriver losing its port to another process, Chromium dying on
+    /// its first launch in a fresh container) is tried again on a new port;
+    /// the test fails only if every try did, with every reason.
     pub async fn start(chromium: &Path, chromedriver: &Path, screenshots: &Path) -> Self {
-        let port = free_port();
-        let driver = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
+        const TRIES: usize = 3;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
             .expect("client");
-        let base = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        loop {
-            let ready = http.get(format!("{base}/status")).send().await;
-            if let Ok(response) = ready
-                && let Ok(status) = response.json::<Value>().await
-                && status["value"]["ready"] == true
-            {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "chromedriver did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,900"],
-            },
-            "goog:loggingPrefs": {"browser": "ALL"},
-        }}});
-        let created: Value = http
-            .post(format!("{base}/session"))
-            .json(&capabilities)
-            .send()
-            .await
-            .expect("new session")
-            .json()
-            .await
-            .expect("session answer");
-        let session = created["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no browser session: {created}"))
-            .to_owned();
         std::fs::create_dir_all(screenshots).expect("screenshot folder");
-        Self {
-            http,
-            base,
-            session,
-            driver,
-            screenshots: screenshots.to_owned(),
+        let mut failures = Vec::new();
+        for _ in 0..TRIES {
+            let port = free_port();
+            let mut driver = Command::new(chromedriver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver");
+            let base = format!("http://127.0.0.1:{port}");
+            match new_session(&http, &base, chromium).await {
+                Ok(session) => {
+                    return Self {
+                        http,
+                        base,
+                        session,
+                        driver,
+                        screenshots: screenshots.to_owned(),
+                    };
+                }
+                Err(reason) => {
+                    let _ = driver.kill();
+                    let _ = driver.wait();
+                    failures.push(reason);
+                }
+            }
         }
+        panic!("no browser session after {TRIES} tries: {failures:#?}");
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -208,18 +189,44 @@ impl Browser {
         }
     }
 
-    pub async fn click(&self, element: &Element) {
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{}/click", element.0),
-            Some(json!({})),
-        )
-        .await;
-    }
-
+    /// Clicks the element matching `css` once it is displayed. Pages that
+    /// update live (the inbox, the campaign page) replace elements under the
+    /// test's hands: a click that reached no element (a stale reference, an
+    /// element covered or not yet interactable) finds it again and retries;
+    /// WebDriver dispatches nothing in those cases, so no click is doubled.
     pub async fn click_css(&self, css: &str) {
-        let element = self.wait_for(css).await;
-        self.click(&element).await;
+        const RETRIED: [&str; 3] = [
+            "stale element reference",
+            "element click intercepted",
+            "element not interactable",
+        ];
+        let started = Instant::now();
+        loop {
+            let element = self.wait_for(css).await;
+            let url = format!(
+                "{}/session/{}/element/{}/click",
+                self.base, self.session, element.0
+            );
+            let response = self
+                .http
+                .post(&url)
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("webdriver request");
+            let status = response.status();
+            let answer: Value = response.json().await.unwrap_or_default();
+            if status.is_success() {
+                return;
+            }
+            let error = answer["value"]["error"].as_str().unwrap_or_default();
+            assert!(
+                RETRIED.contains(&error) && started.elapsed() < WAIT,
+                "clicking {css} failed ({status}): {}",
+                answer["value"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Types into an element (file inputs take a path).
@@ -339,6 +346,51 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
     }
+}
+
+/// Waits for chromedriver at `base` to be ready, then opens a headless
+/// Chromium session in it; the session id, or why there is none.
+async fn new_session(
+    http: &reqwest::Client,
+    base: &str,
+    chromium: &Path,
+) -> Result<String, String> {
+    let started = Instant::now();
+    loop {
+        let ready = http.get(format!("{base}/status")).send().await;
+        if let Ok(response) = ready
+            && let Ok(status) = response.json::<Value>().await
+            && status["value"]["ready"] == true
+        {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(format!("chromedriver at {base} was not ready within 30 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let capabilities = json!({"capabilities": {"alwaysMatch": {
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1280,900"],
+        },
+        "goog:loggingPrefs": {"browser": "ALL"},
+    }}});
+    let created: Value = http
+        .post(format!("{base}/session"))
+        .json(&capabilities)
+        .send()
+        .await
+        .map_err(|error| format!("new session: {error}"))?
+        .json()
+        .await
+        .map_err(|error| format!("new session's answer: {error}"))?;
+    created["value"]["sessionId"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no browser session: {created}"))
 }
 
 fn free_port() -> u16 {
