@@ -33,6 +33,7 @@
     campaignStatus: null,
     sessionSent: 0,
     baselineSent: null,
+    clicksStarted: 0,
     enableTimer: null,
     reopenTimer: null,
     generation: 0, // bumps when the campaign changes: stale answers are dropped
@@ -114,6 +115,10 @@
     const campaign = state.campaign;
     state.fetchStartedAt = Date.now();
     const consumedBefore = state.consumedSinceFetch;
+    // A click in flight while the queue is read may or may not be in its
+    // count of sent messages: such an answer leaves the count as it was.
+    const clicksBefore = state.clicksStarted;
+    const noClickInFlight = !state.inFlight;
     const path = "/v1/texter/queue?campaign_id=" + encodeURIComponent(campaign.campaign_id) +
       "&limit=" + QUEUE_LIMIT;
     state.fetching = tb.api("GET", path).then((queue) => {
@@ -127,7 +132,7 @@
       state.lastRemaining = queue.remaining;
       // The server's count of this texter's sent messages, as of this fetch;
       // clicks since then are added on screen.
-      if (typeof queue.sent === "number") {
+      if (typeof queue.sent === "number" && noClickInFlight && state.clicksStarted === clicksBefore) {
         state.baselineSent = queue.sent - state.sessionSent;
       }
       // Clicks answered while this fetch ran may or may not be in its count;
@@ -344,6 +349,7 @@
     const item = state.current;
     if (!item || state.inFlight || ui.button.disabled) return;
     state.inFlight = true;
+    state.clicksStarted += 1;
     ui.button.disabled = true;
     setState("sending");
     const clickedAt = new Date().toISOString();
