@@ -354,7 +354,11 @@ async fn apply_batch(
         return Ok(false);
     }
     let mut saved = Vec::with_capacity(followed.len());
-    let mut timings: Vec<(&str, u128)> = Vec::with_capacity(followed.len());
+    // How long the batch held the write lock (SQLite), and who spent it:
+    // `RUST_LOG=textbank_projections=debug` while a benchmark runs. Timed
+    // only then: this runs for every live batch.
+    let mut timings: Option<Vec<(&str, u128)>> =
+        tracing::enabled!(tracing::Level::DEBUG).then(|| Vec::with_capacity(followed.len()));
     for ((one, position), name) in followed.iter().zip(at).zip(names) {
         if *position >= last {
             continue;
@@ -363,19 +367,21 @@ async fn apply_batch(
         one.projector
             .apply(&mut tx, events.after(*position))
             .await?;
-        timings.push((*name, started.elapsed().as_micros()));
+        if let Some(timings) = &mut timings {
+            timings.push((*name, started.elapsed().as_micros()));
+        }
         saved.push((*name, last));
     }
     tx.save_checkpoints(&saved).await?;
     tx.commit().await?;
-    // How long the batch held the write lock (SQLite), and who spent it:
-    // `RUST_LOG=textbank_projections=debug` while a benchmark runs.
-    tracing::debug!(
-        events = events.all().len(),
-        total_us = began.elapsed().as_micros(),
-        ?timings,
-        "applied a shared batch"
-    );
+    if let Some(timings) = timings {
+        tracing::debug!(
+            events = events.all().len(),
+            total_us = began.elapsed().as_micros(),
+            ?timings,
+            "applied a shared batch"
+        );
+    }
     Ok(true)
 }
 

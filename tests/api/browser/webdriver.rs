@@ -80,6 +80,19 @@ impl Browser {
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.command_answer(method, path, body)
+            .await
+            .unwrap_or_else(|(status, value)| panic!("webdriver {path} failed ({status}): {value}"))
+    }
+
+    /// A WebDriver command's `value`, or the HTTP status and the `value`
+    /// describing its error.
+    async fn command_answer(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, (reqwest::StatusCode, Value)> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut request = self.http.request(method, &url);
         if let Some(body) = body {
@@ -87,13 +100,13 @@ impl Browser {
         }
         let response = request.send().await.expect("webdriver request");
         let status = response.status();
-        let answer: Value = response.json().await.unwrap_or_default();
-        assert!(
-            status.is_success(),
-            "webdriver {path} failed ({status}): {}",
-            answer["value"]
-        );
-        answer["value"].clone()
+        let mut answer: Value = response.json().await.unwrap_or_default();
+        let value = answer["value"].take();
+        if status.is_success() {
+            Ok(value)
+        } else {
+            Err((status, value))
+        }
     }
 
     async fn try_command(&self, path: &str, body: Value) -> Option<Value> {
@@ -203,27 +216,20 @@ impl Browser {
         let started = Instant::now();
         loop {
             let element = self.wait_for(css).await;
-            let url = format!(
-                "{}/session/{}/element/{}/click",
-                self.base, self.session, element.0
-            );
-            let response = self
-                .http
-                .post(&url)
-                .json(&json!({}))
-                .send()
-                .await
-                .expect("webdriver request");
-            let status = response.status();
-            let answer: Value = response.json().await.unwrap_or_default();
-            if status.is_success() {
+            let clicked = self
+                .command_answer(
+                    reqwest::Method::POST,
+                    &format!("/element/{}/click", element.0),
+                    Some(json!({})),
+                )
+                .await;
+            let Err((status, value)) = clicked else {
                 return;
-            }
-            let error = answer["value"]["error"].as_str().unwrap_or_default();
+            };
+            let error = value["error"].as_str().unwrap_or_default();
             assert!(
                 RETRIED.contains(&error) && started.elapsed() < WAIT,
-                "clicking {css} failed ({status}): {}",
-                answer["value"]
+                "clicking {css} failed ({status}): {value}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
