@@ -3,8 +3,13 @@
 #![forbid(unsafe_code)]
 
 pub mod campaign;
+pub mod click;
 pub mod clock;
 pub mod event;
+#[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
+pub(crate) mod given_when_then;
 pub mod ids;
 pub mod keywords;
 pub mod list;

@@ -38,6 +38,8 @@ pub enum BlockReason {
     AlreadyMessaged,
     TooFast,
     NotAssigned,
+    /// An idempotency key already used for another click.
+    IdempotencyKeyReused,
 }
 
 impl BlockReason {
@@ -53,6 +55,7 @@ impl BlockReason {
             Self::AlreadyMessaged => "already_messaged",
             Self::TooFast => "too_fast",
             Self::NotAssigned => "not_assigned",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
         }
     }
 }
@@ -75,30 +78,17 @@ pub struct HoursEvidence {
     pub window: String,
 }
 
-/// Everything known about the human action that sent one message: who
-/// clicked, what they were shown and when, from where, and the checks made.
+/// What a click (or a refused attempt at one) leaves as evidence of the
+/// human action: who, with which credentials, what they were shown and
+/// when, and from where. A sent message's [`ClickRecord`] and a refused
+/// [`BlockedAttempt`] both carry it, flattened into their JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClickRecord {
-    pub message_id: MessageId,
-    pub conversation_id: ConversationId,
+pub struct ClickEvidence {
     pub kind: MessageKind,
-    pub campaign_id: CampaignId,
-    /// The list the contact came from (initial messages).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub list_id: Option<ListId>,
     pub texter_id: MemberId,
     /// The API key or session that made the request.
     pub key_id: ApiKeyId,
-    pub phone: PhoneNumber,
-    pub body: String,
-    pub body_sha256: String,
-    pub segments: u32,
-    pub encoding: String,
-    /// The script version the body was rendered from (free-text replies
-    /// have none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub script_version: Option<u32>,
-    /// The click token that presented this body (initial messages).
+    /// The click token that presented the body (initial messages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_id: Option<uuid::Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,18 +105,41 @@ pub struct ClickRecord {
     pub ip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
-    /// The version of the recipient stream whose opt-out state was checked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checked_recipient_version: Option<u64>,
-    pub hours: HoursEvidence,
 }
 
-impl ClickRecord {
+impl ClickEvidence {
     /// Milliseconds between presentation and the server receiving the click.
     pub fn display_to_click_ms(&self) -> Option<i64> {
         self.presented_at
             .map(|presented| (self.received_at - presented).num_milliseconds())
     }
+}
+
+/// Everything known about the human action that sent one message: the
+/// click's evidence, what was sent to whom, and the checks made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClickRecord {
+    pub message_id: MessageId,
+    pub conversation_id: ConversationId,
+    pub campaign_id: CampaignId,
+    /// The list the contact came from (initial messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_id: Option<ListId>,
+    pub phone: PhoneNumber,
+    pub body: String,
+    pub body_sha256: String,
+    pub segments: u32,
+    pub encoding: String,
+    /// The script version the body was rendered from (free-text replies
+    /// have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_version: Option<u32>,
+    /// The version of the recipient stream whose opt-out state was checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_recipient_version: Option<u64>,
+    pub hours: HoursEvidence,
+    #[serde(flatten)]
+    pub evidence: ClickEvidence,
 }
 
 /// A refused send attempt, as evidence of what the platform prevented.
@@ -135,9 +148,6 @@ pub struct BlockedAttempt {
     pub attempt_id: uuid::Uuid,
     pub reason: BlockReason,
     pub detail: String,
-    pub kind: MessageKind,
-    pub texter_id: MemberId,
-    pub key_id: ApiKeyId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign_id: Option<CampaignId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,20 +155,26 @@ pub struct BlockedAttempt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<PhoneNumber>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_id: Option<uuid::Uuid>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idempotency_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub presented_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clicked_at: Option<DateTime<Utc>>,
-    pub received_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hours: Option<HoursEvidence>,
+    #[serde(flatten)]
+    pub evidence: ClickEvidence,
+}
+
+impl BlockedAttempt {
+    /// The refusal of the attempt `record` describes.
+    pub fn of_click(record: &ClickRecord, reason: BlockReason, detail: String) -> Self {
+        Self {
+            attempt_id: uuid::Uuid::now_v7(),
+            reason,
+            detail,
+            campaign_id: Some(record.campaign_id),
+            conversation_id: (record.evidence.kind == MessageKind::Reply)
+                .then_some(record.conversation_id),
+            phone: Some(record.phone.clone()),
+            hours: Some(record.hours.clone()),
+            evidence: record.evidence.clone(),
+        }
+    }
 }
 
 /// A carrier's view of a message, as its delivery reports say.

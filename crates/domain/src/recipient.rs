@@ -12,9 +12,7 @@ use uuid::Uuid;
 use crate::event::DomainEvent;
 use crate::ids::{CampaignId, ConversationId, MemberId, MessageId, OrgId};
 use crate::keywords::{self, Keyword};
-use crate::message::{
-    AutoReplyKind, BlockReason, BlockedAttempt, ClickRecord, DeliveryStatus, MessageKind,
-};
+use crate::message::{AutoReplyKind, BlockedAttempt, ClickRecord, DeliveryStatus};
 use crate::phone::PhoneNumber;
 use crate::stream::StreamId;
 
@@ -230,12 +228,12 @@ pub fn evolve(mut state: RecipientState, event: &RecipientEvent) -> RecipientSta
             let conversation = ConversationRef {
                 conversation_id: click.conversation_id,
                 campaign_id: click.campaign_id,
-                texter_id: click.texter_id,
+                texter_id: click.evidence.texter_id,
             };
-            if let Some(token) = click.token_id {
+            if let Some(token) = click.evidence.token_id {
                 state.tokens.insert(token, click.message_id);
             }
-            if let Some(key) = &click.idempotency_key {
+            if let Some(key) = &click.evidence.idempotency_key {
                 state.idempotency_keys.insert(key.clone(), click.message_id);
             }
             state
@@ -362,81 +360,6 @@ fn set_dispatch(state: &mut RecipientState, message_id: MessageId, dispatch: Dis
     if let Some(message) = state.outbound.get_mut(&message_id) {
         message.dispatch = dispatch;
     }
-}
-
-/// A texter's click as the send command has checked it so far: the token
-/// (if any) is genuine and theirs, the campaign's state and the recipient's
-/// texting hours are looked up.
-#[derive(Debug, Clone)]
-pub struct ClickAttempt {
-    pub record: ClickRecord,
-    pub campaign_open: bool,
-}
-
-/// What a click comes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClickDecision {
-    /// Send it: append this event.
-    Send(RecipientEvent),
-    /// The same click again: it already sent this message.
-    Duplicate(MessageId),
-    Blocked(BlockReason, String),
-}
-
-/// Decides a click against the recipient's history. Checked here, on the
-/// stream the send appends to, so that a concurrent opt-out makes the append
-/// conflict and the click is decided again: never a text after a STOP.
-pub fn decide_click(state: &RecipientState, attempt: &ClickAttempt) -> ClickDecision {
-    let record = &attempt.record;
-    if let Some(message) = record
-        .idempotency_key
-        .as_ref()
-        .and_then(|key| state.idempotency_keys.get(key))
-    {
-        return ClickDecision::Duplicate(*message);
-    }
-    if let Some(message) = record.token_id.and_then(|token| state.tokens.get(&token)) {
-        // Retried without an idempotency key: the same request again. With
-        // a new key: a second click on a token that already sent.
-        return if record.idempotency_key.is_none() {
-            ClickDecision::Duplicate(*message)
-        } else {
-            ClickDecision::Blocked(
-                BlockReason::TokenUsed,
-                format!("this click token already sent message {message}"),
-            )
-        };
-    }
-    if state.opted_out {
-        return ClickDecision::Blocked(
-            BlockReason::OptedOut,
-            "this number has opted out of the organization's texts".into(),
-        );
-    }
-    if !attempt.campaign_open {
-        return ClickDecision::Blocked(
-            BlockReason::CampaignNotOpen,
-            "the campaign is not active".into(),
-        );
-    }
-    if !record.hours.allowed {
-        return ClickDecision::Blocked(
-            BlockReason::QuietHours,
-            "it is outside texting hours where the recipient lives".into(),
-        );
-    }
-    if record.kind == MessageKind::Initial
-        && let Some(conversation) = state.conversations.get(&record.campaign_id)
-    {
-        return ClickDecision::Blocked(
-            BlockReason::AlreadyMessaged,
-            format!(
-                "this phone already got the campaign's initial message (conversation {})",
-                conversation.conversation_id
-            ),
-        );
-    }
-    ClickDecision::Send(RecipientEvent::MessageSendClicked(Box::new(record.clone())))
 }
 
 /// What the dispatcher should do with one outbound message.
@@ -641,6 +564,8 @@ pub fn decide_inbound(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{click, opt_out, phone, sent};
+    use crate::message::MessageKind;
     use crate::phone::Region;
 
     #[test]
@@ -669,129 +594,8 @@ mod tests {
         );
     }
 
-    fn phone() -> PhoneNumber {
-        PhoneNumber::parse("5552010001", Region::US).unwrap()
-    }
-
-    fn click(kind: MessageKind, token: Option<Uuid>, key: Option<&str>) -> ClickAttempt {
-        let message_id = MessageId::new();
-        ClickAttempt {
-            record: ClickRecord {
-                message_id,
-                conversation_id: ConversationId::from_uuid(*message_id.as_uuid()),
-                kind,
-                campaign_id: CampaignId::from_uuid(Uuid::nil()),
-                list_id: None,
-                texter_id: MemberId::from_uuid(Uuid::nil()),
-                key_id: crate::ApiKeyId::from_uuid(Uuid::nil()),
-                phone: phone(),
-                body: "Hi".into(),
-                body_sha256: crate::message::body_hash("Hi"),
-                segments: 1,
-                encoding: "gsm7".into(),
-                script_version: Some(1),
-                token_id: token,
-                idempotency_key: key.map(str::to_owned),
-                presented_at: None,
-                clicked_at: None,
-                received_at: chrono::Utc::now(),
-                ip: None,
-                user_agent: None,
-                checked_recipient_version: None,
-                hours: crate::message::HoursEvidence {
-                    allowed: true,
-                    local_time: None,
-                    zone: None,
-                    zone_source: crate::timezone::ZoneSource::Unknown,
-                    window: "09:00-21:00".into(),
-                },
-            },
-            campaign_open: true,
-        }
-    }
-
     fn given(events: &[RecipientEvent]) -> RecipientState {
         events.iter().fold(RecipientState::default(), evolve)
-    }
-
-    fn sent(attempt: &ClickAttempt) -> RecipientEvent {
-        match decide_click(&RecipientState::default(), attempt) {
-            ClickDecision::Send(event) => event,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    fn opt_out() -> RecipientEvent {
-        RecipientEvent::OptOutRecorded {
-            phone: phone(),
-            source: OptOutSource::KeywordReply,
-            keyword: Some("STOP".into()),
-            conversation: None,
-        }
-    }
-
-    #[test]
-    fn a_click_to_an_opted_out_number_is_blocked() {
-        let state = given(&[opt_out()]);
-        assert!(matches!(
-            decide_click(&state, &click(MessageKind::Initial, None, None)),
-            ClickDecision::Blocked(BlockReason::OptedOut, _)
-        ));
-    }
-
-    #[test]
-    fn a_second_initial_message_in_one_campaign_is_blocked_but_replies_go() {
-        let first = click(MessageKind::Initial, Some(Uuid::now_v7()), Some("a"));
-        let state = given(&[sent(&first)]);
-        assert!(matches!(
-            decide_click(
-                &state,
-                &click(MessageKind::Initial, Some(Uuid::now_v7()), Some("b"))
-            ),
-            ClickDecision::Blocked(BlockReason::AlreadyMessaged, _)
-        ));
-        assert!(matches!(
-            decide_click(&state, &click(MessageKind::Reply, None, Some("c"))),
-            ClickDecision::Send(_)
-        ));
-    }
-
-    #[test]
-    fn the_same_click_again_returns_the_first_message() {
-        let token = Uuid::now_v7();
-        let first = click(MessageKind::Initial, Some(token), Some("key-1"));
-        let state = given(&[sent(&first)]);
-        let same_key = click(MessageKind::Initial, Some(Uuid::now_v7()), Some("key-1"));
-        assert_eq!(
-            decide_click(&state, &same_key),
-            ClickDecision::Duplicate(first.record.message_id)
-        );
-        let same_token_no_key = click(MessageKind::Initial, Some(token), None);
-        assert_eq!(
-            decide_click(&state, &same_token_no_key),
-            ClickDecision::Duplicate(first.record.message_id)
-        );
-        let same_token_new_key = click(MessageKind::Initial, Some(token), Some("key-2"));
-        assert!(matches!(
-            decide_click(&state, &same_token_new_key),
-            ClickDecision::Blocked(BlockReason::TokenUsed, _)
-        ));
-    }
-
-    #[test]
-    fn quiet_hours_and_a_closed_campaign_block() {
-        let mut late = click(MessageKind::Initial, None, None);
-        late.record.hours.allowed = false;
-        assert!(matches!(
-            decide_click(&RecipientState::default(), &late),
-            ClickDecision::Blocked(BlockReason::QuietHours, _)
-        ));
-        let mut paused = click(MessageKind::Initial, None, None);
-        paused.campaign_open = false;
-        assert!(matches!(
-            decide_click(&RecipientState::default(), &paused),
-            ClickDecision::Blocked(BlockReason::CampaignNotOpen, _)
-        ));
     }
 
     #[test]
