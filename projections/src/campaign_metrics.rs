@@ -323,7 +323,9 @@ impl Wanted {
         for item in batch.recipient_events(NAME) {
             let (_, parsed) = item?;
             match parsed {
-                RecipientEvent::MessageSendClicked(click) if click.kind == MessageKind::Initial => {
+                RecipientEvent::MessageSendClicked(click)
+                    if click.evidence.kind == MessageKind::Initial =>
+                {
                     wanted.opened_messages.insert(click.message_id.into());
                     wanted
                         .opened_conversations

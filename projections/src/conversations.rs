@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
+use textbank_domain::campaign::{CampaignStatus, CannedResponse, Question, parse_texting_hours};
 use textbank_domain::message::MessageKind;
 use textbank_domain::recipient::RecipientEvent;
+use textbank_domain::texting_hours::TextingWindow;
 use textbank_domain::timezone::ContactZone;
 use textbank_domain::{CampaignId, ConversationId, ListId, MemberId, OrgId};
 use textbank_store::{Database, StoreError, StoreResult, StoreTx, on_reader, on_tx};
@@ -41,7 +43,7 @@ impl Projector for Conversations {
             else {
                 continue;
             };
-            if click.kind == MessageKind::Initial {
+            if click.evidence.kind == MessageKind::Initial {
                 opened.push((click, org, event.recorded_at));
             }
         }
@@ -63,7 +65,7 @@ impl Projector for Conversations {
                         .bind(Uuid::from(*org))
                         .bind(Uuid::from(click.campaign_id))
                         .bind(click.phone.as_str())
-                        .bind(Uuid::from(click.texter_id))
+                        .bind(Uuid::from(click.evidence.texter_id))
                         .bind(*started_at);
                 }
                 query
@@ -118,15 +120,12 @@ pub async fn conversation(
 /// window and current script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendingCampaign {
-    pub status: String,
-    pub texting_start: String,
-    pub texting_end: String,
+    pub status: CampaignStatus,
+    pub window: TextingWindow,
     pub script_version: u32,
     pub initial_message: String,
-    /// JSON array of {title, body}.
-    pub canned_responses: String,
-    /// JSON array of {id, text, answers}.
-    pub questions: String,
+    pub canned_responses: Vec<CannedResponse>,
+    pub questions: Vec<Question>,
     /// Who the phone is assigned to, when a phone was asked about.
     pub assigned_to: Option<MemberId>,
 }
@@ -162,18 +161,23 @@ pub async fn sending_campaign(
         .fetch_optional(pool)
         .await?
     });
-    Ok(row.map(
-        |(status, start, end, version, initial, canned, questions, texter)| SendingCampaign {
-            status,
-            texting_start: start,
-            texting_end: end,
-            script_version: u32::try_from(version).unwrap_or(0),
-            initial_message: initial,
-            canned_responses: canned,
-            questions,
-            assigned_to: texter.map(MemberId::from_uuid),
-        },
-    ))
+    let Some((status, start, end, version, initial, canned, questions, texter)) = row else {
+        return Ok(None);
+    };
+    let corrupt = |what: &str, err: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("campaigns.{what} of {campaign}: {err}"))
+    };
+    Ok(Some(SendingCampaign {
+        status: CampaignStatus::parse(&status)
+            .ok_or_else(|| corrupt("status", &format!("unknown status {status:?}")))?,
+        window: parse_texting_hours(&start, &end).map_err(|err| corrupt("texting_hours", &err))?,
+        script_version: u32::try_from(version).map_err(|err| corrupt("script_version", &err))?,
+        initial_message: initial,
+        canned_responses: serde_json::from_str(&canned)
+            .map_err(|err| corrupt("canned_responses", &err))?,
+        questions: serde_json::from_str(&questions).map_err(|err| corrupt("questions", &err))?,
+        assigned_to: texter.map(MemberId::from_uuid),
+    }))
 }
 
 /// A contact waiting for the campaign's initial message.

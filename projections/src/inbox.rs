@@ -198,14 +198,14 @@ impl Inbox {
                     conversation: ConversationRef {
                         conversation_id: click.conversation_id,
                         campaign_id: click.campaign_id,
-                        texter_id: click.texter_id,
+                        texter_id: click.evidence.texter_id,
                     },
                     org,
                     phone: click.phone.as_str(),
                     body: &click.body,
                     inbound: false,
                     awaiting: false,
-                    opens: click.kind == MessageKind::Initial,
+                    opens: click.evidence.kind == MessageKind::Initial,
                 },
                 RecipientEvent::AutoReplyQueued {
                     conversation: Some(conversation),

@@ -15,8 +15,8 @@ use textbank_domain::campaign::{self, CampaignEvent, Question};
 use textbank_domain::keywords::Keyword;
 use textbank_domain::list::{self, Contact, ListEvent, Provenance};
 use textbank_domain::message::{
-    AutoReplyKind, BlockReason, BlockedAttempt, ClickRecord, DeliveryStatus, HoursEvidence,
-    MessageKind,
+    AutoReplyKind, BlockReason, BlockedAttempt, ClickEvidence, ClickRecord, DeliveryStatus,
+    HoursEvidence, MessageKind,
 };
 use textbank_domain::phone::{PhoneNumber, Region};
 use textbank_domain::recipient::{self, ConversationRef, OptOutSource, RecipientEvent};
@@ -206,26 +206,28 @@ fn click(
     RecipientEvent::MessageSendClicked(Box::new(ClickRecord {
         message_id: message,
         conversation_id: conversation,
-        kind,
         campaign_id: campaign,
         list_id: None,
-        texter_id: texter,
-        key_id: ApiKeyId::from_uuid(Uuid::nil()),
         phone: phone.clone(),
         body: "Hi".into(),
         body_sha256: textbank_domain::message::body_hash("Hi"),
         segments: 1,
         encoding: "gsm7".into(),
         script_version: Some(1),
-        token_id: None,
-        idempotency_key: None,
-        presented_at,
-        clicked_at: None,
-        received_at,
-        ip: None,
-        user_agent: None,
         checked_recipient_version: None,
         hours: hours(),
+        evidence: ClickEvidence {
+            kind,
+            texter_id: texter,
+            key_id: ApiKeyId::from_uuid(Uuid::nil()),
+            token_id: None,
+            idempotency_key: None,
+            presented_at,
+            clicked_at: None,
+            received_at,
+            ip: None,
+            user_agent: None,
+        },
     }))
 }
 
@@ -239,20 +241,22 @@ fn blocked(
         attempt_id: Uuid::now_v7(),
         reason,
         detail: "generated".into(),
-        kind: MessageKind::Initial,
-        texter_id: texter,
-        key_id: ApiKeyId::from_uuid(Uuid::nil()),
         campaign_id: campaign,
         conversation_id: None,
         phone: Some(phone.clone()),
-        token_id: None,
-        idempotency_key: None,
-        presented_at: None,
-        clicked_at: None,
-        received_at: base_time(),
-        ip: None,
-        user_agent: None,
         hours: None,
+        evidence: ClickEvidence {
+            kind: MessageKind::Initial,
+            texter_id: texter,
+            key_id: ApiKeyId::from_uuid(Uuid::nil()),
+            token_id: None,
+            idempotency_key: None,
+            presented_at: None,
+            clicked_at: None,
+            received_at: base_time(),
+            ip: None,
+            user_agent: None,
+        },
     }))
 }
 
@@ -1094,7 +1098,7 @@ impl Recount {
         event: RecipientEvent,
     ) {
         match event {
-            RecipientEvent::MessageSendClicked(click) => match click.kind {
+            RecipientEvent::MessageSendClicked(click) => match click.evidence.kind {
                 MessageKind::Initial => {
                     self.conversation_message
                         .insert(click.conversation_id, click.message_id);
@@ -1102,12 +1106,13 @@ impl Recount {
                         click.message_id,
                         Initial {
                             campaign: click.campaign_id,
-                            texter: click.texter_id,
+                            texter: click.evidence.texter_id,
                             org,
                             at,
                             display_ms: click
+                                .evidence
                                 .presented_at
-                                .map(|p| (click.received_at - p).num_milliseconds()),
+                                .map(|p| (click.evidence.received_at - p).num_milliseconds()),
                             starts: Vec::new(),
                             refusals: Vec::new(),
                             submission: None,
@@ -1117,13 +1122,13 @@ impl Recount {
                 }
                 MessageKind::Reply => {
                     self.reply_clicks
-                        .push((click.campaign_id, click.texter_id, at))
+                        .push((click.campaign_id, click.evidence.texter_id, at))
                 }
             },
             RecipientEvent::SendBlocked(attempt) => {
                 if let Some(campaign) = attempt.campaign_id {
                     self.blocked
-                        .push((campaign, attempt.texter_id, attempt.reason, at));
+                        .push((campaign, attempt.evidence.texter_id, attempt.reason, at));
                 }
             }
             RecipientEvent::MessageDispatchStarted {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use textbank_app::App;
 use textbank_domain::message::{
-    ClickRecord, DeliveryStatus, HoursEvidence, MessageKind, body_hash,
+    ClickEvidence, ClickRecord, DeliveryStatus, HoursEvidence, MessageKind, body_hash,
 };
 use textbank_domain::phone::PhoneNumber;
 use textbank_domain::recipient::{self, RecipientEvent};
@@ -862,24 +862,14 @@ fn click_event(
     let click = ClickRecord {
         message_id,
         conversation_id: ConversationId::from_uuid(*message_id.as_uuid()),
-        kind: MessageKind::Initial,
         campaign_id: CampaignId::new(),
         list_id: None,
-        texter_id: texter,
-        key_id: ApiKeyId::new(),
         phone: phone.clone(),
         body: "Hi".into(),
         body_sha256: body_hash("Hi"),
         segments: 1,
         encoding: "gsm7".into(),
         script_version: Some(1),
-        token_id: None,
-        idempotency_key: None,
-        presented_at: Some(received_at - chrono::Duration::milliseconds(display_ms)),
-        clicked_at: None,
-        received_at,
-        ip: None,
-        user_agent: None,
         checked_recipient_version: None,
         hours: HoursEvidence {
             allowed: true,
@@ -887,6 +877,18 @@ fn click_event(
             zone: None,
             zone_source: ZoneSource::Unknown,
             window: "09:00-21:00".into(),
+        },
+        evidence: ClickEvidence {
+            kind: MessageKind::Initial,
+            texter_id: texter,
+            key_id: ApiKeyId::new(),
+            token_id: None,
+            idempotency_key: None,
+            presented_at: Some(received_at - chrono::Duration::milliseconds(display_ms)),
+            clicked_at: None,
+            received_at,
+            ip: None,
+            user_agent: None,
         },
     };
     let event = recipient_event(org, RecipientEvent::MessageSendClicked(Box::new(click)));

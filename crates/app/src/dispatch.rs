@@ -312,7 +312,9 @@ mod tests {
     use axum::Router;
     use axum::http::StatusCode;
     use axum::routing::post;
-    use textbank_domain::message::{ClickRecord, HoursEvidence, MessageKind, body_hash};
+    use textbank_domain::message::{
+        ClickEvidence, ClickRecord, HoursEvidence, MessageKind, body_hash,
+    };
     use textbank_domain::phone::{PhoneNumber, Region};
     use textbank_domain::timezone::ZoneSource;
     use textbank_domain::{ApiKeyId, CampaignId, ConversationId, MemberId, SystemClock};
@@ -377,24 +379,14 @@ mod tests {
         let record = ClickRecord {
             message_id,
             conversation_id: ConversationId::from_uuid(*message_id.as_uuid()),
-            kind: MessageKind::Initial,
             campaign_id: CampaignId::new(),
             list_id: None,
-            texter_id: MemberId::new(),
-            key_id: ApiKeyId::new(),
             phone: phone.clone(),
             body: "Hi".into(),
             body_sha256: body_hash("Hi"),
             segments: 1,
             encoding: "gsm7".into(),
             script_version: Some(1),
-            token_id: None,
-            idempotency_key: None,
-            presented_at: None,
-            clicked_at: None,
-            received_at: chrono::Utc::now(),
-            ip: None,
-            user_agent: None,
             checked_recipient_version: None,
             hours: HoursEvidence {
                 allowed: true,
@@ -402,6 +394,18 @@ mod tests {
                 zone: None,
                 zone_source: ZoneSource::Unknown,
                 window: "09:00-21:00".into(),
+            },
+            evidence: ClickEvidence {
+                kind: MessageKind::Initial,
+                texter_id: MemberId::new(),
+                key_id: ApiKeyId::new(),
+                token_id: None,
+                idempotency_key: None,
+                presented_at: None,
+                clicked_at: None,
+                received_at: chrono::Utc::now(),
+                ip: None,
+                user_agent: None,
             },
         };
         (

@@ -71,6 +71,18 @@ pub enum CampaignStatus {
 }
 
 impl CampaignStatus {
+    /// The status a read model stored with [`CampaignStatus::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Draft, Self::Active, Self::Paused, Self::Archived]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+
+    /// Whether clicks may send.
+    pub fn is_open(self) -> bool {
+        self == Self::Active
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Draft => "draft",

@@ -309,7 +309,12 @@ mod tests {
     #[test]
     fn a_click_to_an_opted_out_number_is_blocked() {
         given(&[opt_out()], evolve)
-            .when(|state| refused(decide_click(state, &click(MessageKind::Initial, None, None))))
+            .when(|state| {
+                refused(decide_click(
+                    state,
+                    &click(MessageKind::Initial, None, None),
+                ))
+            })
             .then(BlockReason::OptedOut);
     }
 

@@ -72,4 +72,3 @@ pub(crate) fn opt_out() -> RecipientEvent {
         conversation: None,
     }
 }
-

@@ -322,20 +322,20 @@ impl<'a> Fold<'a> {
                 let row = self.message(event, org, click.message_id.into());
                 row.origin = Some(Origin {
                     automated: Some(false),
-                    texter: Some(click.texter_id.into()),
+                    texter: Some(click.evidence.texter_id.into()),
                     campaign: Some(click.campaign_id.into()),
                     conversation: Some(click.conversation_id.into()),
                     list: click.list_id.map(Uuid::from),
-                    key: Some(click.key_id.into()),
+                    key: Some(click.evidence.key_id.into()),
                     segments: Some(i64::from(click.segments)),
                     script_version: click.script_version.map(i64::from),
-                    token: click.token_id,
-                    presented_at: click.presented_at,
-                    clicked_at: click.clicked_at,
-                    received_at: Some(click.received_at),
-                    display_to_click_ms: click.display_to_click_ms(),
-                    ip: click.ip.as_deref(),
-                    user_agent: click.user_agent.as_deref(),
+                    token: click.evidence.token_id,
+                    presented_at: click.evidence.presented_at,
+                    clicked_at: click.evidence.clicked_at,
+                    received_at: Some(click.evidence.received_at),
+                    display_to_click_ms: click.evidence.display_to_click_ms(),
+                    ip: click.evidence.ip.as_deref(),
+                    user_agent: click.evidence.user_agent.as_deref(),
                     // The click was decided on the recipient stream (at
                     // `checked_recipient_version`, none for a new stream)
                     // and appended right after what it read, and the
@@ -349,7 +349,11 @@ impl<'a> Fold<'a> {
                     ),
                     opted_out: Some(false),
                     hours: Some(Hours::of(&click.hours)),
-                    ..Origin::bare("outbound", kind_code(click.kind), click.body_sha256.clone())
+                    ..Origin::bare(
+                        "outbound",
+                        kind_code(click.evidence.kind),
+                        click.body_sha256.clone(),
+                    )
                 });
             }
             RecipientEvent::AutoReplyQueued {

@@ -308,9 +308,9 @@ impl Fold {
     }
 
     fn click(&mut self, org: Uuid, at: DateTime<Utc>, click: &ClickRecord) {
-        let (campaign, texter) = (click.campaign_id.into(), click.texter_id.into());
+        let (campaign, texter) = (click.campaign_id.into(), click.evidence.texter_id.into());
         let hour = Some(hour_of(at));
-        match click.kind {
+        match click.evidence.kind {
             MessageKind::Reply => {
                 self.bump(org, at, (campaign, texter), hour, |c| c.replies_sent += 1)
             }
@@ -324,7 +324,7 @@ impl Fold {
                 {
                     return;
                 }
-                let display_ms = click.display_to_click_ms();
+                let display_ms = click.evidence.display_to_click_ms();
                 self.load_conversation(Conversation {
                     message_id,
                     conversation_id,
@@ -359,7 +359,7 @@ impl Fold {
         let Some(campaign) = attempt.campaign_id.map(Uuid::from) else {
             return;
         };
-        let texter = attempt.texter_id.into();
+        let texter = attempt.evidence.texter_id.into();
         self.bump(org, at, (campaign, texter), Some(hour_of(at)), |c| {
             c.blocked += 1
         });

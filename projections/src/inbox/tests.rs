@@ -4,7 +4,9 @@
 
 use chrono::Utc;
 use textbank_domain::keywords::Keyword;
-use textbank_domain::message::{AutoReplyKind, ClickRecord, HoursEvidence, MessageKind};
+use textbank_domain::message::{
+    AutoReplyKind, ClickEvidence, ClickRecord, HoursEvidence, MessageKind,
+};
 use textbank_domain::phone::PhoneNumber;
 use textbank_domain::recipient::{self, ConversationRef, OptOutSource, RecipientEvent};
 use textbank_domain::texter::{self, TexterEvent};
@@ -54,24 +56,14 @@ impl World {
         RecipientEvent::MessageSendClicked(Box::new(ClickRecord {
             message_id: MessageId::new(),
             conversation_id: conversation,
-            kind,
             campaign_id: self.campaign,
             list_id: None,
-            texter_id: self.texter,
-            key_id: ApiKeyId::new(),
             phone: phone.clone(),
             body: body.into(),
             body_sha256: textbank_domain::message::body_hash(body),
             segments: 1,
             encoding: "gsm7".into(),
             script_version: None,
-            token_id: None,
-            idempotency_key: None,
-            presented_at: None,
-            clicked_at: None,
-            received_at: Utc::now(),
-            ip: None,
-            user_agent: None,
             checked_recipient_version: None,
             hours: HoursEvidence {
                 allowed: true,
@@ -79,6 +71,18 @@ impl World {
                 zone: None,
                 zone_source: ZoneSource::Unknown,
                 window: "09:00-21:00".into(),
+            },
+            evidence: ClickEvidence {
+                kind,
+                texter_id: self.texter,
+                key_id: ApiKeyId::new(),
+                token_id: None,
+                idempotency_key: None,
+                presented_at: None,
+                clicked_at: None,
+                received_at: Utc::now(),
+                ip: None,
+                user_agent: None,
             },
         }))
     }
