@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use textbank_app::SimSettings;
 use textbank_domain::keywords::Keyword;
 use textbank_domain::message::{
-    AutoReplyKind, BlockReason, BlockedAttempt, ClickRecord, DeliveryStatus, HoursEvidence,
-    MessageKind, body_hash,
+    AutoReplyKind, BlockReason, BlockedAttempt, ClickEvidence, ClickRecord, DeliveryStatus,
+    HoursEvidence, MessageKind, body_hash,
 };
 use textbank_domain::phone::PhoneNumber;
 use textbank_domain::recipient::{ConversationRef, OptOutSource, RecipientEvent, stream_id};
@@ -343,20 +343,22 @@ impl Generated {
                 attempt_id: uuid::Uuid::now_v7(),
                 reason: BlockReason::TooFast,
                 detail: "clicked 120 ms after the message was shown".into(),
-                kind: MessageKind::Initial,
-                texter_id: self.texters[texter],
-                key_id: self.keys[texter],
                 campaign_id: Some(self.campaign),
                 conversation_id: None,
                 phone: Some(phone.clone()),
-                token_id: Some(uuid::Uuid::now_v7()),
-                idempotency_key: None,
-                presented_at: Some(presented_at),
-                clicked_at: Some(presented_at + chrono::Duration::milliseconds(120)),
-                received_at: presented_at + chrono::Duration::milliseconds(130),
-                ip: Some("203.0.113.7".into()),
-                user_agent: Some("Mozilla/5.0 (bench)".into()),
                 hours: None,
+                evidence: ClickEvidence {
+                    kind: MessageKind::Initial,
+                    texter_id: self.texters[texter],
+                    key_id: self.keys[texter],
+                    token_id: Some(uuid::Uuid::now_v7()),
+                    idempotency_key: None,
+                    presented_at: Some(presented_at),
+                    clicked_at: Some(presented_at + chrono::Duration::milliseconds(120)),
+                    received_at: presented_at + chrono::Duration::milliseconds(130),
+                    ip: Some("203.0.113.7".into()),
+                    user_agent: Some("Mozilla/5.0 (bench)".into()),
+                },
             };
             events.push(event(
                 RecipientEvent::SendBlocked(Box::new(blocked)),
@@ -368,21 +370,22 @@ impl Generated {
             "Hi Voter{n}, it's Texter {texter} with Rivera for Council. Early voting starts \
              Saturday. Can we count on you? Reply STOP to opt out"
         );
-        let click = ClickRecord {
-            list_id: Some(self.list),
-            script_version: Some(1),
+        let mut click = self.click_record(
+            n,
+            (id, ConversationId::from_uuid(*id.as_uuid())),
+            MessageKind::Initial,
+            phone,
+            body,
+            received_at,
+        );
+        click.list_id = Some(self.list);
+        click.script_version = Some(1);
+        click.evidence = ClickEvidence {
             token_id: Some(uuid::Uuid::now_v7()),
             idempotency_key: Some(format!("bench-{n}")),
             presented_at: Some(presented_at),
             clicked_at: Some(received_at - chrono::Duration::milliseconds(40)),
-            ..self.click_record(
-                n,
-                (id, ConversationId::from_uuid(*id.as_uuid())),
-                MessageKind::Initial,
-                phone,
-                body,
-                received_at,
-            )
+            ..click.evidence
         };
         events.push(event(
             RecipientEvent::MessageSendClicked(Box::new(click)),
@@ -407,24 +410,14 @@ impl Generated {
         ClickRecord {
             message_id,
             conversation_id,
-            kind,
             campaign_id: self.campaign,
             list_id: None,
-            texter_id: self.texters[texter],
-            key_id: self.keys[texter],
             phone,
             body_sha256: body_hash(&body),
             body,
             segments: 1,
             encoding: "GSM-7".into(),
             script_version: None,
-            token_id: None,
-            idempotency_key: None,
-            presented_at: None,
-            clicked_at: Some(received_at),
-            received_at,
-            ip: Some("203.0.113.7".into()),
-            user_agent: Some("Mozilla/5.0 (bench)".into()),
             checked_recipient_version: None,
             hours: HoursEvidence {
                 allowed: true,
@@ -432,6 +425,18 @@ impl Generated {
                 zone: Some(chrono_tz::America::Chicago),
                 zone_source: ZoneSource::Zip,
                 window: "09:00-21:00".into(),
+            },
+            evidence: ClickEvidence {
+                kind,
+                texter_id: self.texters[texter],
+                key_id: self.keys[texter],
+                token_id: None,
+                idempotency_key: None,
+                presented_at: None,
+                clicked_at: Some(received_at),
+                received_at,
+                ip: Some("203.0.113.7".into()),
+                user_agent: Some("Mozilla/5.0 (bench)".into()),
             },
         }
     }

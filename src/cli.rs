@@ -142,6 +142,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TEXTBANK_MIN_CLICK_MS", default_value_t = 250)]
     pub min_click_ms: u32,
 
+    /// Most seconds a client's own clicked_at may differ from the server's
+    /// clock; a click further off is refused as bad input.
+    #[arg(long, env = "TEXTBANK_MAX_CLOCK_SKEW_SECS", default_value_t = 300)]
+    pub max_clock_skew_secs: u32,
+
     /// Messages per second per sending number.
     #[arg(long, env = "TEXTBANK_SENDER_RATE", default_value_t = 10.0)]
     pub sender_rate: f64,
@@ -260,6 +265,7 @@ fn send_settings(args: &ServeArgs) -> CliResult<SendSettings> {
     Ok(SendSettings {
         click_token_ttl: chrono::Duration::seconds(i64::from(args.click_token_ttl_secs.max(1))),
         min_click_interval: chrono::Duration::milliseconds(i64::from(args.min_click_ms)),
+        max_client_clock_skew: chrono::Duration::seconds(i64::from(args.max_clock_skew_secs)),
         sender_rate_per_second: args.sender_rate,
         max_submit_attempts: args.max_submit_attempts.max(1),
         sim: SimSettings {

@@ -117,6 +117,7 @@ impl From<AppError> for ApiError {
                 Self::new(StatusCode::FORBIDDEN, "invalid_signature", message)
             }
             AppError::Io(err) => Self::internal(&err),
+            AppError::Inconsistent(detail) => Self::internal(&detail),
             AppError::Store(err) => err.into(),
             AppError::Projection(err) => Self::internal(&err),
         }

@@ -110,9 +110,9 @@ async fn a_texter_clicks_through_the_queue_and_each_message_is_delivered(app: Te
     let RecipientEvent::MessageSendClicked(click) = &events[0] else {
         panic!("{events:?}")
     };
-    assert_eq!(click.texter_id.to_string(), fixture.texter_id);
-    assert_eq!(click.idempotency_key.as_deref(), Some("click-0"));
-    assert!(click.token_id.is_some() && click.presented_at.is_some());
+    assert_eq!(click.evidence.texter_id.to_string(), fixture.texter_id);
+    assert_eq!(click.evidence.idempotency_key.as_deref(), Some("click-0"));
+    assert!(click.evidence.token_id.is_some() && click.evidence.presented_at.is_some());
     assert!(click.hours.allowed);
     app
 }

@@ -16,15 +16,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 use textbank_domain::campaign::MAX_ASSIGNMENT_COUNT;
-use textbank_domain::campaign::{self, CampaignCommand, CampaignEvent, CampaignState};
+use textbank_domain::campaign::{self, CampaignCommand, CampaignEvent};
 use textbank_domain::{CampaignId, MemberId, Permission, Role, allows};
 use textbank_projections::campaigns::{self, Campaigns};
 use textbank_projections::{catch_up, directory};
-use textbank_store::ExpectedVersion;
 
 use crate::App;
 use crate::caller::Caller;
-use crate::command::{load, to_new_events};
+use crate::command::StreamView;
 use crate::error::AppError;
 
 /// Tries before an assignment gives up on a campaign that keeps changing.
@@ -288,14 +287,16 @@ impl App {
     ) -> Result<(u64, u64), AppError> {
         let stream = campaign::stream_id(campaign_id);
         let db = self.database();
+        let mut view = StreamView::<CampaignEvent>::new(self, stream.clone());
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 let pause = rand::random::<u64>() % (MAX_BACKOFF_MS + 1);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
             }
-            let loaded =
-                load::<CampaignEvent, CampaignState>(self.events(), &stream, campaign::evolve)
-                    .await?;
+            // The phones to move are read from the campaigns read model
+            // between loading and deciding, so this command drives the
+            // stream view itself rather than `command::run`.
+            let loaded = view.load().await?;
             // The stream's name holds no org: its own record says whose it is.
             if loaded.state.org_id != Some(caller.org_id) {
                 return Err(AppError::NotFound("campaign"));
@@ -344,21 +345,9 @@ impl App {
             if events.is_empty() {
                 return Ok((0, reached));
             }
-            match self
-                .events()
-                .append(
-                    &stream,
-                    ExpectedVersion::Exact(version),
-                    to_new_events(&events, &caller.metadata())?,
-                )
-                .await
-            {
-                Ok(written) => {
-                    catch_up(self.events(), &Campaigns).await?;
-                    return Ok((moved, written.last_position));
-                }
-                Err(err) if err.is_conflict() => continue,
-                Err(err) => return Err(err.into()),
+            if let Some(written) = view.append_at(&loaded, &events, &caller.metadata()).await? {
+                catch_up(self.events(), &Campaigns).await?;
+                return Ok((moved, written.last_position));
             }
         }
         Err(AppError::Conflict(format!(

@@ -109,10 +109,9 @@ impl App {
             known_fields: known_fields.clone(),
         };
         let written = execute(
-            self.events(),
+            self,
             &campaign::stream_id(campaign_id),
             &caller.metadata(),
-            campaign::evolve,
             |state: &CampaignState| {
                 Ok::<Vec<CampaignEvent>, AppError>(campaign::decide(state, command.clone())?)
             },
@@ -228,10 +227,9 @@ impl App {
         command: CampaignCommand,
     ) -> Result<u64, AppError> {
         let written = execute(
-            self.events(),
+            self,
             &campaign::stream_id(campaign_id),
             &caller.metadata(),
-            campaign::evolve,
             |state: &CampaignState| {
                 if state.org_id != Some(caller.org_id) {
                     return Err(AppError::NotFound("campaign"));

@@ -61,6 +61,9 @@ pub struct SendSettings {
     /// The least time a person takes between seeing a message and clicking
     /// Send; faster clicks are refused as `too_fast` (see the README).
     pub min_click_interval: chrono::Duration,
+    /// How far a client's own `clicked_at` may be from the server's clock
+    /// before the click is refused as bad input.
+    pub max_client_clock_skew: chrono::Duration,
     /// Messages per second per sending number (or messaging profile).
     pub sender_rate_per_second: f64,
     /// Carrier submissions tried per message when the carrier says nothing
@@ -75,6 +78,7 @@ impl Default for SendSettings {
         Self {
             click_token_ttl: chrono::Duration::minutes(15),
             min_click_interval: chrono::Duration::milliseconds(250),
+            max_client_clock_skew: chrono::Duration::minutes(5),
             sender_rate_per_second: 10.0,
             max_submit_attempts: 3,
             sim: SimSettings::default(),

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use textbank_domain::campaign::Question;
 use textbank_domain::keywords::Keyword;
 use textbank_domain::message::{AutoReplyKind, DeliveryStatus};
 use textbank_domain::phone::PhoneNumber;
@@ -154,7 +153,7 @@ impl App {
                     RecipientEvent::OptInRecorded { .. } => thread.opted_out = false,
                     RecipientEvent::MessageSendClicked(click) if click.conversation_id == id => {
                         index.insert(click.message_id, thread.messages.len());
-                        let kind = serde_json::to_value(click.kind)
+                        let kind = serde_json::to_value(click.evidence.kind)
                             .ok()
                             .and_then(|kind| kind.as_str().map(str::to_owned))
                             .unwrap_or_default();
@@ -162,7 +161,7 @@ impl App {
                             click.message_id,
                             kind,
                             click.body,
-                            Some(click.texter_id),
+                            Some(click.evidence.texter_id),
                         ));
                     }
                     RecipientEvent::AutoReplyQueued {
@@ -302,21 +301,15 @@ impl App {
             None
         };
         let stream = recipient::stream_id(caller.org_id, &phone);
-        execute(
-            self.events(),
-            &stream,
-            &caller.metadata(),
-            recipient::evolve,
-            |state| {
-                Ok(recipient::decide_manual_opt_out(
-                    state,
-                    &phone,
-                    OptOutSource::Texter,
-                    Some(reference),
-                    confirmation.as_deref().map(|body| (MessageId::new(), body)),
-                ))
-            },
-        )
+        execute(self, &stream, &caller.metadata(), |state| {
+            Ok(recipient::decide_manual_opt_out(
+                state,
+                &phone,
+                OptOutSource::Texter,
+                Some(reference),
+                confirmation.as_deref().map(|body| (MessageId::new(), body)),
+            ))
+        })
         .await
     }
 
@@ -341,9 +334,8 @@ impl App {
         )
         .await?
         .ok_or(AppError::NotFound("campaign"))?;
-        let questions: Vec<Question> =
-            serde_json::from_str(&campaign.questions).map_err(corrupt)?;
-        let question = questions
+        let question = campaign
+            .questions
             .iter()
             .find(|question| question.id == question_id)
             .ok_or_else(|| AppError::Invalid {

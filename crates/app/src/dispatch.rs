@@ -16,7 +16,7 @@ use textbank_store::{RecordedEvent, try_lead, wait_beyond};
 use tokio::sync::watch;
 
 use crate::command::Loaded;
-use crate::recipient_cache::Recipient;
+use crate::command::StreamView;
 use crate::{App, AppError};
 
 /// The dispatcher's checkpoint name.
@@ -146,7 +146,7 @@ fn metadata(org: OrgId) -> EventMetadata {
 async fn dispatch_one(app: &App, limiter: &SendRateLimiter, job: Job) -> Result<(), AppError> {
     let max_attempts = app.send_settings().max_submit_attempts.max(1);
     let metadata = metadata(job.org);
-    let mut recipient = Recipient::new(app, job.stream.clone());
+    let mut recipient = StreamView::<RecipientEvent>::new(app, job.stream.clone());
     for _ in 0..ATTEMPTS * max_attempts as usize {
         let loaded = recipient.load().await?;
         let decision = recipient::decide_dispatch(&loaded.state, job.message_id, max_attempts);
@@ -535,7 +535,7 @@ mod tests {
         click_and_dispatch(&app, org, &phone).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         let cached = app.recipients().get(&stream).expect("cached");
-        let fresh = crate::command::load(app.events(), &stream, recipient::evolve)
+        let fresh = crate::command::load::<RecipientEvent>(app.events(), &stream)
             .await
             .unwrap();
         assert_eq!(cached.version, Some(4));

@@ -54,6 +54,11 @@ pub enum AppError {
     /// A webhook whose signature is missing or does not verify.
     #[error("{0}")]
     BadSignature(String),
+    /// The application found its own data in a state it cannot use: a
+    /// stream or read-model row that does not decode. Never the caller's
+    /// fault; answered as an internal error.
+    #[error("inconsistent data: {0}")]
+    Inconsistent(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]

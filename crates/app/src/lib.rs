@@ -23,10 +23,10 @@ mod keys;
 mod login_limit;
 mod opt_outs;
 mod org;
-mod recipient_cache;
 pub mod secrets;
 mod send;
 pub mod sign_in;
+mod stream_cache;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use textbank_domain::phone::Region;
+use textbank_domain::recipient::RecipientState;
 use textbank_domain::{Clock, SystemClock};
 use textbank_projections::{Projector, catch_up};
 use textbank_store::{ConnectOptions, Database, EventStore, SqlEventStore, StoreResult};
@@ -82,7 +83,7 @@ pub struct App {
     login_limiter: login_limit::LoginLimiter,
     trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     /// Folded recipient streams for the send path's commands.
-    recipients: Arc<recipient_cache::RecipientCache>,
+    recipients: Arc<stream_cache::StreamCache<RecipientState>>,
 }
 
 impl App {
@@ -156,7 +157,7 @@ impl App {
         client_address(&self.trusted_proxies, peer, forwarded_for)
     }
 
-    pub(crate) fn recipients(&self) -> &recipient_cache::RecipientCache {
+    pub(crate) fn recipients(&self) -> &stream_cache::StreamCache<RecipientState> {
         &self.recipients
     }
 

@@ -107,21 +107,15 @@ impl App {
         let mut writes = futures_util::stream::iter(phones)
             .map(|phone| async move {
                 let stream = recipient::stream_id(org, &phone);
-                execute(
-                    self.events(),
-                    &stream,
-                    metadata,
-                    recipient::evolve,
-                    |state| {
-                        Ok(recipient::decide_manual_opt_out(
-                            state,
-                            &phone,
-                            OptOutSource::Import,
-                            None,
-                            None,
-                        ))
-                    },
-                )
+                execute(self, &stream, metadata, |state| {
+                    Ok(recipient::decide_manual_opt_out(
+                        state,
+                        &phone,
+                        OptOutSource::Import,
+                        None,
+                        None,
+                    ))
+                })
                 .await
             })
             .buffer_unordered(CONCURRENT_WRITES);

@@ -52,10 +52,9 @@ impl App {
         let metadata = EventMetadata::new(Some(org_id), Actor::Cli);
         let key_hash = keys::hash(&owner_key);
         execute(
-            self.events(),
+            self,
             &org::stream_id(org_id),
             &metadata,
-            org::evolve,
             |state: &OrgState| {
                 let mut events = org::decide(
                     state,
@@ -218,13 +217,9 @@ impl App {
     /// directory up to date so the change is visible to the next request.
     async fn org_command(&self, caller: &Caller, command: OrgCommand) -> Result<u64, AppError> {
         let stream = org::stream_id(caller.org_id);
-        let written = execute(
-            self.events(),
-            &stream,
-            &caller.metadata(),
-            org::evolve,
-            |state: &OrgState| Ok::<Vec<OrgEvent>, AppError>(org::decide(state, command.clone())?),
-        )
+        let written = execute(self, &stream, &caller.metadata(), |state: &OrgState| {
+            Ok::<Vec<OrgEvent>, AppError>(org::decide(state, command.clone())?)
+        })
         .await?;
         let position = self.refresh_directory().await?;
         Ok(written.unwrap_or(position))

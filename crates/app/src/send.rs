@@ -1,19 +1,19 @@
 //! Sending: the texter's queue (each contact with its rendered message and a
-//! click token) and the click that sends one message. Every check a click
-//! faces is made here or in `recipient::decide_click`; every refusal is
-//! recorded as an event with its reason.
+//! click token) and the click that sends one message. This layer gathers
+//! the facts (the time, the verified token, the campaign, the recipient's
+//! stream); the rules themselves are `textbank_domain::click`. Every refusal
+//! is recorded as an event with its reason.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use textbank_domain::StreamId;
-use textbank_domain::campaign::{CannedResponse, parse_texting_hours};
+use textbank_domain::campaign::CampaignStatus;
+use textbank_domain::click::{self, ClickAttempt, ClickDecision, Refusal, TokenClaims};
 use textbank_domain::message::{
-    BlockReason, BlockedAttempt, ClickRecord, HoursEvidence, MessageKind, body_hash,
+    BlockReason, BlockedAttempt, ClickEvidence, ClickRecord, HoursEvidence, MessageKind, body_hash,
 };
 use textbank_domain::phone::PhoneNumber;
-use textbank_domain::recipient::{
-    self, ClickAttempt, ClickDecision, RecipientEvent, RecipientState,
-};
+use textbank_domain::recipient::{self, RecipientEvent, RecipientState};
 use textbank_domain::segments::{self, Encoding};
 use textbank_domain::template::Template;
 use textbank_domain::texter::{self, TexterEvent};
@@ -22,15 +22,14 @@ use textbank_domain::timezone::ContactZone;
 use textbank_domain::{
     CampaignId, ConversationId, EventMetadata, ListId, MemberId, MessageId, Permission,
 };
-use textbank_projections::conversations::{self, Conversations, SendingCampaign};
+use textbank_projections::conversations::{self, Conversations};
 use textbank_projections::directory;
 use textbank_projections::opt_outs::OptOuts;
 use textbank_store::ExpectedVersion;
 use uuid::Uuid;
 
 use crate::click_token::{ClickToken, TokenError};
-use crate::command::to_new_events;
-use crate::recipient_cache::Recipient;
+use crate::command::{self, Decision, to_new_events};
 use crate::{App, AppError, Caller};
 
 /// Most contacts one queue request returns.
@@ -42,8 +41,6 @@ pub const MAX_REPLY_CHARS: usize = 1_600;
 /// Contacts looked at per queue request before giving up on finding ones
 /// inside their texting hours (a whole time zone may be closed).
 const QUEUE_SCAN_LIMIT: u32 = 2_000;
-/// Tries before a click gives up on a recipient stream that keeps moving.
-const ATTEMPTS: usize = 8;
 
 /// A contact ready to be texted, as the texter's screen shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -73,7 +70,7 @@ pub struct QueueHold {
 #[derive(Debug, Clone, Serialize)]
 pub struct Queue {
     pub campaign_id: CampaignId,
-    pub campaign_status: String,
+    pub campaign_status: CampaignStatus,
     pub messages: Vec<QueuedMessage>,
     /// Assigned contacts still waiting for their initial message.
     pub remaining: u64,
@@ -108,11 +105,6 @@ pub struct Sent {
 pub enum ReplyBody {
     Text(String),
     Canned(usize),
-}
-
-pub(crate) fn window(campaign: &SendingCampaign) -> Result<TextingWindow, AppError> {
-    parse_texting_hours(&campaign.texting_start, &campaign.texting_end)
-        .map_err(|err| AppError::Store(textbank_store::StoreError::Corrupt(err.to_string())))
 }
 
 fn hours_evidence(check: &texting_hours::HoursCheck, window: &TextingWindow) -> HoursEvidence {
@@ -186,14 +178,14 @@ impl App {
             conversations::texter_sent(self.database(), caller.org_id, campaign_id, texter).await?;
         let mut queue = Queue {
             campaign_id,
-            campaign_status: campaign.status.clone(),
+            campaign_status: campaign.status,
             messages: Vec::new(),
             remaining,
             sent,
             held_for_quiet_hours: 0,
             hold: None,
         };
-        if campaign.status != "active" {
+        if !campaign.status.is_open() {
             queue.hold = Some(QueueHold {
                 code: BlockReason::CampaignNotOpen.code(),
                 message: format!("the campaign is {}; sending is closed", campaign.status),
@@ -201,7 +193,7 @@ impl App {
             });
             return Ok(queue);
         }
-        let window = window(&campaign)?;
+        let window = &campaign.window;
         let template = Template::parse_unchecked(&campaign.initial_message);
         let texter_name = directory::member(self.database(), caller.org_id, texter)
             .await?
@@ -221,7 +213,7 @@ impl App {
             after = last.phone.clone();
             scanned += page.len() as u32;
             for contact in page {
-                let check = texting_hours::check(now, &contact.zone, &window);
+                let check = texting_hours::check(now, &contact.zone, window);
                 if !check.allowed {
                     queue.held_for_quiet_hours += 1;
                     next_open = match (next_open, check.next_open) {
@@ -233,9 +225,7 @@ impl App {
                 if queue.messages.len() == limit as usize {
                     continue;
                 }
-                let phone = PhoneNumber::from_e164(&contact.phone).map_err(|err| {
-                    AppError::Store(textbank_store::StoreError::Corrupt(err.to_string()))
-                })?;
+                let phone = PhoneNumber::from_e164(&contact.phone).map_err(inconsistent)?;
                 let body = template.render(|field| match field {
                     "first_name" => Some(contact.first_name.as_str()),
                     "last_name" => Some(contact.last_name.as_str()),
@@ -282,24 +272,18 @@ impl App {
         Ok(queue)
     }
 
-    /// One click, one message: verifies the click token, then decides on the
-    /// recipient stream and appends `MessageSendClicked` — or records why
-    /// not, and says so.
+    /// One click, one message: verifies the click token, checks the click
+    /// rules that need no stream, then decides on the recipient stream and
+    /// appends `MessageSendClicked` — or records why not, and says so.
     pub async fn click_send(&self, caller: &Caller, click: Click) -> Result<Sent, AppError> {
         caller.require(Permission::Send)?;
         let texter = texter_of(caller)?;
-        check_idempotency_key(&click.idempotency_key)?;
         let received_at = self.clock().now();
-        let blocked = |reason: BlockReason, detail: String| BlockedAttempt {
-            attempt_id: Uuid::now_v7(),
-            reason,
-            detail,
+        self.check_click_request(&click.idempotency_key, click.clicked_at, received_at)?;
+        let evidence = ClickEvidence {
             kind: MessageKind::Initial,
             texter_id: texter,
             key_id: caller.key_id,
-            campaign_id: None,
-            conversation_id: None,
-            phone: None,
             token_id: None,
             idempotency_key: click.idempotency_key.clone(),
             presented_at: None,
@@ -307,63 +291,78 @@ impl App {
             received_at,
             ip: caller.ip.clone(),
             user_agent: caller.user_agent.clone(),
+        };
+        let untrusted = |refusal: Refusal, evidence: &ClickEvidence| BlockedAttempt {
+            attempt_id: Uuid::now_v7(),
+            reason: refusal.reason,
+            detail: refusal.detail,
+            campaign_id: None,
+            conversation_id: None,
+            phone: None,
             hours: None,
+            evidence: evidence.clone(),
         };
         let token =
             match ClickToken::verify(&click.click_token, &self.server_key().click_token_key()) {
-                Ok(token) if token.org_id == caller.org_id => token,
-                Ok(_) | Err(TokenError::BadSignature) => {
-                    let attempt = blocked(
-                        BlockReason::TokenInvalid,
-                        "the click token was not issued by this server for this organization"
-                            .into(),
-                    );
-                    return Err(self.record_texter_block(caller, attempt).await);
-                }
+                Ok(token) => token,
                 Err(err) => {
-                    let attempt = blocked(BlockReason::TokenInvalid, err.to_string());
+                    let detail = match err {
+                        TokenError::BadSignature => {
+                            "the click token was not issued by this server for this organization"
+                                .to_owned()
+                        }
+                        other => other.to_string(),
+                    };
+                    let attempt =
+                        untrusted(Refusal::new(BlockReason::TokenInvalid, detail), &evidence);
                     return Err(self.record_texter_block(caller, attempt).await);
                 }
             };
-        // From here the token is genuine: its phone can be trusted, and the
-        // refusal is recorded on the recipient's own stream.
-        let stream = recipient::stream_id(caller.org_id, &token.phone);
-        let with_token = |reason: BlockReason, detail: String| BlockedAttempt {
-            campaign_id: Some(token.campaign_id),
-            phone: Some(token.phone.clone()),
+        let claims = TokenClaims {
+            org_id: token.org_id,
+            texter_id: token.texter_id,
+            presented_at: token.presented_at,
+            expires_at: token.expires_at,
+        };
+        let evidence = ClickEvidence {
             token_id: Some(token.token_id),
             presented_at: Some(token.presented_at),
-            ..blocked(reason, detail)
+            ..evidence
         };
-        if token.texter_id != texter {
-            let attempt = with_token(
-                BlockReason::NotYourToken,
-                "this click token was issued to another texter".into(),
-            );
-            return Err(self.record_block(caller, &stream, attempt, None).await);
-        }
-        if received_at >= token.expires_at {
-            let attempt = with_token(
-                BlockReason::TokenExpired,
-                format!(
-                    "the click token expired at {}; fetch the queue again",
-                    token.expires_at
-                ),
-            );
-            return Err(self.record_block(caller, &stream, attempt, None).await);
-        }
-        let shown_for = received_at - token.presented_at;
-        let min_click = self.send_settings().min_click_interval;
-        if shown_for < min_click {
-            let attempt = with_token(
-                BlockReason::TooFast,
-                format!(
-                    "clicked {} ms after the message was shown; a person needs at least {} ms",
-                    shown_for.num_milliseconds(),
-                    min_click.num_milliseconds()
-                ),
-            );
-            return Err(self.record_block(caller, &stream, attempt, None).await);
+        let stream = recipient::stream_id(caller.org_id, &token.phone);
+        let refuse_on_stream = |refusal: Refusal| BlockedAttempt {
+            attempt_id: Uuid::now_v7(),
+            reason: refusal.reason,
+            detail: refusal.detail,
+            campaign_id: Some(token.campaign_id),
+            conversation_id: None,
+            phone: Some(token.phone.clone()),
+            hours: None,
+            evidence: evidence.clone(),
+        };
+        let stateless = click::check_token_claims(&claims, caller.org_id, texter, received_at)
+            .and_then(|()| {
+                click::check_human_pace(
+                    token.presented_at,
+                    received_at,
+                    self.send_settings().min_click_interval,
+                )
+            });
+        match stateless {
+            Ok(()) => {}
+            // Another organization's token: its phone is not this org's, so
+            // the refusal goes to the texter's stream.
+            Err(refusal) if refusal.reason == BlockReason::TokenInvalid => {
+                let attempt = untrusted(refusal, &evidence);
+                return Err(self.record_texter_block(caller, attempt).await);
+            }
+            // A genuine token of this org: its phone can be trusted, and the
+            // refusal is recorded on the recipient's own stream.
+            Err(refusal) => {
+                return Err(self
+                    .record_block(caller, &stream, refuse_on_stream(refusal))
+                    .await);
+            }
         }
         let campaign = conversations::sending_campaign(
             self.database(),
@@ -373,46 +372,34 @@ impl App {
         )
         .await?
         .ok_or(AppError::NotFound("campaign"))?;
-        if campaign.assigned_to != Some(texter) {
-            let attempt = with_token(
-                BlockReason::NotAssigned,
-                "this contact is no longer assigned to you".into(),
-            );
-            return Err(self.record_block(caller, &stream, attempt, None).await);
+        if let Err(refusal) = click::check_assignment(campaign.assigned_to, texter) {
+            return Err(self
+                .record_block(caller, &stream, refuse_on_stream(refusal))
+                .await);
         }
-        let window = window(&campaign)?;
-        let check = texting_hours::check(received_at, &token.zone, &window);
+        let check = texting_hours::check(received_at, &token.zone, &campaign.window);
         let info = segments::analyze(&token.body);
         let message_id = MessageId::new();
         let record = ClickRecord {
             message_id,
             conversation_id: ConversationId::from_uuid(*message_id.as_uuid()),
-            kind: MessageKind::Initial,
             campaign_id: token.campaign_id,
             list_id: token.list_id,
-            texter_id: texter,
-            key_id: caller.key_id,
             phone: token.phone.clone(),
             segments: info.segments,
             encoding: encoding_name(info.encoding),
             body_sha256: token.body_sha256.clone(),
             body: token.body.clone(),
             script_version: Some(token.script_version),
-            token_id: Some(token.token_id),
-            idempotency_key: click.idempotency_key.clone(),
-            presented_at: Some(token.presented_at),
-            clicked_at: click.clicked_at,
-            received_at,
-            ip: caller.ip.clone(),
-            user_agent: caller.user_agent.clone(),
             checked_recipient_version: None,
-            hours: hours_evidence(&check, &window),
+            hours: hours_evidence(&check, &campaign.window),
+            evidence,
         };
         let attempt = ClickAttempt {
             record,
-            campaign_open: campaign.status == "active",
+            campaign_open: campaign.status.is_open(),
         };
-        self.decide_and_append(caller, &stream, attempt, check.next_open)
+        self.send_click(caller, &stream, attempt, check.next_open)
             .await
     }
 
@@ -428,14 +415,13 @@ impl App {
     ) -> Result<Sent, AppError> {
         caller.require(Permission::Send)?;
         let texter = texter_of(caller)?;
-        check_idempotency_key(&idempotency_key)?;
         let received_at = self.clock().now();
+        self.check_click_request(&idempotency_key, clicked_at, received_at)?;
         let conversation = self.conversation_for(caller, conversation_id).await?;
         if conversation.texter_id != texter {
             return Err(AppError::NotFound("conversation"));
         }
-        let phone = PhoneNumber::from_e164(&conversation.phone)
-            .map_err(|err| AppError::Store(textbank_store::StoreError::Corrupt(err.to_string())))?;
+        let phone = PhoneNumber::from_e164(&conversation.phone).map_err(inconsistent)?;
         let campaign = conversations::sending_campaign(
             self.database(),
             caller.org_id,
@@ -463,14 +449,17 @@ impl App {
                 (text, None)
             }
             ReplyBody::Canned(index) => {
-                let canned: Vec<CannedResponse> = serde_json::from_str(&campaign.canned_responses)
-                    .map_err(|err| {
-                        AppError::Store(textbank_store::StoreError::Corrupt(err.to_string()))
-                    })?;
-                let response = canned.get(index).ok_or_else(|| AppError::Invalid {
-                    field: "canned_response_id",
-                    message: format!("the campaign has {} canned responses", canned.len()),
-                })?;
+                let response =
+                    campaign
+                        .canned_responses
+                        .get(index)
+                        .ok_or_else(|| AppError::Invalid {
+                            field: "canned_response_id",
+                            message: format!(
+                                "the campaign has {} canned responses",
+                                campaign.canned_responses.len()
+                            ),
+                        })?;
                 let texter_name = directory::member(self.database(), caller.org_id, texter)
                     .await?
                     .map(|member| member.name)
@@ -487,118 +476,120 @@ impl App {
                 (body, Some(campaign.script_version))
             }
         };
-        let window = window(&campaign)?;
         let zone = contact.map_or(ContactZone::UNKNOWN, |contact| contact.zone);
-        let check = texting_hours::check(received_at, &zone, &window);
+        let check = texting_hours::check(received_at, &zone, &campaign.window);
         let stream = recipient::stream_id(caller.org_id, &phone);
-        let message_id = MessageId::new();
         let info = segments::analyze(&body);
         let record = ClickRecord {
-            message_id,
+            message_id: MessageId::new(),
             conversation_id,
-            kind: MessageKind::Reply,
             campaign_id: conversation.campaign_id,
             list_id: None,
-            texter_id: texter,
-            key_id: caller.key_id,
             phone,
             segments: info.segments,
             encoding: encoding_name(info.encoding),
             body_sha256: body_hash(&body),
             body,
             script_version,
-            token_id: None,
-            idempotency_key,
-            presented_at: None,
-            clicked_at,
-            received_at,
-            ip: caller.ip.clone(),
-            user_agent: caller.user_agent.clone(),
             checked_recipient_version: None,
-            hours: hours_evidence(&check, &window),
+            hours: hours_evidence(&check, &campaign.window),
+            evidence: ClickEvidence {
+                kind: MessageKind::Reply,
+                texter_id: texter,
+                key_id: caller.key_id,
+                token_id: None,
+                idempotency_key,
+                presented_at: None,
+                clicked_at,
+                received_at,
+                ip: caller.ip.clone(),
+                user_agent: caller.user_agent.clone(),
+            },
         };
         let attempt = ClickAttempt {
             record,
-            campaign_open: campaign.status == "active",
+            campaign_open: campaign.status.is_open(),
         };
-        self.decide_and_append(caller, &stream, attempt, check.next_open)
+        self.send_click(caller, &stream, attempt, check.next_open)
             .await
     }
 
-    /// Decides the click on the recipient stream and appends under the
-    /// version it read; a concurrent change (an opt-out) means deciding again.
-    async fn decide_and_append(
+    /// The checks on the request itself, before anything is looked up: a
+    /// malformed idempotency key or a client clock far from the server's is
+    /// bad input, not a refused click.
+    fn check_click_request(
+        &self,
+        idempotency_key: &Option<String>,
+        clicked_at: Option<DateTime<Utc>>,
+        received_at: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        check_idempotency_key(idempotency_key)?;
+        click::check_client_clock(
+            clicked_at,
+            received_at,
+            self.send_settings().max_client_clock_skew,
+        )
+        .map_err(|message| AppError::Invalid {
+            field: "clicked_at",
+            message,
+        })
+    }
+
+    /// Decides the click on the recipient stream through the command loop:
+    /// a send is appended under the version decided on (a concurrent
+    /// opt-out means deciding again), a refusal is recorded as evidence.
+    async fn send_click(
         &self,
         caller: &Caller,
         stream: &StreamId,
         mut attempt: ClickAttempt,
         next_open: Option<DateTime<Utc>>,
     ) -> Result<Sent, AppError> {
-        let metadata = caller.metadata();
-        let mut recipient = Recipient::new(self, stream.clone());
-        for _ in 0..ATTEMPTS {
-            let loaded = recipient.load().await?;
+        let executed = command::run(self, stream, &caller.metadata(), |loaded| {
             attempt.record.checked_recipient_version = loaded.version;
-            let decision = recipient::decide_click(&loaded.state, &attempt);
-            if recipient.was_cached() && !matches!(decision, ClickDecision::Send(_)) {
-                // A refusal or a duplicate is answered from the store itself.
-                recipient.reload();
-                continue;
-            }
-            match decision {
-                ClickDecision::Send(event) => {
-                    // On a conflict (an opt-out came in): decide again.
-                    if let Some(result) = recipient.append_at(&loaded, &[event], &metadata).await? {
-                        return Ok(Sent {
-                            message_id: attempt.record.message_id,
-                            conversation_id: attempt.record.conversation_id,
-                            position: result.last_position,
-                            duplicate: false,
-                        });
-                    }
-                }
+            Ok(match click::decide_click(&loaded.state, &attempt) {
+                ClickDecision::Send(event) => Decision::Change(vec![event], Clicked::Sent),
                 ClickDecision::Duplicate(message_id) => {
                     let conversation_id = conversation_of(&loaded.state, message_id)
                         .unwrap_or(attempt.record.conversation_id);
-                    return Ok(Sent {
-                        message_id,
-                        conversation_id,
-                        position: self.events().head_position().await?,
-                        duplicate: true,
-                    });
+                    Decision::Settle(vec![], Clicked::Duplicate(message_id, conversation_id))
                 }
-                ClickDecision::Blocked(reason, detail) => {
-                    let record = &attempt.record;
-                    let blocked = BlockedAttempt {
-                        attempt_id: Uuid::now_v7(),
-                        reason,
-                        detail,
-                        kind: record.kind,
-                        texter_id: record.texter_id,
-                        key_id: record.key_id,
-                        campaign_id: Some(record.campaign_id),
-                        conversation_id: (record.kind == MessageKind::Reply)
-                            .then_some(record.conversation_id),
-                        phone: Some(record.phone.clone()),
-                        token_id: record.token_id,
-                        idempotency_key: record.idempotency_key.clone(),
-                        presented_at: record.presented_at,
-                        clicked_at: record.clicked_at,
-                        received_at: record.received_at,
-                        ip: record.ip.clone(),
-                        user_agent: record.user_agent.clone(),
-                        hours: Some(record.hours.clone()),
-                    };
-                    let next_open = (reason == BlockReason::QuietHours)
-                        .then_some(next_open)
-                        .flatten();
-                    return Err(self.record_block(caller, stream, blocked, next_open).await);
+                ClickDecision::Blocked(refusal) => {
+                    let blocked = BlockedAttempt::of_click(
+                        &attempt.record,
+                        refusal.reason,
+                        refusal.detail.clone(),
+                    );
+                    let event = RecipientEvent::SendBlocked(Box::new(blocked));
+                    Decision::Settle(vec![event], Clicked::Blocked(refusal))
                 }
-            }
+            })
+        })
+        .await?;
+        match (executed.outcome, executed.written) {
+            (Clicked::Sent, Some(written)) => Ok(Sent {
+                message_id: attempt.record.message_id,
+                conversation_id: attempt.record.conversation_id,
+                position: written.last_position,
+                duplicate: false,
+            }),
+            (Clicked::Sent, None) => Err(AppError::Inconsistent(
+                "a click decided to send but nothing was appended".into(),
+            )),
+            (Clicked::Duplicate(message_id, conversation_id), _) => Ok(Sent {
+                message_id,
+                conversation_id,
+                position: self.events().head_position().await?,
+                duplicate: true,
+            }),
+            (Clicked::Blocked(refusal), _) => Err(AppError::Blocked {
+                reason: refusal.reason,
+                next_open: (refusal.reason == BlockReason::QuietHours)
+                    .then_some(next_open)
+                    .flatten(),
+                message: refusal.detail,
+            }),
         }
-        Err(AppError::Conflict(format!(
-            "{stream} kept changing; try again"
-        )))
     }
 
     /// Appends a refused attempt to the recipient stream and returns the
@@ -608,7 +599,6 @@ impl App {
         caller: &Caller,
         stream: &StreamId,
         attempt: BlockedAttempt,
-        next_open: Option<DateTime<Utc>>,
     ) -> AppError {
         let reason = attempt.reason;
         let message = attempt.detail.clone();
@@ -616,16 +606,12 @@ impl App {
         if let Err(err) = self.append_any(stream, &[event], &caller.metadata()).await {
             return err;
         }
-        AppError::Blocked {
-            reason,
-            message,
-            next_open,
-        }
+        AppError::blocked(reason, message)
     }
 
     /// A refusal whose phone cannot be trusted goes to the texter's stream.
     async fn record_texter_block(&self, caller: &Caller, attempt: BlockedAttempt) -> AppError {
-        let stream = texter::stream_id(caller.org_id, attempt.texter_id);
+        let stream = texter::stream_id(caller.org_id, attempt.evidence.texter_id);
         let reason = attempt.reason;
         let message = attempt.detail.clone();
         let event = TexterEvent::SendBlocked(Box::new(attempt));
@@ -667,6 +653,17 @@ impl App {
         };
         found.ok_or(AppError::NotFound("conversation"))
     }
+}
+
+/// What a click came to on the recipient stream.
+enum Clicked {
+    Sent,
+    Duplicate(MessageId, ConversationId),
+    Blocked(Refusal),
+}
+
+fn inconsistent(err: impl std::fmt::Display) -> AppError {
+    AppError::Inconsistent(err.to_string())
 }
 
 fn conversation_of(state: &RecipientState, message: MessageId) -> Option<ConversationId> {

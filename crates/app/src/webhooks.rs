@@ -10,7 +10,7 @@ use textbank_domain::{Actor, EventMetadata, MessageId, OrgId};
 use textbank_sms::{DeliveryReport, InboundMessage, WebhookEvent, telnyx, twilio};
 
 use crate::carrier::ConfiguredCarrier;
-use crate::recipient_cache;
+use crate::command;
 use crate::{App, AppError};
 
 /// Largest webhook body accepted (Twilio's and Telnyx's are a few KB).
@@ -197,16 +197,14 @@ impl App {
             error_code: report.error_code,
         };
         let stream = recipient::stream_id(carrier.org_id, &phone);
-        let written = recipient_cache::execute(
+        let written = command::execute(
             self,
             &stream,
             &carrier_metadata(carrier.org_id, &carrier.kind),
             |state| Ok(recipient::decide_report(state, &report)),
         )
         .await?;
-        Ok(written.map_or(WebhookOutcome::Duplicate, |result| {
-            WebhookOutcome::Recorded(result.last_position)
-        }))
+        Ok(written.map_or(WebhookOutcome::Duplicate, WebhookOutcome::Recorded))
     }
 
     async fn record_inbound(
@@ -230,15 +228,13 @@ impl App {
             texts: carrier.texts.clone(),
         };
         let stream = recipient::stream_id(carrier.org_id, &phone);
-        let written = recipient_cache::execute(
+        let written = command::execute(
             self,
             &stream,
             &carrier_metadata(carrier.org_id, &carrier.kind),
             |state| Ok(recipient::decide_inbound(state, &inbound, MessageId::new)),
         )
         .await?;
-        Ok(written.map_or(WebhookOutcome::Duplicate, |result| {
-            WebhookOutcome::Recorded(result.last_position)
-        }))
+        Ok(written.map_or(WebhookOutcome::Duplicate, WebhookOutcome::Recorded))
     }
 }
