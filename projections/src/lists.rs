@@ -313,14 +313,3 @@ pub async fn rejections(
         .map(|(line, reason, raw, detail)| (line.max(0) as u64, reason, raw, detail))
         .collect())
 }
-
-/// How many contacts a list holds.
-pub async fn contact_count(db: &Database, list: ListId) -> StoreResult<u64> {
-    let count: i64 = on_reader!(db, |pool| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM contacts WHERE list_id = $1")
-            .bind(Uuid::from(list))
-            .fetch_one(pool)
-            .await?
-    });
-    Ok(count.max(0) as u64)
-}

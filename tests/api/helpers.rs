@@ -401,12 +401,19 @@ impl TestApp {
     }
 
     /// Clicks Send on one queued message.
+    /// The server's time: its fixed clock's, or the system's.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock
+            .as_ref()
+            .map_or_else(Utc::now, |clock| clock.now())
+    }
+
     pub async fn click(&self, key: &str, token: &str, idempotency_key: &str) -> reqwest::Response {
         self.client
             .post(self.url("/v1/messages"))
             .bearer_auth(key)
             .header("idempotency-key", idempotency_key)
-            .json(&serde_json::json!({"click_token": token, "clicked_at": weekday_afternoon()}))
+            .json(&serde_json::json!({"click_token": token, "clicked_at": self.now()}))
             .send()
             .await
             .expect("request")

@@ -126,7 +126,33 @@ async fn the_same_click_again_returns_the_same_message_and_sends_nothing_new(
         .as_str()
         .unwrap()
         .to_owned();
+    // The same contact presented again (a second tab): another token.
+    let second_presentation = app.queue(&fixture, 1).await["messages"][0]["click_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second_presentation, token);
+    // A client clock far from the server's is refused before anything else.
+    let far_future = app
+        .client
+        .post(app.url("/v1/messages"))
+        .bearer_auth(&fixture.texter)
+        .header("idempotency-key", "key-2099")
+        .json(&json!({"click_token": token, "clicked_at": "2099-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(far_future, 422, "invalid_request").await;
     let first = json(app.click(&fixture.texter, &token, "key-1").await).await;
+    // The key of that click with the other token is another request, not a
+    // retry: refused, not answered as the first message.
+    expect_error(
+        app.click(&fixture.texter, &second_presentation, "key-1")
+            .await,
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
     let again = app.click(&fixture.texter, &token, "key-1").await;
     assert_eq!(again.status(), 202);
     let again = json(again).await;
@@ -141,7 +167,7 @@ async fn the_same_click_again_returns_the_same_message_and_sends_nothing_new(
     .await;
     let events = recipient_events(&app, &fixture, &phone(0)).await;
     assert_eq!(count(&events, "MessageSendClicked"), 1);
-    assert_eq!(count(&events, "SendBlocked"), 1);
+    assert_eq!(count(&events, "SendBlocked"), 2);
     app
 }
 

@@ -100,7 +100,18 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
                 continue;
             }
         }
-        let position = checkpoint(&app).await.unwrap_or(0);
+        let position = match checkpoint(&app).await {
+            Ok(position) => position,
+            Err(err) => {
+                // Waiting from 0 would wake at once and spin; wait a poll.
+                tracing::error!(error = %err, "dispatch checkpoint read failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+        };
         tokio::select! {
             _ = async {
                 wait_beyond(app.events(), position, POLL).await;

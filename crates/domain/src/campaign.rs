@@ -42,8 +42,7 @@ fn default_batch_size() -> u32 {
 }
 
 pub fn stream_id(campaign: CampaignId) -> StreamId {
-    StreamId::parse(format!("campaign-{campaign}"))
-        .unwrap_or_else(|_| unreachable!("a uuid makes a valid stream id"))
+    StreamId::of("campaign", &[&campaign])
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -36,6 +36,9 @@ macro_rules! typed_id {
             }
         }
 
+        impl crate::stream::sealed::Sealed for $name {}
+        impl crate::stream::StreamPart for $name {}
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 self.0.fmt(f)

@@ -17,8 +17,7 @@ pub const MAX_LIST_NAME_LEN: usize = 200;
 pub const MAX_DECLARATION_LEN: usize = 500;
 
 pub fn stream_id(list: ListId) -> StreamId {
-    StreamId::parse(format!("list-{list}"))
-        .unwrap_or_else(|_| unreachable!("a uuid makes a valid stream id"))
+    StreamId::of("list", &[&list])
 }
 
 /// What the uploader declared about the list, and what we measured of it.

@@ -16,8 +16,7 @@ pub const MAX_EMAIL_LEN: usize = 254;
 pub const MAX_LABEL_LEN: usize = 100;
 
 pub fn stream_id(org: OrgId) -> StreamId {
-    StreamId::parse(format!("org-{org}"))
-        .unwrap_or_else(|_| unreachable!("a uuid makes a valid stream id"))
+    StreamId::of("org", &[&org])
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

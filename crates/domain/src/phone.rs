@@ -210,6 +210,9 @@ fn describe(raw: &str, error: &phonenumber::ParseError) -> String {
     }
 }
 
+impl crate::stream::sealed::Sealed for PhoneNumber {}
+impl crate::stream::StreamPart for PhoneNumber {}
+
 impl fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

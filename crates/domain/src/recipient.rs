@@ -17,8 +17,7 @@ use crate::phone::PhoneNumber;
 use crate::stream::StreamId;
 
 pub fn stream_id(org: OrgId, phone: &PhoneNumber) -> StreamId {
-    StreamId::parse(format!("recipient-{org}-{phone}"))
-        .unwrap_or_else(|_| unreachable!("a uuid and an E.164 number make a valid stream id"))
+    StreamId::of("recipient", &[&org, phone])
 }
 
 /// How an opt-out (or opt-in) reached us.

@@ -45,6 +45,29 @@ impl StreamId {
     }
 }
 
+/// Text that is always a valid part of a stream name: typed ids print as
+/// hex and dashes, phone numbers as `+` and digits. Only the domain's own
+/// types implement it, so [`StreamId::of`] cannot build an invalid name.
+pub trait StreamPart: fmt::Display + sealed::Sealed {}
+
+pub(crate) mod sealed {
+    pub trait Sealed {}
+}
+
+impl StreamId {
+    /// `{category}-{part}-{part}…`, from a fixed category and parts that
+    /// are valid by construction; needs no check and cannot fail.
+    pub(crate) fn of(category: &'static str, parts: &[&dyn StreamPart]) -> Self {
+        let mut name = String::from(category);
+        for part in parts {
+            name.push('-');
+            name.push_str(&part.to_string());
+        }
+        debug_assert!(Self::parse(name.clone()).is_ok(), "{name}");
+        Self(name)
+    }
+}
+
 impl fmt::Display for StreamId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -13,8 +13,7 @@ use crate::recipient::ConversationRef;
 use crate::stream::StreamId;
 
 pub fn stream_id(org: OrgId, texter: MemberId) -> StreamId {
-    StreamId::parse(format!("texter-{org}-{texter}"))
-        .unwrap_or_else(|_| unreachable!("two uuids make a valid stream id"))
+    StreamId::of("texter", &[&org, &texter])
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

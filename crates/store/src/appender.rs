@@ -7,8 +7,10 @@
 //! writer retries its requests one by one so one bad request fails alone.
 
 use std::future::Future;
+use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
 use crate::error::{StoreError, StoreResult};
 use crate::event::AppendResult;
@@ -38,24 +40,74 @@ struct Job {
 #[derive(Clone)]
 pub(crate) struct Appender {
     jobs: mpsc::Sender<Job>,
+    task: Arc<Mutex<WriterTask>>,
+}
+
+/// The writer task, kept so that its end is reported with its cause.
+enum WriterTask {
+    Running(JoinHandle<()>),
+    Ended(StoreError),
 }
 
 impl Appender {
     /// Starts the writer; `head` is advanced to the last position written.
     pub fn spawn<W: BatchWriter>(writer: W, head: watch::Sender<u64>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run(writer, queue, head));
-        Self { jobs }
+        let task = tokio::spawn(run(writer, queue, head));
+        Self {
+            jobs,
+            task: Arc::new(Mutex::new(WriterTask::Running(task))),
+        }
     }
 
     pub async fn append(&self, request: AppendRequest) -> StoreResult<AppendResult> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job { request, reply })
-            .await
-            .map_err(|_| StoreError::WriterGone)?;
-        answer.await.map_err(|_| StoreError::WriterGone)?
+        if self.jobs.send(Job { request, reply }).await.is_err() {
+            return Err(self.gone().await);
+        }
+        match answer.await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(self.gone().await),
+        }
     }
+
+    /// Why the writer no longer answers: its panic, said once in the log
+    /// and then to every caller, or plain `WriterGone` when it stopped
+    /// because the store is closing.
+    async fn gone(&self) -> StoreError {
+        let mut task = self.task.lock().await;
+        if let WriterTask::Running(handle) = &mut *task {
+            // The queue or the reply closed: the task has ended or is
+            // unwinding, so this wait is short.
+            let ended = match handle.await {
+                Ok(()) => StoreError::WriterGone,
+                Err(err) => {
+                    let cause = panic_message(err);
+                    tracing::error!(cause = %cause, "the event writer failed; appends fail until restart");
+                    StoreError::WriterFailed(cause)
+                }
+            };
+            *task = WriterTask::Ended(ended);
+        }
+        match &*task {
+            WriterTask::Ended(StoreError::WriterFailed(cause)) => {
+                StoreError::WriterFailed(cause.clone())
+            }
+            _ => StoreError::WriterGone,
+        }
+    }
+}
+
+fn panic_message(err: tokio::task::JoinError) -> String {
+    if !err.is_panic() {
+        return err.to_string();
+    }
+    let payload = err.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 async fn run<W: BatchWriter>(
@@ -119,4 +171,52 @@ pub(crate) fn advance(head: &watch::Sender<u64>, position: u64) {
             false
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ExpectedVersion, NewEvent};
+    use textbank_domain::{Actor, EventMetadata, StreamId};
+
+    fn request() -> AppendRequest {
+        let event = NewEvent::new(
+            "Tested",
+            serde_json::json!({}),
+            EventMetadata::new(None, Actor::System),
+        );
+        AppendRequest::prepare(
+            &StreamId::parse("test-1").unwrap(),
+            ExpectedVersion::Any,
+            vec![event],
+        )
+        .unwrap()
+    }
+
+    struct Panicking;
+
+    impl BatchWriter for Panicking {
+        async fn write(
+            &mut self,
+            _batch: &[AppendRequest],
+        ) -> StoreResult<Vec<StoreResult<AppendResult>>> {
+            panic!("disk on fire")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_writer_is_reported_with_its_cause_to_every_later_append() {
+        let (head, _) = watch::channel(0);
+        let appender = Appender::spawn(Panicking, head);
+        for _ in 0..2 {
+            let err = appender
+                .append(request())
+                .await
+                .expect_err("the writer panicked");
+            assert!(
+                matches!(&err, StoreError::WriterFailed(cause) if cause == "disk on fire"),
+                "{err:?}"
+            );
+        }
+    }
 }

@@ -37,6 +37,10 @@ pub enum StoreError {
     /// The background writer stopped (the store is shutting down).
     #[error("the event writer has stopped")]
     WriterGone,
+    /// The background writer ended abnormally (a panic); every later append
+    /// answers with its cause.
+    #[error("the event writer failed: {0}")]
+    WriterFailed(String),
     /// The runtime is shutting down and dropped work the store handed to
     /// its blocking threads.
     #[error("the store is shutting down")]

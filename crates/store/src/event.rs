@@ -3,7 +3,6 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 use textbank_domain::{EventMetadata, StreamId};
 use uuid::Uuid;
@@ -70,19 +69,6 @@ impl NewEvent {
             data,
             metadata,
         }
-    }
-
-    /// Like [`NewEvent::new`], serializing a typed payload.
-    pub fn from_payload<T: Serialize>(
-        event_type: impl Into<String>,
-        payload: &T,
-        metadata: EventMetadata,
-    ) -> Result<Self, serde_json::Error> {
-        Ok(Self::new(
-            event_type,
-            serde_json::to_value(payload)?,
-            metadata,
-        ))
     }
 
     pub fn with_id(mut self, event_id: Uuid) -> Self {
@@ -160,13 +146,6 @@ pub struct AppendResult {
     pub last_position: u64,
     pub first_version: u64,
     pub last_version: u64,
-}
-
-impl AppendResult {
-    /// The expectation for the caller's next append to the same stream.
-    pub fn next_expected(&self) -> ExpectedVersion {
-        ExpectedVersion::Exact(self.last_version)
-    }
 }
 
 #[cfg(test)]
