@@ -2,6 +2,8 @@
 //! Thin by design: it parses flags (each also an environment variable) and
 //! calls the library crates.
 #![forbid(unsafe_code)]
+// No unwrap or expect on input, I/O or the database outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod bench;
 mod bench_import;

@@ -1,6 +1,8 @@
 //! textbank's HTTP API: the axum router, its one error shape, operational
 //! endpoints (`/health`, `/ready`, `/metrics`) and the server lifecycle.
 #![forbid(unsafe_code)]
+// No unwrap or expect on input, I/O or the database outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
 mod extract;

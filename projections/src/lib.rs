@@ -3,6 +3,8 @@
 //! its checkpoint in one transaction, so every event takes effect exactly
 //! once, across crashes.
 #![forbid(unsafe_code)]
+// No unwrap or expect on input, I/O or the database outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod audit;
 mod batch;

@@ -2,6 +2,8 @@
 //! and the CLI call. Command handlers (load a stream, decide, append) live
 //! here as they arrive; the API and the CLI stay thin.
 #![forbid(unsafe_code)]
+// No unwrap or expect on input, I/O or the database outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod assignment;
 pub mod audit;

@@ -1,6 +1,8 @@
 //! textbank's pure domain model: identifiers, stream names, event metadata and
 //! the clock. No I/O lives here; the store, the app layer and the API build on it.
 #![forbid(unsafe_code)]
+// No unwrap or expect on input, I/O or the database outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod campaign;
 pub mod click;

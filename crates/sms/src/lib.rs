@@ -3,6 +3,8 @@
 //! parsers, a Twilio-compatible simulator for demos and load tests, and a
 //! per-number send rate limiter.
 #![forbid(unsafe_code)]
+// No unwrap or expect on input, I/O or the database outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
 mod http;

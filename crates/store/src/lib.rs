@@ -3,6 +3,8 @@
 //! chain, wake-ups for followers and projector checkpoints. Backends: SQLite
 //! (embedded default) and PostgreSQL, behind one trait.
 #![forbid(unsafe_code)]
+// No unwrap or expect on input, I/O or the database outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod appender;
 pub mod baseline;

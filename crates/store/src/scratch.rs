@@ -4,6 +4,9 @@
 //! skipped with a message — unless `CI` is set, where a missing PostgreSQL is
 //! a failure, so CI can never pass by skipping.
 
+// Test support: a test that cannot get its database fails at once, loudly.
+#![allow(clippy::expect_used)]
+
 use std::path::PathBuf;
 
 use sqlx::Connection;
