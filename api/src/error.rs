@@ -91,6 +91,13 @@ impl From<AppError> for ApiError {
             AppError::TooLarge(_) => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
             }
+            AppError::OverLimit { code, limit, .. } => {
+                let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+                let mut details = serde_json::Map::new();
+                details.insert("limit".into(), json!(limit));
+                error.details = Some(details);
+                error
+            }
             AppError::Blocked {
                 reason, next_open, ..
             } => {
