@@ -4,6 +4,8 @@
 //! an opaque message.
 
 use axum::Json;
+use axum::extract::path::ErrorKind as PathErrorKind;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -48,6 +50,63 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
 
+    /// An error answer that a handler did not write (axum's or a layer's
+    /// plain-text or empty one), given a stable code by its status.
+    pub fn from_status(status: StatusCode, message: impl Into<String>) -> Self {
+        let code = match status {
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            StatusCode::REQUEST_TIMEOUT => "request_timeout",
+            StatusCode::LENGTH_REQUIRED => "length_required",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::URI_TOO_LONG => "uri_too_long",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
+            StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
+            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            status if status.is_server_error() => "internal",
+            _ => "bad_request",
+        };
+        Self::new(status, code, message)
+    }
+
+    /// Hyper's answer to a request it could not parse, with the reason.
+    pub fn unparsable_request(status: StatusCode) -> Self {
+        let message = match status {
+            StatusCode::URI_TOO_LONG => "the URL is too long",
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                "the request's headers are too large or too many"
+            }
+            _ => {
+                "the request is not valid HTTP: its method, path or a header holds \
+                 characters HTTP does not allow (control characters, or non-ASCII bytes in the path)"
+            }
+        };
+        Self::from_status(status, message)
+    }
+
+    /// A URL longer than the server reads.
+    pub fn uri_too_long(limit: usize) -> Self {
+        Self::from_status(
+            StatusCode::URI_TOO_LONG,
+            format!("the URL is longer than {limit} bytes"),
+        )
+    }
+
+    /// The response body: `{"error":{"code","message",…details}}`.
+    pub fn json_body(&self) -> String {
+        self.body().to_string()
+    }
+
+    fn body(&self) -> serde_json::Value {
+        let mut error = serde_json::Map::new();
+        error.insert("code".into(), json!(self.code));
+        error.insert("message".into(), json!(self.message));
+        error.extend(self.details.clone().unwrap_or_default());
+        json!({ "error": error })
+    }
+
     /// A failure that is ours, not the caller's: logged, not explained.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -56,6 +115,69 @@ impl ApiError {
             "internal",
             "internal server error",
         )
+    }
+}
+
+/// A JSON body that does not parse, has the wrong shape or type, or is too
+/// large.
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(err) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                err.body_text(),
+            ),
+            JsonRejection::JsonSyntaxError(err) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_json", err.body_text())
+            }
+            JsonRejection::MissingJsonContentType(_) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON with Content-Type: application/json",
+            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                other.body_text(),
+            ),
+            other => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                other.body_text(),
+            ),
+        }
+    }
+}
+
+/// A query string with an unknown parameter or a value of the wrong type:
+/// 422, like a body with the same problem.
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            rejection.body_text(),
+        )
+    }
+}
+
+/// A path segment that is not UTF-8 (once percent-decoded) is the caller's
+/// (400); a route whose handler wants parameters it does not have is ours.
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        match &rejection {
+            PathRejection::FailedToDeserializePathParams(err)
+                if !matches!(err.kind(), PathErrorKind::WrongNumberOfParameters { .. }) =>
+            {
+                Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_path",
+                    rejection.body_text(),
+                )
+            }
+            _ => Self::internal(&rejection.body_text()),
+        }
     }
 }
 
@@ -155,12 +277,7 @@ impl IntoResponse for ApiError {
             .as_ref()
             .and_then(|details| details.get("retry_after_secs"))
             .and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok());
-        let mut error = serde_json::Map::new();
-        error.insert("code".into(), json!(self.code));
-        error.insert("message".into(), json!(self.message));
-        error.extend(self.details.unwrap_or_default());
-        let body = json!({ "error": error });
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (self.status, Json(self.body())).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

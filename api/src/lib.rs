@@ -2,10 +2,12 @@
 //! endpoints (`/health`, `/ready`, `/metrics`) and the server lifecycle.
 #![forbid(unsafe_code)]
 
+mod connection;
 mod error;
 mod extract;
 mod metrics;
 mod ops;
+mod responses;
 mod server;
 mod v1;
 mod web;
