@@ -13,6 +13,9 @@ use textbank_app::AppError;
 use textbank_domain::message::BlockReason;
 use textbank_store::StoreError;
 
+/// How long a client waits before asking again while storage is down.
+const STORAGE_RETRY_AFTER_SECS: u64 = 2;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -94,6 +97,14 @@ impl ApiError {
         )
     }
 
+    /// Request headers larger than the server reads.
+    pub fn headers_too_large(limit: usize) -> Self {
+        Self::from_status(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the request's headers are larger than {limit} bytes"),
+        )
+    }
+
     /// The response body: `{"error":{"code","message",…details}}`.
     pub fn json_body(&self) -> String {
         self.body().to_string()
@@ -105,6 +116,21 @@ impl ApiError {
         error.insert("message".into(), json!(self.message));
         error.extend(self.details.clone().unwrap_or_default());
         json!({ "error": error })
+    }
+
+    /// The database is unreachable or overloaded: 503 with `Retry-After`,
+    /// so clients and load balancers wait and ask again. Logged, since an
+    /// operator has to see it; the detail is not the caller's business.
+    pub fn storage_unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "storage unavailable");
+        let mut error = Self::unavailable(
+            "storage_unavailable",
+            "the database is not available just now; try again shortly",
+        );
+        let mut details = serde_json::Map::new();
+        details.insert("retry_after_secs".into(), json!(STORAGE_RETRY_AFTER_SECS));
+        error.details = Some(details);
+        error
     }
 
     /// A failure that is ours, not the caller's: logged, not explained.
@@ -192,6 +218,7 @@ impl From<StoreError> for ApiError {
                 "invalid_input",
                 err.to_string(),
             ),
+            _ if err.is_unavailable() => Self::storage_unavailable(&err),
             _ => Self::internal(&err),
         }
     }
@@ -247,6 +274,7 @@ impl From<AppError> for ApiError {
             }
             AppError::Io(err) => Self::internal(&err),
             AppError::Store(err) => err.into(),
+            AppError::Projection(textbank_projections::ProjectionError::Store(err)) => err.into(),
             AppError::Projection(err) => Self::internal(&err),
         }
     }
@@ -315,6 +343,31 @@ mod tests {
         let err = ApiError::from(sqlx_error());
         assert_eq!(err.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(err.message, "internal server error");
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after_and_no_details() {
+        let refused = || {
+            StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "connect to 10.0.0.7:5432 refused",
+            )))
+        };
+        for err in [
+            ApiError::from(refused()),
+            ApiError::from(AppError::Store(refused())),
+            ApiError::from(AppError::Projection(refused().into())),
+        ] {
+            assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(err.code, "storage_unavailable");
+            assert!(!err.message.contains("10.0.0.7"));
+            let response = err.into_response();
+            assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        }
+        // A genuinely unexpected failure stays an opaque 500.
+        let corrupt = ApiError::from(StoreError::Corrupt("bad row".into()));
+        assert_eq!(corrupt.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(corrupt.code, "internal");
     }
 
     fn sqlx_error() -> StoreError {

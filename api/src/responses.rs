@@ -1,6 +1,8 @@
 //! One layer over every response: error answers a handler did not write
 //! (axum's plain-text rejections, empty bodies) take the API's JSON error
-//! shape, a URL past the limit is a JSON 414, and every response carries
+//! shape, a URL or headers past their limits are a JSON 414 or 431 (hyper
+//! refuses larger ones itself, but only when they arrive over several
+//! reads, see `connection`), and every response carries
 //! `X-Content-Type-Options: nosniff`, so no browser runs JSON or CSV as a
 //! page or script.
 
@@ -14,6 +16,8 @@ use crate::error::ApiError;
 
 /// The longest URL (path and query) served. Hyper itself refuses 64 KB.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most header bytes (names and values) a request may carry.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// The most of a plain-text error body kept as the JSON message.
 const MAX_PLAIN_ERROR: usize = 4 * 1024;
 
@@ -22,8 +26,15 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         .uri()
         .path_and_query()
         .map_or(0, |path| path.as_str().len());
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
     let mut response = if uri_bytes > MAX_URI_BYTES {
         ApiError::uri_too_long(MAX_URI_BYTES).into_response()
+    } else if header_bytes > MAX_HEADER_BYTES {
+        ApiError::headers_too_large(MAX_HEADER_BYTES).into_response()
     } else {
         let response = next.run(request).await;
         if is_bare_error(&response) {

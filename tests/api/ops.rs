@@ -141,6 +141,7 @@ async fn every_bad_request_is_answered_in_json_with_a_code(app: TestApp) -> Test
     let long_path = format!("/v1/lists?name={}", "a".repeat(70_000));
     let longish_path = format!("/v1/lists?name={}", "a".repeat(10_000));
     let big_header = format!("x-filler: {}\r\n", "a".repeat(500_000));
+    let largish_header = format!("x-filler: {}\r\n", "a".repeat(70_000));
     let many_headers: String = (0..150).map(|i| format!("x-h{i}: 1\r\n")).collect();
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         (
@@ -182,6 +183,12 @@ async fn every_bad_request_is_answered_in_json_with_a_code(app: TestApp) -> Test
         (
             "a 500 KB header",
             raw_get(b"/health", big_header.as_bytes()),
+            431,
+            "headers_too_large",
+        ),
+        (
+            "a 70 KB header",
+            raw_get(b"/health", largish_header.as_bytes()),
             431,
             "headers_too_large",
         ),
