@@ -14,6 +14,7 @@ crate::on_both_backends!(
     a_wrong_method_is_a_json_405,
     every_bad_request_is_answered_in_json_with_a_code,
     json_and_csv_answers_tell_browsers_not_to_sniff,
+    a_request_while_the_database_is_gone_is_503_with_retry_after,
 );
 
 async fn error_of(response: reqwest::Response) -> (String, String) {
@@ -261,5 +262,16 @@ async fn json_and_csv_answers_tell_browsers_not_to_sniff(app: TestApp) -> TestAp
         app.get("/health").await.headers()["x-content-type-options"],
         "nosniff"
     );
+    app
+}
+
+async fn a_request_while_the_database_is_gone_is_503_with_retry_after(app: TestApp) -> TestApp {
+    let owner = app.create_org("Rivera").await;
+    app.app.close().await;
+    let response = app.get_as(&owner, "/v1/lists").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "2");
+    let (code, _) = error_of(response).await;
+    assert_eq!(code, "storage_unavailable");
     app
 }
