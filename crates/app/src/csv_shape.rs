@@ -59,7 +59,26 @@ impl ShapeCheck {
 
     /// Checks the next bytes of the file.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), AppError> {
-        for &byte in bytes {
+        let mut next = 0;
+        while next < bytes.len() {
+            // Past the header, a run of plain bytes inside a field is
+            // counted at once (the byte-by-byte walk is 3x slower).
+            if self.rows > 0 {
+                let rest = &bytes[next..];
+                let run = match self.state {
+                    State::InField => rest.iter().position(|&b| b == b',' || is_end(b)),
+                    State::InQuotes => rest.iter().position(|&b| b == b'"'),
+                    _ => Some(0),
+                }
+                .unwrap_or(rest.len());
+                if run > 0 {
+                    self.grow_field(run)?;
+                    next += run;
+                    continue;
+                }
+            }
+            let byte = bytes[next];
+            next += 1;
             if self.rows == 0 && !(self.state == State::StartRow && is_end(byte)) {
                 self.header_bytes += 1;
                 if self.header_bytes > self.limits.max_header_bytes {
@@ -92,14 +111,14 @@ impl ShapeCheck {
                 }
                 (State::InQuotes, b'"') => State::QuoteInQuotes,
                 (State::InQuotes, _) | (State::QuoteInQuotes, b'"') => {
-                    self.grow_field()?;
+                    self.grow_field(1)?;
                     State::InQuotes
                 }
                 (
                     State::StartRow | State::StartField | State::InField | State::QuoteInQuotes,
                     _,
                 ) => {
-                    self.grow_field()?;
+                    self.grow_field(1)?;
                     State::InField
                 }
             };
@@ -120,8 +139,8 @@ impl ShapeCheck {
         })
     }
 
-    fn grow_field(&mut self) -> Result<(), AppError> {
-        self.field_bytes += 1;
+    fn grow_field(&mut self, bytes: usize) -> Result<(), AppError> {
+        self.field_bytes += bytes;
         if self.field_bytes > self.limits.max_field_bytes {
             return Err(over_limit(
                 "field_too_long",
@@ -184,13 +203,24 @@ mod tests {
         }
     }
 
-    /// Feeds the file one byte at a time, as the worst-split upload would.
+    /// Feeds the file whole and one byte at a time (the worst-split
+    /// upload); both must come to the same answer.
     fn check(file: &[u8], limits: ImportLimits) -> Result<Shape, AppError> {
-        let mut check = ShapeCheck::new(limits);
-        for byte in file {
-            check.feed(std::slice::from_ref(byte))?;
+        let whole = ShapeCheck::new(limits).fed(file);
+        let mut bytewise = ShapeCheck::new(limits);
+        let bytewise = file
+            .iter()
+            .try_for_each(|byte| bytewise.feed(std::slice::from_ref(byte)))
+            .and_then(|()| bytewise.finish());
+        assert_eq!(format!("{whole:?}"), format!("{bytewise:?}"));
+        whole
+    }
+
+    impl ShapeCheck {
+        fn fed(mut self, file: &[u8]) -> Result<Shape, AppError> {
+            self.feed(file)?;
+            self.finish()
         }
-        check.finish()
     }
 
     fn code<T: std::fmt::Debug>(result: Result<T, AppError>) -> &'static str {
