@@ -123,14 +123,20 @@ impl ApiError {
     /// operator has to see it; the detail is not the caller's business.
     pub fn storage_unavailable(cause: &dyn std::fmt::Display) -> Self {
         tracing::warn!(error = %cause, "storage unavailable");
-        let mut error = Self::unavailable(
+        Self::unavailable(
             "storage_unavailable",
             "the database is not available just now; try again shortly",
-        );
-        let mut details = serde_json::Map::new();
-        details.insert("retry_after_secs".into(), json!(STORAGE_RETRY_AFTER_SECS));
-        error.details = Some(details);
-        error
+        )
+        .retry_after_storage()
+    }
+
+    /// Adds the wait before asking again while storage is down (a
+    /// `Retry-After` header and `retry_after_secs`).
+    pub fn retry_after_storage(mut self) -> Self {
+        self.details
+            .get_or_insert_default()
+            .insert("retry_after_secs".into(), json!(STORAGE_RETRY_AFTER_SECS));
+        self
     }
 
     /// A failure that is ours, not the caller's: logged, not explained.

@@ -48,6 +48,7 @@ async fn ready_is_503_with_a_json_error_when_the_database_is_gone(app: TestApp) 
     app.app.close().await;
     let response = app.get("/ready").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "2");
     let (code, message) = error_of(response).await;
     assert_eq!(code, "database_unavailable");
     assert!(message.contains("database"));
