@@ -143,6 +143,7 @@ async fn measure(
         .with_import_limits(ImportLimits {
             max_bytes: u64::MAX,
             max_rows: u64::MAX,
+            ..ImportLimits::default()
         });
     let created = app.create_org("Benchmark").await?;
     let caller = app.authenticate(&created.owner_key, None, None).await?;

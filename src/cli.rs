@@ -108,6 +108,18 @@ pub struct ServeArgs {
     #[arg(long, env = "TEXTBANK_MAX_LIST_ROWS", default_value_t = 1_000_000)]
     pub max_list_rows: u64,
 
+    /// Most columns a contact-list row (the header too) may have.
+    #[arg(long, env = "TEXTBANK_MAX_LIST_COLUMNS", default_value_t = 200)]
+    pub max_list_columns: usize,
+
+    /// Longest contact-list header row, in bytes.
+    #[arg(long, env = "TEXTBANK_MAX_LIST_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_list_header_bytes: usize,
+
+    /// Longest field of a contact list, in bytes.
+    #[arg(long, env = "TEXTBANK_MAX_LIST_FIELD_BYTES", default_value_t = 1024)]
+    pub max_list_field_bytes: usize,
+
     /// The server secret key (64 hex digits): signs click tokens and seals
     /// carrier credentials. Servers sharing a database must share it.
     #[arg(long, env = "TEXTBANK_SECRET_KEY", hide_env_values = true)]
@@ -202,6 +214,9 @@ pub async fn serve(args: ServeArgs) -> CliResult {
         import_limits: ImportLimits {
             max_bytes: args.max_list_bytes,
             max_rows: args.max_list_rows,
+            max_columns: args.max_list_columns,
+            max_header_bytes: args.max_list_header_bytes,
+            max_field_bytes: args.max_list_field_bytes,
         },
         secret_key: match args.secret_key {
             Some(hex) => SecretKeySource::Hex(hex),

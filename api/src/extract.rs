@@ -1,10 +1,9 @@
 //! Request extractors whose failures answer in the API's JSON error shape:
-//! the authenticated caller, JSON bodies, and ids in paths.
+//! the authenticated caller, JSON bodies, query strings and path segments.
+//! Handlers use these, never axum's own, whose rejections are plain text.
 
-use std::net::SocketAddr;
 use std::str::FromStr;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, COOKIE, USER_AGENT};
@@ -12,6 +11,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use textbank_app::{AppError, Caller};
 
+use crate::connection::PeerAddr;
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -93,8 +93,8 @@ pub fn client(parts: &Parts, state: &AppState) -> (Option<String>, Option<String
         .and_then(|value| value.to_str().ok());
     let ip = parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| {
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|ConnectInfo(PeerAddr(addr))| {
             state
                 .app
                 .client_address(addr.ip(), forwarded_for)
@@ -115,34 +115,35 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(match rejection {
-                JsonRejection::JsonDataError(err) => ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_request",
-                    err.body_text(),
-                ),
-                JsonRejection::JsonSyntaxError(err) => {
-                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", err.body_text())
-                }
-                JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "the body must be JSON with Content-Type: application/json",
-                ),
-                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    other.body_text(),
-                ),
-                other => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    other.body_text(),
-                ),
-            }),
-        }
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// The query string; a malformed one (an unknown parameter, `limit=-1`) is
+/// a JSON 422 naming the problem.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// Path segments; one that is not UTF-8 once percent-decoded is a JSON 400.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
     }
 }
 

@@ -4,10 +4,12 @@
 // No unwrap or expect on input, I/O or the database outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod connection;
 mod error;
 mod extract;
 mod metrics;
 mod ops;
+mod responses;
 mod server;
 mod v1;
 mod web;

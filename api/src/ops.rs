@@ -25,10 +25,10 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         }))),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
-            Err(ApiError::unavailable(
-                "database_unavailable",
-                "the database is not reachable",
-            ))
+            Err(
+                ApiError::unavailable("database_unavailable", "the database is not reachable")
+                    .retry_after_storage(),
+            )
         }
     }
 }

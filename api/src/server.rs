@@ -18,8 +18,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
+use crate::connection::{JsonListener, PeerAddr};
 use crate::metrics::Metrics;
-use crate::{ops, webhooks};
+use crate::{ops, responses, webhooks};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -69,6 +70,7 @@ fn router_closing(app: App, metrics: Arc<Metrics>, closing: watch::Receiver<bool
             state.clone(),
             record_metrics,
         ))
+        .layer(middleware::from_fn(responses::json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -92,7 +94,7 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
 
 /// A bound, not yet running server.
 pub struct Server {
-    listener: TcpListener,
+    listener: JsonListener,
     router: Router,
     closing: watch::Sender<bool>,
 }
@@ -100,10 +102,10 @@ pub struct Server {
 impl Server {
     /// Binds `addr` (port 0 picks a free port; see [`Server::local_addr`]).
     pub async fn bind(app: App, addr: SocketAddr) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = JsonListener(TcpListener::bind(addr).await?);
         // Carriers (the simulator too) post webhooks here unless a public
         // URL was configured.
-        app.set_public_url(&format!("http://{}", listener.local_addr()?));
+        app.set_public_url(&format!("http://{}", listener.0.local_addr()?));
         let (closing, closing_rx) = watch::channel(false);
         Ok(Self {
             listener,
@@ -113,7 +115,7 @@ impl Server {
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listener.0.local_addr()
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and waits for
@@ -124,7 +126,7 @@ impl Server {
     ) -> std::io::Result<()> {
         let service = self
             .router
-            .into_make_service_with_connect_info::<SocketAddr>();
+            .into_make_service_with_connect_info::<PeerAddr>();
         let closing = self.closing;
         axum::serve(self.listener, service)
             .with_graceful_shutdown(async move {

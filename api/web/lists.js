@@ -12,6 +12,7 @@
     missing_phone: "No phone number",
     duplicate: "Duplicate of an earlier row",
     opted_out: "Number opted out of the organization",
+    malformed: "Malformed row (a quote never closed)",
   };
 
   let memberNames = new Map();

@@ -115,6 +115,7 @@ pub async fn spawn_app_with(
         .with_import_limits(ImportLimits {
             max_bytes: 64 * 1024,
             max_rows: 500,
+            ..ImportLimits::default()
         })
         .with_send_settings(send);
     let server = Server::bind(app.clone(), "127.0.0.1:0".parse().unwrap())
@@ -236,6 +237,73 @@ impl TestApp {
         self.background.stop().await;
         self.app.close().await;
         self.db.cleanup().await;
+    }
+}
+
+/// One HTTP answer read off a raw connection.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The value of a response header (names compared case-blind).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then_some(value.trim())
+        })
+    }
+}
+
+impl TestApp {
+    /// Writes `request` as is on a new connection and reads one response:
+    /// for requests reqwest will not send (bytes that are not HTTP), and for
+    /// bodies that never end (the server must answer before they do).
+    pub async fn raw(&self, request: &[u8]) -> RawResponse {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = self.address.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        stream.write_all(request).await.expect("write the request");
+        let read = async {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            loop {
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    let mut response = RawResponse {
+                        status: head[9..12].parse().expect("a status code"),
+                        head,
+                        body: Vec::new(),
+                    };
+                    let length: usize = response
+                        .header("content-length")
+                        .and_then(|value| value.parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < end + 4 + length {
+                        let read = stream.read(&mut chunk).await.expect("read the body");
+                        if read == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..read]);
+                    }
+                    response.body = buf[end + 4..].to_vec();
+                    return response;
+                }
+                let read = stream.read(&mut chunk).await.expect("read the head");
+                assert!(read > 0, "closed without an answer: {buf:?}");
+                buf.extend_from_slice(&chunk[..read]);
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), read)
+            .await
+            .expect("an answer within 10 s")
     }
 }
 

@@ -15,6 +15,10 @@ crate::on_both_backends!(
     provenance_is_required_and_the_body_must_be_csv,
     texters_cannot_upload_and_compliance_reads_but_cannot_upload,
     another_orgs_list_answers_404,
+    lists_past_the_column_header_or_field_limits_are_422_naming_the_limit_and_nothing_is_stored,
+    a_header_past_its_limits_is_refused_before_the_upload_ends,
+    a_header_without_contacts_is_refused_and_leaves_no_list,
+    a_quote_never_closed_is_rejected_as_a_malformed_row,
 );
 
 const QUERY: &str =
@@ -52,7 +56,7 @@ async fn a_spoke_format_list_imports_with_normalized_phones_zones_and_fields(
     assert_eq!(summary["imported"], 3);
     assert_eq!(
         summary["rejected"],
-        json!({"duplicate": 1, "invalid_phone": 1, "missing_phone": 1, "opted_out": 0})
+        json!({"duplicate": 1, "invalid_phone": 1, "malformed": 0, "missing_phone": 1, "opted_out": 0})
     );
     let list_id = summary["list_id"].as_str().unwrap();
 
@@ -185,7 +189,10 @@ async fn uploads_over_the_limits_are_413_and_nothing_is_stored(app: TestApp) -> 
         "payload_too_large",
     )
     .await;
-    let big = format!("cell,notes\n5552010001,{}\n", "x".repeat(70 * 1024));
+    let big = std::iter::once("cell,notes".to_owned())
+        .chain((0..400).map(|i| format!("555201{i:04},{}", "x".repeat(200))))
+        .collect::<Vec<_>>()
+        .join("\n");
     let message = expect_error(
         app.upload(&owner, QUERY, big).await,
         413,
@@ -303,5 +310,143 @@ async fn another_orgs_list_answers_404(app: TestApp) -> TestApp {
             .unwrap()
             .is_empty()
     );
+    app
+}
+
+async fn lists_past_the_column_header_or_field_limits_are_422_naming_the_limit_and_nothing_is_stored(
+    app: TestApp,
+) -> TestApp {
+    let owner = app.create_org("Rivera").await;
+    let head = app.app.store().head_position().await.unwrap();
+    // The defaults: 200 columns, a 16 KiB header, 1 KiB per field.
+    let wide_header = (0..201).map(|i| format!("c{i}")).collect::<Vec<_>>();
+    let wide_row = std::iter::repeat_n("x", 201).collect::<Vec<_>>();
+    let cases = [
+        (
+            format!("cell,{}\n5552010001\n", wide_header[1..].join(",")),
+            "too_many_columns",
+            200,
+        ),
+        (
+            format!("cell,name\n5552010001,{}\n", wide_row.join(",")),
+            "too_many_columns",
+            200,
+        ),
+        (
+            format!("cell,{}\n5552010001\n", long_names(150)),
+            "header_too_long",
+            16 * 1024,
+        ),
+        (
+            format!("cell,notes\n5552010001,\"{}\"\n", "x".repeat(1025)),
+            "field_too_long",
+            1024,
+        ),
+    ];
+    for (csv, code, limit) in cases {
+        let response = app.upload(&owner, QUERY, csv).await;
+        assert_eq!(response.status(), 422, "{code}");
+        let body = json(response).await;
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert_eq!(body["error"]["limit"], limit, "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&limit.to_string()), "{message}");
+    }
+    // A field of exactly 1 KiB is fine.
+    let at_limit = format!("cell,notes\n5552010001,{}\n", "x".repeat(1024));
+    assert_eq!(app.upload(&owner, QUERY, at_limit).await.status(), 201);
+    let lists = json(app.get_as(&owner, "/v1/lists").await).await;
+    assert_eq!(lists["lists"].as_array().unwrap().len(), 1, "{lists}");
+    let events = app.app.store().head_position().await.unwrap() - head;
+    assert!(events <= 4, "only the accepted list's events: {events}");
+    app
+}
+
+/// `count` column names of 120 bytes each (under the field limit).
+fn long_names(count: usize) -> String {
+    (0..count)
+        .map(|i| format!("{i:0>120}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn a_header_past_its_limits_is_refused_before_the_upload_ends(app: TestApp) -> TestApp {
+    let owner = app.create_org("Rivera").await;
+    let long_header = format!("cell,{}", long_names(170));
+    let wide_header = format!(
+        "cell,{}\r\n",
+        (0..300)
+            .map(|i| format!("c{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    for (start, code) in [
+        (long_header, "header_too_long"),
+        (wide_header, "too_many_columns"),
+    ] {
+        // The request promises 10 MB and sends only the start: the answer
+        // must come without the rest.
+        let request = format!(
+            "POST /v1/lists?{QUERY} HTTP/1.1\r\nhost: test\r\nauthorization: Bearer {owner}\r\n\
+             content-type: text/csv\r\ncontent-length: 10000000\r\n\r\n{start}"
+        );
+        let response = app.raw(request.as_bytes()).await;
+        assert_eq!(response.status, 422, "{response:?}");
+        let body: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
+    let lists = json(app.get_as(&owner, "/v1/lists").await).await;
+    assert!(lists["lists"].as_array().unwrap().is_empty());
+    app
+}
+
+async fn a_header_without_contacts_is_refused_and_leaves_no_list(app: TestApp) -> TestApp {
+    let owner = app.create_org("Rivera").await;
+    let head = app.app.store().head_position().await.unwrap();
+    for csv in ["first_name,phone\n", "first_name,phone\r\n\r\n\n", "cell"] {
+        let message =
+            expect_error(app.upload(&owner, QUERY, csv).await, 422, "invalid_request").await;
+        assert!(message.contains("no contacts"), "{message}");
+    }
+    let lists = json(app.get_as(&owner, "/v1/lists").await).await;
+    assert!(lists["lists"].as_array().unwrap().is_empty());
+    assert_eq!(app.app.store().head_position().await.unwrap(), head);
+    app
+}
+
+async fn a_quote_never_closed_is_rejected_as_a_malformed_row(app: TestApp) -> TestApp {
+    let owner = app.create_org("Rivera").await;
+    let csv = "cell,name\n5552010001,Ana\n5552010002,\"Ben\n5552010003,Cy\n";
+    let response = app.upload(&owner, QUERY, csv).await;
+    assert_eq!(response.status(), 201);
+    let summary = json(response).await;
+    assert_eq!(summary["rows"], 2);
+    assert_eq!(summary["imported"], 1);
+    assert_eq!(summary["rejected"]["malformed"], 1, "{summary}");
+    assert_eq!(summary["rejected"]["missing_phone"], 0, "{summary}");
+    let list_id = summary["list_id"].as_str().unwrap();
+    let rejections = app
+        .get_as(&owner, &format!("/v1/lists/{list_id}/rejections"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        rejections
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("3,malformed,5552010002,"),
+        "{rejections}"
+    );
+    // A header that never closes its quote is no header at all.
+    let message = expect_error(
+        app.upload(&owner, QUERY, "cell,\"name\n5552010001,Ana\n")
+            .await,
+        422,
+        "invalid_request",
+    )
+    .await;
+    assert!(message.contains("never closed"), "{message}");
     app
 }

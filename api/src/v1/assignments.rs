@@ -2,13 +2,13 @@
 //! request, release, reassignment, and who holds how many.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::Value;
 use textbank_domain::{CampaignId, MemberId};
 
 use crate::error::ApiError;
-use crate::extract::{Auth, Body, path_id};
+use crate::extract::{Auth, Body, Path, path_id};
 use crate::server::AppState;
 use crate::v1::to_json;
 

@@ -4,9 +4,8 @@
 //! app layer, so every bad one answers 422 `invalid_request` naming it.
 
 use axum::body::Body as HttpBody;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::State;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,7 +15,7 @@ use textbank_app::audit::{BlockedParams, MessageParams, MessageSearch, RangePara
 use textbank_domain::{MemberId, MessageId};
 
 use crate::error::ApiError;
-use crate::extract::{Auth, path_id};
+use crate::extract::{Auth, Path, Query, path_id};
 use crate::server::AppState;
 use crate::v1::to_json;
 
@@ -29,17 +28,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit/export.csv", get(export))
         .route("/v1/audit/verify", get(verify))
         .route("/v1/audit/texters/{texter_id}/cadence", get(cadence))
-}
-
-/// Query parameters, with unknown or malformed ones refused as 422.
-fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    query.map(|Query(query)| query).map_err(|rejection| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            rejection.body_text(),
-        )
-    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,9 +47,9 @@ pub struct VerifyQuery {
 pub async fn messages(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    params: Result<Query<MessageParams>, QueryRejection>,
+    Query(params): Query<MessageParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let search = MessageSearch::parse(&query(params)?, state.app.default_region())?;
+    let search = MessageSearch::parse(&params, state.app.default_region())?;
     to_json(state.app.audit_messages(&caller, &search).await?)
 }
 
@@ -69,10 +57,10 @@ pub async fn message(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(message_id): Path<String>,
-    params: Result<Query<TrailQuery>, QueryRejection>,
+    Query(params): Query<TrailQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let message_id: MessageId = path_id(&message_id, "message")?;
-    let min_position = textbank_app::parse_min_position(query(params)?.min_position.as_deref())?;
+    let min_position = textbank_app::parse_min_position(params.min_position.as_deref())?;
     to_json(
         state
             .app
@@ -92,9 +80,9 @@ pub async fn phone(
 pub async fn blocked(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    params: Result<Query<BlockedParams>, QueryRejection>,
+    Query(params): Query<BlockedParams>,
 ) -> Result<Json<Value>, ApiError> {
-    to_json(state.app.audit_blocked(&caller, &query(params)?).await?)
+    to_json(state.app.audit_blocked(&caller, &params).await?)
 }
 
 /// The same rows as `/v1/audit/messages`, every one, as CSV streamed off
@@ -102,9 +90,9 @@ pub async fn blocked(
 pub async fn export(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    params: Result<Query<MessageParams>, QueryRejection>,
+    Query(params): Query<MessageParams>,
 ) -> Result<Response, ApiError> {
-    let search = MessageSearch::parse(&query(params)?, state.app.default_region())?;
+    let search = MessageSearch::parse(&params, state.app.default_region())?;
     // Refusals (403, 422, 503) are answered before the body starts.
     let chunks = state.app.audit_export(&caller, &search).await?;
     let chunks = futures_util::StreamExt::map(chunks, |chunk| {
@@ -126,9 +114,8 @@ pub async fn export(
 pub async fn verify(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    params: Result<Query<VerifyQuery>, QueryRejection>,
+    Query(params): Query<VerifyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let params = query(params)?;
     to_json(
         state
             .app
@@ -141,13 +128,13 @@ pub async fn cadence(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(texter_id): Path<String>,
-    params: Result<Query<RangeParams>, QueryRejection>,
+    Query(params): Query<RangeParams>,
 ) -> Result<Json<Value>, ApiError> {
     let texter_id: MemberId = path_id(&texter_id, "texter")?;
     to_json(
         state
             .app
-            .texter_cadence(&caller, texter_id, &query(params)?)
+            .texter_cadence(&caller, texter_id, &params)
             .await?,
     )
 }

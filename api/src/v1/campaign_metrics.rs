@@ -2,8 +2,7 @@
 //! timeseries, and the org's overview. Every query takes `min_position` (a
 //! position the caller's own command returned) to read its own writes.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -14,7 +13,7 @@ use textbank_app::campaign_metrics::{Bucket, TimeseriesQuery};
 use textbank_domain::CampaignId;
 
 use crate::error::ApiError;
-use crate::extract::{Auth, path_id};
+use crate::extract::{Auth, Path, Query, path_id};
 use crate::server::AppState;
 use crate::v1::to_json;
 
@@ -53,13 +52,6 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
 }
 
-/// The query string, or 422 naming what is wrong with it.
-fn params<T>(params: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    params
-        .map(|Query(params)| params)
-        .map_err(|err| invalid(err.body_text()))
-}
-
 fn min_position(raw: Option<&str>) -> Result<Option<u64>, ApiError> {
     Ok(textbank_app::parse_min_position(raw)?)
 }
@@ -86,9 +78,8 @@ pub async fn campaign(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    query: Result<Query<ReadParams>, QueryRejection>,
+    Query(query): Query<ReadParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let query = params(query)?;
     let metrics = state
         .app
         .campaign_metrics(
@@ -105,9 +96,8 @@ pub async fn texters(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    query: Result<Query<ReadParams>, QueryRejection>,
+    Query(query): Query<ReadParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let query = params(query)?;
     let texters = state
         .app
         .campaign_texter_metrics(
@@ -124,9 +114,8 @@ pub async fn timeseries(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    query: Result<Query<TimeseriesParams>, QueryRejection>,
+    Query(query): Query<TimeseriesParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let query = params(query)?;
     let bucket = match query.bucket.as_deref() {
         None => Bucket::Hour,
         Some(raw) => raw.parse().map_err(invalid)?,
@@ -152,9 +141,8 @@ pub async fn timeseries(
 pub async fn overview(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    query: Result<Query<ReadParams>, QueryRejection>,
+    Query(query): Query<ReadParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let query = params(query)?;
     let overview = state
         .app
         .metrics_overview(&caller, min_position(query.min_position.as_deref())?)

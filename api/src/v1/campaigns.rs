@@ -2,7 +2,7 @@
 //! (launch, pause, resume, archive).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -11,7 +11,7 @@ use textbank_domain::campaign::{CannedResponse, Question, ScriptDraft, Transitio
 use textbank_domain::{CampaignId, ListId};
 
 use crate::error::ApiError;
-use crate::extract::{Auth, Body, path_id};
+use crate::extract::{Auth, Body, Path, path_id};
 use crate::server::AppState;
 use crate::v1::to_json;
 

@@ -5,8 +5,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
@@ -19,7 +18,7 @@ use textbank_domain::{CampaignId, ConversationId, MemberId};
 use tokio::sync::watch;
 
 use crate::error::ApiError;
-use crate::extract::{Auth, path_id};
+use crate::extract::{Auth, Path, Query, path_id};
 use crate::server::AppState;
 use crate::v1::to_json;
 
@@ -63,12 +62,6 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
 }
 
-fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    query
-        .map(|Query(query)| query)
-        .map_err(|rejection| invalid(rejection.body_text()))
-}
-
 /// An id given as a query parameter: one that does not parse is the
 /// caller's mistake (422), unlike an unknown one (which matches nothing).
 fn query_id<T: std::str::FromStr>(
@@ -86,9 +79,8 @@ fn query_id<T: std::str::FromStr>(
 pub async fn list(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    params: Result<Query<ListQuery>, QueryRejection>,
+    Query(params): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let params = query(params)?;
     let request = InboxRequest {
         status: params
             .status
@@ -122,9 +114,8 @@ pub async fn stream(
     State(state): State<AppState>,
     Auth(caller): Auth,
     headers: HeaderMap,
-    params: Result<Query<StreamQuery>, QueryRejection>,
+    Query(params): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let params = query(params)?;
     let resume = headers
         .get("last-event-id")
         .map(|value| {

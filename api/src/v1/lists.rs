@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Body as HttpBody;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
@@ -12,7 +12,7 @@ use textbank_app::ListDeclaration;
 use textbank_domain::ListId;
 
 use crate::error::ApiError;
-use crate::extract::{Auth, path_id};
+use crate::extract::{Auth, Path, Query, path_id};
 use crate::server::AppState;
 
 /// Content types a CSV upload may declare (spreadsheet programs and browsers
@@ -36,17 +36,10 @@ pub struct UploadParams {
 pub async fn upload(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    params: Result<Query<UploadParams>, axum::extract::rejection::QueryRejection>,
+    Query(params): Query<UploadParams>,
     headers: HeaderMap,
     body: HttpBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Query(params) = params.map_err(|err| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            err.body_text(),
-        )
-    })?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())

@@ -1,7 +1,7 @@
 //! Members, API keys and `/v1/me`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -9,7 +9,7 @@ use textbank_domain::{ApiKeyId, MemberId, Permission, Role, allows};
 use textbank_projections::directory;
 
 use crate::error::ApiError;
-use crate::extract::{Auth, Body, path_id};
+use crate::extract::{Auth, Body, Path, path_id};
 use crate::server::AppState;
 
 #[derive(Debug, Deserialize)]

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Body as HttpBody;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::SecondsFormat;
@@ -13,7 +13,7 @@ use serde_json::Value;
 use textbank_app::{OptOutEntry, OptOutFormat};
 
 use crate::error::ApiError;
-use crate::extract::Auth;
+use crate::extract::{Auth, Query};
 use crate::server::AppState;
 use crate::v1::lists::{CSV_TYPES, csv_field};
 
@@ -71,15 +71,8 @@ pub struct ExportParams {
 pub async fn export(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    params: Result<Query<ExportParams>, axum::extract::rejection::QueryRejection>,
+    Query(params): Query<ExportParams>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params.map_err(|err| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            err.body_text(),
-        )
-    })?;
     let json = match params.format.as_deref() {
         None | Some("csv") => false,
         Some("json") => true,

@@ -2,7 +2,7 @@
 //! message, and a conversation's thread, replies, opt-out and answers.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use textbank_app::{Click, ReplyBody};
 use textbank_domain::{CampaignId, ConversationId};
 
 use crate::error::ApiError;
-use crate::extract::{Auth, Body, path_id};
+use crate::extract::{Auth, Body, Path, Query, path_id};
 use crate::server::AppState;
 use crate::v1::to_json;
 

@@ -2,7 +2,7 @@
 //! the session in an HttpOnly cookie; the body carries the CSRF token the
 //! page sends back on every change.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +11,7 @@ use textbank_app::sign_in::{SESSION_TTL_HOURS, SignedIn};
 
 use super::to_json;
 use crate::error::ApiError;
-use crate::extract::{Auth, Body, SESSION_COOKIE, client, path_id, session_cookie};
+use crate::extract::{Auth, Body, Path, SESSION_COOKIE, client, path_id, session_cookie};
 use crate::server::AppState;
 
 #[derive(Deserialize)]

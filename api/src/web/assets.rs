@@ -1,11 +1,11 @@
 //! The web app's static files, compiled into the binary so the app works
 //! offline and a deployment is one file.
 
-use axum::extract::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
+use crate::extract::Path;
 
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";

@@ -5,14 +5,14 @@
 mod assets;
 
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use textbank_app::sign_in::SessionMember;
 use textbank_domain::{Permission, Role, allows};
 
-use crate::extract::{client, session_cookie};
+use crate::extract::{Path, client, session_cookie};
 use crate::server::AppState;
 
 pub fn routes() -> Router<AppState> {

@@ -33,6 +33,14 @@ pub enum AppError {
     /// The upload exceeds a size limit; nothing was stored.
     #[error("{0}")]
     TooLarge(String),
+    /// The upload breaks a configured limit on its shape (columns, header
+    /// or field size), named by `code`; nothing was stored.
+    #[error("{message}")]
+    OverLimit {
+        code: &'static str,
+        limit: u64,
+        message: String,
+    },
     /// A send attempt a compliance rule refused; recorded as evidence.
     #[error("{message}")]
     Blocked {

@@ -1,10 +1,11 @@
 //! Contact-list import: the CSV upload pipeline.
 //!
 //! 1. Spool the body to a temporary file while hashing it and enforcing the
-//!    byte limit — nothing is stored if the upload is too large or breaks off.
-//! 2. Inspect the file (blocking thread): UTF-8, CSV shape, header, row limit.
-//!    Every problem that makes the file unusable is found here, before any
-//!    event is written.
+//!    byte limit and the limits on columns, header and field sizes (see
+//!    `csv_shape`) — nothing is stored if the upload breaks one or breaks off.
+//! 2. Inspect the file (blocking thread): UTF-8, CSV shape, header, row limit,
+//!    at least one contact row. Every problem that makes the file unusable is
+//!    found here, before any event is written.
 //! 3. Import: a blocking thread reads the file again, normalizes phones,
 //!    resolves time zones, drops duplicates and emits chunk events; the async
 //!    side appends them to the list's stream as they come (the two overlap).
@@ -34,6 +35,7 @@ use tokio::sync::{mpsc, watch};
 use crate::App;
 use crate::caller::Caller;
 use crate::command::to_new_events;
+use crate::csv_shape::{Shape, ShapeCheck};
 use crate::error::AppError;
 
 /// Contacts (or rejections) per event.
@@ -47,10 +49,19 @@ pub struct ListDeclaration {
     pub consent_basis: String,
 }
 
+/// What a list upload may hold. Past `max_bytes` or `max_rows` it is too
+/// large (413); past the others, unusable (422 naming the limit). Columns
+/// and field sizes bound what every reader of the list gets back.
 #[derive(Debug, Clone, Copy)]
 pub struct ImportLimits {
     pub max_bytes: u64,
     pub max_rows: u64,
+    /// Columns in any row, the header included.
+    pub max_columns: usize,
+    /// Bytes of the header row as written.
+    pub max_header_bytes: usize,
+    /// Bytes of any one field (a quoted field without its quotes).
+    pub max_field_bytes: usize,
 }
 
 impl Default for ImportLimits {
@@ -58,6 +69,9 @@ impl Default for ImportLimits {
         Self {
             max_bytes: 200_000_000,
             max_rows: 1_000_000,
+            max_columns: 200,
+            max_header_bytes: 16 * 1024,
+            max_field_bytes: 1024,
         }
     }
 }
@@ -95,12 +109,17 @@ impl App {
             MAX_DECLARATION_LEN,
         )?;
 
-        let spooled = spool(body, limits.max_bytes).await?;
+        let spooled = spool(body, limits).await?;
         let path = spooled.file.path().to_owned();
         let max_rows = limits.max_rows;
         let inspected = tokio::task::spawn_blocking(move || inspect(&path, max_rows))
             .await
             .map_err(|err| AppError::Io(std::io::Error::other(err)))??;
+        // Numbers that opted out of the org are rejected, never imported.
+        // Read before the list's first event, so that a failure here leaves
+        // no list behind.
+        catch_up(self.events(), &OptOuts).await?;
+        let opted_out = opt_outs::opted_out_phones(self.database(), caller.org_id).await?;
 
         let list_id = ListId::new();
         let stream = list::stream_id(list_id);
@@ -131,11 +150,16 @@ impl App {
         let path = spooled.file.path().to_owned();
         let region = self.default_region();
         let columns = inspected.columns.clone();
-        // Numbers that opted out of the org are rejected, never imported.
-        catch_up(self.events(), &OptOuts).await?;
-        let opted_out = opt_outs::opted_out_phones(self.database(), caller.org_id).await?;
+        let unterminated_row = spooled.shape.unterminated_row;
         let producer = tokio::task::spawn_blocking(move || {
-            produce(&path, &columns, region, &opted_out, &events)
+            produce(
+                &path,
+                &columns,
+                region,
+                &opted_out,
+                unterminated_row,
+                &events,
+            )
         });
         // Project contacts while later chunks are still being appended, so
         // the list is queryable soon after its last chunk lands.
@@ -217,9 +241,10 @@ struct Spooled {
     file: tempfile::NamedTempFile,
     sha256: String,
     bytes: u64,
+    shape: Shape,
 }
 
-async fn spool<S, E>(mut body: S, max_bytes: u64) -> Result<Spooled, AppError>
+async fn spool<S, E>(mut body: S, limits: ImportLimits) -> Result<Spooled, AppError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -228,6 +253,8 @@ where
     let mut writer =
         tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file.reopen()?));
     let mut hasher = Sha256::new();
+    let mut shape = ShapeCheck::new(limits);
+    let max_bytes = limits.max_bytes;
     let mut bytes = 0u64;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|err| AppError::Invalid {
@@ -240,14 +267,24 @@ where
                 "the file is larger than {max_bytes} bytes; nothing was stored"
             )));
         }
+        // Refuses a file past a shape limit at the chunk that breaks it,
+        // so a 10 MB header line is never read whole.
+        shape.feed(&chunk)?;
         hasher.update(&chunk);
         writer.write_all(&chunk).await?;
     }
     writer.flush().await?;
+    let shape = shape.finish()?;
+    if shape.unterminated_row == Some(1) {
+        return Err(invalid_file(
+            "the header row opens a quote that is never closed".into(),
+        ));
+    }
     Ok(Spooled {
         file,
         sha256: hex::encode(hasher.finalize()),
         bytes,
+        shape,
     })
 }
 
@@ -312,6 +349,11 @@ fn inspect(path: &Path, max_rows: u64) -> Result<Inspected, AppError> {
         }
         utf8_fields(&record, line)?;
     }
+    if rows == 0 {
+        return Err(invalid_file(
+            "the file has a header row but no contacts; nothing was stored".into(),
+        ));
+    }
     Ok(Inspected { header, columns })
 }
 
@@ -356,6 +398,7 @@ fn produce(
     columns: &ColumnMap,
     region: Region,
     opted_out: &HashSet<String>,
+    unterminated_row: Option<u64>,
     events: &mpsc::Sender<ListEvent>,
 ) -> Result<Counts, AppError> {
     let mut reader = reader(path)?;
@@ -390,11 +433,22 @@ fn produce(
             raw_phone: raw_phone.to_owned(),
             detail,
         };
-        let rejection = match PhoneNumber::parse(raw_phone, region) {
-            Err(PhoneError::Missing) => {
+        // The csv crate closes a quote the file never closes at its end,
+        // taking the rest of the file into one field: not a contact.
+        let parsed = if unterminated_row == Some(line) {
+            Err(None)
+        } else {
+            PhoneNumber::parse(raw_phone, region).map_err(Some)
+        };
+        let rejection = match parsed {
+            Err(None) => Some(reject(
+                RejectReason::Malformed,
+                "a quote opened in this row is never closed".into(),
+            )),
+            Err(Some(PhoneError::Missing)) => {
                 Some(reject(RejectReason::MissingPhone, "no phone number".into()))
             }
-            Err(PhoneError::Invalid(why)) => Some(reject(RejectReason::InvalidPhone, why)),
+            Err(Some(PhoneError::Invalid(why))) => Some(reject(RejectReason::InvalidPhone, why)),
             Ok(phone) if !seen.insert(phone.as_str().to_owned()) => Some(reject(
                 RejectReason::Duplicate,
                 format!("an earlier row has the same number ({phone})"),

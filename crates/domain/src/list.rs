@@ -66,14 +66,18 @@ pub enum RejectReason {
     Duplicate,
     /// The number has opted out of the organization.
     OptedOut,
+    /// The row is not well-formed CSV: it opens a quote the file never
+    /// closes.
+    Malformed,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 4] = [
+    pub const ALL: [RejectReason; 5] = [
         RejectReason::MissingPhone,
         RejectReason::InvalidPhone,
         RejectReason::Duplicate,
         RejectReason::OptedOut,
+        RejectReason::Malformed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +86,7 @@ impl RejectReason {
             Self::InvalidPhone => "invalid_phone",
             Self::Duplicate => "duplicate",
             Self::OptedOut => "opted_out",
+            Self::Malformed => "malformed",
         }
     }
 }

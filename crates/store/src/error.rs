@@ -58,6 +58,67 @@ impl StoreError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::Conflict { .. })
     }
+
+    /// The database cannot be reached or cannot take the work just now (a
+    /// dropped connection, an exhausted or closed pool, a server shutting
+    /// down or out of connections, a SQLite file busy past its timeout or
+    /// failing I/O): asking again shortly may work. Anything else is a
+    /// genuine failure.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::WriterGone | Self::ShuttingDown => true,
+            Self::Database(err) => sqlx_unavailable(err),
+            _ => false,
+        }
+    }
+}
+
+fn sqlx_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                // SQLSTATE classes 08 (connection exception), 53
+                // (insufficient resources) and 57P (operator intervention:
+                // shutdown, cannot connect now).
+                let code = pg.code();
+                code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // Primary result codes (the low byte of an extended one):
+                // BUSY, LOCKED, IOERR, FULL, CANTOPEN.
+                db.code()
+                    .and_then(|code| code.parse::<u32>().ok())
+                    .is_some_and(|code| matches!(code & 0xff, 5 | 6 | 10 | 13 | 14))
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_failures_are_unavailability_and_bad_data_is_not() {
+        let io = StoreError::Database(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(io.is_unavailable());
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(StoreError::Database(sqlx::Error::PoolClosed).is_unavailable());
+        assert!(StoreError::WriterGone.is_unavailable());
+        assert!(!StoreError::Corrupt("row 7".into()).is_unavailable());
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::InvalidInput("no events".into()).is_unavailable());
+    }
+}
