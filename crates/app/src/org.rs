@@ -69,6 +69,8 @@ impl App {
                     &created,
                     OrgCommand::IssueApiKey {
                         by: Role::Owner,
+                        by_key: None,
+                        by_member: None,
                         key_id: ApiKeyId::new(),
                         key_hash: key_hash.clone(),
                         role: Role::Owner,
@@ -178,6 +180,8 @@ impl App {
         let key_id = ApiKeyId::new();
         let command = OrgCommand::IssueApiKey {
             by: caller.role,
+            by_key: Some(caller.key_id),
+            by_member: caller.member_id,
             key_id,
             key_hash: keys::hash(&key),
             role,
