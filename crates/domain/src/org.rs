@@ -260,7 +260,7 @@ pub fn decide(state: &OrgState, command: OrgCommand) -> Result<Vec<OrgEvent>, Or
                 return Err(OrgError::RoleNotGrantable(role));
             }
             if let Some(member_id) = member_id {
-                if by_member != Some(member_id) && !matches!(by, Role::Owner | Role::Admin) {
+                if by_member != Some(member_id) && !by.may_act_for_others() {
                     return Err(OrgError::MemberKeyNotYours(by));
                 }
                 let member = state
