@@ -118,9 +118,18 @@ async fn apply_one(
                 .await
                 .map(|_| ())?
         }),
-        OrgEvent::CarrierConfigured { .. }
-        | OrgEvent::CarrierSettingsChanged { .. }
-        | OrgEvent::PasswordResetIssued { .. } => {}
+        OrgEvent::PasswordResetIssued { member_id } => {
+            on_tx!(tx, |conn| {
+                sqlx::query("UPDATE members SET password_reset_at = $1 WHERE member_id = $2 AND org_id = $3")
+                .bind(at)
+                .bind(Uuid::from(*member_id))
+                .bind(org)
+                .execute(conn)
+                .await
+                .map(|_| ())?
+            })
+        }
+        OrgEvent::CarrierConfigured { .. } | OrgEvent::CarrierSettingsChanged { .. } => {}
     }
     Ok(())
 }
@@ -166,27 +175,44 @@ pub struct MemberView {
     pub email: String,
     pub role: Role,
     pub added_at: DateTime<Utc>,
+    /// When a password reset for them was last issued (an invite while
+    /// they had a password).
+    pub password_reset_at: Option<DateTime<Utc>>,
 }
 
+/// member_id, name, email, role, added_at, password_reset_at
+type MemberRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
 pub async fn members(db: &Database, org: OrgId) -> StoreResult<Vec<MemberView>> {
-    let rows: Vec<(Uuid, String, String, String, DateTime<Utc>)> = on_reader!(db, |pool| {
+    let rows: Vec<MemberRow> = on_reader!(db, |pool| {
         sqlx::query_as(
-            "SELECT member_id, name, email, role, added_at FROM members WHERE org_id = $1 ORDER BY added_at, member_id",
+            "SELECT member_id, name, email, role, added_at, password_reset_at FROM members
+              WHERE org_id = $1 ORDER BY added_at, member_id",
         )
         .bind(Uuid::from(org))
         .fetch_all(pool)
         .await?
     });
     rows.into_iter()
-        .map(|(member_id, name, email, role_name, added_at)| {
-            Ok(MemberView {
-                member_id: MemberId::from_uuid(member_id),
-                name,
-                email,
-                role: role(&role_name)?,
-                added_at,
-            })
-        })
+        .map(
+            |(member_id, name, email, role_name, added_at, password_reset_at)| {
+                Ok(MemberView {
+                    member_id: MemberId::from_uuid(member_id),
+                    name,
+                    email,
+                    role: role(&role_name)?,
+                    added_at,
+                    password_reset_at,
+                })
+            },
+        )
         .collect()
 }
 

@@ -1415,5 +1415,18 @@ async fn a_click_shows_who_minted_the_key_behind_it(app: TestApp) -> TestApp {
     assert_eq!(row["key_issued_by_key_id"], admin_key["key_id"]);
     assert_eq!(row["key_issued_by_member_id"], admin_id);
     assert_eq!(row["key_issued_by_name"], "Ada Admin");
+    // The export says it too.
+    let csv = app
+        .get_as(&fx.compliance, "/v1/audit/export.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let record = reader.records().next().unwrap().unwrap();
+    let cell = |name: &str| &record[header.iter().position(|h| h == name).unwrap()];
+    assert_eq!(cell("key_issued_by_member_id"), admin_id);
+    assert_eq!(cell("key_issued_by_name"), "Ada Admin");
     app
 }

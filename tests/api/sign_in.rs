@@ -967,6 +967,14 @@ async fn a_password_reset_is_for_owners_admins_and_the_member_and_ends_their_ses
             .contains(admin_key.as_str().unwrap())
     );
     assert!(!recorded[0].data.to_string().contains(token));
+    let members = json(app.get_as(&owner, "/v1/members").await).await;
+    let listed = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|member| member["member_id"] == texter_id.as_str())
+        .unwrap();
+    assert!(listed["password_reset_at"].is_string(), "{listed}");
 
     // Setting the new password ends every session opened with the old one.
     let other = signed_in(&app, "tess@example.org", PASSWORD).await;

@@ -237,7 +237,7 @@ impl App {
     /// Applies pending events to the directory now rather than waiting for
     /// the background runner: keys issued or revoked must take effect before
     /// the response.
-    async fn refresh_directory(&self) -> Result<u64, AppError> {
+    pub(crate) async fn refresh_directory(&self) -> Result<u64, AppError> {
         Ok(catch_up(self.events(), &directory::Directory).await?)
     }
 }

@@ -283,6 +283,8 @@ impl App {
                 &caller.metadata(),
             )
             .await?;
+            // The member listing shows the reset from the next request on.
+            self.refresh_directory().await?;
         }
         let base = self.public_url().unwrap_or_default();
         Ok(Invite {
