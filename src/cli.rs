@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use clap::{Args, Parser, Subcommand};
 use textbank_api::Server;
 use textbank_app::{
-    App, Background, Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, ImportLimits, SecretKeySource,
-    SendSettings, SimSettings,
+    App, Background, CarrierApiPolicy, Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, ImportLimits,
+    SecretKeySource, SendSettings, SimSettings,
 };
 use textbank_domain::phone::Region;
 use textbank_store::{ConnectOptions, Database, redact_url};
@@ -145,6 +145,23 @@ pub struct ServeArgs {
     )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
 
+    /// Carrier API bases an organization's carrier settings may name
+    /// (comma-separated): `scheme://host[:port]`, or a bare host for HTTPS
+    /// to it. The carrier secret goes with every call, so the list replaces
+    /// the default rather than adding to it.
+    #[arg(
+        long = "carrier-api-allow",
+        env = "TEXTBANK_CARRIER_API_ALLOW",
+        value_delimiter = ',',
+        default_value = "https://api.twilio.com,https://api.telnyx.com"
+    )]
+    pub carrier_api_allow: Vec<String>,
+
+    /// Let listed carrier API bases be loopback, private or link-local
+    /// addresses (a local test double or proxy); refused otherwise.
+    #[arg(long, env = "TEXTBANK_CARRIER_API_ALLOW_PRIVATE")]
+    pub carrier_api_allow_private: bool,
+
     /// Seconds a presented message stays sendable (click token lifetime).
     #[arg(long, env = "TEXTBANK_CLICK_TOKEN_TTL_SECS", default_value_t = 900)]
     pub click_token_ttl_secs: u32,
@@ -224,6 +241,10 @@ pub async fn serve(args: ServeArgs) -> CliResult {
         },
         public_url: args.public_url,
         trusted_proxies: args.trusted_proxies,
+        carrier_api: CarrierApiPolicy {
+            allowed: args.carrier_api_allow,
+            allow_private: args.carrier_api_allow_private,
+        },
         send,
     };
     tracing::info!(?config, "starting textbank");

@@ -238,6 +238,18 @@ impl From<AppError> for ApiError {
                 Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
             }
             AppError::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            AppError::ForbiddenBy { code, .. } => Self::new(StatusCode::FORBIDDEN, code, message),
+            AppError::SecretRequired { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "secret_required", message)
+            }
+            AppError::AddressNotAllowed { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "address_not_allowed",
+                message,
+            ),
+            AppError::TooMany { code, .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+            }
             AppError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
             AppError::Invalid { .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)

@@ -43,25 +43,34 @@ impl FromRequestParts<AppState> for Auth {
         let session = session_cookie(parts).ok_or(AppError::Unauthenticated(
             "an Authorization: Bearer <API key> header (or a signed-in session) is required",
         ))?;
-        if !parts.method.is_safe() {
-            let presented = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or_default();
-            if !state.app.csrf_matches(session, presented) {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "csrf_failed",
-                    "this request needs the page's X-CSRF-Token header; reload the page",
-                ));
-            }
-        }
+        check_csrf(parts, state, session)?;
         Ok(Self(
             state
                 .app
                 .authenticate_session(session, ip, user_agent)
                 .await?,
+        ))
+    }
+}
+
+/// Refuses a state-changing request on `session` without the session's
+/// `X-CSRF-Token` (safe methods pass).
+pub fn check_csrf(parts: &Parts, state: &AppState, session: &str) -> Result<(), ApiError> {
+    if parts.method.is_safe() {
+        return Ok(());
+    }
+    let presented = parts
+        .headers
+        .get(CSRF_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if state.app.csrf_matches(session, presented) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "this request needs the page's X-CSRF-Token header; reload the page",
         ))
     }
 }

@@ -188,11 +188,11 @@
   function buildKeys() {
     const roles = grantable();
     return section("keys-section", "API keys",
-      el("p", { class: "hint" }, "Keys let programs use the API. A key bound to a member has that member's role."),
+      el("p", { class: "hint" }, "Keys let programs use the API. A key bound to a member has that member's role; only that member, an owner or an admin may issue it."),
       el("div", { class: "table-wrap" },
         el("table", { id: "api-keys", class: "data" },
           el("thead", {}, el("tr", {},
-            ["Label", "Role", "Member", "Created", "Status", ""].map((h, i) => el("th", { scope: "col" }, i === 5 ? el("span", { class: "offscreen" }, "Actions") : h)))),
+            ["Label", "Role", "Member", "Issued by", "Created", "Status", ""].map((h, i) => el("th", { scope: "col" }, i === 6 ? el("span", { class: "offscreen" }, "Actions") : h)))),
           el("tbody", {}))),
       el("h3", {}, "Issue a key"),
       el("form", { id: "issue-key", class: "inline-form", on: { submit: issueKey } },
@@ -246,6 +246,7 @@
         el("td", {}, k.label || "—"),
         el("td", {}, el("span", { class: "badge role-" + k.role }, k.role)),
         el("td", {}, k.member_id ? memberName(k.member_id) : "—"),
+        el("td", {}, k.issued_by_member_id ? memberName(k.issued_by_member_id) : k.issued_by_key_id ? "a key" : "—"),
         el("td", {}, tb.fmtTime(k.created_at)),
         el("td", {}, k.revoked_at ? "revoked " + tb.fmtTime(k.revoked_at) : "active"),
         el("td", {}, !k.revoked_at && mayGrant(k.role)
@@ -257,7 +258,7 @@
           : null)));
     }
     if (!keys.length) {
-      body.appendChild(el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No keys.")));
+      body.appendChild(el("tr", {}, el("td", { colspan: "7", class: "muted" }, "No keys.")));
     }
   }
 

@@ -420,6 +420,9 @@
     if (clicked) {
       pairs.push(
         ["Key or session", code(m.key_id)],
+        ["Key minted by", m.key_issued_by_key_id
+          ? str(m.key_issued_by_name || "a key not bound to a member") + " (key " + m.key_issued_by_key_id + ")"
+          : "—"],
         ["Click token", code(m.click_token_id)],
         ["IP address", code(m.ip)],
         ["User agent", str(m.user_agent)],

@@ -56,7 +56,10 @@
     const button = document.getElementById("set-password");
     tb.api("GET", "/v1/invites/" + encodeURIComponent(token), null, { noRedirect: true })
       .then((view) => {
-        who.textContent = `${view.name} (${view.email}): set a password to join ${view.org_name} as ${view.role}. ` +
+        who.textContent = (view.password_reset
+          ? `${view.name} (${view.email}): this is a password reset for ${view.org_name}. ` +
+            `A new password replaces the old one and signs you out everywhere else. `
+          : `${view.name} (${view.email}): set a password to join ${view.org_name} as ${view.role}. `) +
           `This link works until ${tb.fmtTime(view.expires_at)}.`;
         form.hidden = false;
         password.focus();

@@ -88,10 +88,13 @@ async fn apply_one(
             role,
             member_id,
             label,
+            issued_by_key,
+            issued_by_member,
         } => on_tx!(tx, |conn| {
             sqlx::query(
-                "INSERT INTO api_keys (key_id, org_id, key_hash, role, member_id, label, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                "INSERT INTO api_keys (key_id, org_id, key_hash, role, member_id, label, created_at,
+                     issued_by_key, issued_by_member)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
             )
             .bind(Uuid::from(*key_id))
             .bind(org)
@@ -100,6 +103,8 @@ async fn apply_one(
             .bind(member_id.map(Uuid::from))
             .bind(label)
             .bind(at)
+            .bind(issued_by_key.map(Uuid::from))
+            .bind(issued_by_member.map(Uuid::from))
             .execute(conn)
             .await
             .map(|_| ())?
@@ -113,7 +118,18 @@ async fn apply_one(
                 .await
                 .map(|_| ())?
         }),
-        OrgEvent::CarrierConfigured { .. } => {}
+        OrgEvent::PasswordResetIssued { member_id } => {
+            on_tx!(tx, |conn| {
+                sqlx::query("UPDATE members SET password_reset_at = $1 WHERE member_id = $2 AND org_id = $3")
+                .bind(at)
+                .bind(Uuid::from(*member_id))
+                .bind(org)
+                .execute(conn)
+                .await
+                .map(|_| ())?
+            })
+        }
+        OrgEvent::CarrierConfigured { .. } | OrgEvent::CarrierSettingsChanged { .. } => {}
     }
     Ok(())
 }
@@ -159,27 +175,44 @@ pub struct MemberView {
     pub email: String,
     pub role: Role,
     pub added_at: DateTime<Utc>,
+    /// When a password reset for them was last issued (an invite while
+    /// they had a password).
+    pub password_reset_at: Option<DateTime<Utc>>,
 }
 
+/// member_id, name, email, role, added_at, password_reset_at
+type MemberRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
 pub async fn members(db: &Database, org: OrgId) -> StoreResult<Vec<MemberView>> {
-    let rows: Vec<(Uuid, String, String, String, DateTime<Utc>)> = on_reader!(db, |pool| {
+    let rows: Vec<MemberRow> = on_reader!(db, |pool| {
         sqlx::query_as(
-            "SELECT member_id, name, email, role, added_at FROM members WHERE org_id = $1 ORDER BY added_at, member_id",
+            "SELECT member_id, name, email, role, added_at, password_reset_at FROM members
+              WHERE org_id = $1 ORDER BY added_at, member_id",
         )
         .bind(Uuid::from(org))
         .fetch_all(pool)
         .await?
     });
     rows.into_iter()
-        .map(|(member_id, name, email, role_name, added_at)| {
-            Ok(MemberView {
-                member_id: MemberId::from_uuid(member_id),
-                name,
-                email,
-                role: role(&role_name)?,
-                added_at,
-            })
-        })
+        .map(
+            |(member_id, name, email, role_name, added_at, password_reset_at)| {
+                Ok(MemberView {
+                    member_id: MemberId::from_uuid(member_id),
+                    name,
+                    email,
+                    role: role(&role_name)?,
+                    added_at,
+                    password_reset_at,
+                })
+            },
+        )
         .collect()
 }
 
@@ -202,9 +235,14 @@ pub struct KeyView {
     pub label: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The key (or web session) and member that minted it; none for keys
+    /// made at the command line or before issuers were recorded.
+    pub issued_by_key_id: Option<ApiKeyId>,
+    pub issued_by_member_id: Option<MemberId>,
 }
 
-/// key_id, role, member_id, label, created_at, revoked_at
+/// key_id, role, member_id, label, created_at, revoked_at, issued_by_key,
+/// issued_by_member
 type KeyRow = (
     Uuid,
     String,
@@ -212,13 +250,16 @@ type KeyRow = (
     String,
     DateTime<Utc>,
     Option<DateTime<Utc>>,
+    Option<Uuid>,
+    Option<Uuid>,
 );
 
 pub async fn keys(db: &Database, org: OrgId) -> StoreResult<Vec<KeyView>> {
     let rows: Vec<KeyRow> = on_reader!(db, |pool| {
         sqlx::query_as(
-            "SELECT key_id, role, member_id, label, created_at, revoked_at FROM api_keys
-              WHERE org_id = $1 ORDER BY created_at, key_id",
+            "SELECT key_id, role, member_id, label, created_at, revoked_at, issued_by_key,
+                    issued_by_member
+               FROM api_keys WHERE org_id = $1 ORDER BY created_at, key_id",
         )
         .bind(Uuid::from(org))
         .fetch_all(pool)
@@ -226,7 +267,7 @@ pub async fn keys(db: &Database, org: OrgId) -> StoreResult<Vec<KeyView>> {
     });
     rows.into_iter()
         .map(
-            |(key_id, role_name, member_id, label, created_at, revoked_at)| {
+            |(key_id, role_name, member_id, label, created_at, revoked_at, by_key, by_member)| {
                 Ok(KeyView {
                     key_id: ApiKeyId::from_uuid(key_id),
                     role: role(&role_name)?,
@@ -234,6 +275,8 @@ pub async fn keys(db: &Database, org: OrgId) -> StoreResult<Vec<KeyView>> {
                     label,
                     created_at,
                     revoked_at,
+                    issued_by_key_id: by_key.map(ApiKeyId::from_uuid),
+                    issued_by_member_id: by_member.map(MemberId::from_uuid),
                 })
             },
         )

@@ -35,6 +35,7 @@ crate::on_both_backends!(spawn = spawn_send_app;
     bad_parameters_are_refused_with_a_clear_error,
     rebuilding_the_audit_beside_itself_gives_the_same_rows,
     a_report_before_its_submission_still_counts_for_the_message,
+    a_click_shows_who_minted_the_key_behind_it,
 );
 
 async fn json(response: reqwest::Response) -> Value {
@@ -1369,4 +1370,65 @@ mod failing_carrier {
         .await;
         app.stop().await;
     }
+}
+
+/// A key that acts as a texter may have been minted by someone else: the
+/// audit row of each click made with it names who.
+async fn a_click_shows_who_minted_the_key_behind_it(app: TestApp) -> TestApp {
+    let fx = fixture(&app, 1).await;
+    let admin = json(
+        app.post_as(
+            &fx.owner,
+            "/v1/members",
+            &json!({"name": "Ada Admin", "email": "ada@example.org", "role": "admin"}),
+        )
+        .await,
+    )
+    .await;
+    let admin_id = admin["member_id"].as_str().unwrap();
+    let admin_key = json(
+        app.post_as(
+            &fx.owner,
+            "/v1/api-keys",
+            &json!({"role": "admin", "member_id": admin_id}),
+        )
+        .await,
+    )
+    .await;
+    let texter_key = json(
+        app.post_as(
+            admin_key["key"].as_str().unwrap(),
+            "/v1/api-keys",
+            &json!({"role": "texter", "member_id": fx.texter_id, "label": "phone"}),
+        )
+        .await,
+    )
+    .await;
+    let fx = Fixture {
+        texter: texter_key["key"].as_str().unwrap().to_owned(),
+        ..fx
+    };
+    let (_, sent) = send_first(&app, &fx, "AuditTest/1.0").await;
+    let rows = rows_for(&app, &fx, 0, |rows| !rows.is_empty()).await;
+    let row = &rows[0];
+    assert_eq!(row["message_id"], sent["message_id"]);
+    assert_eq!(row["texter_id"], fx.texter_id.as_str());
+    assert_eq!(row["key_id"], texter_key["key_id"]);
+    assert_eq!(row["key_issued_by_key_id"], admin_key["key_id"]);
+    assert_eq!(row["key_issued_by_member_id"], admin_id);
+    assert_eq!(row["key_issued_by_name"], "Ada Admin");
+    // The export says it too.
+    let csv = app
+        .get_as(&fx.compliance, "/v1/audit/export.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let record = reader.records().next().unwrap().unwrap();
+    let cell = |name: &str| &record[header.iter().position(|h| h == name).unwrap()];
+    assert_eq!(cell("key_issued_by_member_id"), admin_id);
+    assert_eq!(cell("key_issued_by_name"), "Ada Admin");
+    app
 }

@@ -5,7 +5,10 @@ use std::sync::{Arc, Once};
 
 use chrono::{DateTime, Utc};
 use textbank_api::Server;
-use textbank_app::{App, Background, ImportLimits, SendSettings, SimSettings};
+use textbank_app::{
+    App, Background, CarrierApiPolicy, DEFAULT_CARRIER_APIS, ImportLimits, SendSettings,
+    SimSettings,
+};
 use textbank_domain::{Clock, FixedClock, SystemClock};
 use textbank_store::SqlEventStore;
 use textbank_store::scratch::ScratchDb;
@@ -92,11 +95,54 @@ pub async fn spawn_stop_sim_app(on: On, test: &str) -> Option<TestApp> {
     spawn_app_with(on, test, Some(FixedClock::at(weekday_afternoon())), send).await
 }
 
+/// A carrier API base the carrier tests' servers allow by name (nothing
+/// calls it: configuring a carrier sends nothing).
+pub const TEST_PROXY_API: &str = "https://proxy.example.org";
+/// A loopback base the carrier tests' servers list but, like a real
+/// operator's default, do not allow private addresses for.
+pub const TEST_LOOPBACK_API: &str = "http://127.0.0.1:18940";
+
+/// A server whose operator allows the carriers' APIs, [`TEST_PROXY_API`],
+/// and loopback bases that are still refused as private.
+pub async fn spawn_carrier_app(on: On, test: &str) -> Option<TestApp> {
+    let mut allowed: Vec<String> = DEFAULT_CARRIER_APIS.map(str::to_owned).to_vec();
+    allowed.extend(
+        [
+            TEST_PROXY_API,
+            TEST_LOOPBACK_API,
+            "http://[::ffff:127.0.0.1]:18940",
+            "http://localhost:18940",
+        ]
+        .map(str::to_owned),
+    );
+    spawn_configured(
+        on,
+        test,
+        None,
+        SendSettings::default(),
+        CarrierApiPolicy {
+            allowed,
+            allow_private: false,
+        },
+    )
+    .await
+}
+
 pub async fn spawn_app_with(
     on: On,
     test: &str,
     clock: Option<FixedClock>,
     send: SendSettings,
+) -> Option<TestApp> {
+    spawn_configured(on, test, clock, send, CarrierApiPolicy::default()).await
+}
+
+async fn spawn_configured(
+    on: On,
+    test: &str,
+    clock: Option<FixedClock>,
+    send: SendSettings,
+    carrier_api: CarrierApiPolicy,
 ) -> Option<TestApp> {
     init_tracing();
     let db = match on {
@@ -117,7 +163,8 @@ pub async fn spawn_app_with(
             max_rows: 500,
             ..ImportLimits::default()
         })
-        .with_send_settings(send);
+        .with_send_settings(send)
+        .with_carrier_api_policy(carrier_api);
     let server = Server::bind(app.clone(), "127.0.0.1:0".parse().unwrap())
         .await
         .expect("bind");

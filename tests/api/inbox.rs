@@ -17,6 +17,7 @@ crate::on_both_backends!(spawn = spawn_send_app;
     texters_see_only_their_own_conversations_and_staff_see_all,
     malformed_requests_are_refused_and_min_position_waits,
     the_stream_pushes_a_voter_reply_to_its_texter_only,
+    one_texter_cannot_hold_all_of_an_orgs_live_streams,
 );
 
 async fn json(response: reqwest::Response) -> Value {
@@ -612,6 +613,23 @@ async fn the_stream_pushes_a_voter_reply_to_its_texter_only(app: TestApp) -> Tes
         "forbidden",
     )
     .await;
+    app
+}
+
+async fn one_texter_cannot_hold_all_of_an_orgs_live_streams(app: TestApp) -> TestApp {
+    let fixture = app.send_fixture(1).await;
+    let mut held = Vec::new();
+    for _ in 0..textbank_app::inbox::MAX_STREAMS_PER_MEMBER {
+        held.push(Events::open(&app, &fixture.texter, None).await);
+    }
+    let refused = app
+        .get_as(&fixture.texter, "/v1/conversations/stream")
+        .await;
+    let message = expect_error(refused, 429, "too_many_member_streams").await;
+    assert!(message.contains("close one"), "{message}");
+    // The org's staff still get theirs.
+    let _staff = Events::open(&app, &fixture.owner, None).await;
+    drop(held);
     app
 }
 

@@ -6,6 +6,7 @@ mod audit;
 mod browser;
 mod campaign_metrics;
 mod campaigns;
+mod carrier;
 mod cli;
 mod helpers;
 mod inbox;

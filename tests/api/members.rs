@@ -16,6 +16,7 @@ crate::on_both_backends!(
     nobody_grants_a_role_above_their_own,
     another_orgs_members_and_keys_are_invisible_and_answer_404,
     texters_are_listed_by_name_for_those_who_read_about_them,
+    a_manager_cannot_mint_a_key_that_acts_as_a_texter,
 );
 
 async fn json(response: reqwest::Response) -> Value {
@@ -278,9 +279,30 @@ async fn managers_onboard_texters_and_nobody_else(app: TestApp) -> TestApp {
     let (_, manager) = app
         .member_with_key(&owner, "m@example.org", "manager")
         .await;
-    let (texter_id, texter_key) = app
-        .member_with_key(&manager, "t@example.org", "texter")
-        .await;
+    // The manager adds the texter; the key that acts as them comes from an
+    // owner (see a_manager_cannot_mint_a_key_that_acts_as_a_texter).
+    let added = json(
+        app.post_as(
+            &manager,
+            "/v1/members",
+            &json!({"name": "Tess", "email": "t@example.org", "role": "texter"}),
+        )
+        .await,
+    )
+    .await;
+    let texter_id = added["member_id"].as_str().unwrap().to_owned();
+    let texter_key = json(
+        app.post_as(
+            &owner,
+            "/v1/api-keys",
+            &json!({"role": "texter", "member_id": texter_id}),
+        )
+        .await,
+    )
+    .await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(app.get_as(&texter_key, "/v1/me").await.status(), 200);
     for role in ["manager", "admin", "compliance"] {
         let add = app
@@ -443,5 +465,75 @@ async fn texters_are_listed_by_name_for_those_who_read_about_them(app: TestApp) 
         "only this org's texters, by id and name, no emails"
     );
     expect_error(app.get_as(&texter, "/v1/texters").await, 403, "forbidden").await;
+    app
+}
+
+async fn a_manager_cannot_mint_a_key_that_acts_as_a_texter(app: TestApp) -> TestApp {
+    let owner = app.create_org("Rivera for Council").await;
+    let (manager_id, manager) = app
+        .member_with_key(&owner, "m@example.org", "manager")
+        .await;
+    let (admin_id, admin) = app.member_with_key(&owner, "a@example.org", "admin").await;
+    let (texter_id, _) = app.member_with_key(&owner, "t@example.org", "texter").await;
+    let keys_before = json(app.get_as(&owner, "/v1/api-keys").await).await;
+
+    // With such a key the manager's clicks would read as the texter's.
+    let message = expect_error(
+        app.post_as(
+            &manager,
+            "/v1/api-keys",
+            &json!({"role": "texter", "member_id": texter_id}),
+        )
+        .await,
+        403,
+        "member_key_not_yours",
+    )
+    .await;
+    assert!(message.contains("manager"), "{message}");
+    assert_eq!(
+        json(app.get_as(&owner, "/v1/api-keys").await).await,
+        keys_before
+    );
+    // An unbound texter key (a kiosk) acts as nobody: still theirs to issue.
+    let kiosk = json(
+        app.post_as(
+            &manager,
+            "/v1/api-keys",
+            &json!({"role": "texter", "label": "kiosk"}),
+        )
+        .await,
+    )
+    .await;
+    // An admin may mint one for the texter; every key says who minted it.
+    let bound = json(
+        app.post_as(
+            &admin,
+            "/v1/api-keys",
+            &json!({"role": "texter", "member_id": texter_id}),
+        )
+        .await,
+    )
+    .await;
+    let manager_key_id = json(app.get_as(&manager, "/v1/me").await).await["key_id"].clone();
+    let admin_key_id = json(app.get_as(&admin, "/v1/me").await).await["key_id"].clone();
+    let keys = json(app.get_as(&owner, "/v1/api-keys").await).await;
+    let listed = |key_id: &Value| {
+        keys["api_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|key| key["key_id"] == *key_id)
+            .unwrap()
+            .clone()
+    };
+    let kiosk = listed(&kiosk["key_id"]);
+    assert_eq!(kiosk["issued_by_key_id"], manager_key_id);
+    assert_eq!(kiosk["issued_by_member_id"], manager_id.as_str());
+    let bound = listed(&bound["key_id"]);
+    assert_eq!(bound["member_id"], texter_id.as_str());
+    assert_eq!(bound["issued_by_key_id"], admin_key_id);
+    assert_eq!(bound["issued_by_member_id"], admin_id.as_str());
+    // The owner key made at the command line was issued by nobody here.
+    assert_eq!(keys["api_keys"][0]["issued_by_key_id"], Value::Null);
     app
 }

@@ -28,6 +28,7 @@ crate::on_both_backends!(spawn = spawn_send_app;
     an_invite_accepted_twice_at_once_sets_one_password,
     an_invite_expires_after_seventy_two_hours,
     only_those_who_may_grant_a_members_role_may_invite_them,
+    a_password_reset_is_for_owners_admins_and_the_member_and_ends_their_sessions,
     an_email_signs_in_to_one_org_only,
     pages_without_a_session_redirect_to_sign_in_and_back,
     the_app_sends_each_role_to_its_start_page,
@@ -566,10 +567,25 @@ async fn signing_out_ends_the_session_and_clears_the_cookie(app: TestApp) -> Tes
         200
     );
 
+    // Like any change made with the cookie, it needs the CSRF token: another
+    // site must not sign people out.
+    let forged = app
+        .client
+        .delete(app.url("/v1/sessions/current"))
+        .header(COOKIE, &session.cookie)
+        .send()
+        .await
+        .unwrap();
+    expect_error(forged, 403, "csrf_failed").await;
+    assert_eq!(
+        get_with(&app, &session.cookie, "/v1/me").await.status(),
+        200
+    );
     let out = app
         .client
         .delete(app.url("/v1/sessions/current"))
         .header(COOKIE, &session.cookie)
+        .header("x-csrf-token", &session.csrf)
         .send()
         .await
         .unwrap();
@@ -598,6 +614,7 @@ async fn signing_out_ends_the_session_and_clears_the_cookie(app: TestApp) -> Tes
             .client
             .delete(app.url("/v1/sessions/current"))
             .header(COOKIE, cookie)
+            .header("x-csrf-token", &session.csrf)
             .send()
             .await
             .unwrap();
@@ -890,6 +907,102 @@ async fn only_those_who_may_grant_a_members_role_may_invite_them(app: TestApp) -
     app
 }
 
+async fn a_password_reset_is_for_owners_admins_and_the_member_and_ends_their_sessions(
+    app: TestApp,
+) -> TestApp {
+    let owner = app.create_org("Rivera for Council").await;
+    let (_, manager) = app
+        .member_with_key(&owner, "mo@example.org", "manager")
+        .await;
+    let (_, admin) = app
+        .member_with_key(&owner, "ada@example.org", "admin")
+        .await;
+    let (texter_id, session) =
+        member_signed_in(&app, &owner, "Tess Texter", "tess@example.org", "texter").await;
+    let reset_path = format!("/v1/members/{texter_id}/invites");
+
+    // The texter has a password: a new link would take their account over.
+    let message = expect_error(
+        app.post_as(&manager, &reset_path, &json!({})).await,
+        403,
+        "password_reset_forbidden",
+    )
+    .await;
+    assert!(message.contains("owner or admin"), "{message}");
+
+    // The member may reset their own, from their session.
+    let own = post_with(
+        &app,
+        &session.cookie,
+        Some(&session.csrf),
+        &reset_path,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(own.status(), 201);
+    assert_eq!(json(own).await["password_reset"], true);
+
+    // An admin may; the link says what it is, and the log who made it.
+    let head = app.app.events().head_position().await.unwrap();
+    let reset = invite(&app, &admin, &texter_id).await;
+    assert_eq!(reset["password_reset"], true);
+    let token = reset["invite_token"].as_str().unwrap();
+    let view = json(app.get(&format!("/v1/invites/{token}")).await).await;
+    assert_eq!(view["password_reset"], true);
+    let admin_key = json(app.get_as(&admin, "/v1/me").await).await["key_id"].clone();
+    let recorded: Vec<_> = app
+        .app
+        .events()
+        .read_all(head + 1, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.event_type == "PasswordResetIssued")
+        .collect();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].data["member_id"], texter_id.as_str());
+    assert!(
+        serde_json::to_string(&recorded[0].metadata)
+            .unwrap()
+            .contains(admin_key.as_str().unwrap())
+    );
+    assert!(!recorded[0].data.to_string().contains(token));
+    let members = json(app.get_as(&owner, "/v1/members").await).await;
+    let listed = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|member| member["member_id"] == texter_id.as_str())
+        .unwrap();
+    assert!(listed["password_reset_at"].is_string(), "{listed}");
+
+    // Setting the new password ends every session opened with the old one.
+    let other = signed_in(&app, "tess@example.org", PASSWORD).await;
+    assert_eq!(
+        get_with(&app, &session.cookie, "/v1/me").await.status(),
+        200
+    );
+    let fresh = session_of(accept(&app, token, "a brand new password").await).await;
+    for old in [&session, &other] {
+        expect_error(
+            get_with(&app, &old.cookie, "/v1/me").await,
+            401,
+            "unauthenticated",
+        )
+        .await;
+    }
+    assert_eq!(get_with(&app, &fresh.cookie, "/v1/me").await.status(), 200);
+    // A first invite is not a reset.
+    let (newcomer, _) = app
+        .member_with_key(&owner, "new@example.org", "texter")
+        .await;
+    assert_eq!(
+        invite(&app, &manager, &newcomer).await["password_reset"],
+        false
+    );
+    app
+}
+
 async fn an_email_signs_in_to_one_org_only(app: TestApp) -> TestApp {
     let first = app.create_org("Rivera for Council").await;
     let second = app.create_org("Another Campaign").await;
@@ -919,6 +1032,8 @@ async fn an_email_signs_in_to_one_org_only(app: TestApp) -> TestApp {
     assert_eq!(set.to_string(), first_id);
 
     // The other org's invite cannot take the email over, and is not used up.
+    // The refusal does not say the email signs in elsewhere: whoever added
+    // a member with someone's email must not learn where they have an account.
     let token = invite(&app, &second, &second_id).await["invite_token"]
         .as_str()
         .unwrap()
@@ -929,7 +1044,9 @@ async fn an_email_signs_in_to_one_org_only(app: TestApp) -> TestApp {
         "conflict",
     )
     .await;
-    assert!(message.contains("another organization"), "{message}");
+    for telling in ["organization", "another", "elsewhere", "already", "ana@"] {
+        assert!(!message.contains(telling), "{message}");
+    }
     assert_eq!(app.get(&format!("/v1/invites/{token}")).await.status(), 200);
     let session = signed_in(&app, "ana@example.org", PASSWORD).await;
     assert_eq!(session.body["member_id"], first_id);
@@ -1254,6 +1371,15 @@ async fn seeding_the_demo_again_renews_the_passwords_and_creates_nothing_new(
         .await;
         signed_in(&app, &new.email, &new.password).await;
     }
+    // New passwords end the sessions opened with the old ones.
+    expect_error(
+        get_with(&app, &admin.cookie, "/v1/members").await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    let (_, admin_password) = demo_password(&second, "admin");
+    let admin = signed_in(&app, &admin_email, &admin_password).await;
     assert_eq!(
         json(get_with(&app, &admin.cookie, "/v1/members").await).await,
         members_before
@@ -1537,6 +1663,7 @@ async fn behind_an_https_public_url_the_cookie_is_secure_and_invite_links_use_it
     let out = client
         .delete(format!("{address}/v1/sessions/current"))
         .header(COOKIE, &cookie)
+        .header("x-csrf-token", &csrf)
         .send()
         .await
         .unwrap();

@@ -11,7 +11,9 @@ use textbank_app::sign_in::{SESSION_TTL_HOURS, SignedIn};
 
 use super::to_json;
 use crate::error::ApiError;
-use crate::extract::{Auth, Body, Path, SESSION_COOKIE, client, path_id, session_cookie};
+use crate::extract::{
+    Auth, Body, Path, SESSION_COOKIE, check_csrf, client, path_id, session_cookie,
+};
 use crate::server::AppState;
 
 #[derive(Deserialize)]
@@ -34,10 +36,12 @@ pub async fn sign_in(
     with_session(&state, signed_in)
 }
 
-/// Ends the caller's session (if any) and clears the cookie; always 204, so
-/// signing out twice is harmless.
+/// Ends the caller's session (if any) and clears the cookie; 204, so
+/// signing out twice is harmless. Like every change made with the cookie it
+/// needs the CSRF token: another site must not sign people out.
 pub async fn sign_out(State(state): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
     if let Some(secret) = session_cookie(&parts) {
+        check_csrf(&parts, &state, secret)?;
         state.app.sign_out(secret).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();

@@ -397,7 +397,7 @@ impl VerifyReport {
 pub const EXPORT_COLUMNS: &str = "message_id,position,occurred_at,direction,kind,origin,note,\
 phone,from_number,to_number,texter_id,texter_name,campaign_id,campaign_name,conversation_id,\
 body_sha256,segments,script_version,presented_at,clicked_at,received_at,display_to_click_ms,\
-key_id,click_token_id,ip,user_agent,list_id,list_name,list_source,list_consent_basis,\
+key_id,key_issued_by_key_id,key_issued_by_member_id,key_issued_by_name,click_token_id,ip,user_agent,list_id,list_name,list_source,list_consent_basis,\
 opted_out_at_send,opt_out_checked_events,hours_allowed,recipient_local_time,\
 recipient_time_zone,time_zone_source,texting_window,keyword,in_reply_to,carrier,\
 carrier_message_id,dispatch_status,attempts,delivery_status,error_code,submit_error,status";
@@ -490,6 +490,9 @@ pub fn push_csv_line(out: &mut String, row: &MessageRow) {
     line.time(row.received_at);
     line.plain(row.display_to_click_ms);
     line.plain(row.key_id);
+    line.plain(row.key_issued_by_key_id);
+    line.plain(row.key_issued_by_member_id);
+    line.text(row.key_issued_by_name.as_deref());
     line.plain(row.click_token_id);
     line.text(row.ip.as_deref());
     line.text(row.user_agent.as_deref());
@@ -1015,6 +1018,6 @@ mod tests {
 
     #[test]
     fn the_export_header_names_every_cell_of_a_line() {
-        assert_eq!(EXPORT_COLUMNS.split(',').count(), 47);
+        assert_eq!(EXPORT_COLUMNS.split(',').count(), 50);
     }
 }

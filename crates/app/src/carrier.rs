@@ -283,12 +283,11 @@ impl App {
                 format!("at most {MAX_NUMBERS} sending numbers"),
             ));
         }
+        // The carrier secret goes wherever api_base points: only where the
+        // server's operator allows.
         let api_base = match settings.api_base.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
-                Some(url.trim_end_matches('/').to_owned())
-            }
-            Some(_) => return Err(invalid("api_base", "api_base must be an http(s) URL")),
+            Some(url) => Some(self.carrier_api_policy().check(url)?),
         };
         let org_name = directory::org_name(self.database(), org)
             .await?
@@ -320,7 +319,8 @@ impl App {
         // A secret left out keeps the one stored for the same carrier, so
         // changing a text or a number does not mean typing the secret again
         // (and the simulator keeps the credentials its webhooks are signed
-        // with).
+        // with). Never for a new api_base: the secret would follow it to an
+        // address its owner never gave it to.
         let previous = match self.stored_carrier(org).await? {
             Some((settings, sealed, _)) if settings.carrier == carrier => Some((
                 settings,
@@ -334,12 +334,26 @@ impl App {
             _ => None,
         };
         let kept_secret = previous.as_ref().map(|(_, secret)| secret.clone());
-        let secret_or_kept = |value: &Option<String>, field: &'static str| match (
+        let same_api_base = previous
+            .as_ref()
+            .is_some_and(|(settings, _)| settings.api_base == stored.api_base);
+        let mut secrets_replaced: Vec<String> = Vec::new();
+        let mut secret_or_kept = |value: &Option<String>, field: &'static str| match (
             value.as_deref().map(str::trim),
             &kept_secret,
         ) {
-            (None | Some(""), Some(kept)) => Ok(kept.clone()),
-            _ => required(value, field, &carrier),
+            (None | Some(""), Some(kept)) if same_api_base => Ok(kept.clone()),
+            (None | Some(""), Some(_)) => Err(AppError::SecretRequired {
+                field,
+                message: format!(
+                    "api_base changed: give {field} again (the stored one is kept only while \
+                     the carrier and its api_base stay the same)"
+                ),
+            }),
+            _ => {
+                secrets_replaced.push(field.to_owned());
+                required(value, field, &carrier)
+            }
         };
         let secret = match carrier.as_str() {
             "sim" => {
@@ -355,6 +369,7 @@ impl App {
                         secret
                     }
                     None => {
+                        secrets_replaced.push("auth_token".to_owned());
                         stored.account_sid = Some(format!("AC{}", Uuid::now_v7().simple()));
                         // The simulator signs its webhooks like Twilio, with
                         // a token of its own.
@@ -465,10 +480,12 @@ impl App {
         });
         tx.commit().await?;
         self.carriers.forget(org);
-        // The record of the change, without the secret.
-        let event = OrgEvent::CarrierConfigured {
+        // The record of the change (its actor says who), without the secret.
+        let event = OrgEvent::CarrierSettingsChanged {
             carrier: carrier.clone(),
+            api_base: stored.api_base.clone(),
             sending_numbers: stored.sending_numbers.clone(),
+            secrets_replaced,
         };
         self.append_any(&org::stream_id(org), &[event], &caller.metadata())
             .await?;
@@ -557,6 +574,22 @@ impl App {
         let http = textbank_sms::http_client(CARRIER_TIMEOUT)
             .map_err(|err| StoreError::InvalidInput(format!("carrier HTTP client: {err}")))?;
         let base = self.public_url().unwrap_or_default();
+        // Settings stored before the server's policy (or under a wider one)
+        // may name a base it no longer allows: the carrier's public API is
+        // called instead, so the secret only goes where its owner sent it.
+        // (The simulator calls no API.)
+        let api_base = stored
+            .api_base
+            .as_deref()
+            .filter(|_| stored.carrier != "sim");
+        let api_base = api_base.and_then(|api_base| {
+            self.carrier_api_policy()
+                .check(api_base)
+                .inspect_err(|err| {
+                    tracing::warn!(%org, error = %err, "ignoring a carrier api_base the server does not allow");
+                })
+                .ok()
+        });
         let (adapter, webhook_secret, carrier_picks_number): (Arc<dyn Carrier>, String, bool) =
             match stored.carrier.as_str() {
                 "sim" => {
@@ -581,7 +614,7 @@ impl App {
                         secret.clone(),
                     );
                     config.messaging_service_sid = stored.messaging_service_sid.clone();
-                    if let Some(api_base) = &stored.api_base {
+                    if let Some(api_base) = &api_base {
                         config.api_base.clone_from(api_base);
                     }
                     let picks = config.messaging_service_sid.is_some();
@@ -596,7 +629,7 @@ impl App {
                     let public_key = stored.public_key.clone().unwrap_or_default();
                     let mut config = TelnyxConfig::new(secret, public_key.clone());
                     config.messaging_profile_id = stored.messaging_profile_id.clone();
-                    if let Some(api_base) = &stored.api_base {
+                    if let Some(api_base) = &api_base {
                         config.api_base.clone_from(api_base);
                     }
                     let picks = config.messaging_profile_id.is_some();

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use textbank_domain::phone::Region;
 use textbank_store::redact_url;
 
-use crate::ImportLimits;
+use crate::{CarrierApiPolicy, ImportLimits};
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://textbank.db";
@@ -34,6 +34,8 @@ pub struct Config {
     /// them are attributed (audit evidence, sign-in limits) to the client
     /// address they forward.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Which carrier API bases an organization's settings may name.
+    pub carrier_api: CarrierApiPolicy,
     pub send: SendSettings,
 }
 
@@ -120,6 +122,7 @@ impl fmt::Debug for Config {
             .field("secret_key", &self.secret_key)
             .field("public_url", &self.public_url)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("carrier_api", &self.carrier_api)
             .field("send", &self.send)
             .finish()
     }
@@ -137,6 +140,7 @@ impl Config {
             secret_key: SecretKeySource::File(PathBuf::from("textbank.key")),
             public_url: None,
             trusted_proxies: Vec::new(),
+            carrier_api: CarrierApiPolicy::default(),
             send: SendSettings::default(),
         }
     }

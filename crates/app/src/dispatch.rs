@@ -369,8 +369,14 @@ mod tests {
         let store = SqlEventStore::on_database(db.database.clone())
             .await
             .unwrap();
-        let app = App::new(Arc::new(store), Arc::new(SystemClock));
         let (url, calls) = fake_twilio(script).await;
+        // The stand-in listens on loopback, which only an operator allows.
+        let app = App::new(Arc::new(store), Arc::new(SystemClock)).with_carrier_api_policy(
+            crate::CarrierApiPolicy {
+                allowed: vec![url.clone()],
+                allow_private: true,
+            },
+        );
         let org = app.create_org("Dispatch Org").await.unwrap();
         let owner = app.authenticate(&org.owner_key, None, None).await.unwrap();
         let settings: CarrierSettings = serde_json::from_value(serde_json::json!({

@@ -18,12 +18,30 @@ pub enum AppError {
     /// Authenticated, but not allowed to do this.
     #[error("{0}")]
     Forbidden(String),
+    /// Allowed the action in general, but not on this target; `code` names
+    /// the rule (e.g. a manager minting a key that acts as a texter).
+    #[error("{message}")]
+    ForbiddenBy { code: &'static str, message: String },
     /// Absent — or belonging to another organization, which looks the same.
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The request is well-formed but its content is unacceptable.
     #[error("{message}")]
     Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// A change that would hand a stored secret to a new place (another
+    /// carrier API address) without the secret being given again.
+    #[error("{message}")]
+    SecretRequired {
+        field: &'static str,
+        message: String,
+    },
+    /// An outbound address (a carrier API base) the server's configuration
+    /// does not allow.
+    #[error("{message}")]
+    AddressNotAllowed {
         field: &'static str,
         message: String,
     },
@@ -59,6 +77,10 @@ pub enum AppError {
         message: String,
         retry_after_secs: u64,
     },
+    /// One caller holds too many of something at once (live streams);
+    /// closing one makes room.
+    #[error("{message}")]
+    TooMany { code: &'static str, message: String },
     /// A webhook whose signature is missing or does not verify.
     #[error("{0}")]
     BadSignature(String),
@@ -134,6 +156,10 @@ impl From<OrgError> for AppError {
                 message: err.to_string(),
             },
             OrgError::RoleNotGrantable(_) => Self::Forbidden(err.to_string()),
+            OrgError::MemberKeyNotYours(_) => Self::ForbiddenBy {
+                code: "member_key_not_yours",
+                message: err.to_string(),
+            },
             OrgError::EmailTaken(_) | OrgError::AlreadyExists => Self::Conflict(err.to_string()),
         }
     }

@@ -29,6 +29,9 @@ pub const MAX_LIMIT: u32 = 100;
 /// Live streams one organization may hold open on one server, and all
 /// organizations together: each is a connection and a task.
 pub const MAX_STREAMS_PER_ORG: usize = 200;
+/// Live streams one member (or unbound key) may hold at once: a few tabs,
+/// never enough to lock the rest of the org out of its share.
+pub const MAX_STREAMS_PER_MEMBER: usize = 5;
 pub const MAX_STREAMS: usize = 2_000;
 /// Changed rows read per query by the feed and by a stream catching up.
 const CHANGES_PAGE: u32 = 200;
@@ -254,7 +257,10 @@ impl App {
     ) -> Result<InboxSubscription, AppError> {
         let filter = scope(caller, texter_id, campaign_id, InboxStatus::All)?;
         let resume = resume.map(parse_event_id).transpose()?;
-        let slot = streams.take_slot(caller.org_id)?;
+        let holder = caller
+            .member_id
+            .map_or_else(|| Uuid::from(caller.key_id), Uuid::from);
+        let slot = streams.take_slot(caller.org_id, holder)?;
         let start = self
             .events()
             .checkpoint(Inbox::live().name())
@@ -284,6 +290,7 @@ impl App {
 /// The live inbox streams of one server: how many are open, and the feed
 /// that reads the changed rows once for all of them.
 pub struct InboxStreams {
+    per_member: usize,
     per_org: usize,
     total: usize,
     state: Mutex<StreamsState>,
@@ -292,6 +299,8 @@ pub struct InboxStreams {
 #[derive(Default)]
 struct StreamsState {
     open: HashMap<OrgId, usize>,
+    /// By member (or unbound key).
+    held: HashMap<Uuid, usize>,
     total: usize,
     feed: Option<Feed>,
 }
@@ -304,13 +313,14 @@ struct Feed {
 
 impl Default for InboxStreams {
     fn default() -> Self {
-        Self::new(MAX_STREAMS_PER_ORG, MAX_STREAMS)
+        Self::new(MAX_STREAMS_PER_MEMBER, MAX_STREAMS_PER_ORG, MAX_STREAMS)
     }
 }
 
 impl InboxStreams {
-    pub fn new(per_org: usize, total: usize) -> Self {
+    pub fn new(per_member: usize, per_org: usize, total: usize) -> Self {
         Self {
+            per_member,
             per_org,
             total,
             state: Mutex::default(),
@@ -323,9 +333,20 @@ impl InboxStreams {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Counts a stream in, unless its org or the server is at the limit.
-    pub fn take_slot(self: &Arc<Self>, org: OrgId) -> Result<StreamSlot, AppError> {
+    /// Counts a stream of `holder` (a member, or an unbound key) in, unless
+    /// the holder, its org or the server is at the limit.
+    pub fn take_slot(self: &Arc<Self>, org: OrgId, holder: Uuid) -> Result<StreamSlot, AppError> {
         let mut state = self.lock();
+        let held = state.held.get(&holder).copied().unwrap_or(0);
+        if held >= self.per_member {
+            return Err(AppError::TooMany {
+                code: "too_many_member_streams",
+                message: format!(
+                    "you have {held} live inbox streams open (at most {}); close one first",
+                    self.per_member
+                ),
+            });
+        }
         let open = state.open.get(&org).copied().unwrap_or(0);
         if open >= self.per_org || state.total >= self.total {
             return Err(AppError::Unavailable {
@@ -338,10 +359,12 @@ impl InboxStreams {
             });
         }
         state.open.insert(org, open + 1);
+        state.held.insert(holder, held + 1);
         state.total += 1;
         Ok(StreamSlot {
             streams: Arc::clone(self),
             org,
+            holder,
         })
     }
 
@@ -401,6 +424,7 @@ impl InboxStreams {
 pub struct StreamSlot {
     streams: Arc<InboxStreams>,
     org: OrgId,
+    holder: Uuid,
 }
 
 impl Drop for StreamSlot {
@@ -410,6 +434,12 @@ impl Drop for StreamSlot {
             *open -= 1;
             if *open == 0 {
                 state.open.remove(&self.org);
+            }
+        }
+        if let Some(held) = state.held.get_mut(&self.holder) {
+            *held -= 1;
+            if *held == 0 {
+                state.held.remove(&self.holder);
             }
         }
         state.total = state.total.saturating_sub(1);
@@ -569,22 +599,43 @@ mod tests {
 
     #[test]
     fn streams_are_bounded_per_org_and_in_all_and_freed_when_dropped() {
-        let streams = Arc::new(InboxStreams::new(2, 3));
+        let streams = Arc::new(InboxStreams::new(5, 2, 3));
         let (a, b) = (OrgId::new(), OrgId::new());
-        let first = streams.take_slot(a).unwrap();
-        let _second = streams.take_slot(a).unwrap();
+        let first = streams.take_slot(a, Uuid::now_v7()).unwrap();
+        let _second = streams.take_slot(a, Uuid::now_v7()).unwrap();
         assert!(matches!(
-            streams.take_slot(a),
+            streams.take_slot(a, Uuid::now_v7()),
             Err(AppError::Unavailable {
                 code: "too_many_streams",
                 ..
             })
         ));
-        let _third = streams.take_slot(b).unwrap();
-        assert!(streams.take_slot(b).is_err(), "the server-wide limit");
+        let _third = streams.take_slot(b, Uuid::now_v7()).unwrap();
+        assert!(
+            streams.take_slot(b, Uuid::now_v7()).is_err(),
+            "the server-wide limit"
+        );
         assert_eq!(streams.open(a), (2, 3));
         drop(first);
         assert_eq!(streams.open(a), (1, 2));
-        assert!(streams.take_slot(a).is_ok());
+        assert!(streams.take_slot(a, Uuid::now_v7()).is_ok());
+    }
+
+    #[test]
+    fn one_member_holds_a_few_streams_and_leaves_the_rest_to_the_org() {
+        let streams = Arc::new(InboxStreams::new(2, 10, 100));
+        let (org, member) = (OrgId::new(), Uuid::now_v7());
+        let first = streams.take_slot(org, member).unwrap();
+        let _second = streams.take_slot(org, member).unwrap();
+        assert!(matches!(
+            streams.take_slot(org, member),
+            Err(AppError::TooMany {
+                code: "too_many_member_streams",
+                ..
+            })
+        ));
+        assert!(streams.take_slot(org, Uuid::now_v7()).is_ok());
+        drop(first);
+        assert!(streams.take_slot(org, member).is_ok());
     }
 }

@@ -12,6 +12,7 @@ mod caller;
 mod campaign;
 pub mod campaign_metrics;
 mod carrier;
+mod carrier_api;
 pub mod click_token;
 mod command;
 mod config;
@@ -50,6 +51,7 @@ pub use campaign::{
     CampaignTransitioned, CampaignWritten, NewCampaign, SampleMessage, SettingsChange,
 };
 pub use carrier::{CarrierSettings, CarrierView, ConfiguredCarrier};
+pub use carrier_api::{CarrierApiPolicy, DEFAULT_CARRIER_APIS};
 pub use config::{
     Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, SecretKeySource, SendSettings, SimSettings,
 };
@@ -85,6 +87,8 @@ pub struct App {
     carriers: carrier::Carriers,
     login_limiter: login_limit::LoginLimiter,
     trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+    /// Where carrier API calls (with the org's carrier secret) may go.
+    carrier_api: Arc<CarrierApiPolicy>,
     /// Folded recipient streams for the send path's commands.
     recipients: Arc<stream_cache::StreamCache<RecipientState>>,
 }
@@ -110,7 +114,8 @@ impl App {
             .with_import_limits(config.import_limits)
             .with_server_key(server_key)
             .with_send_settings(config.send.clone())
-            .with_trusted_proxies(config.trusted_proxies.clone());
+            .with_trusted_proxies(config.trusted_proxies.clone())
+            .with_carrier_api_policy(config.carrier_api.clone());
         if let Some(url) = &config.public_url {
             app.set_public_url(url);
         }
@@ -131,6 +136,7 @@ impl App {
             carriers: carrier::Carriers::default(),
             login_limiter: login_limit::LoginLimiter::default(),
             trusted_proxies: Arc::default(),
+            carrier_api: Arc::default(),
             recipients: Arc::default(),
         }
     }
@@ -148,6 +154,15 @@ impl App {
     pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
         self.trusted_proxies = Arc::new(proxies);
         self
+    }
+
+    pub fn with_carrier_api_policy(mut self, policy: CarrierApiPolicy) -> Self {
+        self.carrier_api = Arc::new(policy);
+        self
+    }
+
+    pub(crate) fn carrier_api_policy(&self) -> &CarrierApiPolicy {
+        &self.carrier_api
     }
 
     /// The client address of a request from `peer` (see

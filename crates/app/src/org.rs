@@ -68,6 +68,8 @@ impl App {
                     &created,
                     OrgCommand::IssueApiKey {
                         by: Role::Owner,
+                        by_key: None,
+                        by_member: None,
                         key_id: ApiKeyId::new(),
                         key_hash: key_hash.clone(),
                         role: Role::Owner,
@@ -177,6 +179,8 @@ impl App {
         let key_id = ApiKeyId::new();
         let command = OrgCommand::IssueApiKey {
             by: caller.role,
+            by_key: Some(caller.key_id),
+            by_member: caller.member_id,
             key_id,
             key_hash: keys::hash(&key),
             role,
@@ -228,7 +232,7 @@ impl App {
     /// Applies pending events to the directory now rather than waiting for
     /// the background runner: keys issued or revoked must take effect before
     /// the response.
-    async fn refresh_directory(&self) -> Result<u64, AppError> {
+    pub(crate) async fn refresh_directory(&self) -> Result<u64, AppError> {
         Ok(catch_up(self.events(), &directory::Directory).await?)
     }
 }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
+use textbank_domain::org::{self, OrgEvent};
 use textbank_domain::{ApiKeyId, MemberId, OrgId, Permission, Role};
 use textbank_projections::directory;
 use textbank_store::{StoreError, on_reader, on_tx};
@@ -53,6 +54,9 @@ pub struct Invite {
     pub invite_token: String,
     pub invite_url: String,
     pub expires_at: DateTime<Utc>,
+    /// The member already has a password: this link replaces it and ends
+    /// their sessions.
+    pub password_reset: bool,
 }
 
 /// What the set-password page shows about an invite.
@@ -63,6 +67,9 @@ pub struct InviteView {
     pub org_name: String,
     pub role: Role,
     pub expires_at: DateTime<Utc>,
+    /// Setting the password replaces the member's current one and signs
+    /// them out everywhere.
+    pub password_reset: bool,
 }
 
 /// The signed-in member behind a session, for rendering pages.
@@ -210,21 +217,40 @@ impl App {
     }
 
     /// An invite link for a member to set their password. Only those who may
-    /// manage the member's role may invite them.
+    /// manage the member's role may invite them. For a member who already
+    /// has a password it is a password reset, which only an owner or admin
+    /// (or the member) may start: a manager who could would take over a
+    /// texter's account. A reset is recorded on the org's log.
     pub async fn create_invite(
         &self,
         caller: &Caller,
         member_id: MemberId,
     ) -> Result<Invite, AppError> {
-        caller.require(Permission::ManageMembers)?;
+        // A member with a password may reset their own; a first invite is
+        // always someone else's doing.
+        let own = caller.member_id == Some(member_id);
+        let own_reset = own && self.has_password(member_id).await?;
+        if !own_reset {
+            caller.require(Permission::ManageMembers)?;
+        }
         let member = directory::member(self.database(), caller.org_id, member_id)
             .await?
             .ok_or(AppError::NotFound("member"))?;
-        if !caller.role.may_grant(member.role) {
+        if !own_reset && !caller.role.may_grant(member.role) {
             return Err(AppError::Forbidden(format!(
                 "the {} role may not invite a member with the {} role",
                 caller.role, member.role
             )));
+        }
+        let password_reset = own_reset || self.has_password(member_id).await?;
+        if password_reset && !own && !caller.role.may_act_for_others() {
+            return Err(AppError::ForbiddenBy {
+                code: "password_reset_forbidden",
+                message: format!(
+                    "{} already has a password: only an owner or admin (or the member) may reset it",
+                    member.name
+                ),
+            });
         }
         let token = keys::generate_with(INVITE_PREFIX);
         let now = self.clock().now();
@@ -233,8 +259,8 @@ impl App {
         on_tx!(&mut tx, |conn| {
             sqlx::query(
                 "INSERT INTO member_invites
-                     (token_hash, member_id, org_id, created_by, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                     (token_hash, member_id, org_id, created_by, created_at, expires_at, password_reset)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(keys::hash(&token))
             .bind(Uuid::from(member_id))
@@ -242,24 +268,37 @@ impl App {
             .bind(Uuid::from(caller.key_id))
             .bind(now)
             .bind(expires_at)
+            .bind(password_reset)
             .execute(conn)
             .await
             .map(|_| ())
             .map_err(StoreError::from)?
         });
         tx.commit().await?;
+        if password_reset {
+            // Who reset whose password is audit evidence; the link is not.
+            self.append_any(
+                &org::stream_id(caller.org_id),
+                &[OrgEvent::PasswordResetIssued { member_id }],
+                &caller.metadata(),
+            )
+            .await?;
+            // The member listing shows the reset from the next request on.
+            self.refresh_directory().await?;
+        }
         let base = self.public_url().unwrap_or_default();
         Ok(Invite {
             member_id,
             invite_url: format!("{base}/invite/{token}"),
             invite_token: token,
             expires_at,
+            password_reset,
         })
     }
 
     /// The member an unused, unexpired invite is for.
     pub async fn invite(&self, token: &str) -> Result<InviteView, AppError> {
-        let (_, org_id, member_id, expires_at) = self.open_invite(token).await?;
+        let (_, org_id, member_id, expires_at, password_reset) = self.open_invite(token).await?;
         let member = directory::member(self.database(), org_id, member_id)
             .await?
             .ok_or(AppError::NotFound("invite"))?;
@@ -272,10 +311,12 @@ impl App {
             org_name,
             role: member.role,
             expires_at,
+            password_reset,
         })
     }
 
-    /// Sets the invited member's password, uses up the invite and signs in.
+    /// Sets the invited member's password, uses up the invite, ends the
+    /// member's other sessions and signs in.
     pub async fn accept_invite(
         &self,
         token: &str,
@@ -283,7 +324,7 @@ impl App {
         ip: Option<String>,
         user_agent: Option<String>,
     ) -> Result<SignedIn, AppError> {
-        let (token_hash, org_id, member_id, _) = self.open_invite(token).await?;
+        let (token_hash, org_id, member_id, _, _) = self.open_invite(token).await?;
         let member = directory::member(self.database(), org_id, member_id)
             .await?
             .ok_or(AppError::NotFound("invite"))?;
@@ -361,14 +402,14 @@ impl App {
     async fn open_invite(
         &self,
         token: &str,
-    ) -> Result<(String, OrgId, MemberId, DateTime<Utc>), AppError> {
+    ) -> Result<(String, OrgId, MemberId, DateTime<Utc>, bool), AppError> {
         if !keys::well_formed(token, INVITE_PREFIX) {
             return Err(AppError::NotFound("invite"));
         }
         let token_hash = keys::hash(token);
-        let row: Option<(Uuid, Uuid, DateTime<Utc>)> = on_reader!(self.database(), |pool| {
+        let row: Option<(Uuid, Uuid, DateTime<Utc>, bool)> = on_reader!(self.database(), |pool| {
             sqlx::query_as(
-                "SELECT org_id, member_id, expires_at FROM member_invites
+                "SELECT org_id, member_id, expires_at, password_reset FROM member_invites
                   WHERE token_hash = $1 AND used_at IS NULL",
             )
             .bind(&token_hash)
@@ -377,7 +418,7 @@ impl App {
             .map_err(StoreError::from)?
         });
         // Used, expired and unknown invites look the same.
-        let (org_id, member_id, expires_at) = row
+        let (org_id, member_id, expires_at, password_reset) = row
             .filter(|row| row.2 > self.clock().now())
             .ok_or(AppError::NotFound("invite"))?;
         Ok((
@@ -385,7 +426,19 @@ impl App {
             OrgId::from_uuid(org_id),
             MemberId::from_uuid(member_id),
             expires_at,
+            password_reset,
         ))
+    }
+
+    async fn has_password(&self, member_id: MemberId) -> Result<bool, AppError> {
+        let found: Option<i32> = on_reader!(self.database(), |pool| {
+            sqlx::query_scalar("SELECT 1 FROM member_passwords WHERE member_id = $1")
+                .bind(Uuid::from(member_id))
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::from)?
+        });
+        Ok(found.is_some())
     }
 
     /// (member, org, argon2 hash) of the password set for an email.
@@ -476,9 +529,13 @@ async fn store_password(
             .map_err(StoreError::from)?
     });
     if holder.is_some_and(|holder| holder != Uuid::from(member_id)) {
-        return Err(AppError::Conflict(format!(
-            "{email} already signs in as a member of another organization"
-        )));
+        // Said without naming why: an invite for an email one chose must not
+        // tell who holds an account elsewhere.
+        return Err(AppError::Conflict(
+            "a password cannot be set for this email; ask an administrator to add you \
+             with a different email"
+                .into(),
+        ));
     }
     on_tx!(&mut *tx, |conn| {
         sqlx::query(
@@ -492,7 +549,17 @@ async fn store_password(
         .bind(&email)
         .bind(hash)
         .bind(now)
-        .execute(conn)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
+        // A new password signs the member out everywhere: whoever held a
+        // session under the old one (or stole it) loses it.
+        sqlx::query(
+            "UPDATE web_sessions SET ended_at = $1 WHERE member_id = $2 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(Uuid::from(member_id))
+        .execute(&mut *conn)
         .await
         .map(|_| ())
         .map_err(StoreError::from)?

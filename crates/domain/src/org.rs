@@ -41,6 +41,13 @@ pub enum OrgEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         member_id: Option<MemberId>,
         label: String,
+        /// Who minted it: the key (or web session) and member of the
+        /// request; both absent for keys made at the command line and for
+        /// keys issued before this was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issued_by_key: Option<ApiKeyId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issued_by_member: Option<MemberId>,
     },
     ApiKeyRevoked {
         key_id: ApiKeyId,
@@ -50,6 +57,23 @@ pub enum OrgEvent {
     CarrierConfigured {
         carrier: String,
         sending_numbers: Vec<String>,
+    },
+    /// The org's carrier settings changed (written instead of
+    /// `CarrierConfigured` since it says more): where the carrier API is
+    /// called and which sealed credentials were replaced, by name only. Who
+    /// changed them is the event's actor.
+    CarrierSettingsChanged {
+        carrier: String,
+        #[serde(default)]
+        api_base: Option<String>,
+        sending_numbers: Vec<String>,
+        /// e.g. `["auth_token"]`; empty when the stored secret was kept.
+        secrets_replaced: Vec<String>,
+    },
+    /// A member who already has a password was sent a link that sets a new
+    /// one (a password reset); accepting it ends their sessions.
+    PasswordResetIssued {
+        member_id: MemberId,
     },
 }
 
@@ -119,7 +143,9 @@ pub fn evolve(mut state: OrgState, event: &OrgEvent) -> OrgState {
                 key.revoked = true;
             }
         }
-        OrgEvent::CarrierConfigured { .. } => {}
+        OrgEvent::CarrierConfigured { .. }
+        | OrgEvent::CarrierSettingsChanged { .. }
+        | OrgEvent::PasswordResetIssued { .. } => {}
     }
     state
 }
@@ -139,6 +165,9 @@ pub enum OrgCommand {
     },
     IssueApiKey {
         by: Role,
+        /// The issuing request's key (or session) and member.
+        by_key: Option<ApiKeyId>,
+        by_member: Option<MemberId>,
         key_id: ApiKeyId,
         key_hash: String,
         role: Role,
@@ -172,6 +201,12 @@ pub enum OrgError {
     RoleDiffersFromMember(Role),
     #[error("no such API key")]
     NoSuchKey,
+    /// A key that acts as a member is minted by that member or by an
+    /// owner or admin: a manager could otherwise send as any texter.
+    #[error(
+        "only the member themself or an owner or admin may issue a key bound to a member; the {0} role may not"
+    )]
+    MemberKeyNotYours(Role),
 }
 
 /// Decides a command against the org's state: the events to append, or why not.
@@ -212,6 +247,8 @@ pub fn decide(state: &OrgState, command: OrgCommand) -> Result<Vec<OrgEvent>, Or
         }
         OrgCommand::IssueApiKey {
             by,
+            by_key,
+            by_member,
             key_id,
             key_hash,
             role,
@@ -222,6 +259,9 @@ pub fn decide(state: &OrgState, command: OrgCommand) -> Result<Vec<OrgEvent>, Or
                 return Err(OrgError::RoleNotGrantable(role));
             }
             if let Some(member_id) = member_id {
+                if by_member != Some(member_id) && !by.may_act_for_others() {
+                    return Err(OrgError::MemberKeyNotYours(by));
+                }
                 let member = state
                     .members
                     .get(&member_id)
@@ -241,6 +281,8 @@ pub fn decide(state: &OrgState, command: OrgCommand) -> Result<Vec<OrgEvent>, Or
                 role,
                 member_id,
                 label,
+                issued_by_key: by_key,
+                issued_by_member: by_member,
             }])
         }
         OrgCommand::RevokeApiKey { by, key_id } => match state.keys.get(&key_id) {
@@ -425,6 +467,8 @@ mod tests {
         let state = given(&history);
         let issue = |role| OrgCommand::IssueApiKey {
             by: Role::Admin,
+            by_key: None,
+            by_member: None,
             key_id: ApiKeyId::new(),
             key_hash: "ab".repeat(32),
             role,
@@ -438,6 +482,8 @@ mod tests {
         );
         let stranger = OrgCommand::IssueApiKey {
             by: Role::Admin,
+            by_key: None,
+            by_member: None,
             key_id: ApiKeyId::new(),
             key_hash: "ab".repeat(32),
             role: Role::Texter,
@@ -445,6 +491,81 @@ mod tests {
             label: String::new(),
         };
         assert_eq!(decide(&state, stranger), Err(OrgError::NoSuchMember));
+    }
+
+    #[test]
+    fn a_manager_cannot_mint_a_key_that_acts_as_another_member() {
+        let (texter, manager) = (MemberId::new(), MemberId::new());
+        let mut history = created();
+        for (member_id, email, role) in [
+            (texter, "t@b.org", Role::Texter),
+            (manager, "m@b.org", Role::Manager),
+        ] {
+            history.push(OrgEvent::MemberAdded {
+                member_id,
+                name: "Sam".into(),
+                email: email.into(),
+                role,
+            });
+        }
+        let state = given(&history);
+        let by_key = ApiKeyId::new();
+        let issue = |by, by_member, member_id, role| OrgCommand::IssueApiKey {
+            by,
+            by_key: Some(by_key),
+            by_member,
+            key_id: ApiKeyId::new(),
+            key_hash: "ab".repeat(32),
+            role,
+            member_id,
+            label: String::new(),
+        };
+        assert_eq!(
+            decide(
+                &state,
+                issue(Role::Manager, Some(manager), Some(texter), Role::Texter)
+            ),
+            Err(OrgError::MemberKeyNotYours(Role::Manager))
+        );
+        // Unbound texter keys stay a manager's to issue, and one's own key too.
+        assert!(
+            decide(
+                &state,
+                issue(Role::Manager, Some(manager), None, Role::Texter)
+            )
+            .is_ok()
+        );
+        let own = decide(
+            &state,
+            issue(Role::Manager, Some(manager), Some(manager), Role::Manager),
+        );
+        assert!(own.is_err(), "managers grant texter keys only");
+        let events = decide(&state, issue(Role::Admin, None, Some(texter), Role::Texter)).unwrap();
+        let OrgEvent::ApiKeyIssued {
+            issued_by_key,
+            issued_by_member,
+            ..
+        } = &events[0]
+        else {
+            panic!()
+        };
+        assert_eq!((*issued_by_key, *issued_by_member), (Some(by_key), None));
+    }
+
+    #[test]
+    fn keys_issued_before_issuers_were_recorded_still_read() {
+        let old = serde_json::json!({
+            "key_id": ApiKeyId::new(), "key_hash": "ab", "role": "texter", "label": ""
+        });
+        let event = OrgEvent::from_parts("ApiKeyIssued", &old).unwrap().unwrap();
+        assert!(matches!(
+            event,
+            OrgEvent::ApiKeyIssued {
+                issued_by_key: None,
+                issued_by_member: None,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -457,6 +578,8 @@ mod tests {
             role: Role::Manager,
             member_id: None,
             label: String::new(),
+            issued_by_key: None,
+            issued_by_member: None,
         });
         let events = decide(
             &given(&history),
@@ -517,6 +640,8 @@ mod tests {
             role: Role::Admin,
             member_id: None,
             label: String::new(),
+            issued_by_key: None,
+            issued_by_member: None,
         });
         let revoke = OrgCommand::RevokeApiKey {
             by: Role::Manager,

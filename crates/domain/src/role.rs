@@ -49,6 +49,13 @@ impl Role {
             Self::Texter | Self::Compliance => false,
         }
     }
+
+    /// May a holder of this role act on another member's credentials: mint
+    /// a key that acts as them, or reset their password? Owners and admins
+    /// only; a manager who could would send as any texter.
+    pub fn may_act_for_others(self) -> bool {
+        matches!(self, Self::Owner | Self::Admin)
+    }
 }
 
 impl fmt::Display for Role {
@@ -206,6 +213,17 @@ mod tests {
         assert!(Role::Manager.may_grant(Role::Texter));
         assert!(!Role::Manager.may_grant(Role::Manager));
         assert!(!Role::Texter.may_grant(Role::Texter));
+    }
+
+    #[test]
+    fn only_owners_and_admins_act_for_other_members() {
+        for role in Role::ALL {
+            assert_eq!(
+                role.may_act_for_others(),
+                matches!(role, Role::Owner | Role::Admin),
+                "{role}"
+            );
+        }
     }
 
     #[test]

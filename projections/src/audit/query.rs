@@ -87,6 +87,11 @@ pub struct MessageRow {
     pub received_at: Option<DateTime<Utc>>,
     pub display_to_click_ms: Option<i64>,
     pub key_id: Option<ApiKeyId>,
+    /// Who minted the API key behind the click (from the directory): a key
+    /// bound to a texter may have been issued by someone else.
+    pub key_issued_by_key_id: Option<ApiKeyId>,
+    pub key_issued_by_member_id: Option<MemberId>,
+    pub key_issued_by_name: Option<String>,
     pub click_token_id: Option<Uuid>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -147,6 +152,9 @@ struct RawMessage {
     list_source: Option<String>,
     list_consent_basis: Option<String>,
     key_id: Option<Uuid>,
+    key_issued_by_key: Option<Uuid>,
+    key_issued_by_member: Option<Uuid>,
+    key_issued_by_name: Option<String>,
     body_sha256: Option<String>,
     segments: Option<i64>,
     script_version: Option<i64>,
@@ -185,7 +193,8 @@ const MESSAGE_COLUMNS: &str =
         m.direction, m.kind, m.automated, m.texter_id, tm.name AS texter_name, m.campaign_id,
         k.name AS campaign_name, m.conversation_id, COALESCE(m.list_id, c.list_id) AS list_id,
         l.name AS list_name, l.source AS list_source, l.consent_basis AS list_consent_basis,
-        m.key_id, m.body_sha256, m.segments, m.script_version, m.token_id, m.presented_at,
+        m.key_id, ak.issued_by_key AS key_issued_by_key,
+        ak.issued_by_member AS key_issued_by_member, im.name AS key_issued_by_name, m.body_sha256, m.segments, m.script_version, m.token_id, m.presented_at,
         m.clicked_at, m.received_at, m.display_to_click_ms, m.ip, m.user_agent, m.checked_events,
         m.opted_out, m.hours_allowed, m.local_time, m.time_zone, m.zone_source, m.hours_window,
         m.keyword, m.in_reply_to, m.carrier, m.carrier_message_id, m.our_number, m.dispatch_status,
@@ -199,6 +208,8 @@ const MESSAGE_JOINS: &str = "
    LEFT JOIN audit_messages c ON c.message_id = m.conversation_id
    LEFT JOIN lists l ON l.list_id = COALESCE(m.list_id, c.list_id)
    LEFT JOIN members tm ON tm.member_id = m.texter_id
+   LEFT JOIN api_keys ak ON ak.key_id = m.key_id
+   LEFT JOIN members im ON im.member_id = ak.issued_by_member
    LEFT JOIN campaigns k ON k.campaign_id = m.campaign_id
    LEFT JOIN audit_unmatched_reports u
           ON m.direction = 'outbound' AND u.org_id = m.org_id
@@ -278,6 +289,9 @@ impl RawMessage {
             received_at: self.received_at,
             display_to_click_ms: self.display_to_click_ms,
             key_id: self.key_id.map(ApiKeyId::from_uuid),
+            key_issued_by_key_id: self.key_issued_by_key.map(ApiKeyId::from_uuid),
+            key_issued_by_member_id: self.key_issued_by_member.map(MemberId::from_uuid),
+            key_issued_by_name: self.key_issued_by_name,
             click_token_id: self.token_id,
             ip: self.ip,
             user_agent: self.user_agent,
