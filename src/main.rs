@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
     let outcome = match cli.command {
-        Command::Serve(args) => cli::serve(args).await,
+        Command::Serve(args) => cli::serve(*args).await,
         Command::Migrate(args) => cli::migrate(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Admin(command) => cli::admin(command).await,
