@@ -1,11 +1,13 @@
 //! textbank's HTTP API: the axum router, its one error shape, operational
-//! endpoints (`/health`, `/ready`, `/metrics`) and the server lifecycle.
+//! endpoints (`/health`, `/ready`, `/metrics`), and the composition root
+//! that builds, starts and stops a running server.
 #![forbid(unsafe_code)]
 
 mod error;
 mod extract;
 mod metrics;
 mod ops;
+mod running;
 mod server;
 mod v1;
 mod web;
@@ -13,4 +15,5 @@ mod webhooks;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
-pub use server::{Server, router};
+pub use running::{Running, StartError, start};
+pub use server::router;

@@ -1,16 +1,14 @@
-//! `spawn_app`: a real server on a free port over a throwaway database, and a
+//! `spawn_app`: a real server on a free port over a throwaway database,
+//! started and stopped by the composition root as `textbank serve` is, and a
 //! client pointed at it. Logs stay silent unless `TEST_LOG` is set.
 
 use std::sync::{Arc, Once};
 
 use chrono::{DateTime, Utc};
-use textbank_api::Server;
-use textbank_app::{App, Background, ImportLimits, SendSettings, SimSettings};
-use textbank_domain::{Clock, FixedClock, SystemClock};
-use textbank_store::SqlEventStore;
-use textbank_store::scratch::ScratchDb;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use textbank_api::Running;
+use textbank_app::{App, Config, ImportLimits, SecretKeySource, SendSettings, SimSettings};
+use textbank_domain::FixedClock;
+use textbank_testkit::ScratchDb;
 
 static TRACING: Once = Once::new();
 
@@ -32,9 +30,7 @@ pub struct TestApp {
     /// Set when the app runs on a fixed clock (send-path tests).
     pub clock: Option<FixedClock>,
     db: ScratchDb,
-    stop: oneshot::Sender<()>,
-    server: JoinHandle<std::io::Result<()>>,
-    background: Background,
+    running: Running,
 }
 
 /// A Wednesday, 14:00 in New York and 11:00 in Los Angeles: inside texting
@@ -92,6 +88,22 @@ pub async fn spawn_stop_sim_app(on: On, test: &str) -> Option<TestApp> {
     spawn_app_with(on, test, Some(FixedClock::at(weekday_afternoon())), send).await
 }
 
+/// Like [`spawn_send_app`], with a simulator that never reports on its own
+/// (its reports would come ten minutes later): the test posts every
+/// delivery report itself.
+pub async fn spawn_quiet_sim_app(on: On, test: &str) -> Option<TestApp> {
+    let mut send = test_send_settings();
+    send.sim.delivery_delay_ms = (600_000, 600_000);
+    spawn_app_with(on, test, Some(FixedClock::at(weekday_afternoon())), send).await
+}
+
+/// Like [`spawn_send_app`], with a simulator whose every message fails.
+pub async fn spawn_failing_sim_app(on: On, test: &str) -> Option<TestApp> {
+    let mut send = test_send_settings();
+    send.sim.failure_rate = 1.0;
+    spawn_app_with(on, test, Some(FixedClock::at(weekday_afternoon())), send).await
+}
+
 pub async fn spawn_app_with(
     on: On,
     test: &str,
@@ -103,38 +115,28 @@ pub async fn spawn_app_with(
         On::Sqlite => ScratchDb::sqlite().await,
         On::Postgres => ScratchDb::postgres(test).await?,
     };
-    let store = SqlEventStore::on_database(db.database.clone())
-        .await
-        .expect("open store");
-    // Small upload limits, so the limit tests need no 200 MB body.
-    let app_clock: Arc<dyn Clock> = match &clock {
-        Some(clock) => Arc::new(clock.clone()),
-        None => Arc::new(SystemClock),
-    };
-    let app = App::new(Arc::new(store), app_clock)
-        .with_import_limits(ImportLimits {
+    let mut config = Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        secret_key: SecretKeySource::Generated,
+        // Small upload limits, so the limit tests need no 200 MB body.
+        import_limits: ImportLimits {
             max_bytes: 64 * 1024,
             max_rows: 500,
-        })
-        .with_send_settings(send);
-    let server = Server::bind(app.clone(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("bind");
-    let address = format!("http://{}", server.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
-    let background = Background::start(&app);
+        },
+        send,
+        ..Config::with_open_database(db.database.clone())
+    };
+    if let Some(clock) = &clock {
+        config.clock = Arc::new(clock.clone());
+    }
+    let running = textbank_api::start(config).await.expect("start the server");
     Some(TestApp {
-        address,
+        address: format!("http://{}", running.address()),
         client: textbank_sms::http_client(std::time::Duration::from_secs(60)).expect("client"),
-        app,
+        app: running.app().clone(),
         clock,
         db,
-        stop,
-        server,
-        background,
+        running,
     })
 }
 
@@ -229,18 +231,22 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Stops the server (letting requests finish) and drops the database.
+    /// Shuts the server down (letting requests finish) and drops the
+    /// database.
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.server.await;
-        self.background.stop().await;
-        self.app.close().await;
+        self.running
+            .shutdown()
+            .await
+            .expect("the server stops cleanly");
         self.db.cleanup().await;
     }
 }
 
-/// Runs each listed test once per backend, like the store's contract suite.
-/// `on_both_backends!(spawn = spawn_send_app; tests…)` picks the server.
+/// Runs each listed test once per backend, like the store's contract suite:
+/// the one way a test file declares its SQLite and PostgreSQL pairs.
+/// `on_both_backends!(spawn = spawn_send_app; tests…)` picks the server from
+/// this module's spawners (`spawn_app` by default; `spawn_send_app`,
+/// `spawn_stop_sim_app`, `spawn_quiet_sim_app`, `spawn_failing_sim_app`).
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {

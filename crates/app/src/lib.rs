@@ -33,8 +33,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use textbank_domain::Clock;
 use textbank_domain::phone::Region;
-use textbank_domain::{Clock, SystemClock};
 use textbank_projections::{Projector, catch_up};
 use textbank_store::{ConnectOptions, Database, EventStore, SqlEventStore, StoreResult};
 use tokio::sync::watch;
@@ -47,7 +47,8 @@ pub use campaign::{
 };
 pub use carrier::{CarrierSettings, CarrierView, ConfiguredCarrier};
 pub use config::{
-    Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, SecretKeySource, SendSettings, SimSettings,
+    Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DatabaseSource, SecretKeySource, SendSettings,
+    SimSettings,
 };
 pub use conversation::{Answer, Thread, ThreadEntry};
 pub use dispatch::CHECKPOINT as DISPATCH_CHECKPOINT;
@@ -86,22 +87,26 @@ pub struct App {
 }
 
 impl App {
-    /// Opens the configured database and applies pending migrations.
+    /// The app as configured: opens the database (applying pending
+    /// migrations) unless it comes open, and loads the server key.
     pub async fn open(config: &Config) -> StoreResult<Self> {
-        let store = SqlEventStore::open(
-            &config.database_url,
-            &ConnectOptions {
-                max_connections: config.max_connections,
-                migrate: true,
-            },
-        )
-        .await?;
+        let store = match &config.database {
+            DatabaseSource::Url(url) => {
+                let options = ConnectOptions {
+                    max_connections: config.max_connections,
+                    migrate: true,
+                };
+                SqlEventStore::open(url, &options).await?
+            }
+            DatabaseSource::Open(database) => SqlEventStore::on_database(database.clone()).await?,
+        };
         let server_key = match &config.secret_key {
             SecretKeySource::Hex(hex) => ServerKey::from_hex(hex),
             SecretKeySource::File(path) => ServerKey::load_or_create(path),
+            SecretKeySource::Generated => Ok(ServerKey::generate()),
         }
         .map_err(|err| textbank_store::StoreError::InvalidInput(err.to_string()))?;
-        let app = Self::new(Arc::new(store), Arc::new(SystemClock))
+        let app = Self::new(Arc::new(store), config.clock.clone())
             .with_default_region(config.default_region)
             .with_import_limits(config.import_limits)
             .with_server_key(server_key)

@@ -5,7 +5,6 @@
 #![forbid(unsafe_code)]
 
 mod appender;
-pub mod baseline;
 pub mod chain;
 mod database;
 mod decode;
@@ -15,7 +14,6 @@ mod leader;
 mod macros;
 mod plan;
 mod postgres_writer;
-pub mod scratch;
 pub mod sql;
 mod sql_store;
 mod sqlite_writer;
