@@ -6,8 +6,11 @@ use std::sync::{Arc, Once};
 
 use chrono::{DateTime, Utc};
 use textbank_api::Running;
-use textbank_app::{App, Config, ImportLimits, SecretKeySource, SendSettings, SimSettings};
-use textbank_domain::FixedClock;
+use textbank_app::{
+    App, Config, DatabaseSource, ImportLimits, SecretKeySource, SendSettings, ServerKey,
+    SimSettings,
+};
+use textbank_domain::{FixedClock, SystemClock};
 use textbank_testkit::ScratchDb;
 
 static TRACING: Once = Once::new();
@@ -31,6 +34,7 @@ pub struct TestApp {
     pub clock: Option<FixedClock>,
     db: ScratchDb,
     running: Running,
+    config: Config,
 }
 
 /// A Wednesday, 14:00 in New York and 11:00 in Los Angeles: inside texting
@@ -115,21 +119,26 @@ pub async fn spawn_app_with(
         On::Sqlite => ScratchDb::sqlite().await,
         On::Postgres => ScratchDb::postgres(test).await?,
     };
-    let mut config = Config {
+    let config = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
-        secret_key: SecretKeySource::Generated,
+        // One key for the test's servers, so a restart still opens what
+        // the first one sealed.
+        secret_key: SecretKeySource::Hex(ServerKey::generate().to_hex()),
         // Small upload limits, so the limit tests need no 200 MB body.
         import_limits: ImportLimits {
             max_bytes: 64 * 1024,
             max_rows: 500,
         },
         send,
+        clock: match &clock {
+            Some(clock) => Arc::new(clock.clone()),
+            None => Arc::new(SystemClock),
+        },
         ..Config::with_open_database(db.database.clone())
     };
-    if let Some(clock) = &clock {
-        config.clock = Arc::new(clock.clone());
-    }
-    let running = textbank_api::start(config).await.expect("start the server");
+    let running = textbank_api::start(config.clone())
+        .await
+        .expect("start the server");
     Some(TestApp {
         address: format!("http://{}", running.address()),
         client: textbank_sms::http_client(std::time::Duration::from_secs(60)).expect("client"),
@@ -137,6 +146,7 @@ pub async fn spawn_app_with(
         clock,
         db,
         running,
+        config,
     })
 }
 
@@ -229,6 +239,30 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// Shuts the server down and starts it again on the same database,
+    /// opened from its URL as `textbank serve` opens it.
+    pub async fn restart(self) -> TestApp {
+        self.running
+            .shutdown()
+            .await
+            .expect("the server stops cleanly");
+        let config = Config {
+            database: DatabaseSource::Url(self.db.url().to_owned()),
+            max_connections: 4,
+            ..self.config
+        };
+        let running = textbank_api::start(config.clone())
+            .await
+            .expect("restart the server");
+        TestApp {
+            address: format!("http://{}", running.address()),
+            app: running.app().clone(),
+            running,
+            config,
+            ..self
+        }
     }
 
     /// Shuts the server down (letting requests finish) and drops the

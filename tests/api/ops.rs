@@ -12,6 +12,7 @@ crate::on_both_backends!(
     metrics_expose_request_counts_and_the_log_head_as_prometheus_text,
     an_unknown_route_is_a_json_404,
     a_wrong_method_is_a_json_405,
+    a_shutdown_stops_listening_and_closes_the_database_and_a_restart_serves_the_same_data,
 );
 
 async fn error_of(response: reqwest::Response) -> (String, String) {
@@ -101,5 +102,29 @@ async fn a_wrong_method_is_a_json_405(app: TestApp) -> TestApp {
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     let (code, _) = error_of(response).await;
     assert_eq!(code, "method_not_allowed");
+    app
+}
+
+async fn a_shutdown_stops_listening_and_closes_the_database_and_a_restart_serves_the_same_data(
+    app: TestApp,
+) -> TestApp {
+    let owner = app.create_org("Restarted Org").await;
+    let (old_address, old_app) = (app.address.clone(), app.app.clone());
+    let app = app.restart().await;
+    assert_ne!(app.address, old_address);
+    let refused = app.client.get(format!("{old_address}/health")).send().await;
+    assert!(
+        refused.as_ref().is_err_and(reqwest::Error::is_connect),
+        "the old listener still answers: {refused:?}"
+    );
+    assert!(
+        old_app.ready().await.is_err(),
+        "the old server's database pool is still open"
+    );
+    // The new server, on the same database opened from its URL, knows
+    // the key the old one issued.
+    let me = app.get_as(&owner, "/v1/me").await;
+    assert_eq!(me.status(), StatusCode::OK);
+    assert_eq!(app.get("/ready").await.status(), StatusCode::OK);
     app
 }
