@@ -76,3 +76,41 @@ impl Background {
         self.follower.stop().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use textbank_testkit::ScratchDb;
+
+    use super::*;
+    use crate::{Config, SecretKeySource};
+
+    #[tokio::test]
+    async fn stopping_dispatching_leaves_the_read_models_following() {
+        let db = ScratchDb::sqlite().await;
+        let app = App::open(&Config {
+            secret_key: SecretKeySource::Generated,
+            ..Config::with_open_database(db.database.clone())
+        })
+        .await
+        .unwrap();
+        let mut background = Background::start(&app);
+        background.stop_dispatching().await;
+        app.create_org("Still Followed").await.unwrap();
+        let head = app.events().head_position().await.unwrap();
+        assert!(head > 0);
+        let followers: Vec<_> = app.progress.lock().unwrap().values().cloned().collect();
+        assert!(!followers.is_empty());
+        for mut reached in followers {
+            // A stopped follower drops its sender, and this fails at once.
+            tokio::time::timeout(Duration::from_secs(5), reached.wait_for(|at| *at >= head))
+                .await
+                .expect("the follower reaches the head")
+                .expect("the follower still runs");
+        }
+        background.stop().await;
+        app.close().await;
+        db.cleanup().await;
+    }
+}
