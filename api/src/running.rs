@@ -91,6 +91,7 @@ impl Running {
             () = signal => self.shutdown().await,
             served = &mut self.server => {
                 // The listener ended by itself: stop the rest and say why.
+                self.app.stop_simulators();
                 self.background.stop().await;
                 self.app.close().await;
                 joined(served)
@@ -99,7 +100,8 @@ impl Running {
     }
 
     /// Stops in dependency order: first the dispatcher (nothing more goes to
-    /// a carrier), then the listener (in-flight requests finish, live
+    /// a carrier) and the simulated carriers' callbacks still to come, then
+    /// the listener (in-flight requests finish, live
     /// streams end), then the read models' follower, and last the database.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let Self {
@@ -110,6 +112,7 @@ impl Running {
             ..
         } = self;
         background.stop_dispatching().await;
+        app.stop_simulators();
         let _ = stop_serving.send(());
         let served = joined(server.await);
         background.stop().await;

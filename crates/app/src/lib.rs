@@ -84,6 +84,8 @@ pub struct App {
     trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     /// Folded recipient streams for the send path's commands.
     recipients: Arc<recipient_cache::RecipientCache>,
+    /// Turns true at shutdown: simulated carriers drop callbacks to come.
+    simulators_stop: Arc<watch::Sender<bool>>,
 }
 
 impl App {
@@ -133,7 +135,19 @@ impl App {
             login_limiter: login_limit::LoginLimiter::default(),
             trusted_proxies: Arc::default(),
             recipients: Arc::default(),
+            simulators_stop: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// What a simulated carrier watches to know the server is shutting down.
+    pub(crate) fn simulators_stop(&self) -> watch::Receiver<bool> {
+        self.simulators_stop.subscribe()
+    }
+
+    /// Stops the simulated carriers: callbacks (delivery reports, replies)
+    /// not yet posted are dropped. Part of shutdown, after the dispatcher.
+    pub fn stop_simulators(&self) {
+        self.simulators_stop.send_replace(true);
     }
 
     pub fn with_server_key(mut self, key: ServerKey) -> Self {
