@@ -3,15 +3,13 @@
 use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
-use textbank_api::Server;
 use textbank_app::{
-    App, Background, CarrierApiPolicy, Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, ImportLimits,
+    App, CarrierApiPolicy, Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, ImportLimits,
     SecretKeySource, SendSettings, SimSettings,
 };
 use textbank_domain::phone::Region;
 use textbank_store::{ConnectOptions, Database, redact_url};
 
-use crate::bench::BenchArgs;
 use crate::logging::LogFormat;
 
 pub type CliResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -41,7 +39,7 @@ pub enum Command {
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
     /// Run a benchmark and print one JSON line per figure.
-    Bench(BenchArgs),
+    Bench(textbank_bench::BenchArgs),
     /// The read models: status (position, lag) and rebuild.
     #[command(subcommand)]
     Projections(crate::projections_cmd::ProjectionsCommand),
@@ -225,8 +223,6 @@ pub async fn serve(args: ServeArgs) -> CliResult {
     let demo = args.demo;
     let config = Config {
         bind: args.bind,
-        database_url: args.database.database_url,
-        max_connections: args.database.db_max_connections,
         default_region: args.default_region,
         import_limits: ImportLimits {
             max_bytes: args.max_list_bytes,
@@ -246,21 +242,20 @@ pub async fn serve(args: ServeArgs) -> CliResult {
             allow_private: args.carrier_api_allow_private,
         },
         send,
+        max_connections: args.database.db_max_connections,
+        ..Config::with_database(args.database.database_url)
     };
     tracing::info!(?config, "starting textbank");
-    let app = App::open(&config).await?;
-    let server = Server::bind(app.clone(), config.bind).await?;
-    let background = Background::start(&app);
-    let addr = server.local_addr()?;
+    let running = textbank_api::start(config).await?;
+    let addr = running.address();
     tracing::info!(%addr, "listening");
     // Printed as a plain line too, so scripts and tests can find the port.
     println!("textbank listening on http://{addr}");
-    if demo {
-        print_demo(&app, &format!("http://{addr}")).await?;
+    if demo && let Err(err) = print_demo(running.app(), &format!("http://{addr}")).await {
+        running.shutdown().await?;
+        return Err(err);
     }
-    server.run(shutdown_signal()).await?;
-    background.stop().await;
-    app.close().await;
+    running.serve_until(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -362,7 +357,7 @@ pub async fn admin(command: AdminCommand) -> CliResult {
 async fn admin_app(database: DatabaseArgs) -> CliResult<App> {
     Ok(App::open(&Config {
         max_connections: 2,
-        secret_key: SecretKeySource::Hex(textbank_app::ServerKey::generate().to_hex()),
+        secret_key: SecretKeySource::Generated,
         ..Config::with_database(database.database_url)
     })
     .await?)

@@ -5,10 +5,6 @@
 // No unwrap or expect on input, I/O or the database outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-mod bench;
-mod bench_import;
-mod bench_projections;
-mod bench_send;
 mod cli;
 mod logging;
 mod projections_cmd;
@@ -32,7 +28,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => cli::serve(*args).await,
         Command::Migrate(args) => cli::migrate(args).await,
-        Command::Bench(args) => bench::run(args).await,
+        Command::Bench(args) => textbank_bench::run(args).await,
         Command::Admin(command) => cli::admin(command).await,
         Command::Projections(command) => projections_cmd::run(command).await,
     };

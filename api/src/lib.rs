@@ -1,5 +1,6 @@
 //! textbank's HTTP API: the axum router, its one error shape, operational
-//! endpoints (`/health`, `/ready`, `/metrics`) and the server lifecycle.
+//! endpoints (`/health`, `/ready`, `/metrics`), and the composition root
+//! that builds, starts and stops a running server.
 #![forbid(unsafe_code)]
 // No unwrap or expect on input, I/O or the database outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -10,6 +11,7 @@ mod extract;
 mod metrics;
 mod ops;
 mod responses;
+mod running;
 mod server;
 mod v1;
 mod web;
@@ -17,4 +19,5 @@ mod webhooks;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
-pub use server::{Server, router};
+pub use running::{Running, StartError, start};
+pub use server::router;

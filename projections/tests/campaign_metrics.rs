@@ -33,8 +33,8 @@ use textbank_projections::campaign_metrics::{
 use textbank_projections::campaigns::Campaigns;
 use textbank_projections::lists::Lists;
 use textbank_projections::{ProjectionError, catch_up};
-use textbank_store::scratch::ScratchDb;
 use textbank_store::{EventStore, ExpectedVersion, NewEvent, RecordedEvent, SqlEventStore};
+use textbank_testkit::ScratchDb;
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

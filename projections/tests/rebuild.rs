@@ -10,8 +10,8 @@ use sqlx::AssertSqlSafe;
 use textbank_domain::{Actor, EventMetadata, StreamId};
 use textbank_projections::rebuild::{rebuild, rebuild_all, status};
 use textbank_projections::{Batch, ProjectionError, Projector, Tables, catch_up, follow};
-use textbank_store::scratch::ScratchDb;
 use textbank_store::{Database, EventStore, ExpectedVersion, NewEvent, SqlEventStore, StoreTx};
+use textbank_testkit::ScratchDb;
 
 /// Counts how often each position was applied, in table `tally` (or
 /// `tally_next` while rebuilt).

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use serde_json::json;
 use textbank_domain::{Actor, EventMetadata, StreamId};
 use textbank_projections::{Batch, ProjectionError, Projector, catch_up, follow};
-use textbank_store::scratch::ScratchDb;
 use textbank_store::{EventStore, ExpectedVersion, NewEvent, SqlEventStore, StoreTx};
+use textbank_testkit::ScratchDb;
 
 /// Counts events per position in its own table; fails once at `fail_at`.
 struct Counter {

@@ -1307,18 +1307,6 @@ async fn rebuilding_the_audit_beside_itself_gives_the_same_rows(app: TestApp) ->
 }
 
 /// A simulator whose every message fails at the carrier.
-async fn failing_carrier_app(on: crate::helpers::On, test: &str) -> Option<TestApp> {
-    let mut send = crate::helpers::test_send_settings();
-    send.sim.failure_rate = 1.0;
-    crate::helpers::spawn_app_with(
-        on,
-        test,
-        Some(textbank_domain::FixedClock::at(weekday_afternoon())),
-        send,
-    )
-    .await
-}
-
 /// A message the carrier could not deliver shows the carrier's final
 /// status and error code, reported through the signed status webhook.
 async fn a_failed_message_shows_the_carriers_status_and_error_code(app: TestApp) -> TestApp {
@@ -1343,33 +1331,13 @@ async fn a_failed_message_shows_the_carriers_status_and_error_code(app: TestApp)
     app
 }
 
+/// A simulator whose every message fails.
 mod failing_carrier {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let app = failing_carrier_app(crate::helpers::On::Sqlite, "failing_carrier")
-            .await
-            .expect("sqlite always runs");
-        let app = crate::helpers::within_time_limit(
-            a_failed_message_shows_the_carriers_status_and_error_code(app),
-        )
-        .await;
-        app.stop().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        let Some(app) = failing_carrier_app(crate::helpers::On::Postgres, "failing_carrier").await
-        else {
-            return;
-        };
-        let app = crate::helpers::within_time_limit(
-            a_failed_message_shows_the_carriers_status_and_error_code(app),
-        )
-        .await;
-        app.stop().await;
-    }
+    crate::on_both_backends!(spawn = spawn_failing_sim_app;
+        a_failed_message_shows_the_carriers_status_and_error_code,
+    );
 }
 
 /// A key that acts as a texter may have been minted by someone else: the

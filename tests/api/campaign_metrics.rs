@@ -8,53 +8,13 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use textbank_app::SendSettings;
 use textbank_domain::phone::{PhoneNumber, Region};
 use textbank_domain::recipient::{self, RecipientEvent};
-use textbank_domain::{DomainEvent, FixedClock, OrgId};
+use textbank_domain::{DomainEvent, OrgId};
 
-use crate::helpers::{
-    On, SendFixture, TestApp, expect_error, spawn_app_with, test_send_settings, weekday_afternoon,
-};
+use crate::helpers::{SendFixture, TestApp, expect_error};
 
-/// The send-path test server, with a simulator that never reports on its
-/// own (its reports would come ten minutes later): this test posts every
-/// delivery report itself.
-async fn spawn_quiet_sim_app(on: On, test: &str) -> Option<TestApp> {
-    let mut send: SendSettings = test_send_settings();
-    send.sim.delivery_delay_ms = (600_000, 600_000);
-    spawn_app_with(on, test, Some(FixedClock::at(weekday_afternoon())), send).await
-}
-
-macro_rules! on_both_backends_quietly {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let app = super::spawn_quiet_sim_app(crate::helpers::On::Sqlite, stringify!($name))
-                        .await
-                        .expect("sqlite always runs");
-                    let app = crate::helpers::within_time_limit(super::$name(app)).await;
-                    app.stop().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(app) = super::spawn_quiet_sim_app(crate::helpers::On::Postgres, stringify!($name)).await
-                    else { return };
-                    let app = crate::helpers::within_time_limit(super::$name(app)).await;
-                    app.stop().await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends_quietly!(
+crate::on_both_backends!(spawn = spawn_quiet_sim_app;
     every_figure_follows_clicks_reports_replies_and_answers,
     metrics_are_for_staff_of_the_campaigns_org_only,
     bad_parameters_are_refused_with_422,

@@ -1,19 +1,17 @@
-//! `spawn_app`: a real server on a free port over a throwaway database, and a
+//! `spawn_app`: a real server on a free port over a throwaway database,
+//! started and stopped by the composition root as `textbank serve` is, and a
 //! client pointed at it. Logs stay silent unless `TEST_LOG` is set.
 
 use std::sync::{Arc, Once};
 
 use chrono::{DateTime, Utc};
-use textbank_api::Server;
+use textbank_api::Running;
 use textbank_app::{
-    App, Background, CarrierApiPolicy, DEFAULT_CARRIER_APIS, ImportLimits, SendSettings,
-    SimSettings,
+    App, CarrierApiPolicy, Config, DEFAULT_CARRIER_APIS, DatabaseSource, ImportLimits,
+    SecretKeySource, SendSettings, ServerKey, SimSettings,
 };
 use textbank_domain::{Clock, FixedClock, SystemClock};
-use textbank_store::SqlEventStore;
-use textbank_store::scratch::ScratchDb;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use textbank_testkit::ScratchDb;
 
 static TRACING: Once = Once::new();
 
@@ -35,9 +33,8 @@ pub struct TestApp {
     /// Set when the app runs on a fixed clock (send-path tests).
     pub clock: Option<FixedClock>,
     db: ScratchDb,
-    stop: oneshot::Sender<()>,
-    server: JoinHandle<std::io::Result<()>>,
-    background: Background,
+    running: Running,
+    config: Config,
 }
 
 /// A Wednesday, 14:00 in New York and 11:00 in Los Angeles: inside texting
@@ -128,6 +125,22 @@ pub async fn spawn_carrier_app(on: On, test: &str) -> Option<TestApp> {
     .await
 }
 
+/// Like [`spawn_send_app`], with a simulator that never reports on its own
+/// (its reports would come ten minutes later): the test posts every
+/// delivery report itself.
+pub async fn spawn_quiet_sim_app(on: On, test: &str) -> Option<TestApp> {
+    let mut send = test_send_settings();
+    send.sim.delivery_delay_ms = (600_000, 600_000);
+    spawn_app_with(on, test, Some(FixedClock::at(weekday_afternoon())), send).await
+}
+
+/// Like [`spawn_send_app`], with a simulator whose every message fails.
+pub async fn spawn_failing_sim_app(on: On, test: &str) -> Option<TestApp> {
+    let mut send = test_send_settings();
+    send.sim.failure_rate = 1.0;
+    spawn_app_with(on, test, Some(FixedClock::at(weekday_afternoon())), send).await
+}
+
 pub async fn spawn_app_with(
     on: On,
     test: &str,
@@ -149,40 +162,36 @@ async fn spawn_configured(
         On::Sqlite => ScratchDb::sqlite().await,
         On::Postgres => ScratchDb::postgres(test).await?,
     };
-    let store = SqlEventStore::on_database(db.database.clone())
-        .await
-        .expect("open store");
-    // Small upload limits, so the limit tests need no 200 MB body.
-    let app_clock: Arc<dyn Clock> = match &clock {
-        Some(clock) => Arc::new(clock.clone()),
-        None => Arc::new(SystemClock),
-    };
-    let app = App::new(Arc::new(store), app_clock)
-        .with_import_limits(ImportLimits {
+    let config = Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        // One key for the test's servers, so a restart still opens what
+        // the first one sealed.
+        secret_key: SecretKeySource::Hex(ServerKey::generate().to_hex()),
+        // Small upload limits, so the limit tests need no 200 MB body.
+        import_limits: ImportLimits {
             max_bytes: 64 * 1024,
             max_rows: 500,
             ..ImportLimits::default()
-        })
-        .with_send_settings(send)
-        .with_carrier_api_policy(carrier_api);
-    let server = Server::bind(app.clone(), "127.0.0.1:0".parse().unwrap())
+        },
+        send,
+        clock: match &clock {
+            Some(clock) => Arc::new(clock.clone()),
+            None => Arc::new(SystemClock),
+        },
+        carrier_api,
+        ..Config::with_open_database(db.database.clone())
+    };
+    let running = textbank_api::start(config.clone())
         .await
-        .expect("bind");
-    let address = format!("http://{}", server.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
-    let background = Background::start(&app);
+        .expect("start the server");
     Some(TestApp {
-        address,
+        address: format!("http://{}", running.address()),
         client: textbank_sms::http_client(std::time::Duration::from_secs(60)).expect("client"),
-        app,
+        app: running.app().clone(),
         clock,
         db,
-        stop,
-        server,
-        background,
+        running,
+        config,
     })
 }
 
@@ -277,12 +286,37 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Stops the server (letting requests finish) and drops the database.
+    /// Shuts the server down and starts it again on the same database,
+    /// opened from its URL as `textbank serve` opens it.
+    pub async fn restart(self) -> TestApp {
+        self.running
+            .shutdown()
+            .await
+            .expect("the server stops cleanly");
+        let config = Config {
+            database: DatabaseSource::Url(self.db.url().to_owned()),
+            max_connections: 4,
+            ..self.config
+        };
+        let running = textbank_api::start(config.clone())
+            .await
+            .expect("restart the server");
+        TestApp {
+            address: format!("http://{}", running.address()),
+            app: running.app().clone(),
+            running,
+            config,
+            ..self
+        }
+    }
+
+    /// Shuts the server down (letting requests finish) and drops the
+    /// database.
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.server.await;
-        self.background.stop().await;
-        self.app.close().await;
+        self.running
+            .shutdown()
+            .await
+            .expect("the server stops cleanly");
         self.db.cleanup().await;
     }
 }
@@ -354,8 +388,11 @@ impl TestApp {
     }
 }
 
-/// Runs each listed test once per backend, like the store's contract suite.
-/// `on_both_backends!(spawn = spawn_send_app; tests…)` picks the server.
+/// Runs each listed test once per backend, like the store's contract suite:
+/// the one way a test file declares its SQLite and PostgreSQL pairs.
+/// `on_both_backends!(spawn = spawn_send_app; tests…)` picks the server from
+/// this module's spawners (`spawn_app` by default; `spawn_send_app`,
+/// `spawn_stop_sim_app`, `spawn_quiet_sim_app`, `spawn_failing_sim_app`).
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {

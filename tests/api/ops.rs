@@ -15,6 +15,7 @@ crate::on_both_backends!(
     every_bad_request_is_answered_in_json_with_a_code,
     json_and_csv_answers_tell_browsers_not_to_sniff,
     a_request_while_the_database_is_gone_is_503_with_retry_after,
+    a_shutdown_stops_listening_and_closes_the_database_and_a_restart_serves_the_same_data,
 );
 
 async fn error_of(response: reqwest::Response) -> (String, String) {
@@ -274,5 +275,29 @@ async fn a_request_while_the_database_is_gone_is_503_with_retry_after(app: TestA
     assert_eq!(response.headers()["retry-after"], "2");
     let (code, _) = error_of(response).await;
     assert_eq!(code, "storage_unavailable");
+    app
+}
+
+async fn a_shutdown_stops_listening_and_closes_the_database_and_a_restart_serves_the_same_data(
+    app: TestApp,
+) -> TestApp {
+    let owner = app.create_org("Restarted Org").await;
+    let (old_address, old_app) = (app.address.clone(), app.app.clone());
+    let app = app.restart().await;
+    assert_ne!(app.address, old_address);
+    let refused = app.client.get(format!("{old_address}/health")).send().await;
+    assert!(
+        refused.as_ref().is_err_and(reqwest::Error::is_connect),
+        "the old listener still answers: {refused:?}"
+    );
+    assert!(
+        old_app.ready().await.is_err(),
+        "the old server's database pool is still open"
+    );
+    // The new server, on the same database opened from its URL, knows
+    // the key the old one issued.
+    let me = app.get_as(&owner, "/v1/me").await;
+    assert_eq!(me.status(), StatusCode::OK);
+    assert_eq!(app.get("/ready").await.status(), StatusCode::OK);
     app
 }

@@ -606,7 +606,8 @@ impl App {
                         reply_delay_ms: sim.reply_delay_ms,
                         seed: None,
                     };
-                    (Arc::new(SimCarrier::new(config, http)), secret, false)
+                    let sim = SimCarrier::new(config, http).until(self.simulators_stop());
+                    (Arc::new(sim), secret, false)
                 }
                 "twilio" => {
                     let mut config = TwilioConfig::new(

@@ -4,9 +4,11 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use textbank_domain::phone::Region;
-use textbank_store::redact_url;
+use textbank_domain::{Clock, SystemClock};
+use textbank_store::{Database, redact_url};
 
 use crate::{CarrierApiPolicy, ImportLimits};
 
@@ -17,10 +19,12 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://textbank.db";
 pub struct Config {
     /// Address the HTTP server listens on; port 0 picks a free one.
     pub bind: SocketAddr,
-    /// `sqlite://PATH` (created if missing) or `postgres://…`.
-    pub database_url: String,
-    /// Database pool size.
+    /// The database: a URL to open, or one already open.
+    pub database: DatabaseSource,
+    /// Database pool size (when opened from a URL).
     pub max_connections: u32,
+    /// The server's time: the system clock, or a fixed one in tests.
+    pub clock: Arc<dyn Clock>,
     /// Country assumed for phone numbers written without a country code.
     pub default_region: Region,
     /// Size limits of list uploads.
@@ -39,11 +43,37 @@ pub struct Config {
     pub send: SendSettings,
 }
 
-/// The server secret key: given (hex), or kept in a file created on first start.
+/// Where the database comes from.
+#[derive(Clone)]
+pub enum DatabaseSource {
+    /// `sqlite://PATH` (created if missing) or `postgres://…`; pending
+    /// migrations are applied when it is opened.
+    Url(String),
+    /// A database already open and migrated (a test's or a benchmark's
+    /// scratch database).
+    Open(Database),
+}
+
+impl fmt::Debug for DatabaseSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Url(url) => f.debug_tuple("Url").field(&redact_url(url)).finish(),
+            Self::Open(database) => f
+                .debug_tuple("Open")
+                .field(&database.backend().name())
+                .finish(),
+        }
+    }
+}
+
+/// The server secret key: given (hex), kept in a file created on first
+/// start, or made up for this process alone (tests, benchmarks, one-off
+/// commands that sign and seal nothing).
 #[derive(Clone)]
 pub enum SecretKeySource {
     Hex(String),
     File(PathBuf),
+    Generated,
 }
 
 impl fmt::Debug for SecretKeySource {
@@ -51,6 +81,7 @@ impl fmt::Debug for SecretKeySource {
         match self {
             Self::Hex(_) => f.write_str("Hex(***)"),
             Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Generated => f.write_str("Generated"),
         }
     }
 }
@@ -115,7 +146,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("bind", &self.bind)
-            .field("database_url", &redact_url(&self.database_url))
+            .field("database", &self.database)
             .field("max_connections", &self.max_connections)
             .field("default_region", &self.default_region.code())
             .field("import_limits", &self.import_limits)
@@ -129,12 +160,23 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
-    /// Defaults with the given database; the rest as `textbank serve` has it.
+    /// Defaults with the given database URL; the rest as `textbank serve`
+    /// has it.
     pub fn with_database(database_url: impl Into<String>) -> Self {
+        Self::on(DatabaseSource::Url(database_url.into()))
+    }
+
+    /// Defaults on a database already open.
+    pub fn with_open_database(database: Database) -> Self {
+        Self::on(DatabaseSource::Open(database))
+    }
+
+    fn on(database: DatabaseSource) -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database_url: database_url.into(),
+            database,
             max_connections: 16,
+            clock: Arc::new(SystemClock),
             default_region: Region::US,
             import_limits: ImportLimits::default(),
             secret_key: SecretKeySource::File(PathBuf::from("textbank.key")),

@@ -330,7 +330,7 @@ mod tests {
     use textbank_domain::timezone::ZoneSource;
     use textbank_domain::{ApiKeyId, CampaignId, ConversationId, MemberId, SystemClock};
     use textbank_store::SqlEventStore;
-    use textbank_store::scratch::ScratchDb;
+    use textbank_testkit::ScratchDb;
 
     use super::*;
     use crate::CarrierSettings;

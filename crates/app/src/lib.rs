@@ -37,9 +37,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use textbank_domain::Clock;
 use textbank_domain::phone::Region;
 use textbank_domain::recipient::RecipientState;
-use textbank_domain::{Clock, SystemClock};
 use textbank_projections::{Projector, catch_up};
 use textbank_store::{ConnectOptions, Database, EventStore, SqlEventStore, StoreResult};
 use tokio::sync::watch;
@@ -53,7 +53,8 @@ pub use campaign::{
 pub use carrier::{CarrierSettings, CarrierView, ConfiguredCarrier};
 pub use carrier_api::{CarrierApiPolicy, DEFAULT_CARRIER_APIS};
 pub use config::{
-    Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, SecretKeySource, SendSettings, SimSettings,
+    Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DatabaseSource, SecretKeySource, SendSettings,
+    SimSettings,
 };
 pub use conversation::{Answer, Thread, ThreadEntry};
 pub use dispatch::CHECKPOINT as DISPATCH_CHECKPOINT;
@@ -91,25 +92,31 @@ pub struct App {
     carrier_api: Arc<CarrierApiPolicy>,
     /// Folded recipient streams for the send path's commands.
     recipients: Arc<stream_cache::StreamCache<RecipientState>>,
+    /// Turns true at shutdown: simulated carriers drop callbacks to come.
+    simulators_stop: Arc<watch::Sender<bool>>,
 }
 
 impl App {
-    /// Opens the configured database and applies pending migrations.
+    /// The app as configured: opens the database (applying pending
+    /// migrations) unless it comes open, and loads the server key.
     pub async fn open(config: &Config) -> StoreResult<Self> {
-        let store = SqlEventStore::open(
-            &config.database_url,
-            &ConnectOptions {
-                max_connections: config.max_connections,
-                migrate: true,
-            },
-        )
-        .await?;
+        let store = match &config.database {
+            DatabaseSource::Url(url) => {
+                let options = ConnectOptions {
+                    max_connections: config.max_connections,
+                    migrate: true,
+                };
+                SqlEventStore::open(url, &options).await?
+            }
+            DatabaseSource::Open(database) => SqlEventStore::on_database(database.clone()).await?,
+        };
         let server_key = match &config.secret_key {
             SecretKeySource::Hex(hex) => ServerKey::from_hex(hex),
             SecretKeySource::File(path) => ServerKey::load_or_create(path),
+            SecretKeySource::Generated => Ok(ServerKey::generate()),
         }
         .map_err(|err| textbank_store::StoreError::InvalidInput(err.to_string()))?;
-        let app = Self::new(Arc::new(store), Arc::new(SystemClock))
+        let app = Self::new(Arc::new(store), config.clock.clone())
             .with_default_region(config.default_region)
             .with_import_limits(config.import_limits)
             .with_server_key(server_key)
@@ -138,7 +145,19 @@ impl App {
             trusted_proxies: Arc::default(),
             carrier_api: Arc::default(),
             recipients: Arc::default(),
+            simulators_stop: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// What a simulated carrier watches to know the server is shutting down.
+    pub(crate) fn simulators_stop(&self) -> watch::Receiver<bool> {
+        self.simulators_stop.subscribe()
+    }
+
+    /// Stops the simulated carriers: callbacks (delivery reports, replies)
+    /// not yet posted are dropped. Part of shutdown, after the dispatcher.
+    pub fn stop_simulators(&self) {
+        self.simulators_stop.send_replace(true);
     }
 
     pub fn with_server_key(mut self, key: ServerKey) -> Self {

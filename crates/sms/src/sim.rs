@@ -11,6 +11,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom as _;
 use rand::{Rng, SeedableRng};
+use tokio::sync::watch;
 
 use crate::{Carrier, OutboundMessage, SmsError, SubmitOutcome, twilio};
 
@@ -135,6 +136,9 @@ impl fmt::Debug for SimConfig {
 /// The simulated carrier. Cheap to share: clone the `Arc` you hold it in.
 pub struct SimCarrier {
     inner: Arc<Inner>,
+    /// Turns true when the server shuts down: callbacks not yet posted are
+    /// dropped, as a real carrier's would be lost to a stopped server.
+    stop: Option<watch::Receiver<bool>>,
 }
 
 struct Inner {
@@ -183,7 +187,15 @@ impl SimCarrier {
                 http,
                 rng: Mutex::new(rng),
             }),
+            stop: None,
         }
+    }
+
+    /// Drops the callbacks still to come once `stop` turns true.
+    #[must_use]
+    pub fn until(mut self, stop: watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -237,7 +249,18 @@ impl Carrier for SimCarrier {
 
         let inner = Arc::clone(&self.inner);
         let (task_sid, task_from, voter) = (sid.clone(), from.clone(), message.to.clone());
-        tokio::spawn(async move { inner.play(plan, &task_sid, &task_from, &voter).await });
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            let play = inner.play(plan, &task_sid, &task_from, &voter);
+            let Some(mut stop) = stop else {
+                return play.await;
+            };
+            tokio::select! {
+                () = play => {}
+                // A dropped sender is no stop: the app that would send it is gone.
+                Ok(_) = stop.wait_for(|stopped| *stopped) => {}
+            }
+        });
 
         SubmitOutcome::Accepted {
             carrier_message_id: sid,
@@ -567,6 +590,44 @@ mod tests {
             carrier.submit(&no_body).await,
             SubmitOutcome::Rejected { code, .. } if code == "21602"
         ));
+    }
+
+    #[tokio::test]
+    async fn a_stopped_simulator_posts_no_more_callbacks() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let webhook_base = format!("http://{}", listener.local_addr().unwrap());
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((_socket, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let (stop, stopped) = watch::channel(false);
+        let carrier = sim(SimConfig {
+            webhook_base,
+            delivery_delay_ms: (100, 100),
+            ..SimConfig::default()
+        })
+        .until(stopped);
+        let message = OutboundMessage {
+            message_id: uuid::Uuid::now_v7(),
+            from: String::new(),
+            to: "+15551234567".to_owned(),
+            body: "hi".to_owned(),
+            automated: false,
+        };
+        assert!(matches!(
+            carrier.submit(&message).await,
+            SubmitOutcome::Accepted { .. }
+        ));
+        stop.send_replace(true);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            connections.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "a callback reached the server after the stop"
+        );
     }
 
     #[test]

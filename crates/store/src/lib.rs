@@ -7,7 +7,6 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod appender;
-pub mod baseline;
 pub mod chain;
 mod database;
 mod decode;
@@ -17,7 +16,6 @@ mod leader;
 mod macros;
 mod plan;
 mod postgres_writer;
-pub mod scratch;
 pub mod sql;
 mod sql_store;
 mod sqlite_writer;

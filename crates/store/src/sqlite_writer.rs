@@ -190,8 +190,8 @@ async fn lookup_facts(
     })
 }
 
-/// Multi-row INSERTs of pending rows into `table` (the event log, or the
-/// benchmark's baseline table).
+/// Multi-row INSERTs of pending rows into `table` (the event log; the
+/// benchmarks' baseline in `textbank-bench` writes the same statement).
 pub(crate) async fn insert_rows_into(
     conn: &mut SqliteConnection,
     table: &str,

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use textbank_domain::{Actor, EventMetadata, OrgId, StreamId};
-use textbank_store::scratch::ScratchDb;
 use textbank_store::{
     Backend, BreakReason, Database, EventStore, ExpectedVersion, NewEvent, SqlEventStore,
     StoreError, wait_beyond,
 };
+use textbank_testkit::ScratchDb;
 use uuid::Uuid;
 
 struct Ctx {

@@ -15,8 +15,8 @@ use textbank_domain::{
     Actor, ApiKeyId, CampaignId, ConversationId, DomainEvent, EventMetadata, MemberId, MessageId,
     OrgId, StreamId,
 };
-use textbank_store::scratch::ScratchDb;
 use textbank_store::{EventStore, ExpectedVersion, NewEvent, SqlEventStore};
+use textbank_testkit::ScratchDb;
 
 use super::*;
 use crate::batch::OwnedBatch;

@@ -2,8 +2,9 @@
 //! SQLite file, or a fresh schema in a PostgreSQL database (for tests, the
 //! one named by `TEXTBANK_TEST_POSTGRES_URL`). Without that variable PostgreSQL tests are
 //! skipped with a message — unless `CI` is set, where a missing PostgreSQL is
-//! a failure, so CI can never pass by skipping.
-
+//! a failure, so CI can never pass by skipping. Kept out of the store crate:
+//! the crates' tests take it as a dev-dependency, the server never links it.
+#![forbid(unsafe_code)]
 // Test support: a test that cannot get its database fails at once, loudly.
 #![allow(clippy::expect_used)]
 
@@ -12,8 +13,7 @@ use std::path::PathBuf;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-use crate::database::{ConnectOptions, Database};
-use crate::error::StoreResult;
+use textbank_store::{ConnectOptions, Database, StoreResult};
 
 pub const POSTGRES_URL_VAR: &str = "TEXTBANK_TEST_POSTGRES_URL";
 

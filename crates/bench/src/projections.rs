@@ -29,12 +29,12 @@ use textbank_domain::{
 };
 
 use textbank_projections::{Batch, ProjectionError, Projector, catch_up_together};
-use textbank_store::scratch::ScratchDb;
 use textbank_store::{EventStore, ExpectedVersion, NewEvent, SqlEventStore, StoreTx};
+use textbank_testkit::ScratchDb;
 
-use crate::bench::{ProjectionsArgs, print_figure, scratch_database};
-use crate::bench_send::{Running, expect_json, fixture, percentiles_ms, server_database, start};
-use crate::cli::CliResult;
+use crate::send::{expect_json, fixture, percentiles_ms, server_database, start};
+use crate::{BenchResult, ProjectionsArgs, print_figure, scratch_database};
+use textbank_api::Running;
 
 /// Contacts per wave: a wave's clicks, the previous wave's delivery reports
 /// and an earlier wave's replies are appended together, so the log
@@ -48,14 +48,14 @@ const SAMPLES: usize = 200;
 const WARM_UP: usize = 50;
 const READ_BATCH: usize = 1000;
 
-pub async fn run(args: ProjectionsArgs) -> CliResult {
+pub async fn run(args: ProjectionsArgs) -> BenchResult {
     let scratch = scratch_database(&args.database_url).await?;
     let outcome = run_on(&scratch, &args).await;
     scratch.cleanup().await;
     outcome
 }
 
-async fn run_on(scratch: &ScratchDb, args: &ProjectionsArgs) -> CliResult {
+async fn run_on(scratch: &ScratchDb, args: &ProjectionsArgs) -> BenchResult {
     let http = textbank_sms::http_client(Duration::from_secs(120))?;
     let database = server_database(scratch, 16).await?;
     let quiet = SimSettings {
@@ -68,7 +68,7 @@ async fn run_on(scratch: &ScratchDb, args: &ProjectionsArgs) -> CliResult {
     let texters = args.texters.max(1);
     let per_texter = u32::try_from(args.contacts.div_ceil(u64::from(texters)))?;
     let fixture = fixture(&server, &http, texters, per_texter).await?;
-    server.stop().await?;
+    server.shutdown().await?;
 
     // Stopping the server closed its pool.
     let database = server_database(scratch, 16).await?;
@@ -141,7 +141,7 @@ async fn run_on(scratch: &ScratchDb, args: &ProjectionsArgs) -> CliResult {
     let server = start(&database, quiet).await?;
     let outcome = time_queries(&server, &http, &fixture, &campaign, backend).await;
     let export = measure_export(&server, &http, &fixture.owner_key, backend).await;
-    server.stop().await?;
+    server.shutdown().await?;
     outcome?;
     export
 }
@@ -189,7 +189,7 @@ impl Projector for Timed {
 }
 
 /// Events per second of reading the whole log in the runner's batches.
-async fn read_log(store: &dyn EventStore, events: u64) -> CliResult<f64> {
+async fn read_log(store: &dyn EventStore, events: u64) -> BenchResult<f64> {
     let started = Instant::now();
     let mut position = 0;
     loop {
@@ -216,12 +216,12 @@ struct Generated {
 }
 
 impl Generated {
-    fn new(fixture: &crate::bench_send::Fixture, contacts: u64, seed: u64) -> CliResult<Self> {
+    fn new(fixture: &crate::send::Fixture, contacts: u64, seed: u64) -> BenchResult<Self> {
         let texters = fixture
             .texter_ids
             .iter()
             .map(|id| Ok(MemberId::from_uuid(id.parse()?)))
-            .collect::<CliResult<Vec<_>>>()?;
+            .collect::<BenchResult<Vec<_>>>()?;
         Ok(Self {
             org: fixture.org,
             campaign: CampaignId::from_uuid(fixture.campaign_id.parse()?),
@@ -235,7 +235,7 @@ impl Generated {
         })
     }
 
-    fn phone(&self, n: u64) -> CliResult<PhoneNumber> {
+    fn phone(&self, n: u64) -> BenchResult<PhoneNumber> {
         Ok(PhoneNumber::from_e164(&format!(
             "+1555{}{:04}",
             200 + n / 10_000,
@@ -257,7 +257,7 @@ impl Generated {
     }
 
     /// Appends every wave; returns how many events were appended.
-    async fn append_all(&self, store: Arc<SqlEventStore>) -> CliResult<u64> {
+    async fn append_all(&self, store: Arc<SqlEventStore>) -> BenchResult<u64> {
         let mut rng = StdRng::seed_from_u64(self.seed);
         let waves = self.contacts.div_ceil(WAVE);
         let mut messages: Vec<Option<MessageId>> = vec![None; self.contacts as usize];
@@ -331,7 +331,7 @@ impl Generated {
 
     /// A texter's click on the initial message (or, one time in two
     /// hundred, a click refused as too fast), then its dispatch.
-    fn click(&self, n: u64, rng: &mut StdRng) -> CliResult<(MessageId, Vec<NewEvent>)> {
+    fn click(&self, n: u64, rng: &mut StdRng) -> BenchResult<(MessageId, Vec<NewEvent>)> {
         let texter = self.texter(n);
         let received_at = self.at(n);
         let presented_at =
@@ -441,7 +441,7 @@ impl Generated {
         }
     }
 
-    fn dispatch(&self, id: MessageId) -> CliResult<Vec<NewEvent>> {
+    fn dispatch(&self, id: MessageId) -> BenchResult<Vec<NewEvent>> {
         let from = Some("+15550100001".to_owned());
         Ok(vec![
             event(
@@ -469,7 +469,7 @@ impl Generated {
     /// Three reports per message: sent, then delivered (or, 3%, failed
     /// with a carrier error code), then the final one again, as carriers
     /// repeat themselves.
-    fn reports(&self, id: MessageId, rng: &mut StdRng) -> CliResult<Vec<NewEvent>> {
+    fn reports(&self, id: MessageId, rng: &mut StdRng) -> BenchResult<Vec<NewEvent>> {
         let (last, code) = if rng.random_range(0..100) < 3 {
             let codes = ["30003", "30005", "30006", "30007"];
             (
@@ -508,7 +508,7 @@ impl Generated {
         n: u64,
         id: MessageId,
         rng: &mut StdRng,
-    ) -> CliResult<Vec<NewEvent>> {
+    ) -> BenchResult<Vec<NewEvent>> {
         if rng.random_range(0..5) != 0 {
             return Ok(Vec::new());
         }
@@ -591,7 +591,7 @@ fn wave_range(wave: u64, contacts: u64) -> std::ops::Range<u64> {
     (wave * WAVE).min(contacts)..((wave + 1) * WAVE).min(contacts)
 }
 
-fn event(payload: RecipientEvent, metadata: EventMetadata) -> CliResult<NewEvent> {
+fn event(payload: RecipientEvent, metadata: EventMetadata) -> BenchResult<NewEvent> {
     let (event_type, data) = payload.to_parts()?;
     Ok(NewEvent::new(event_type, data, metadata))
 }
@@ -605,7 +605,7 @@ async fn time_get(
     http: &reqwest::Client,
     key: &str,
     paths: &[String],
-) -> CliResult<(f64, f64)> {
+) -> BenchResult<(f64, f64)> {
     for i in 0..WARM_UP {
         let path = &paths[i % paths.len()];
         http.get(server.url(path))
@@ -661,12 +661,12 @@ fn print_latency(
 async fn time_queries(
     server: &Running,
     http: &reqwest::Client,
-    fixture: &crate::bench_send::Fixture,
+    fixture: &crate::send::Fixture,
     campaign: &Generated,
     backend: textbank_store::Backend,
-) -> CliResult {
+) -> BenchResult {
     // The read models catch up from where the rebuild left them.
-    let head = server.app.events().head_position().await?;
+    let head = server.app().events().head_position().await?;
     let owner = fixture.owner_key.as_str();
     let wait = format!("/v1/metrics/overview?min_position={head}");
     expect_json(
@@ -754,7 +754,7 @@ async fn measure_export(
     http: &reqwest::Client,
     owner: &str,
     backend: textbank_store::Backend,
-) -> CliResult {
+) -> BenchResult {
     let before = rss_mb("VmRSS");
     // Reset the high-water mark, so the peak is the export's own.
     let _ = std::fs::write("/proc/self/clear_refs", "5");

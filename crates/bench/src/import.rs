@@ -12,13 +12,10 @@ use futures_util::stream;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
-use textbank_app::{App, ImportLimits, ListDeclaration};
-use textbank_domain::SystemClock;
-use textbank_store::SqlEventStore;
+use textbank_app::{App, Config, ImportLimits, ListDeclaration, SecretKeySource};
 use tokio::io::AsyncReadExt;
 
-use crate::bench::{ImportArgs, scratch_database};
-use crate::cli::CliResult;
+use crate::{BenchResult, ImportArgs, scratch_database};
 
 const FIRST: [&str; 10] = [
     "Maria", "James", "Aisha", "Wei", "Carlos", "Emily", "Dmitri", "Nia", "José", "Zoë",
@@ -37,7 +34,7 @@ const PRECINCTS: [&str; 5] = [
     "Lincoln HS \"Gym\"",
 ];
 
-pub async fn run(args: ImportArgs) -> CliResult {
+pub async fn run(args: ImportArgs) -> BenchResult {
     let file = tempfile::NamedTempFile::new()?;
     let bytes = generate(file.path(), args.rows, args.seed)?;
     let scratch = scratch_database(&args.database_url).await?;
@@ -47,7 +44,7 @@ pub async fn run(args: ImportArgs) -> CliResult {
 }
 
 /// Writes the CSV; returns its size in bytes.
-fn generate(path: &Path, rows: u64, seed: u64) -> CliResult<u64> {
+fn generate(path: &Path, rows: u64, seed: u64) -> BenchResult<u64> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     writeln!(
@@ -100,7 +97,7 @@ fn generate(path: &Path, rows: u64, seed: u64) -> CliResult<u64> {
 /// The file as a body stream of 256 KiB chunks, like an HTTP upload.
 async fn body(
     path: &Path,
-) -> CliResult<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin> {
+) -> BenchResult<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin> {
     let file = tokio::fs::File::open(path).await?;
     Ok(Box::pin(stream::unfold(file, |mut file| async move {
         let mut buffer = vec![0u8; 256 * 1024];
@@ -116,15 +113,15 @@ async fn body(
 }
 
 async fn measure(
-    scratch: &textbank_store::scratch::ScratchDb,
+    scratch: &textbank_testkit::ScratchDb,
     path: &Path,
     args: &ImportArgs,
     bytes: u64,
-) -> CliResult {
+) -> BenchResult {
     // Baseline: read and parse the same CSV alone.
     let started = Instant::now();
     let path_owned = path.to_owned();
-    let parsed = tokio::task::spawn_blocking(move || -> CliResult<u64> {
+    let parsed = tokio::task::spawn_blocking(move || -> BenchResult<u64> {
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .from_path(path_owned)?;
@@ -138,13 +135,17 @@ async fn measure(
     .await??;
     let baseline = started.elapsed();
 
-    let store = SqlEventStore::on_database(scratch.database.clone()).await?;
-    let app = App::new(std::sync::Arc::new(store), std::sync::Arc::new(SystemClock))
-        .with_import_limits(ImportLimits {
+    // The app alone, no server: the figure is the pipeline's.
+    let app = App::open(&Config {
+        secret_key: SecretKeySource::Generated,
+        import_limits: ImportLimits {
             max_bytes: u64::MAX,
             max_rows: u64::MAX,
             ..ImportLimits::default()
-        });
+        },
+        ..Config::with_open_database(scratch.database.clone())
+    })
+    .await?;
     let created = app.create_org("Benchmark").await?;
     let caller = app.authenticate(&created.owner_key, None, None).await?;
     let declaration = ListDeclaration {

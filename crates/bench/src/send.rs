@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::baseline::BaselineTable;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -20,20 +21,18 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use chrono::{DateTime, Timelike, Utc};
 use serde_json::{Value, json};
-use textbank_api::Server;
-use textbank_app::{App, Background, MAX_QUEUE_LIMIT, SendSettings, SimSettings};
+use textbank_api::Running;
+use textbank_app::{App, Config, MAX_QUEUE_LIMIT, SecretKeySource, SendSettings, SimSettings};
 use textbank_domain::recipient::RecipientEvent;
 use textbank_domain::timezone::zip_zone;
-use textbank_domain::{Actor, DomainEvent, EventMetadata, MessageId, OrgId, StreamId, SystemClock};
-use textbank_store::baseline::BaselineTable;
-use textbank_store::scratch::ScratchDb;
-use textbank_store::{ConnectOptions, Database, NewEvent, SqlEventStore};
+use textbank_domain::{Actor, DomainEvent, EventMetadata, MessageId, OrgId, StreamId};
+use textbank_store::{ConnectOptions, Database, NewEvent};
+use textbank_testkit::ScratchDb;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::bench::{SendArgs, WebhooksArgs, print_figure, scratch_database};
-use crate::cli::CliResult;
+use crate::{BenchResult, SendArgs, WebhooksArgs, print_figure, scratch_database};
 
 /// How long the dispatcher gets, after the clicks, to hand every clicked
 /// message to the simulator.
@@ -51,21 +50,21 @@ const MAX_CONTACTS: u64 = 1_000_000;
 /// one per contiguous US zone: New York, Chicago, Denver, San Francisco.
 const ZIPS: [&str; 4] = ["10001", "60601", "80202", "94103"];
 
-pub async fn send(args: SendArgs) -> CliResult {
+pub async fn send(args: SendArgs) -> BenchResult {
     let scratch = scratch_database(&args.database_url).await?;
     let outcome = send_on(&scratch, &args).await;
     scratch.cleanup().await;
     outcome
 }
 
-pub async fn webhooks(args: WebhooksArgs) -> CliResult {
+pub async fn webhooks(args: WebhooksArgs) -> BenchResult {
     let scratch = scratch_database(&args.database_url).await?;
     let outcome = webhooks_on(&scratch, &args).await;
     scratch.cleanup().await;
     outcome
 }
 
-async fn send_on(scratch: &ScratchDb, args: &SendArgs) -> CliResult {
+async fn send_on(scratch: &ScratchDb, args: &SendArgs) -> BenchResult {
     let http = textbank_sms::http_client(Duration::from_secs(30))?;
     let database = server_database(scratch, args.db_max_connections).await?;
     // A quick simulator that neither fails nor draws replies: every click
@@ -83,9 +82,9 @@ async fn send_on(scratch: &ScratchDb, args: &SendArgs) -> CliResult {
     )
     .await?;
     let outcome = measure_send(&database, &server, &http, args).await;
-    let stopped = server.stop().await;
+    let stopped = server.shutdown().await;
     outcome?;
-    stopped
+    Ok(stopped?)
 }
 
 async fn measure_send(
@@ -93,9 +92,9 @@ async fn measure_send(
     server: &Running,
     http: &reqwest::Client,
     args: &SendArgs,
-) -> CliResult {
+) -> BenchResult {
     let fixture = fixture(server, http, args.texters, args.clicks_per_texter).await?;
-    let from = server.app.events().head_position().await?;
+    let from = server.app().events().head_position().await?;
     let clicks_started = Utc::now();
     let (elapsed, runs) = click(server, http, &fixture, args.clicks_per_texter).await?;
     let clicks_ended = Utc::now();
@@ -111,7 +110,7 @@ async fn measure_send(
         bodies.push(run.bodies);
     }
     let accepted = clicks.statuses.get(&202).copied().unwrap_or(0);
-    let dispatched = await_dispatch(&server.app, from, accepted).await?;
+    let dispatched = await_dispatch(server.app(), from, accepted).await?;
 
     // The dispatcher is done (or out of time) before the baseline runs, so
     // the two runs do not share the machine.
@@ -125,7 +124,7 @@ async fn measure_send(
     })
     .await?;
 
-    let backend = server.app.events().backend();
+    let backend = server.app().events().backend();
     let (p50, p99) = clicks.percentiles_ms();
     let (baseline_p50, baseline_p99) = baseline.tally.percentiles_ms();
     let queue_fetches = queue.len();
@@ -174,7 +173,7 @@ async fn measure_send(
     Ok(())
 }
 
-async fn webhooks_on(scratch: &ScratchDb, args: &WebhooksArgs) -> CliResult {
+async fn webhooks_on(scratch: &ScratchDb, args: &WebhooksArgs) -> BenchResult {
     let http = textbank_sms::http_client(Duration::from_secs(30))?;
     let database = server_database(scratch, args.db_max_connections).await?;
     // The simulator's own callbacks are put off past the end of the run, so
@@ -192,9 +191,9 @@ async fn webhooks_on(scratch: &ScratchDb, args: &WebhooksArgs) -> CliResult {
     )
     .await?;
     let outcome = measure_webhooks(&database, &server, &http, args).await;
-    let stopped = server.stop().await;
+    let stopped = server.shutdown().await;
     outcome?;
-    stopped
+    Ok(stopped?)
 }
 
 /// One signed status callback, signed before the clock starts (a carrier
@@ -209,7 +208,7 @@ async fn measure_webhooks(
     server: &Running,
     http: &reqwest::Client,
     args: &WebhooksArgs,
-) -> CliResult {
+) -> BenchResult {
     let concurrency = args.concurrency.max(1) as usize;
     let reports = args.reports.max(1) as usize;
     // Sent messages to report on: clicked through the API like real ones.
@@ -217,7 +216,7 @@ async fn measure_webhooks(
     let texters = concurrency.min(messages);
     let per_texter = messages.div_ceil(texters);
     let fixture = fixture(server, http, texters as u32, per_texter as u32).await?;
-    let from = server.app.events().head_position().await?;
+    let from = server.app().events().head_position().await?;
     let (_, runs) = click(server, http, &fixture, per_texter as u32).await?;
     let mut clicks = Tally::default();
     for run in runs {
@@ -226,7 +225,7 @@ async fn measure_webhooks(
     if let Some(error) = clicks.first_error {
         return Err(format!("clicking the messages to report on failed: {error}").into());
     }
-    let dispatched = await_dispatch(&server.app, from, clicks.latencies.len() as u64).await?;
+    let dispatched = await_dispatch(server.app(), from, clicks.latencies.len() as u64).await?;
     if dispatched.submitted.len() < messages {
         return Err(format!(
             "only {} of {messages} messages reached the simulator in {DISPATCH_WAIT:?}",
@@ -236,7 +235,7 @@ async fn measure_webhooks(
     }
 
     let carrier = server
-        .app
+        .app()
         .carrier_for(fixture.org)
         .await?
         .ok_or("the benchmark org has no carrier")?;
@@ -277,7 +276,7 @@ async fn measure_webhooks(
         .map(|share| share.into_iter().map(Arc::new).collect())
         .collect();
 
-    let before = server.app.events().head_position().await?;
+    let before = server.app().events().head_position().await?;
     let callbacks = drive(shares.clone(), 200, {
         let http = http.clone();
         move |signed: &Arc<Signed>| {
@@ -289,7 +288,7 @@ async fn measure_webhooks(
     .await?;
     // A 200 is also what a duplicate or an ignored report gets: count what
     // was written, and matched to its message.
-    let recorded = recorded_reports(&server.app, before).await?;
+    let recorded = recorded_reports(server.app(), before).await?;
     let baseline = baseline(database, shares, 200, {
         let http = http.clone();
         move |url: &str, signed: &Arc<Signed>| {
@@ -304,7 +303,7 @@ async fn measure_webhooks(
     let (baseline_p50, baseline_p99) = baseline.tally.percentiles_ms();
     print_figure(
         "webhooks",
-        server.app.events().backend(),
+        server.app().events().backend(),
         callbacks.rate(),
         "callbacks/s",
         baseline.rate(),
@@ -324,22 +323,13 @@ async fn measure_webhooks(
     Ok(())
 }
 
-/// The server as `textbank serve` runs it, on a free port of 127.0.0.1.
-pub(crate) struct Running {
-    pub(crate) app: App,
-    address: SocketAddr,
-    stop: oneshot::Sender<()>,
-    server: JoinHandle<std::io::Result<()>>,
-    background: Background,
-}
-
 /// The scratch database again, with the pool `textbank serve` would have
 /// (the scratch pool is sized for tests), for the server and the baseline
 /// alike.
 pub(crate) async fn server_database(
     scratch: &ScratchDb,
     max_connections: u32,
-) -> CliResult<Database> {
+) -> BenchResult<Database> {
     let options = ConnectOptions {
         max_connections,
         migrate: false,
@@ -347,49 +337,26 @@ pub(crate) async fn server_database(
     Ok(Database::connect(scratch.url(), &options).await?)
 }
 
-pub(crate) async fn start(database: &Database, sim: SimSettings) -> CliResult<Running> {
-    let store = SqlEventStore::on_database(database.clone()).await?;
-    let app = App::new(Arc::new(store), Arc::new(SystemClock)).with_send_settings(SendSettings {
-        // The benchmark clicks as soon as a message is shown; a person
-        // cannot, and the server would rightly refuse it as too fast.
-        min_click_interval: chrono::Duration::zero(),
-        // The simulator has no carrier throughput limit; at the default pace
-        // (10 messages/s per number) the dispatch figure would only measure
-        // the pacing.
-        sender_rate_per_second: 1_000_000.0,
-        sim,
-        ..SendSettings::default()
-    });
-    let server = Server::bind(app.clone(), SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let address = server.local_addr()?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
-    let background = Background::start(&app);
-    Ok(Running {
-        app,
-        address,
-        stop,
-        server,
-        background,
-    })
-}
-
-impl Running {
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    /// Stops the server (letting requests finish) and the background tasks.
-    pub(crate) async fn stop(self) -> CliResult {
-        let _ = self.stop.send(());
-        let served = self.server.await;
-        self.background.stop().await;
-        self.app.close().await;
-        served??;
-        Ok(())
-    }
+/// The server as `textbank serve` builds it, on a free port of 127.0.0.1
+/// over `database`; shutting it down closes `database`.
+pub(crate) async fn start(database: &Database, sim: SimSettings) -> BenchResult<Running> {
+    let config = Config {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        secret_key: SecretKeySource::Generated,
+        send: SendSettings {
+            // The benchmark clicks as soon as a message is shown; a person
+            // cannot, and the server would rightly refuse it as too fast.
+            min_click_interval: chrono::Duration::zero(),
+            // The simulator has no carrier throughput limit; at the default
+            // pace (10 messages/s per number) the dispatch figure would only
+            // measure the pacing.
+            sender_rate_per_second: 1_000_000.0,
+            sim,
+            ..SendSettings::default()
+        },
+        ..Config::with_open_database(database.clone())
+    };
+    Ok(textbank_api::start(config).await?)
 }
 
 /// Sends `request`; its JSON answer, or an error naming `what` when the
@@ -398,7 +365,7 @@ pub(crate) async fn expect_json(
     request: reqwest::RequestBuilder,
     expected: u16,
     what: &str,
-) -> CliResult<Value> {
+) -> BenchResult<Value> {
     let response = request.send().await?;
     let status = response.status().as_u16();
     let body = response.text().await?;
@@ -408,7 +375,7 @@ pub(crate) async fn expect_json(
     Ok(serde_json::from_str(&body)?)
 }
 
-pub(crate) fn text<'v>(value: &'v Value, field: &str) -> CliResult<&'v str> {
+pub(crate) fn text<'v>(value: &'v Value, field: &str) -> BenchResult<&'v str> {
     value[field]
         .as_str()
         .ok_or_else(|| format!("no {field:?} in {value}").into())
@@ -432,7 +399,7 @@ pub(crate) async fn fixture(
     http: &reqwest::Client,
     texters: u32,
     per_texter: u32,
-) -> CliResult<Fixture> {
+) -> BenchResult<Fixture> {
     let contacts = u64::from(texters) * u64::from(per_texter);
     if !(1..=MAX_CONTACTS).contains(&contacts) {
         return Err(format!(
@@ -440,7 +407,7 @@ pub(crate) async fn fixture(
         )
         .into());
     }
-    let created = server.app.create_org("Benchmark").await?;
+    let created = server.app().create_org("Benchmark").await?;
     let owner = created.owner_key.clone();
     let as_owner = |request: reqwest::RequestBuilder| request.bearer_auth(&owner);
     let carrier = json!({"carrier": "sim"});
@@ -556,7 +523,7 @@ pub(crate) async fn fixture(
 /// while the window is open in every contiguous zone, which a 00:00–23:59
 /// window is not for a few minutes a day; a zone near its noon is inside
 /// the window for hours either side, whenever the benchmark runs.
-fn contact_zip(now: DateTime<Utc>) -> CliResult<&'static str> {
+fn contact_zip(now: DateTime<Utc>) -> BenchResult<&'static str> {
     ZIPS.into_iter()
         .filter_map(|zip| {
             let (_, zone) = zip_zone(zip)?;
@@ -588,14 +555,14 @@ async fn click(
     http: &reqwest::Client,
     fixture: &Fixture,
     per_texter: u32,
-) -> CliResult<(Duration, Vec<TexterRun>)> {
+) -> BenchResult<(Duration, Vec<TexterRun>)> {
     let queue_url = server.url(&format!(
         "/v1/texter/queue?campaign_id={}&limit={MAX_QUEUE_LIMIT}",
         fixture.campaign_id
     ));
     let send_url = server.url("/v1/messages");
     let started = Instant::now();
-    let tasks: Vec<JoinHandle<CliResult<TexterRun>>> = fixture
+    let tasks: Vec<JoinHandle<BenchResult<TexterRun>>> = fixture
         .texter_keys
         .iter()
         .map(|key| {
@@ -661,7 +628,7 @@ async fn fetch_queue(
     url: &str,
     key: &str,
     run: &mut TexterRun,
-) -> CliResult<Value> {
+) -> BenchResult<Value> {
     let started = Instant::now();
     for _ in 0..QUEUE_TRIES {
         let response = http.get(url).bearer_auth(key).send().await?;
@@ -699,7 +666,7 @@ struct Dispatched {
 
 /// Follows the log after `after` until `clicked` messages have an outcome,
 /// or `DISPATCH_WAIT` has passed.
-async fn await_dispatch(app: &App, after: u64, clicked: u64) -> CliResult<Dispatched> {
+async fn await_dispatch(app: &App, after: u64, clicked: u64) -> BenchResult<Dispatched> {
     let deadline = Instant::now() + DISPATCH_WAIT;
     let mut next = after + 1;
     let mut seen = Dispatched::default();
@@ -749,7 +716,7 @@ async fn await_dispatch(app: &App, after: u64, clicked: u64) -> CliResult<Dispat
 }
 
 /// Delivery reports written after `after` that found their message.
-async fn recorded_reports(app: &App, after: u64) -> CliResult<u64> {
+async fn recorded_reports(app: &App, after: u64) -> BenchResult<u64> {
     let mut next = after + 1;
     let mut recorded = 0;
     loop {
@@ -829,13 +796,13 @@ impl Load {
 
 /// One client per share of `work`, all at once, each sending its requests
 /// one after another (`request` builds each) and expecting `expected`.
-async fn drive<T, F>(work: Vec<Vec<T>>, expected: u16, request: F) -> CliResult<Load>
+async fn drive<T, F>(work: Vec<Vec<T>>, expected: u16, request: F) -> BenchResult<Load>
 where
     T: Send + Sync + 'static,
     F: Fn(&T) -> reqwest::RequestBuilder + Clone + Send + 'static,
 {
     let started = Instant::now();
-    let tasks: Vec<JoinHandle<CliResult<Tally>>> = work
+    let tasks: Vec<JoinHandle<BenchResult<Tally>>> = work
         .into_iter()
         .map(|share| {
             let request = request.clone();
@@ -897,7 +864,7 @@ async fn baseline<T, F>(
     work: Vec<Vec<T>>,
     expected: u16,
     request: F,
-) -> CliResult<Load>
+) -> BenchResult<Load>
 where
     T: Send + Sync + 'static,
     F: Fn(&str, &T) -> reqwest::RequestBuilder + Clone + Send + 'static,

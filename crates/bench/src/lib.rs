@@ -1,0 +1,177 @@
+//! `textbank bench …`: benchmarks that print one JSON line per figure, each
+//! with a baseline measured in the same run so the ratio survives a noisy
+//! machine. They run on a scratch database (a temp SQLite file, or a new
+//! schema in the PostgreSQL database given) that is removed afterwards, so
+//! they never write into real data. A crate of their own: the shipping
+//! server's crates carry no benchmark code; the `textbank` binary only
+//! dispatches `textbank bench` here.
+#![forbid(unsafe_code)]
+
+mod append;
+mod baseline;
+mod import;
+mod projections;
+mod send;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+use textbank_store::Backend;
+use textbank_testkit::ScratchDb;
+
+/// A benchmark's outcome; its error is printed by the binary.
+pub type BenchResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub bench: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Bench {
+    /// Event appends: batched (one caller, N events per call) and single
+    /// (many concurrent callers, one event per call), each beside plain
+    /// INSERTs of the same rows into a bare table.
+    Append(AppendArgs),
+    /// Contact-list import: a generated CSV through the same pipeline as
+    /// `POST /v1/lists`, beside reading and parsing the same CSV alone.
+    Import(ImportArgs),
+    /// Send clicks over HTTP: concurrent texters each fetching their queue
+    /// and clicking Send on the in-process server (dispatcher and simulated
+    /// carrier running), beside an axum endpoint doing one plain INSERT.
+    Send(SendArgs),
+    /// Every read model rebuilt from position 0 over a generated campaign's
+    /// log, beside reading the log alone; then the inbox, audit and metrics
+    /// queries timed over HTTP, and the audit export's memory.
+    Projections(ProjectionsArgs),
+    /// Signed Twilio delivery reports posted concurrently to the in-process
+    /// server, beside the same plain-INSERT axum endpoint.
+    Webhooks(WebhooksArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectionsArgs {
+    /// `sqlite` (scratch file) or a `postgres://…` URL (scratch schema).
+    #[arg(long, env = "TEXTBANK_BENCH_DATABASE_URL", default_value = "sqlite")]
+    pub database_url: String,
+    /// Contacts in the campaign; each gets one click, its dispatch and
+    /// three delivery reports; one in five replies.
+    #[arg(long, default_value_t = 200_000)]
+    pub contacts: u64,
+    /// Texters sharing the contacts.
+    #[arg(long, default_value_t = 100)]
+    pub texters: u32,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// `sqlite` (scratch file) or a `postgres://…` URL (scratch schema).
+    #[arg(long, env = "TEXTBANK_BENCH_DATABASE_URL", default_value = "sqlite")]
+    pub database_url: String,
+    /// Concurrent texters, each with its own API key and HTTP connection.
+    #[arg(long, default_value_t = 64)]
+    pub texters: u32,
+    /// Messages each texter sends; the list holds texters × this contacts.
+    #[arg(long, default_value_t = 150)]
+    pub clicks_per_texter: u32,
+    /// The server's database pool size (`textbank serve`'s default).
+    #[arg(long, default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct WebhooksArgs {
+    /// `sqlite` (scratch file) or a `postgres://…` URL (scratch schema).
+    #[arg(long, env = "TEXTBANK_BENCH_DATABASE_URL", default_value = "sqlite")]
+    pub database_url: String,
+    /// Delivery reports posted (four statuses per sent message).
+    #[arg(long, default_value_t = 20_000)]
+    pub reports: u32,
+    /// Concurrent callers.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: u32,
+    /// The server's database pool size (`textbank serve`'s default).
+    #[arg(long, default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// `sqlite` (scratch file) or a `postgres://…` URL (scratch schema).
+    #[arg(long, env = "TEXTBANK_BENCH_DATABASE_URL", default_value = "sqlite")]
+    pub database_url: String,
+    /// Data rows in the generated file.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct AppendArgs {
+    /// Where to run: `sqlite` (a scratch file in the temp directory) or a
+    /// `postgres://…` URL (a scratch schema in that database, dropped after).
+    #[arg(long, env = "TEXTBANK_BENCH_DATABASE_URL", default_value = "sqlite")]
+    pub database_url: String,
+    /// Events written by the batched figure (and by its baseline).
+    #[arg(long, default_value_t = 200_000)]
+    pub batched_events: u64,
+    /// Events per append call in the batched figure.
+    #[arg(long, default_value_t = 1_000)]
+    pub batch_size: u64,
+    /// Events written by the single-event figure (and by its baseline).
+    #[arg(long, default_value_t = 30_000)]
+    pub single_events: u64,
+    /// Concurrent callers in the single-event figure.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: u64,
+    /// Seed of the event generator.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+/// Runs the chosen benchmark.
+pub async fn run(args: BenchArgs) -> BenchResult {
+    match args.bench {
+        Bench::Append(args) => append::run(args).await,
+        Bench::Import(args) => import::run(args).await,
+        Bench::Send(args) => send::send(args).await,
+        Bench::Webhooks(args) => send::webhooks(args).await,
+        Bench::Projections(args) => projections::run(args).await,
+    }
+}
+
+pub(crate) async fn scratch_database(url: &str) -> BenchResult<ScratchDb> {
+    Ok(if url == "sqlite" || url.starts_with("sqlite:") {
+        ScratchDb::sqlite_file("textbank-bench").await?
+    } else {
+        ScratchDb::postgres_schema_in(url, "textbank_bench").await?
+    })
+}
+
+/// Prints one figure (a rate in `unit`) beside its baseline, with `extra`'s
+/// fields added to the line.
+pub(crate) fn print_figure(
+    bench: &str,
+    backend: Backend,
+    value: f64,
+    unit: &str,
+    baseline: f64,
+    extra: serde_json::Value,
+) {
+    let mut line = json!({
+        "bench": bench,
+        "backend": backend.name(),
+        "value": value.round(),
+        "unit": unit,
+        "baseline": baseline.round(),
+        "ratio": (value / baseline * 100.0).round() / 100.0,
+    });
+    if let (Some(line), serde_json::Value::Object(extra)) = (line.as_object_mut(), extra) {
+        line.extend(extra);
+    }
+    println!("{line}");
+}
