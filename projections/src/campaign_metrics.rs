@@ -67,6 +67,7 @@ mod write;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use textbank_domain::campaign::CampaignStatus;
 
 use async_trait::async_trait;
 use textbank_domain::campaign::CampaignEvent;
@@ -202,13 +203,13 @@ impl CampaignMetrics {
                 write::campaign_renamed(tx, self.tables, campaign, &name).await?
             }
             CampaignEvent::CampaignLaunched {} | CampaignEvent::CampaignResumed {} => {
-                write::campaign_status(tx, self.tables, campaign, "active").await?
+                write::campaign_status(tx, self.tables, campaign, CampaignStatus::Active).await?
             }
             CampaignEvent::CampaignPaused {} => {
-                write::campaign_status(tx, self.tables, campaign, "paused").await?
+                write::campaign_status(tx, self.tables, campaign, CampaignStatus::Paused).await?
             }
             CampaignEvent::CampaignArchived {} => {
-                write::campaign_status(tx, self.tables, campaign, "archived").await?
+                write::campaign_status(tx, self.tables, campaign, CampaignStatus::Archived).await?
             }
             CampaignEvent::ListsAttached { .. } => {
                 let Some(org) = org else { return Ok(()) };

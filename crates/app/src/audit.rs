@@ -26,7 +26,7 @@ use textbank_projections::audit::{
     PhoneCampaign, PhoneList,
 };
 use textbank_projections::{campaigns::Campaigns, lists::Lists};
-use textbank_store::{BrokenLink, ChainReport, StoreError};
+use textbank_store::{BrokenLink, ChainReport};
 use tokio::sync::mpsc;
 
 use crate::{App, AppError, Caller};
@@ -242,7 +242,7 @@ fn decode_cursor(raw: &str) -> Result<Cursor, AppError> {
 }
 
 fn corrupt(err: impl std::fmt::Display) -> AppError {
-    AppError::Store(StoreError::Corrupt(err.to_string()))
+    AppError::Inconsistent(err.to_string())
 }
 
 /// One page of messages.

@@ -262,10 +262,8 @@ impl App {
                     ),
                 });
             }
-            let custom: Vec<String> =
-                serde_json::from_value(list.custom_fields).map_err(|err| {
-                    textbank_store::StoreError::Corrupt(format!("lists.custom_fields: {err}"))
-                })?;
+            let custom: Vec<String> = serde_json::from_value(list.custom_fields)
+                .map_err(|err| AppError::Inconsistent(format!("lists.custom_fields: {err}")))?;
             for field in custom {
                 if !fields.contains(&field) {
                     fields.push(field);

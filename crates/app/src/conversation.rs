@@ -15,7 +15,6 @@ use textbank_domain::{
     CampaignId, ConversationId, DomainEvent, MemberId, MessageId, Permission, Role,
 };
 use textbank_projections::conversations::{self, ConversationRow};
-use textbank_store::StoreError;
 
 use crate::command::execute;
 use crate::send::texter_of;
@@ -70,7 +69,7 @@ pub struct Thread {
 }
 
 fn corrupt(err: impl std::fmt::Display) -> AppError {
-    AppError::Store(StoreError::Corrupt(err.to_string()))
+    AppError::Inconsistent(err.to_string())
 }
 
 impl App {

@@ -49,9 +49,8 @@ fn job(event: &RecordedEvent) -> Result<Option<Job>, AppError> {
     let Some(org) = event.metadata.org_id else {
         return Ok(None);
     };
-    let parsed = RecipientEvent::from_parts(&event.event_type, &event.data).map_err(|err| {
-        textbank_store::StoreError::Corrupt(format!("position {}: {err}", event.position))
-    })?;
+    let parsed = RecipientEvent::from_parts(&event.event_type, &event.data)
+        .map_err(|err| AppError::Inconsistent(format!("position {}: {err}", event.position)))?;
     let (message_id, phone) = match parsed {
         Some(RecipientEvent::MessageSendClicked(click)) => (click.message_id, click.phone),
         Some(RecipientEvent::AutoReplyQueued {

@@ -17,7 +17,6 @@ use textbank_domain::texter::{self, TexterEvent};
 use textbank_domain::{CampaignId, ConversationId, MemberId, OrgId, Permission, Role};
 use textbank_projections::Projector;
 use textbank_projections::inbox::{self, ChangeCursor, Inbox, InboxConversation, InboxFilter};
-use textbank_store::StoreError;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
@@ -96,7 +95,7 @@ pub struct MarkedRead {
 }
 
 fn corrupt(err: impl std::fmt::Display) -> AppError {
-    AppError::Store(StoreError::Corrupt(err.to_string()))
+    AppError::Inconsistent(err.to_string())
 }
 
 fn encode_cursor(last_position: u64) -> String {

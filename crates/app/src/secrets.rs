@@ -137,9 +137,7 @@ impl Sealer {
 
     pub fn open(&self, sealed: &str, context: &[u8]) -> Result<Vec<u8>, AppError> {
         let corrupt = || {
-            AppError::Store(textbank_store::StoreError::Corrupt(
-                "a sealed secret does not open with this server's key".into(),
-            ))
+            AppError::Inconsistent("a sealed secret does not open with this server's key".into())
         };
         let bytes = STANDARD.decode(sealed).map_err(|_| corrupt())?;
         if bytes.len() < NONCE_LEN {

@@ -9,6 +9,7 @@ use sqlx::postgres::PgRow;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Database, Encode, FromRow, Type};
+use textbank_domain::campaign::CampaignStatus;
 use textbank_store::{StoreResult, StoreTx, on_tx};
 use uuid::Uuid;
 
@@ -176,9 +177,9 @@ pub(super) async fn campaign_status(
     tx: &mut StoreTx,
     tables: Tables,
     campaign: Uuid,
-    status: &str,
+    status: CampaignStatus,
 ) -> StoreResult<()> {
-    set_campaign_text(tx, tables, campaign, "status", status).await
+    set_campaign_text(tx, tables, campaign, "status", status.as_str()).await
 }
 
 pub(super) async fn campaign_renamed(
