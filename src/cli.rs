@@ -7,6 +7,7 @@ use textbank_app::{
     App, CarrierApiPolicy, Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, ImportLimits,
     SecretKeySource, SendSettings, SimSettings,
 };
+use textbank_domain::click::MessageLimits;
 use textbank_domain::phone::Region;
 use textbank_store::{ConnectOptions, Database, redact_url};
 
@@ -174,6 +175,15 @@ pub struct ServeArgs {
     #[arg(long, env = "TEXTBANK_MAX_CLOCK_SKEW_SECS", default_value_t = 300)]
     pub max_clock_skew_secs: u32,
 
+    /// Most characters one click may send (the rendered message); contacts
+    /// whose message renders longer are held in the queue.
+    #[arg(long, env = "TEXTBANK_MAX_MESSAGE_CHARS", default_value_t = 1_600)]
+    pub max_message_chars: usize,
+
+    /// Most SMS segments one click may send.
+    #[arg(long, env = "TEXTBANK_MAX_MESSAGE_SEGMENTS", default_value_t = 10)]
+    pub max_message_segments: u32,
+
     /// Messages per second per sending number.
     #[arg(long, env = "TEXTBANK_SENDER_RATE", default_value_t = 10.0)]
     pub sender_rate: f64,
@@ -297,6 +307,10 @@ fn send_settings(args: &ServeArgs) -> CliResult<SendSettings> {
         click_token_ttl: chrono::Duration::seconds(i64::from(args.click_token_ttl_secs.max(1))),
         min_click_interval: chrono::Duration::milliseconds(i64::from(args.min_click_ms)),
         max_client_clock_skew: chrono::Duration::seconds(i64::from(args.max_clock_skew_secs)),
+        message_limits: MessageLimits {
+            max_chars: args.max_message_chars.max(1),
+            max_segments: args.max_message_segments.max(1),
+        },
         sender_rate_per_second: args.sender_rate,
         max_submit_attempts: args.max_submit_attempts.max(1),
         sim: SimSettings {

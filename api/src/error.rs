@@ -312,9 +312,9 @@ fn blocked_status(reason: BlockReason) -> StatusCode {
         | BlockReason::AlreadyMessaged => StatusCode::CONFLICT,
         BlockReason::TokenExpired => StatusCode::GONE,
         BlockReason::NotYourToken | BlockReason::NotAssigned => StatusCode::FORBIDDEN,
-        BlockReason::TokenInvalid | BlockReason::IdempotencyKeyReused => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        BlockReason::TokenInvalid
+        | BlockReason::IdempotencyKeyReused
+        | BlockReason::MessageTooLong => StatusCode::UNPROCESSABLE_ENTITY,
         BlockReason::TooFast => StatusCode::TOO_MANY_REQUESTS,
     }
 }

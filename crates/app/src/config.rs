@@ -97,6 +97,8 @@ pub struct SendSettings {
     /// How far a client's own `clicked_at` may be from the server's clock
     /// before the click is refused as bad input.
     pub max_client_clock_skew: chrono::Duration,
+    /// The longest message one click may send (rendered body).
+    pub message_limits: textbank_domain::click::MessageLimits,
     /// Messages per second per sending number (or messaging profile).
     pub sender_rate_per_second: f64,
     /// Carrier submissions tried per message when the carrier says nothing
@@ -112,6 +114,7 @@ impl Default for SendSettings {
             click_token_ttl: chrono::Duration::minutes(15),
             min_click_interval: chrono::Duration::milliseconds(250),
             max_client_clock_skew: chrono::Duration::minutes(5),
+            message_limits: textbank_domain::click::MessageLimits::default(),
             sender_rate_per_second: 10.0,
             max_submit_attempts: 3,
             sim: SimSettings::default(),

@@ -78,6 +78,9 @@ pub struct Queue {
     pub sent: u64,
     /// Contacts skipped now because it is outside their texting hours.
     pub held_for_quiet_hours: u64,
+    /// Contacts skipped because their rendered message is over the length
+    /// limits (a field far too long): they need the data or script fixed.
+    pub held_for_length: u64,
     pub hold: Option<QueueHold>,
 }
 
@@ -183,6 +186,7 @@ impl App {
             remaining,
             sent,
             held_for_quiet_hours: 0,
+            held_for_length: 0,
             hold: None,
         };
         if !campaign.status.is_open() {
@@ -233,6 +237,11 @@ impl App {
                     other => contact.fields.get(other).map(String::as_str),
                 });
                 let info = segments::analyze(&body);
+                let limits = self.send_settings().message_limits;
+                if click::check_message_length(&body, info.segments, limits).is_err() {
+                    queue.held_for_length += 1;
+                    continue;
+                }
                 let token = ClickToken {
                     token_id: Uuid::now_v7(),
                     org_id: caller.org_id,
@@ -267,6 +276,17 @@ impl App {
                 code: BlockReason::QuietHours.code(),
                 message: "it is outside texting hours for the contacts left".into(),
                 next_open,
+            });
+        } else if queue.messages.is_empty() && queue.held_for_length > 0 {
+            let limits = self.send_settings().message_limits;
+            queue.hold = Some(QueueHold {
+                code: BlockReason::MessageTooLong.code(),
+                message: format!(
+                    "the message for the contacts left renders longer than {} characters or {} \
+                     segments; a manager needs to fix the script or the contact data",
+                    limits.max_chars, limits.max_segments
+                ),
+                next_open: None,
             });
         }
         Ok(queue)
@@ -346,6 +366,14 @@ impl App {
                     token.presented_at,
                     received_at,
                     self.send_settings().min_click_interval,
+                )
+            })
+            .and_then(|()| {
+                let segments = segments::analyze(&token.body).segments;
+                click::check_message_length(
+                    &token.body,
+                    segments,
+                    self.send_settings().message_limits,
                 )
             });
         match stateless {
@@ -506,6 +534,11 @@ impl App {
                 user_agent: caller.user_agent.clone(),
             },
         };
+        let limits = self.send_settings().message_limits;
+        if let Err(refusal) = click::check_message_length(&record.body, record.segments, limits) {
+            let attempt = BlockedAttempt::of_click(&record, refusal.reason, refusal.detail);
+            return Err(self.record_block(caller, &stream, attempt).await);
+        }
         let attempt = ClickAttempt {
             record,
             campaign_open: campaign.status.is_open(),

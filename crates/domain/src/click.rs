@@ -120,6 +120,46 @@ pub fn check_client_clock(
     }
 }
 
+/// The longest message one click may send, whatever a script and a
+/// contact's fields render to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageLimits {
+    pub max_chars: usize,
+    pub max_segments: u32,
+}
+
+impl Default for MessageLimits {
+    /// 1,600 characters or 10 segments: what carriers deliver as one
+    /// concatenated text.
+    fn default() -> Self {
+        Self {
+            max_chars: 1_600,
+            max_segments: 10,
+        }
+    }
+}
+
+/// A rendered message over the limits is never sent: a 3,000-character
+/// first name must not turn one click into a 20-segment text.
+pub fn check_message_length(
+    body: &str,
+    segments: u32,
+    limits: MessageLimits,
+) -> Result<(), Refusal> {
+    let chars = body.chars().count();
+    if chars > limits.max_chars || segments > limits.max_segments {
+        return Err(Refusal::new(
+            BlockReason::MessageTooLong,
+            format!(
+                "the message is {chars} characters in {segments} segments; the most one click \
+                 may send is {} characters in {} segments",
+                limits.max_chars, limits.max_segments
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A click as the application layer has checked it so far: the token (if
 /// any) is genuine and the caller's, the campaign's state and the
 /// recipient's texting hours are looked up and recorded in `record`.
@@ -304,6 +344,23 @@ mod tests {
         assert!(check_client_clock(Some(received - Duration::minutes(5)), received, skew).is_ok());
         assert!(check_client_clock(Some(at("2099-01-01T00:00:00Z")), received, skew).is_err());
         assert!(check_client_clock(Some(received - Duration::minutes(6)), received, skew).is_err());
+    }
+
+    #[test]
+    fn a_message_over_the_length_limits_is_refused() {
+        let limits = MessageLimits {
+            max_chars: 10,
+            max_segments: 2,
+        };
+        assert_eq!(check_message_length("0123456789", 1, limits), Ok(()));
+        for (body, segments) in [("01234567890", 1), ("short", 3)] {
+            assert_eq!(
+                check_message_length(body, segments, limits)
+                    .unwrap_err()
+                    .reason,
+                BlockReason::MessageTooLong
+            );
+        }
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub enum BlockReason {
     NotAssigned,
     /// An idempotency key already used for another click.
     IdempotencyKeyReused,
+    /// The rendered message is longer than the server allows.
+    MessageTooLong,
 }
 
 impl BlockReason {
@@ -56,6 +58,7 @@ impl BlockReason {
             Self::TooFast => "too_fast",
             Self::NotAssigned => "not_assigned",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::MessageTooLong => "message_too_long",
         }
     }
 }

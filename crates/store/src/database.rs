@@ -127,10 +127,12 @@ impl Database {
                     .pragma("journal_size_limit", "67108864");
                 let write = SqlitePoolOptions::new()
                     .max_connections(1)
+                    .before_acquire(|conn, _| Box::pin(async move { Ok(out_of_transaction(conn)) }))
                     .connect_with(connect.clone())
                     .await?;
                 let read = SqlitePoolOptions::new()
                     .max_connections(options.max_connections.max(1))
+                    .before_acquire(|conn, _| Box::pin(async move { Ok(out_of_transaction(conn)) }))
                     .connect_with(connect)
                     .await?;
                 Self::Sqlite {
@@ -157,6 +159,7 @@ impl Database {
     ) -> StoreResult<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(2))
+            .before_acquire(|conn, _| Box::pin(async move { Ok(out_of_transaction(conn)) }))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(connect)
             .await?;
@@ -217,6 +220,22 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Whether a pooled connection may be handed out: not when it still counts
+/// itself inside a transaction. A transaction whose COMMIT failed (a full
+/// disk) and whose ROLLBACK then failed too (the database had already rolled
+/// it back) leaves the connection at a non-zero depth; every later `BEGIN`
+/// on it would fail ("begin_with at non-zero transaction depth") until the
+/// process restarted. Such a connection is closed and replaced instead.
+/// Pending rollbacks of dropped transactions are flushed when a connection
+/// is returned, so a healthy one is never thrown away here.
+fn out_of_transaction<C: sqlx::Connection>(conn: &mut C) -> bool {
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::warn!("discarding a pooled connection left inside a failed transaction");
+    }
+    clean
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,3 +269,4 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"));
     }
 }
+
