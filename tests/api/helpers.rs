@@ -134,6 +134,17 @@ pub async fn spawn_quiet_sim_app(on: On, test: &str) -> Option<TestApp> {
     spawn_app_with(on, test, Some(FixedClock::at(weekday_afternoon())), send).await
 }
 
+/// Like [`spawn_send_app`], with a 40-character limit on a message, so the
+/// fixture's script renders too long for every contact.
+pub async fn spawn_short_message_app(on: On, test: &str) -> Option<TestApp> {
+    let mut send = test_send_settings();
+    send.message_limits = textbank_domain::click::MessageLimits {
+        max_chars: 40,
+        max_segments: 10,
+    };
+    spawn_app_with(on, test, Some(FixedClock::at(weekday_afternoon())), send).await
+}
+
 /// Like [`spawn_send_app`], with a simulator whose every message fails.
 pub async fn spawn_failing_sim_app(on: On, test: &str) -> Option<TestApp> {
     let mut send = test_send_settings();

@@ -890,3 +890,31 @@ mod simulated_replies {
         app
     }
 }
+
+/// A message longer than the server allows, on a server that allows 40
+/// characters.
+mod too_long {
+    use serde_json::json;
+
+    use crate::helpers::TestApp;
+
+    crate::on_both_backends!(spawn = spawn_short_message_app;
+        a_message_that_renders_too_long_is_held_with_its_own_reason,
+    );
+
+    async fn a_message_that_renders_too_long_is_held_with_its_own_reason(app: TestApp) -> TestApp {
+        let fixture = app.send_fixture(2).await;
+        let queue = app.queue(&fixture, 2).await;
+        assert_eq!(queue["messages"], json!([]), "{queue}");
+        assert_eq!(queue["held_for_length"], 2, "{queue}");
+        assert_eq!(queue["hold"]["code"], "message_too_long", "{queue}");
+        assert!(
+            queue["hold"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("40 characters"),
+            "{queue}"
+        );
+        app
+    }
+}

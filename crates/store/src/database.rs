@@ -269,4 +269,3 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"));
     }
 }
-
