@@ -20,6 +20,22 @@
     }
   }
 
+  // How far the server's clock is ahead of this device's, from the Date
+  // header of the last answer: a click's time is sent on the server's clock,
+  // so a device set minutes wrong is not refused (the server refuses a
+  // clicked_at too far from its own time).
+  let clockOffsetMs = 0;
+
+  function noteServerClock(response) {
+    const date = Date.parse(response.headers.get("Date") || "");
+    if (Number.isFinite(date)) clockOffsetMs = date - Date.now();
+  }
+
+  // Now, on the server's clock, as an ISO string.
+  function serverNow() {
+    return new Date(Date.now() + clockOffsetMs).toISOString();
+  }
+
   async function api(method, path, payload, opts) {
     const headers = Object.assign({ Accept: "application/json" }, (opts && opts.headers) || {});
     let sent = payload;
@@ -39,6 +55,7 @@
     } catch (err) {
       throw new ApiError(0, "network_error", "The server could not be reached. Check your connection and try again.");
     }
+    noteServerClock(response);
     if (response.status === 401 && !(opts && opts.noRedirect)) {
       window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
       throw new ApiError(401, "unauthenticated", "Your session has ended. Please sign in again.");
@@ -254,6 +271,6 @@
     });
   }
 
-  window.tb = { api, ApiError, el, clear, $, $$, page, can, showError, flash, clearFlash,
+  window.tb = { api, ApiError, serverNow, el, clear, $, $$, page, can, showError, flash, clearFlash,
     fmtTime, fmtClock, fmtAgo, fmtPct, fmtNum, stream, segments, uuid, chart };
 })();

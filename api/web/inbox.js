@@ -570,7 +570,7 @@
     const key = state.replyKey.key;
     state.replyInFlight = true;
     replyButtons().forEach((b) => { b.disabled = true; });
-    const body = Object.assign({}, payload, { clicked_at: new Date().toISOString() });
+    const body = Object.assign({}, payload, { clicked_at: tb.serverNow() });
     try {
       await tb.api("POST", "/v1/conversations/" + encodeURIComponent(conversationId) + "/messages", body, {
         headers: { "Idempotency-Key": key },

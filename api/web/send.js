@@ -352,7 +352,7 @@
     state.clicksStarted += 1;
     ui.button.disabled = true;
     setState("sending");
-    const clickedAt = new Date().toISOString();
+    const clickedAt = tb.serverNow();
     let result = null;
     let error = null;
     try {

@@ -8,16 +8,10 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use textbank_app::App;
-use textbank_domain::message::{
-    ClickEvidence, ClickRecord, DeliveryStatus, HoursEvidence, MessageKind, body_hash,
-};
+use textbank_domain::message::{DeliveryStatus, MessageKind, body_hash};
 use textbank_domain::phone::PhoneNumber;
 use textbank_domain::recipient::{self, RecipientEvent};
-use textbank_domain::timezone::ZoneSource;
-use textbank_domain::{
-    Actor, ApiKeyId, CampaignId, ConversationId, DomainEvent, EventMetadata, MemberId, MessageId,
-    OrgId,
-};
+use textbank_domain::{Actor, CampaignId, DomainEvent, EventMetadata, MemberId, MessageId, OrgId};
 use textbank_store::{ExpectedVersion, NewEvent};
 
 use crate::helpers::{TestApp, expect_error, weekday_afternoon};
@@ -859,39 +853,15 @@ fn click_event(
     received_at: chrono::DateTime<chrono::Utc>,
     display_ms: i64,
 ) -> (MessageId, NewEvent) {
-    let message_id = MessageId::new();
-    let click = ClickRecord {
-        message_id,
-        conversation_id: ConversationId::from_uuid(*message_id.as_uuid()),
-        campaign_id: CampaignId::new(),
-        list_id: None,
-        phone: phone.clone(),
-        body: "Hi".into(),
-        body_sha256: body_hash("Hi"),
-        segments: 1,
-        encoding: "gsm7".into(),
-        script_version: Some(1),
-        checked_recipient_version: None,
-        hours: HoursEvidence {
-            allowed: true,
-            local_time: None,
-            zone: None,
-            zone_source: ZoneSource::Unknown,
-            window: "09:00-21:00".into(),
-        },
-        evidence: ClickEvidence {
-            kind: MessageKind::Initial,
-            texter_id: texter,
-            key_id: ApiKeyId::new(),
-            token_id: None,
-            idempotency_key: None,
-            presented_at: Some(received_at - chrono::Duration::milliseconds(display_ms)),
-            clicked_at: None,
-            received_at,
-            ip: None,
-            user_agent: None,
-        },
-    };
+    let mut click = textbank_domain::testing::click_record(
+        texter,
+        phone,
+        MessageKind::Initial,
+        "Hi",
+        received_at,
+    );
+    click.evidence.presented_at = Some(received_at - chrono::Duration::milliseconds(display_ms));
+    let message_id = click.message_id;
     let event = recipient_event(org, RecipientEvent::MessageSendClicked(Box::new(click)));
     (message_id, event)
 }

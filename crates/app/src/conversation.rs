@@ -14,7 +14,7 @@ use textbank_domain::recipient::{self, ConversationRef, OptOutSource, RecipientE
 use textbank_domain::{
     CampaignId, ConversationId, DomainEvent, MemberId, MessageId, Permission, Role,
 };
-use textbank_projections::conversations::{self, ConversationRow};
+use textbank_projections::conversations::ConversationRow;
 
 use crate::command::execute;
 use crate::send::texter_of;
@@ -325,14 +325,9 @@ impl App {
             .require(Permission::Send)
             .or_else(|_| caller.require(Permission::AssignContacts))?;
         let conversation = self.conversation_in_reach(caller, id, true).await?;
-        let campaign = conversations::sending_campaign(
-            self.database(),
-            caller.org_id,
-            conversation.campaign_id,
-            None,
-        )
-        .await?
-        .ok_or(AppError::NotFound("campaign"))?;
+        let campaign = self
+            .sending_campaign(caller, conversation.campaign_id, None)
+            .await?;
         let question = campaign
             .questions
             .iter()

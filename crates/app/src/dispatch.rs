@@ -322,12 +322,10 @@ mod tests {
     use axum::Router;
     use axum::http::StatusCode;
     use axum::routing::post;
-    use textbank_domain::message::{
-        ClickEvidence, ClickRecord, HoursEvidence, MessageKind, body_hash,
-    };
+    use textbank_domain::message::MessageKind;
     use textbank_domain::phone::{PhoneNumber, Region};
-    use textbank_domain::timezone::ZoneSource;
-    use textbank_domain::{ApiKeyId, CampaignId, ConversationId, MemberId, SystemClock};
+
+    use textbank_domain::{MemberId, SystemClock};
     use textbank_store::SqlEventStore;
     use textbank_testkit::ScratchDb;
 
@@ -391,41 +389,15 @@ mod tests {
     }
 
     fn click(phone: &PhoneNumber) -> (MessageId, RecipientEvent) {
-        let message_id = MessageId::new();
-        let record = ClickRecord {
-            message_id,
-            conversation_id: ConversationId::from_uuid(*message_id.as_uuid()),
-            campaign_id: CampaignId::new(),
-            list_id: None,
-            phone: phone.clone(),
-            body: "Hi".into(),
-            body_sha256: body_hash("Hi"),
-            segments: 1,
-            encoding: "gsm7".into(),
-            script_version: Some(1),
-            checked_recipient_version: None,
-            hours: HoursEvidence {
-                allowed: true,
-                local_time: None,
-                zone: None,
-                zone_source: ZoneSource::Unknown,
-                window: "09:00-21:00".into(),
-            },
-            evidence: ClickEvidence {
-                kind: MessageKind::Initial,
-                texter_id: MemberId::new(),
-                key_id: ApiKeyId::new(),
-                token_id: None,
-                idempotency_key: None,
-                presented_at: None,
-                clicked_at: None,
-                received_at: chrono::Utc::now(),
-                ip: None,
-                user_agent: None,
-            },
-        };
+        let record = textbank_domain::testing::click_record(
+            MemberId::new(),
+            phone,
+            MessageKind::Initial,
+            "Hi",
+            chrono::Utc::now(),
+        );
         (
-            message_id,
+            record.message_id,
             RecipientEvent::MessageSendClicked(Box::new(record)),
         )
     }

@@ -22,7 +22,7 @@ use textbank_domain::timezone::ContactZone;
 use textbank_domain::{
     CampaignId, ConversationId, EventMetadata, ListId, MemberId, MessageId, Permission,
 };
-use textbank_projections::conversations::{self, Conversations};
+use textbank_projections::conversations::{self, Conversations, SendingCampaign};
 use textbank_projections::directory;
 use textbank_projections::opt_outs::OptOuts;
 use textbank_store::ExpectedVersion;
@@ -167,10 +167,7 @@ impl App {
                 message: format!("limit must be between 1 and {MAX_QUEUE_LIMIT}"),
             });
         }
-        let campaign =
-            conversations::sending_campaign(self.database(), caller.org_id, campaign_id, None)
-                .await?
-                .ok_or(AppError::NotFound("campaign"))?;
+        let campaign = self.sending_campaign(caller, campaign_id, None).await?;
         // Everything clicked or opted out before this request is left out.
         let head = self.events().head_position().await?;
         self.wait_for_projection(&Conversations, head).await?;
@@ -392,14 +389,9 @@ impl App {
                     .await);
             }
         }
-        let campaign = conversations::sending_campaign(
-            self.database(),
-            caller.org_id,
-            token.campaign_id,
-            Some(token.phone.as_str()),
-        )
-        .await?
-        .ok_or(AppError::NotFound("campaign"))?;
+        let campaign = self
+            .sending_campaign(caller, token.campaign_id, Some(&token.phone))
+            .await?;
         if let Err(refusal) = click::check_assignment(campaign.assigned_to, texter) {
             return Err(self
                 .record_block(caller, &stream, refuse_on_stream(refusal))
@@ -450,14 +442,9 @@ impl App {
             return Err(AppError::NotFound("conversation"));
         }
         let phone = PhoneNumber::from_e164(&conversation.phone).map_err(inconsistent)?;
-        let campaign = conversations::sending_campaign(
-            self.database(),
-            caller.org_id,
-            conversation.campaign_id,
-            None,
-        )
-        .await?
-        .ok_or(AppError::NotFound("campaign"))?;
+        let campaign = self
+            .sending_campaign(caller, conversation.campaign_id, None)
+            .await?;
         let contact = conversations::conversation_contact(
             self.database(),
             caller.org_id,
@@ -666,6 +653,24 @@ impl App {
             .append(stream, ExpectedVersion::Any, events)
             .await?
             .last_position)
+    }
+
+    /// The caller's org's campaign as the send path decides on it, with who
+    /// `phone` is assigned to when one is given.
+    pub(crate) async fn sending_campaign(
+        &self,
+        caller: &Caller,
+        campaign_id: CampaignId,
+        phone: Option<&PhoneNumber>,
+    ) -> Result<SendingCampaign, AppError> {
+        conversations::sending_campaign(
+            self.database(),
+            caller.org_id,
+            campaign_id,
+            phone.map(PhoneNumber::as_str),
+        )
+        .await?
+        .ok_or(AppError::NotFound("campaign"))
     }
 
     /// The conversation, if it is the caller's org's and the caller may see it.

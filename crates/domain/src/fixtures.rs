@@ -4,11 +4,11 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::click::{ClickAttempt, ClickDecision, decide_click};
-use crate::ids::{ApiKeyId, CampaignId, ConversationId, MemberId, MessageId};
-use crate::message::{ClickEvidence, ClickRecord, HoursEvidence, MessageKind, body_hash};
+use crate::ids::{CampaignId, MemberId};
+use crate::message::MessageKind;
 use crate::phone::{PhoneNumber, Region};
 use crate::recipient::{OptOutSource, RecipientEvent, RecipientState};
-use crate::timezone::ZoneSource;
+use crate::testing::click_record;
 
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
@@ -19,40 +19,18 @@ pub(crate) fn phone() -> PhoneNumber {
 }
 
 pub(crate) fn click(kind: MessageKind, token: Option<Uuid>, key: Option<&str>) -> ClickAttempt {
-    let message_id = MessageId::new();
+    let mut record = click_record(
+        MemberId::from_uuid(Uuid::nil()),
+        &phone(),
+        kind,
+        "Hi",
+        at("2026-11-25T19:00:05Z"),
+    );
+    record.campaign_id = CampaignId::from_uuid(Uuid::nil());
+    record.evidence.token_id = token;
+    record.evidence.idempotency_key = key.map(str::to_owned);
     ClickAttempt {
-        record: ClickRecord {
-            message_id,
-            conversation_id: ConversationId::from_uuid(*message_id.as_uuid()),
-            campaign_id: CampaignId::from_uuid(Uuid::nil()),
-            list_id: None,
-            phone: phone(),
-            body: "Hi".into(),
-            body_sha256: body_hash("Hi"),
-            segments: 1,
-            encoding: "gsm7".into(),
-            script_version: Some(1),
-            checked_recipient_version: None,
-            hours: HoursEvidence {
-                allowed: true,
-                local_time: None,
-                zone: None,
-                zone_source: ZoneSource::Unknown,
-                window: "09:00-21:00".into(),
-            },
-            evidence: ClickEvidence {
-                kind,
-                texter_id: MemberId::from_uuid(Uuid::nil()),
-                key_id: ApiKeyId::from_uuid(Uuid::nil()),
-                token_id: token,
-                idempotency_key: key.map(str::to_owned),
-                presented_at: None,
-                clicked_at: None,
-                received_at: at("2026-11-25T19:00:05Z"),
-                ip: None,
-                user_agent: None,
-            },
-        },
+        record,
         campaign_open: true,
     }
 }

@@ -24,6 +24,8 @@ pub mod role;
 pub mod segments;
 pub mod stream;
 pub mod template;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod texter;
 pub mod texting_hours;
 pub mod timezone;

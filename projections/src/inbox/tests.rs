@@ -4,13 +4,10 @@
 
 use chrono::Utc;
 use textbank_domain::keywords::Keyword;
-use textbank_domain::message::{
-    AutoReplyKind, ClickEvidence, ClickRecord, HoursEvidence, MessageKind,
-};
+use textbank_domain::message::{AutoReplyKind, MessageKind};
 use textbank_domain::phone::PhoneNumber;
 use textbank_domain::recipient::{self, ConversationRef, OptOutSource, RecipientEvent};
 use textbank_domain::texter::{self, TexterEvent};
-use textbank_domain::timezone::ZoneSource;
 use textbank_domain::{
     Actor, ApiKeyId, CampaignId, ConversationId, DomainEvent, EventMetadata, MemberId, MessageId,
     OrgId, StreamId,
@@ -53,38 +50,12 @@ impl World {
         kind: MessageKind,
         body: &str,
     ) -> RecipientEvent {
-        RecipientEvent::MessageSendClicked(Box::new(ClickRecord {
-            message_id: MessageId::new(),
-            conversation_id: conversation,
-            campaign_id: self.campaign,
-            list_id: None,
-            phone: phone.clone(),
-            body: body.into(),
-            body_sha256: textbank_domain::message::body_hash(body),
-            segments: 1,
-            encoding: "gsm7".into(),
-            script_version: None,
-            checked_recipient_version: None,
-            hours: HoursEvidence {
-                allowed: true,
-                local_time: None,
-                zone: None,
-                zone_source: ZoneSource::Unknown,
-                window: "09:00-21:00".into(),
-            },
-            evidence: ClickEvidence {
-                kind,
-                texter_id: self.texter,
-                key_id: ApiKeyId::new(),
-                token_id: None,
-                idempotency_key: None,
-                presented_at: None,
-                clicked_at: None,
-                received_at: Utc::now(),
-                ip: None,
-                user_agent: None,
-            },
-        }))
+        let mut record =
+            textbank_domain::testing::click_record(self.texter, phone, kind, body, Utc::now());
+        record.conversation_id = conversation;
+        record.campaign_id = self.campaign;
+        record.script_version = None;
+        RecipientEvent::MessageSendClicked(Box::new(record))
     }
 
     fn reply(
