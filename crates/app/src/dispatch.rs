@@ -71,8 +71,16 @@ fn job(event: &RecordedEvent) -> Result<Option<Job>, AppError> {
 /// in-flight submissions for crashed ones).
 pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
     let limiter = SendRateLimiter::new(app.send_settings().sender_rate_per_second, 1);
-    let mut leader = None;
+    let mut leader: Option<textbank_store::Leader> = None;
     while !*stop.borrow() {
+        if let Some(lead) = &mut leader
+            && !lead.still_leads().await
+        {
+            // The lock went with its connection: another process may lead
+            // now, so nothing more is dispatched until the lock is ours again.
+            tracing::error!("dispatch leadership lost (its database connection ended)");
+            leader = None;
+        }
         if leader.is_none() {
             match try_lead(app.database(), CHECKPOINT).await {
                 Ok(Some(lead)) => leader = Some(lead),

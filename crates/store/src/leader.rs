@@ -12,7 +12,30 @@ use crate::error::StoreResult;
 /// Held while leading; dropping it closes the lock's connection, which ends
 /// the lock on the server.
 pub struct Leader {
-    _connection: Option<sqlx::PgConnection>,
+    connection: Option<sqlx::PgConnection>,
+}
+
+/// How long the lock's connection may take to answer before the leader
+/// counts it as lost.
+const LOCK_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Leader {
+    /// Whether this process still holds the lock: on PostgreSQL, whether the
+    /// lock's connection still answers. A connection the server ended (a
+    /// restart, `pg_terminate_backend`, a network cut) took the lock with
+    /// it, and another process may already lead; the caller must stop
+    /// before its next batch and try to lead again.
+    pub async fn still_leads(&mut self) -> bool {
+        let Some(connection) = &mut self.connection else {
+            return true;
+        };
+        let answered = tokio::time::timeout(
+            LOCK_CHECK_TIMEOUT,
+            sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&mut *connection),
+        )
+        .await;
+        matches!(answered, Ok(Ok(1)))
+    }
 }
 
 impl std::fmt::Debug for Leader {
@@ -24,7 +47,7 @@ impl std::fmt::Debug for Leader {
 /// Takes the lead of `role` if no other process holds it.
 pub async fn try_lead(database: &Database, role: &str) -> StoreResult<Option<Leader>> {
     let pool = match database {
-        Database::Sqlite { .. } => return Ok(Some(Leader { _connection: None })),
+        Database::Sqlite { .. } => return Ok(Some(Leader { connection: None })),
         Database::Postgres(pool) => pool,
     };
     let schema: String = sqlx::query_scalar("SELECT current_schema()")
@@ -42,7 +65,7 @@ pub async fn try_lead(database: &Database, role: &str) -> StoreResult<Option<Lea
         .await?;
     if led {
         Ok(Some(Leader {
-            _connection: Some(connection),
+            connection: Some(connection),
         }))
     } else {
         connection.close().await?;

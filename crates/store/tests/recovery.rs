@@ -1,6 +1,7 @@
 //! The store recovers alone from a database failure in the middle of a
 //! transaction: no connection is handed out again in a half-open state.
 
+use sha2::{Digest, Sha256};
 use textbank_store::{ConnectOptions, Database, EventStore, SqlEventStore};
 use textbank_testkit::ScratchDb;
 
@@ -41,5 +42,62 @@ async fn a_connection_left_inside_a_failed_transaction_is_replaced_not_reused() 
         tx.commit().await.expect("commit");
     }
     assert_eq!(store.checkpoint("recovered").await.expect("read"), Some(3));
+    scratch.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_leader_whose_lock_connection_ends_knows_it_no_longer_leads() {
+    let Some(scratch) = ScratchDb::postgres("leader_lost").await else {
+        return;
+    };
+    let mut leader = textbank_store::try_lead(&scratch.database, "dispatch-test")
+        .await
+        .expect("try")
+        .expect("nobody else leads");
+    assert!(leader.still_leads().await);
+    assert!(
+        textbank_store::try_lead(&scratch.database, "dispatch-test")
+            .await
+            .expect("try")
+            .is_none(),
+        "the lock is held"
+    );
+    // The server ends the session holding the advisory lock.
+    let Database::Postgres(pool) = &scratch.database else {
+        unreachable!("a PostgreSQL scratch database")
+    };
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(pool)
+        .await
+        .expect("schema");
+    let digest = Sha256::digest(format!("textbank-leader:{schema}:dispatch-test"));
+    let key = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks
+          WHERE locktype = 'advisory' AND granted AND objsubid = 1
+            AND ((classid::bigint << 32) | objid::bigint) = $1",
+    )
+    .bind(key)
+    .fetch_all(pool)
+    .await
+    .expect("terminate");
+    assert_eq!(ended, [true]);
+    assert!(
+        !leader.still_leads().await,
+        "the lock went with its session"
+    );
+    let mut next = None;
+    for _ in 0..50 {
+        next = textbank_store::try_lead(&scratch.database, "dispatch-test")
+            .await
+            .expect("try");
+        if next.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(next.is_some(), "another process can take the lead");
+    drop(leader);
+    drop(next);
     scratch.cleanup().await;
 }
