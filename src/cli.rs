@@ -86,6 +86,18 @@ pub struct DatabaseArgs {
     /// Database connection pool size.
     #[arg(long, env = "TEXTBANK_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+
+    /// SQLite: MiB of the database read through a shared memory map; 0
+    /// turns it off (an I/O error on a mapped page ends the process with
+    /// SIGBUS; without the map it fails the one query; ADR 0023).
+    #[arg(long, env = "TEXTBANK_SQLITE_MMAP_MB", default_value_t = 1024)]
+    pub sqlite_mmap_mb: u64,
+}
+
+impl DatabaseArgs {
+    pub fn sqlite_mmap_bytes(&self) -> u64 {
+        self.sqlite_mmap_mb.saturating_mul(1 << 20)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -253,6 +265,7 @@ pub async fn serve(args: ServeArgs) -> CliResult {
         },
         send,
         max_connections: args.database.db_max_connections,
+        sqlite_mmap_bytes: args.database.sqlite_mmap_bytes(),
         ..Config::with_database(args.database.database_url)
     };
     tracing::info!(?config, "starting textbank");
@@ -371,6 +384,7 @@ pub async fn admin(command: AdminCommand) -> CliResult {
 async fn admin_app(database: DatabaseArgs) -> CliResult<App> {
     Ok(App::open(&Config {
         max_connections: 2,
+        sqlite_mmap_bytes: database.sqlite_mmap_bytes(),
         secret_key: SecretKeySource::Generated,
         ..Config::with_database(database.database_url)
     })
@@ -381,6 +395,7 @@ pub async fn migrate(args: DatabaseArgs) -> CliResult {
     let options = ConnectOptions {
         max_connections: 2,
         migrate: true,
+        ..ConnectOptions::default()
     };
     let database = Database::connect(&args.database_url, &options).await?;
     database.close().await;

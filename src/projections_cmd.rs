@@ -80,6 +80,7 @@ async fn open(args: &DatabaseArgs) -> CliResult<(SqlEventStore, Database)> {
     let options = ConnectOptions {
         max_connections: args.db_max_connections.clamp(2, 8),
         migrate: true,
+        sqlite_mmap_bytes: args.sqlite_mmap_bytes(),
     };
     let store = SqlEventStore::open(&args.database_url, &options).await?;
     let database = store.database().clone();

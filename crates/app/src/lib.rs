@@ -105,6 +105,7 @@ impl App {
                 let options = ConnectOptions {
                     max_connections: config.max_connections,
                     migrate: true,
+                    sqlite_mmap_bytes: config.sqlite_mmap_bytes,
                 };
                 SqlEventStore::open(url, &options).await?
             }

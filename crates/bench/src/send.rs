@@ -333,6 +333,7 @@ pub(crate) async fn server_database(
     let options = ConnectOptions {
         max_connections,
         migrate: false,
+        ..ConnectOptions::default()
     };
     Ok(Database::connect(scratch.url(), &options).await?)
 }

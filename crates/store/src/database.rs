@@ -86,6 +86,9 @@ impl WriteTurns {
     }
 }
 
+/// The shared memory map SQLite reads through by default: 1 GiB.
+pub const DEFAULT_SQLITE_MMAP_BYTES: u64 = 1 << 30;
+
 /// Tuning for [`Database::connect`].
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -93,6 +96,11 @@ pub struct ConnectOptions {
     pub max_connections: u32,
     /// Apply the embedded migrations after connecting.
     pub migrate: bool,
+    /// SQLite only: bytes of the database file read through a shared memory
+    /// map (0: none). Faster reads, but an I/O error on a mapped page (the
+    /// files made unwritable, a failing disk) ends the process with SIGBUS
+    /// instead of failing one query (ADR 0023).
+    pub sqlite_mmap_bytes: u64,
 }
 
 impl Default for ConnectOptions {
@@ -100,6 +108,7 @@ impl Default for ConnectOptions {
         Self {
             max_connections: 16,
             migrate: true,
+            sqlite_mmap_bytes: DEFAULT_SQLITE_MMAP_BYTES,
         }
     }
 }
@@ -119,8 +128,8 @@ impl Database {
                     .pragma("temp_store", "memory")
                     // Reads through a shared memory map: every pooled
                     // connection sees the OS page cache at once instead of
-                    // warming its own copy (address space only; 1 GiB).
-                    .pragma("mmap_size", "1073741824")
+                    // warming its own copy (address space only; ADR 0023).
+                    .pragma("mmap_size", options.sqlite_mmap_bytes.to_string())
                     // Checkpoints run in the store's background task, not in
                     // whichever commit crosses a threshold (see sqlite_writer).
                     .pragma("wal_autocheckpoint", "0")

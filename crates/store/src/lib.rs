@@ -29,7 +29,9 @@ use textbank_domain::StreamId;
 use tokio::sync::watch;
 
 pub use chain::{BreakReason, BrokenLink, ChainReport};
-pub use database::{Backend, ConnectOptions, Database, WriteTurn, WriteTurns, redact_url};
+pub use database::{
+    Backend, ConnectOptions, DEFAULT_SQLITE_MMAP_BYTES, Database, WriteTurn, WriteTurns, redact_url,
+};
 pub use error::{StoreError, StoreResult};
 pub use event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent};
 pub use leader::{Leader, try_lead};

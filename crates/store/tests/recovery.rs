@@ -14,6 +14,7 @@ async fn a_connection_left_inside_a_failed_transaction_is_replaced_not_reused() 
     let options = ConnectOptions {
         max_connections: 1,
         migrate: false,
+        ..ConnectOptions::default()
     };
     let database = Database::connect(scratch.url(), &options)
         .await
@@ -99,5 +100,32 @@ async fn a_leader_whose_lock_connection_ends_knows_it_no_longer_leads() {
     assert!(next.is_some(), "another process can take the lead");
     drop(leader);
     drop(next);
+    scratch.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_sqlite_memory_map_is_a_setting_that_can_be_turned_off() {
+    let scratch = ScratchDb::sqlite_file("textbank-mmap")
+        .await
+        .expect("a scratch database");
+    for bytes in [0, 1 << 20] {
+        let options = ConnectOptions {
+            sqlite_mmap_bytes: bytes,
+            migrate: false,
+            ..ConnectOptions::default()
+        };
+        let database = Database::connect(scratch.url(), &options)
+            .await
+            .expect("open");
+        let Database::Sqlite { read, .. } = &database else {
+            unreachable!("a SQLite scratch database")
+        };
+        let mapped: i64 = sqlx::query_scalar("PRAGMA mmap_size")
+            .fetch_one(read)
+            .await
+            .expect("pragma");
+        assert_eq!(mapped as u64, bytes);
+        database.close().await;
+    }
     scratch.cleanup().await;
 }

@@ -52,6 +52,7 @@ impl ScratchDb {
         ConnectOptions {
             max_connections: 6,
             migrate: true,
+            ..ConnectOptions::default()
         }
     }
 
