@@ -87,9 +87,9 @@ pub struct DatabaseArgs {
     #[arg(long, env = "TEXTBANK_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
-    /// SQLite: MiB of the database read through a shared memory map; 0
-    /// turns it off (an I/O error on a mapped page ends the process with
-    /// SIGBUS; without the map it fails the one query; ADR 0023).
+    /// SQLite: MiB of the database file read through a shared memory map;
+    /// 0 turns it off, so a read error fails its query instead of ending
+    /// the process with SIGBUS (ADR 0023).
     #[arg(long, env = "TEXTBANK_SQLITE_MMAP_MB", default_value_t = 1024)]
     pub sqlite_mmap_mb: u64,
 }
