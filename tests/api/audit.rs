@@ -14,7 +14,7 @@ use textbank_domain::recipient::{self, RecipientEvent};
 use textbank_domain::{Actor, CampaignId, DomainEvent, EventMetadata, MemberId, MessageId, OrgId};
 use textbank_store::{ExpectedVersion, NewEvent};
 
-use crate::helpers::{TestApp, expect_error, weekday_afternoon};
+use crate::helpers::{TestApp, expect_error, success_json as json, weekday_afternoon};
 
 crate::on_both_backends!(spawn = spawn_send_app;
     a_sent_message_shows_the_human_click_its_evidence_and_its_delivery,
@@ -31,13 +31,6 @@ crate::on_both_backends!(spawn = spawn_send_app;
     a_report_before_its_submission_still_counts_for_the_message,
     a_click_shows_who_minted_the_key_behind_it,
 );
-
-async fn json(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body = response.text().await.expect("a body");
-    assert!(status.is_success(), "{status}: {body}");
-    serde_json::from_str(&body).expect("JSON")
-}
 
 fn phone(i: usize) -> String {
     format!("+1555201{i:04}")

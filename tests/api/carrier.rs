@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use textbank_domain::DomainEvent;
 use textbank_domain::org::OrgEvent;
 
-use crate::helpers::{TEST_LOOPBACK_API, TEST_PROXY_API, TestApp, expect_error};
+use crate::helpers::{
+    TEST_LOOPBACK_API, TEST_PROXY_API, TestApp, expect_error, success_json as json,
+};
 
 crate::on_both_backends!(spawn = spawn_carrier_app;
     an_admin_cannot_point_the_carrier_at_a_private_address,
@@ -22,13 +24,6 @@ mod defaults {
 }
 
 const TOKEN: &str = "owner-secret-token";
-
-async fn json(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body: Value = response.json().await.expect("JSON");
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
 
 fn twilio(extra: Value) -> Value {
     let mut body = json!({
@@ -69,6 +64,18 @@ async fn stored(app: &TestApp, owner: &str) -> (Value, String) {
     (view, carrier.webhook_secret().to_owned())
 }
 
+/// PUTs a carrier setting that must be refused with 422 `code`; returns the error message.
+async fn rejected_put(app: &TestApp, key: &str, body: &Value, code: &str) -> String {
+    expect_error(app.put_as(key, "/v1/carrier", body).await, 422, code).await
+}
+
+/// The carrier set up by `configured` is still the one stored: default address, same secret.
+async fn assert_original_carrier_kept(app: &TestApp, owner: &str) {
+    let (view, secret) = stored(app, owner).await;
+    assert_eq!(view["api_base"], Value::Null);
+    assert_eq!(secret, TOKEN);
+}
+
 async fn an_admin_cannot_point_the_carrier_at_a_private_address(app: TestApp) -> TestApp {
     let (owner, admin) = configured(&app).await;
     for api_base in [
@@ -86,18 +93,11 @@ async fn an_admin_cannot_point_the_carrier_at_a_private_address(app: TestApp) ->
             twilio(json!({"api_base": api_base})),
             twilio(json!({"api_base": api_base, "auth_token": "new-token"})),
         ] {
-            let message = expect_error(
-                app.put_as(&admin, "/v1/carrier", &body).await,
-                422,
-                "address_not_allowed",
-            )
-            .await;
+            let message = rejected_put(&app, &admin, &body, "address_not_allowed").await;
             assert!(message.contains("api_base"), "{message}");
         }
     }
-    let (view, secret) = stored(&app, &owner).await;
-    assert_eq!(view["api_base"], Value::Null);
-    assert_eq!(secret, TOKEN);
+    assert_original_carrier_kept(&app, &owner).await;
     app
 }
 
@@ -106,21 +106,10 @@ async fn changing_the_carrier_api_base_needs_the_secret_again(app: TestApp) -> T
     let head = app.app.events().head_position().await.unwrap();
 
     // The stored token must not follow a new address it was never given to.
-    let message = expect_error(
-        app.put_as(
-            &admin,
-            "/v1/carrier",
-            &twilio(json!({"api_base": TEST_PROXY_API})),
-        )
-        .await,
-        422,
-        "secret_required",
-    )
-    .await;
+    let body = twilio(json!({"api_base": TEST_PROXY_API}));
+    let message = rejected_put(&app, &admin, &body, "secret_required").await;
     assert!(message.contains("auth_token"), "{message}");
-    let (view, secret) = stored(&app, &owner).await;
-    assert_eq!(view["api_base"], Value::Null);
-    assert_eq!(secret, TOKEN);
+    assert_original_carrier_kept(&app, &owner).await;
     assert_eq!(app.app.events().head_position().await.unwrap(), head);
 
     // With the secret given again, the new address is taken.
@@ -190,14 +179,8 @@ async fn changing_the_carrier_api_base_needs_the_secret_again(app: TestApp) -> T
 
 async fn by_default_only_the_carriers_own_apis_are_allowed(app: TestApp) -> TestApp {
     let owner = app.create_org("Carrier Org").await;
-    let refused = app
-        .put_as(
-            &owner,
-            "/v1/carrier",
-            &twilio(json!({"api_base": TEST_PROXY_API, "auth_token": TOKEN})),
-        )
-        .await;
-    expect_error(refused, 422, "address_not_allowed").await;
+    let proxied = twilio(json!({"api_base": TEST_PROXY_API, "auth_token": TOKEN}));
+    rejected_put(&app, &owner, &proxied, "address_not_allowed").await;
     let twilio_itself = app
         .put_as(
             &owner,

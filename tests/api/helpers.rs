@@ -462,6 +462,14 @@ pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) 
         .to_owned()
 }
 
+/// The JSON body of a response that must have succeeded; the failure shows the body.
+pub async fn success_json(response: reqwest::Response) -> serde_json::Value {
+    let status = response.status();
+    let body = response.text().await.expect("a body");
+    assert!(status.is_success(), "{status}: {body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
 /// An org ready to text: a simulated carrier, a launched campaign over
 /// `contacts` contacts (+1555201xxxx), all assigned to one texter.
 pub struct SendFixture {

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{On, SendFixture, TestApp, expect_error, spawn_send_app};
+use crate::helpers::{
+    On, SendFixture, TestApp, expect_error, spawn_send_app, success_json as json,
+};
 
 crate::on_both_backends!(spawn = spawn_send_app;
     the_inbox_lists_conversations_newest_activity_first_page_by_page,
@@ -19,13 +21,6 @@ crate::on_both_backends!(spawn = spawn_send_app;
     the_stream_pushes_a_voter_reply_to_its_texter_only,
     one_texter_cannot_hold_all_of_an_orgs_live_streams,
 );
-
-async fn json(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body: Value = response.json().await.expect("JSON");
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
 
 fn phone(i: usize) -> String {
     format!("+1555201{i:04}")
