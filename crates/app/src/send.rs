@@ -347,6 +347,7 @@ impl App {
             ..evidence
         };
         let stream = recipient::stream_id(caller.org_id, &token.phone);
+        let info = segments::analyze(&token.body);
         let refuse_on_stream = |refusal: Refusal| BlockedAttempt {
             attempt_id: Uuid::now_v7(),
             reason: refusal.reason,
@@ -366,10 +367,9 @@ impl App {
                 )
             })
             .and_then(|()| {
-                let segments = segments::analyze(&token.body).segments;
                 click::check_message_length(
                     &token.body,
-                    segments,
+                    info.segments,
                     self.send_settings().message_limits,
                 )
             });
@@ -398,7 +398,6 @@ impl App {
                 .await);
         }
         let check = texting_hours::check(received_at, &token.zone, &campaign.window);
-        let info = segments::analyze(&token.body);
         let message_id = MessageId::new();
         let record = ClickRecord {
             message_id,
