@@ -14,7 +14,7 @@ use textbank_domain::recipient::{self, RecipientEvent};
 use textbank_domain::{Actor, CampaignId, DomainEvent, EventMetadata, MemberId, MessageId, OrgId};
 use textbank_store::{ExpectedVersion, NewEvent};
 
-use crate::helpers::{TestApp, expect_error, success_json as json, weekday_afternoon};
+use crate::helpers::{TestApp, assert_csv, expect_error, success_json as json, weekday_afternoon};
 
 crate::on_both_backends!(spawn = spawn_send_app;
     a_sent_message_shows_the_human_click_its_evidence_and_its_delivery,
@@ -651,13 +651,7 @@ async fn the_csv_export_has_the_same_rows_as_the_search(app: TestApp) -> TestApp
             &format!("/v1/audit/export.csv?campaign_id={}", fx.campaign_id),
         )
         .await;
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/csv")
-    );
+    assert_csv(&response);
     let text = response.text().await.unwrap();
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let header: Vec<String> = reader

@@ -470,6 +470,17 @@ pub async fn success_json(response: reqwest::Response) -> serde_json::Value {
     serde_json::from_str(&body).expect("JSON")
 }
 
+/// Checks that a response is a 200 CSV download.
+pub fn assert_csv(response: &reqwest::Response) {
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+}
+
 /// An org ready to text: a simulated carrier, a launched campaign over
 /// `contacts` contacts (+1555201xxxx), all assigned to one texter.
 pub struct SendFixture {
@@ -543,6 +554,15 @@ impl TestApp {
             texter,
             campaign_id,
         }
+    }
+
+    /// The rejections CSV of an uploaded list, as text.
+    pub async fn rejections(&self, key: &str, list_id: &str) -> String {
+        self.get_as(key, &format!("/v1/lists/{list_id}/rejections"))
+            .await
+            .text()
+            .await
+            .unwrap()
     }
 
     pub async fn put_as(

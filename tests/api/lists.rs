@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use textbank_store::EventStore;
 
-use crate::helpers::{TestApp, expect_error};
+use crate::helpers::{TestApp, assert_csv, expect_error};
 
 crate::on_both_backends!(
     a_spoke_format_list_imports_with_normalized_phones_zones_and_fields,
@@ -109,13 +109,7 @@ async fn rejected_rows_stream_as_csv_with_line_and_reason(app: TestApp) -> TestA
     let response = app
         .get_as(&owner, &format!("/v1/lists/{list_id}/rejections"))
         .await;
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/csv")
-    );
+    assert_csv(&response);
     let text = response.text().await.unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "line,reason,phone,detail");
@@ -425,12 +419,7 @@ async fn a_quote_never_closed_is_rejected_as_a_malformed_row(app: TestApp) -> Te
     assert_eq!(summary["rejected"]["malformed"], 1, "{summary}");
     assert_eq!(summary["rejected"]["missing_phone"], 0, "{summary}");
     let list_id = summary["list_id"].as_str().unwrap();
-    let rejections = app
-        .get_as(&owner, &format!("/v1/lists/{list_id}/rejections"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let rejections = app.rejections(&owner, list_id).await;
     assert!(
         rejections
             .lines()

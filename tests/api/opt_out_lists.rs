@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use textbank_store::EventStore;
 
-use crate::helpers::{TestApp, expect_error};
+use crate::helpers::{TestApp, assert_csv, expect_error};
 
 // The send app: a quiet simulator (no random replies) for the STOP test.
 crate::on_both_backends!(
@@ -61,14 +61,8 @@ async fn summary(response: reqwest::Response) -> (u64, u64, u64) {
 /// headers and the header row.
 async fn exported(app: &TestApp, key: &str) -> Vec<(String, String)> {
     let response = app.get_as(key, "/v1/opt-outs").await;
-    assert_eq!(response.status(), 200);
+    assert_csv(&response);
     let headers = response.headers().clone();
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/csv")
-    );
     assert_eq!(
         headers["content-disposition"],
         "attachment; filename=\"opt-outs.csv\""

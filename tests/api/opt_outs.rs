@@ -81,12 +81,7 @@ async fn opted_out_numbers_are_rejected_on_import_left_out_of_campaigns_and_neve
     assert_eq!(later["imported"], 2);
     assert_eq!(later["rejected"]["opted_out"], 1);
     let list_id = later["list_id"].as_str().unwrap();
-    let rejections = app
-        .get_as(&owner, &format!("/v1/lists/{list_id}/rejections"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let rejections = app.rejections(&owner, list_id).await;
     assert!(
         rejections.contains("3,opted_out,5552010002,"),
         "{rejections}"
