@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_error};
+use crate::helpers::{TestApp, expect_error, expect_not_found};
 
 crate::on_both_backends!(
     a_manager_assigns_unassigned_contacts_in_phone_order_and_reads_the_counts,
@@ -519,15 +519,13 @@ async fn bad_assignment_input_is_rejected_and_changes_nothing(app: TestApp) -> T
         "0190b3c4-7a1e-7000-8000-000000000000".to_owned(),
         "not-a-uuid".to_owned(),
     ] {
-        let error = expect_error(
+        let error = expect_not_found(
             app.post_as(
                 &owner,
                 &path(&id, ""),
                 &json!({"texter_id": texter, "count": 1}),
             )
             .await,
-            404,
-            "not_found",
         )
         .await;
         assert_eq!(error, "texter not found");
@@ -687,55 +685,44 @@ async fn another_orgs_campaigns_and_texters_answer_404(app: TestApp) -> TestApp 
         ),
         (&stranger_key, "/request", json!({})),
     ] {
-        let error = expect_error(
-            app.post_as(key, &path(&id, rest), &body).await,
-            404,
-            "not_found",
-        )
-        .await;
+        let error = expect_not_found(app.post_as(key, &path(&id, rest), &body).await).await;
         assert!(error.ends_with("not found"), "{rest}: {error}");
     }
     for key in [&other, &stranger_key] {
-        let error = expect_error(app.get_as(key, &path(&id, "")).await, 404, "not_found").await;
+        let error = expect_not_found(app.get_as(key, &path(&id, "")).await).await;
         assert_eq!(error, "campaign not found");
     }
     // Their texter on my campaign, my texter on theirs.
     for (campaign, texter) in [(&id, &stranger), (&theirs, &ana)] {
-        let error = expect_error(
+        let error = expect_not_found(
             app.post_as(
                 &owner,
                 &path(campaign, ""),
                 &json!({"texter_id": texter, "count": 1}),
             )
             .await,
-            404,
-            "not_found",
         )
         .await;
         assert!(error.ends_with("not found"), "{error}");
     }
-    let error = expect_error(
+    let error = expect_not_found(
         app.post_as(
             &owner,
             &path(&id, "/reassign"),
             &json!({"from_texter_id": ana, "to_texter_id": stranger}),
         )
         .await,
-        404,
-        "not_found",
     )
     .await;
     assert_eq!(error, "texter not found");
     for missing in ["nope", "0190b3c4-7a1e-7000-8000-000000000000"] {
-        let error = expect_error(
+        let error = expect_not_found(
             app.post_as(
                 &owner,
                 &path(missing, ""),
                 &json!({"texter_id": ana, "count": 1}),
             )
             .await,
-            404,
-            "not_found",
         )
         .await;
         assert_eq!(error, "campaign not found");

@@ -14,7 +14,9 @@ use textbank_domain::recipient::{self, RecipientEvent};
 use textbank_domain::{Actor, CampaignId, DomainEvent, EventMetadata, MemberId, MessageId, OrgId};
 use textbank_store::{ExpectedVersion, NewEvent};
 
-use crate::helpers::{TestApp, assert_csv, expect_error, success_json as json, weekday_afternoon};
+use crate::helpers::{
+    TestApp, assert_csv, expect_error, expect_not_found, success_json as json, weekday_afternoon,
+};
 
 crate::on_both_backends!(spawn = spawn_send_app;
     a_sent_message_shows_the_human_click_its_evidence_and_its_delivery,
@@ -493,11 +495,9 @@ async fn a_phone_history_shows_the_list_upload_messages_both_ways_and_the_stop(
     assert_eq!(blocked[0]["kind"], "reply");
 
     // A number the org never had: 404, like another org's.
-    expect_error(
+    expect_not_found(
         app.get_as(&fx.compliance, "/v1/audit/phones/+15559990000")
             .await,
-        404,
-        "not_found",
     )
     .await;
     // The other contact: in the list, never texted.
@@ -1150,7 +1150,7 @@ async fn another_orgs_ids_are_not_found(app: TestApp) -> TestApp {
             query_phone(0)
         ),
     ] {
-        expect_error(app.get_as(&spy, &path).await, 404, "not_found").await;
+        expect_not_found(app.get_as(&spy, &path).await).await;
     }
     // Searches find nothing of the other org's.
     let search = json(

@@ -12,7 +12,7 @@ use textbank_domain::phone::{PhoneNumber, Region};
 use textbank_domain::recipient::{self, RecipientEvent};
 use textbank_domain::{DomainEvent, OrgId};
 
-use crate::helpers::{SendFixture, TestApp, expect_error};
+use crate::helpers::{SendFixture, TestApp, expect_error, expect_not_found};
 
 crate::on_both_backends!(spawn = spawn_quiet_sim_app;
     every_figure_follows_clicks_reports_replies_and_answers,
@@ -363,7 +363,7 @@ async fn metrics_are_for_staff_of_the_campaigns_org_only(app: TestApp) -> TestAp
     // Another org's campaign is a 404, like one that does not exist.
     let stranger = app.create_org("Another Org").await;
     for path in &paths[..3] {
-        expect_error(app.get_as(&stranger, path).await, 404, "not_found").await;
+        expect_not_found(app.get_as(&stranger, path).await).await;
     }
     let missing = uuid::Uuid::now_v7();
     for path in [
@@ -372,7 +372,7 @@ async fn metrics_are_for_staff_of_the_campaigns_org_only(app: TestApp) -> TestAp
         format!("/v1/campaigns/{missing}/metrics/timeseries"),
         "/v1/campaigns/not-a-campaign/metrics".to_owned(),
     ] {
-        expect_error(app.get_as(&fixture.owner, &path).await, 404, "not_found").await;
+        expect_not_found(app.get_as(&fixture.owner, &path).await).await;
     }
     let theirs = json(app.get_as(&stranger, "/v1/metrics/overview").await).await;
     assert_eq!(theirs["campaigns"], json!([]));

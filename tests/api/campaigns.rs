@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_error};
+use crate::helpers::{TestApp, expect_error, expect_not_found};
 
 crate::on_both_backends!(
     a_manager_creates_a_campaign_with_a_rendered_sample_and_an_opt_out_warning,
@@ -326,11 +326,9 @@ async fn unknown_malformed_and_other_orgs_lists_are_404_and_store_nothing(app: T
         "0190b3c4-7a1e-7000-8000-000000000000",
         "not-a-uuid",
     ] {
-        let error = expect_error(
+        let error = expect_not_found(
             app.post_as(&owner, "/v1/campaigns", &campaign_body(&[&mine, list]))
                 .await,
-            404,
-            "not_found",
         )
         .await;
         assert_eq!(error, "list not found");
@@ -631,19 +629,17 @@ async fn another_orgs_campaign_answers_404(app: TestApp) -> TestApp {
     let all = json(app.get_as(&other, "/v1/campaigns").await).await;
     assert_eq!(all["campaigns"], json!([]));
     for path in [format!("/v1/campaigns/{id}"), "/v1/campaigns/nope".into()] {
-        let error = expect_error(app.get_as(&other, &path).await, 404, "not_found").await;
+        let error = expect_not_found(app.get_as(&other, &path).await).await;
         assert_eq!(error, "campaign not found");
     }
     for action in ["launch", "pause", "resume", "archive"] {
-        expect_error(
+        expect_not_found(
             app.post_as(&other, &format!("/v1/campaigns/{id}/{action}"), &json!({}))
                 .await,
-            404,
-            "not_found",
         )
         .await;
     }
-    expect_error(
+    expect_not_found(
         put_as(
             &app,
             &other,
@@ -651,8 +647,6 @@ async fn another_orgs_campaign_answers_404(app: TestApp) -> TestApp {
             &json!({"initial_message": "Hi"}),
         )
         .await,
-        404,
-        "not_found",
     )
     .await;
     let fetched = json(app.get_as(&owner, &format!("/v1/campaigns/{id}")).await).await;
@@ -730,12 +724,7 @@ async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp
     )
     .await;
     let other = app.create_org("Other").await;
-    expect_error(
-        patch_as(&app, &other, &path, &json!({"name": "x"})).await,
-        404,
-        "not_found",
-    )
-    .await;
+    expect_not_found(patch_as(&app, &other, &path, &json!({"name": "x"})).await).await;
 
     // Archived: settled for good.
     let archived = app

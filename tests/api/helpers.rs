@@ -470,6 +470,11 @@ pub async fn success_json(response: reqwest::Response) -> serde_json::Value {
     serde_json::from_str(&body).expect("JSON")
 }
 
+/// The message of a 404 `not_found` error response.
+pub async fn expect_not_found(response: reqwest::Response) -> String {
+    expect_error(response, 404, "not_found").await
+}
+
 /// Checks that a response is a 200 CSV download.
 pub fn assert_csv(response: &reqwest::Response) {
     assert_eq!(response.status(), 200);

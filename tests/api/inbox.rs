@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    On, SendFixture, TestApp, expect_error, spawn_send_app, success_json as json,
+    On, SendFixture, TestApp, expect_error, expect_not_found, spawn_send_app, success_json as json,
 };
 
 crate::on_both_backends!(spawn = spawn_send_app;
@@ -250,22 +250,18 @@ async fn needs_reply_and_unread_follow_the_voter_and_the_texter(app: TestApp) ->
     let (_, other) = app
         .member_with_key(&fixture.owner, "other@example.org", "texter")
         .await;
-    expect_error(
+    expect_not_found(
         app.post_as(&other, &format!("{path}/read"), &json!({}))
             .await,
-        404,
-        "not_found",
     )
     .await;
-    expect_error(
+    expect_not_found(
         app.post_as(
             &fixture.texter,
             "/v1/conversations/not-an-id/read",
             &json!({}),
         )
         .await,
-        404,
-        "not_found",
     )
     .await;
     app
@@ -343,12 +339,7 @@ async fn texters_see_only_their_own_conversations_and_staff_see_all(app: TestApp
     )
     .await;
     let his_thread = format!("/v1/conversations/{}", bens[0]);
-    expect_error(
-        app.get_as(&fixture.texter, &his_thread).await,
-        404,
-        "not_found",
-    )
-    .await;
+    expect_not_found(app.get_as(&fixture.texter, &his_thread).await).await;
 
     // Staff see the org's inbox, or one texter's.
     let (_, manager) = app
@@ -386,7 +377,7 @@ async fn texters_see_only_their_own_conversations_and_staff_see_all(app: TestApp
     let stranger = app.create_org("Elsewhere").await;
     let theirs = inbox(&app, &stranger, "", position).await;
     assert_eq!(theirs["conversations"], json!([]));
-    expect_error(app.get_as(&stranger, &his_thread).await, 404, "not_found").await;
+    expect_not_found(app.get_as(&stranger, &his_thread).await).await;
     app
 }
 

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use textbank_store::EventStore;
 
-use crate::helpers::{TestApp, assert_csv, expect_error};
+use crate::helpers::{TestApp, assert_csv, expect_error, expect_not_found};
 
 crate::on_both_backends!(
     a_spoke_format_list_imports_with_normalized_phones_zones_and_fields,
@@ -271,33 +271,19 @@ async fn another_orgs_list_answers_404(app: TestApp) -> TestApp {
     let beta = app.create_org("Beta").await;
     let summary = json(app.upload(&beta, QUERY, messy_csv()).await).await;
     let list_id = summary["list_id"].as_str().unwrap();
-    let cross = expect_error(
-        app.get_as(&alpha, &format!("/v1/lists/{list_id}")).await,
-        404,
-        "not_found",
-    )
-    .await;
-    let missing = expect_error(
+    let cross = expect_not_found(app.get_as(&alpha, &format!("/v1/lists/{list_id}")).await).await;
+    let missing = expect_not_found(
         app.get_as(&alpha, &format!("/v1/lists/{}", uuid::Uuid::now_v7()))
             .await,
-        404,
-        "not_found",
     )
     .await;
     assert_eq!(cross, missing);
-    expect_error(
+    expect_not_found(
         app.get_as(&alpha, &format!("/v1/lists/{list_id}/rejections"))
             .await,
-        404,
-        "not_found",
     )
     .await;
-    expect_error(
-        app.get_as(&alpha, "/v1/lists/not-a-list").await,
-        404,
-        "not_found",
-    )
-    .await;
+    expect_not_found(app.get_as(&alpha, "/v1/lists/not-a-list").await).await;
     assert!(
         json(app.get_as(&alpha, "/v1/lists").await).await["lists"]
             .as_array()

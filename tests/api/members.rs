@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_error};
+use crate::helpers::{TestApp, expect_error, expect_not_found};
 
 crate::on_both_backends!(
     requests_without_a_valid_key_are_401_json,
@@ -242,7 +242,7 @@ async fn keys_bound_to_members_carry_their_role(app: TestApp) -> TestApp {
             &json!({"role": "texter", "member_id": uuid::Uuid::now_v7()}),
         )
         .await;
-    expect_error(ghost, 404, "not_found").await;
+    expect_not_found(ghost).await;
     app
 }
 
@@ -402,26 +402,17 @@ async fn another_orgs_members_and_keys_are_invisible_and_answer_404(app: TestApp
     );
 
     // Another org's key id, a random id and garbage all answer the same 404.
-    let cross = expect_error(
+    let cross = expect_not_found(
         app.delete_as(&alpha, &format!("/v1/api-keys/{beta_key_id}"))
             .await,
-        404,
-        "not_found",
     )
     .await;
-    let random = expect_error(
+    let random = expect_not_found(
         app.delete_as(&alpha, &format!("/v1/api-keys/{}", uuid::Uuid::now_v7()))
             .await,
-        404,
-        "not_found",
     )
     .await;
-    let garbage = expect_error(
-        app.delete_as(&alpha, "/v1/api-keys/not-an-id").await,
-        404,
-        "not_found",
-    )
-    .await;
+    let garbage = expect_not_found(app.delete_as(&alpha, "/v1/api-keys/not-an-id").await).await;
     assert_eq!(cross, random);
     assert_eq!(cross, garbage);
     assert_eq!(
@@ -438,7 +429,7 @@ async fn another_orgs_members_and_keys_are_invisible_and_answer_404(app: TestApp
             &json!({"role": "texter", "member_id": beta_member}),
         )
         .await;
-    expect_error(bind, 404, "not_found").await;
+    expect_not_found(bind).await;
     app
 }
 

@@ -10,7 +10,7 @@ use textbank_domain::phone::{PhoneNumber, Region};
 use textbank_domain::recipient::{self, RecipientEvent};
 use textbank_domain::{DomainEvent, OrgId};
 
-use crate::helpers::{SendFixture, TestApp, expect_error};
+use crate::helpers::{SendFixture, TestApp, expect_error, expect_not_found};
 
 crate::on_both_backends!(spawn = spawn_send_app;
     a_texter_clicks_through_the_queue_and_each_message_is_delivered,
@@ -664,12 +664,10 @@ async fn replies_answers_and_a_texters_opt_out_in_a_conversation(app: TestApp) -
     let (_, other) = app
         .member_with_key(&fixture.owner, "o@example.org", "texter")
         .await;
-    expect_error(app.get_as(&other, &path).await, 404, "not_found").await;
-    expect_error(
+    expect_not_found(app.get_as(&other, &path).await).await;
+    expect_not_found(
         app.post_as(&other, &format!("{path}/messages"), &json!({"body": "hi"}))
             .await,
-        404,
-        "not_found",
     )
     .await;
 

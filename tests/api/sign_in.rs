@@ -12,7 +12,7 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::cli::{BIN, json_lines, remove, scratch_path, serve, signal, wait_exit};
-use crate::helpers::{TestApp, expect_error};
+use crate::helpers::{TestApp, expect_error, expect_not_found};
 
 crate::on_both_backends!(spawn = spawn_send_app;
     a_member_with_a_password_signs_in_and_the_cookie_authenticates_as_them,
@@ -736,18 +736,8 @@ async fn an_invite_link_sets_the_password_once_and_signs_in(app: TestApp) -> Tes
     signed_in(&app, "tess@example.org", PASSWORD).await;
 
     // Used once: the same link is no longer an invite.
-    expect_error(
-        accept(&app, token, "another good password").await,
-        404,
-        "not_found",
-    )
-    .await;
-    expect_error(
-        app.get(&format!("/v1/invites/{token}")).await,
-        404,
-        "not_found",
-    )
-    .await;
+    expect_not_found(accept(&app, token, "another good password").await).await;
+    expect_not_found(app.get(&format!("/v1/invites/{token}")).await).await;
     expect_error(
         sign_in(&app, "tess@example.org", "another good password").await,
         401,
@@ -756,12 +746,7 @@ async fn an_invite_link_sets_the_password_once_and_signs_in(app: TestApp) -> Tes
     .await;
     // Made-up and malformed tokens answer like used ones.
     for unknown in [format!("tbi_{}", "0".repeat(48)), "nonsense".to_owned()] {
-        expect_error(
-            app.get(&format!("/v1/invites/{unknown}")).await,
-            404,
-            "not_found",
-        )
-        .await;
+        expect_not_found(app.get(&format!("/v1/invites/{unknown}")).await).await;
     }
     app
 }
@@ -817,13 +802,8 @@ async fn an_invite_expires_after_seventy_two_hours(app: TestApp) -> TestApp {
     clock.advance(chrono::Duration::hours(71));
     assert_eq!(app.get(&format!("/v1/invites/{token}")).await.status(), 200);
     clock.advance(chrono::Duration::hours(2));
-    expect_error(
-        app.get(&format!("/v1/invites/{token}")).await,
-        404,
-        "not_found",
-    )
-    .await;
-    expect_error(accept(&app, &token, PASSWORD).await, 404, "not_found").await;
+    expect_not_found(app.get(&format!("/v1/invites/{token}")).await).await;
+    expect_not_found(accept(&app, &token, PASSWORD).await).await;
     expect_error(
         sign_in(&app, "tess@example.org", PASSWORD).await,
         401,
@@ -887,11 +867,9 @@ async fn only_those_who_may_grant_a_members_role_may_invite_them(app: TestApp) -
         "00000000-0000-0000-0000-000000000000",
         "not-a-uuid",
     ] {
-        expect_error(
+        expect_not_found(
             app.post_as(&owner, &format!("/v1/members/{member}/invites"), &json!({}))
                 .await,
-            404,
-            "not_found",
         )
         .await;
     }
@@ -1269,7 +1247,7 @@ async fn assets_are_served_with_their_type_and_nosniff(app: TestApp) -> TestApp 
                 .starts_with("application/json"),
             "{name}"
         );
-        expect_error(missing, 404, "not_found").await;
+        expect_not_found(missing).await;
     }
     app
 }
