@@ -8,7 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_error, expect_not_found};
+use crate::helpers::{
+    TestApp, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
+    expect_unauthenticated,
+};
 
 crate::on_both_backends!(
     a_manager_assigns_unassigned_contacts_in_phone_order_and_reads_the_counts,
@@ -507,12 +510,8 @@ async fn bad_assignment_input_is_rejected_and_changes_nothing(app: TestApp) -> T
         ),
     ];
     for (rest, body, expected) in unprocessable {
-        let error = expect_error(
-            app.post_as(&owner, &path(&id, rest), &body).await,
-            422,
-            "invalid_request",
-        )
-        .await;
+        let error =
+            expect_invalid_request(app.post_as(&owner, &path(&id, rest), &body).await).await;
         assert!(error.contains(expected), "{rest} {body}: {error}");
     }
     for texter in [
@@ -540,11 +539,9 @@ async fn bad_assignment_input_is_rejected_and_changes_nothing(app: TestApp) -> T
         .await
         .unwrap();
     expect_error(malformed, 400, "invalid_json").await;
-    let error = expect_error(
+    let error = expect_invalid_request(
         app.post_as(&ana_key, &path(&id, "/request"), &json!({"count": 500}))
             .await,
-        422,
-        "invalid_request",
     )
     .await;
     assert!(error.contains("takes no parameters"), "{error}");
@@ -572,12 +569,7 @@ async fn a_bad_batch_size_is_rejected_and_stores_no_campaign(app: TestApp) -> Te
             "initial_message": "Hi, reply STOP to opt out",
             "assignment_batch_size": size,
         });
-        let error = expect_error(
-            app.post_as(&owner, "/v1/campaigns", &body).await,
-            422,
-            "invalid_request",
-        )
-        .await;
+        let error = expect_invalid_request(app.post_as(&owner, "/v1/campaigns", &body).await).await;
         assert!(error.contains(expected), "{size}: {error}");
     }
     let campaigns = json(app.get_as(&owner, "/v1/campaigns").await).await;
@@ -616,36 +608,22 @@ async fn only_the_right_roles_and_member_bound_keys_may_assign_or_request(app: T
                 json!({"from_texter_id": ana, "to_texter_id": ana}),
             ),
         ] {
-            let error = expect_error(
-                app.post_as(key, &path(&id, rest), &body).await,
-                403,
-                "forbidden",
-            )
-            .await;
+            let error = expect_forbidden(app.post_as(key, &path(&id, rest), &body).await).await;
             assert!(error.ends_with("may not assign contacts"), "{error}");
         }
     }
     for key in [&manager, &owner, &compliance] {
-        let error = expect_error(
-            app.post_as(key, &path(&id, "/request"), &json!({})).await,
-            403,
-            "forbidden",
-        )
-        .await;
+        let error =
+            expect_forbidden(app.post_as(key, &path(&id, "/request"), &json!({})).await).await;
         assert!(error.ends_with("may not request assignments"), "{error}");
     }
-    expect_error(
-        app.get_as(&compliance, &path(&id, "")).await,
-        403,
-        "forbidden",
-    )
-    .await;
+    expect_forbidden(app.get_as(&compliance, &path(&id, "")).await).await;
     for request in [
         app.post_as(&unbound, &path(&id, "/request"), &json!({}))
             .await,
         app.get_as(&unbound, &path(&id, "")).await,
     ] {
-        let error = expect_error(request, 403, "forbidden").await;
+        let error = expect_forbidden(request).await;
         assert!(
             error.contains("not bound to a member") && error.contains("member_id"),
             "{error}"
@@ -657,7 +635,7 @@ async fn only_the_right_roles_and_member_bound_keys_may_assign_or_request(app: T
         .send()
         .await
         .unwrap();
-    expect_error(unauthenticated, 401, "unauthenticated").await;
+    expect_unauthenticated(unauthenticated).await;
     assert_eq!(assignment_events(&app).await, 0);
     app
 }

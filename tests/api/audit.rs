@@ -15,7 +15,8 @@ use textbank_domain::{Actor, CampaignId, DomainEvent, EventMetadata, MemberId, M
 use textbank_store::{ExpectedVersion, NewEvent};
 
 use crate::helpers::{
-    TestApp, assert_csv, expect_error, expect_not_found, success_json as json, weekday_afternoon,
+    TestApp, assert_csv, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
+    success_json as json, weekday_afternoon,
 };
 
 crate::on_both_backends!(spawn = spawn_send_app;
@@ -1104,7 +1105,7 @@ async fn only_owners_admins_and_compliance_read_the_audit(app: TestApp) -> TestA
     let position = sent["position"].as_u64().unwrap();
     for path in &paths {
         for key in [&fx.texter, &manager] {
-            expect_error(app.get_as(key, path).await, 403, "forbidden").await;
+            expect_forbidden(app.get_as(key, path).await).await;
         }
         for key in [&fx.owner, &admin, &fx.compliance] {
             // Wait for the click to be projected before asking for it.
@@ -1199,11 +1200,11 @@ async fn bad_parameters_are_refused_with_a_clear_error(app: TestApp) -> TestApp 
         ("/v1/audit/verify?streams=org-1", "streams"),
         ("/v1/audit/phones/12", "phone"),
     ] {
-        let message = expect_error(app.get_as(key, path).await, 422, "invalid_request").await;
+        let message = expect_invalid_request(app.get_as(key, path).await).await;
         assert!(message.contains(names), "{path}: {message}");
     }
     let cadence = format!("/v1/audit/texters/{}/cadence?from=noon", fx.texter_id);
-    expect_error(app.get_as(key, &cadence).await, 422, "invalid_request").await;
+    expect_invalid_request(app.get_as(key, &cadence).await).await;
     app
 }
 

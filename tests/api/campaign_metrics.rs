@@ -12,7 +12,10 @@ use textbank_domain::phone::{PhoneNumber, Region};
 use textbank_domain::recipient::{self, RecipientEvent};
 use textbank_domain::{DomainEvent, OrgId};
 
-use crate::helpers::{SendFixture, TestApp, expect_error, expect_not_found};
+use crate::helpers::{
+    SendFixture, TestApp, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
+    expect_unauthenticated,
+};
 
 crate::on_both_backends!(spawn = spawn_quiet_sim_app;
     every_figure_follows_clicks_reports_replies_and_answers,
@@ -332,7 +335,7 @@ async fn metrics_are_for_staff_of_the_campaigns_org_only(app: TestApp) -> TestAp
     ];
     // Texters send; they do not read metrics.
     for path in &paths {
-        expect_error(app.get_as(&fixture.texter, path).await, 403, "forbidden").await;
+        expect_forbidden(app.get_as(&fixture.texter, path).await).await;
     }
     // Managers and compliance do.
     let (_, manager) = app
@@ -376,12 +379,7 @@ async fn metrics_are_for_staff_of_the_campaigns_org_only(app: TestApp) -> TestAp
     }
     let theirs = json(app.get_as(&stranger, "/v1/metrics/overview").await).await;
     assert_eq!(theirs["campaigns"], json!([]));
-    expect_error(
-        app.get(&format!("/v1/campaigns/{campaign}/metrics")).await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    expect_unauthenticated(app.get(&format!("/v1/campaigns/{campaign}/metrics")).await).await;
     app
 }
 
@@ -400,11 +398,9 @@ async fn bad_parameters_are_refused_with_422(app: TestApp) -> TestApp {
         "min_position=soon",
         "granularity=hour",
     ] {
-        let message = expect_error(
+        let message = expect_invalid_request(
             app.get_as(&fixture.owner, &format!("{timeseries}?{query}"))
                 .await,
-            422,
-            "invalid_request",
         )
         .await;
         assert!(!message.is_empty(), "{query}");
@@ -415,12 +411,7 @@ async fn bad_parameters_are_refused_with_422(app: TestApp) -> TestApp {
         "/v1/metrics/overview?min_position=-3".to_owned(),
         "/v1/metrics/overview?page=2".to_owned(),
     ] {
-        expect_error(
-            app.get_as(&fixture.owner, &path).await,
-            422,
-            "invalid_request",
-        )
-        .await;
+        expect_invalid_request(app.get_as(&fixture.owner, &path).await).await;
     }
     // A position far ahead of the log: the read model cannot reach it.
     let ahead = head(&app).await + 1_000;

@@ -5,7 +5,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_error, expect_not_found};
+use crate::helpers::{
+    TestApp, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
+};
 
 crate::on_both_backends!(
     a_manager_creates_a_campaign_with_a_rendered_sample_and_an_opt_out_warning,
@@ -229,12 +231,7 @@ async fn bad_templates_are_422_naming_the_problem_and_store_nothing(app: TestApp
         if !canned.is_empty() || expected.contains("canned") {
             body["canned_responses"] = json!([{"title": "Later", "body": canned}]);
         }
-        let error = expect_error(
-            app.post_as(&owner, "/v1/campaigns", &body).await,
-            422,
-            "invalid_request",
-        )
-        .await;
+        let error = expect_invalid_request(app.post_as(&owner, "/v1/campaigns", &body).await).await;
         assert!(error.contains(expected), "{message:?}: {error}");
     }
     assert_no_campaigns(&app, &owner).await;
@@ -266,51 +263,28 @@ async fn bad_texting_hours_and_bad_fields_are_422_and_store_nothing(app: TestApp
     for (texting_hours, expected) in hours {
         let mut body = campaign_body(&[&list]);
         body["texting_hours"] = texting_hours.clone();
-        let error = expect_error(
-            app.post_as(&owner, "/v1/campaigns", &body).await,
-            422,
-            "invalid_request",
-        )
-        .await;
+        let error = expect_invalid_request(app.post_as(&owner, "/v1/campaigns", &body).await).await;
         assert!(error.contains(expected), "{texting_hours}: {error}");
     }
     let mut missing_end = campaign_body(&[&list]);
     missing_end["texting_hours"] = json!({"start": "09:00"});
-    expect_error(
-        app.post_as(&owner, "/v1/campaigns", &missing_end).await,
-        422,
-        "invalid_request",
-    )
-    .await;
+    expect_invalid_request(app.post_as(&owner, "/v1/campaigns", &missing_end).await).await;
 
     let mut blank_name = campaign_body(&[&list]);
     blank_name["name"] = json!("  ");
-    let error = expect_error(
-        app.post_as(&owner, "/v1/campaigns", &blank_name).await,
-        422,
-        "invalid_request",
-    )
-    .await;
+    let error =
+        expect_invalid_request(app.post_as(&owner, "/v1/campaigns", &blank_name).await).await;
     assert!(error.contains("name must not be empty"), "{error}");
 
     let mut bad_question = campaign_body(&[&list]);
     bad_question["questions"] = json!([{"id": "q1", "text": "Vote?", "answers": []}]);
-    let error = expect_error(
-        app.post_as(&owner, "/v1/campaigns", &bad_question).await,
-        422,
-        "invalid_request",
-    )
-    .await;
+    let error =
+        expect_invalid_request(app.post_as(&owner, "/v1/campaigns", &bad_question).await).await;
     assert!(error.contains("questions[0].answers"), "{error}");
 
     let mut unknown = campaign_body(&[&list]);
     unknown["org_id"] = json!("0190b3c4-7a1e-7000-8000-000000000000");
-    let error = expect_error(
-        app.post_as(&owner, "/v1/campaigns", &unknown).await,
-        422,
-        "invalid_request",
-    )
-    .await;
+    let error = expect_invalid_request(app.post_as(&owner, "/v1/campaigns", &unknown).await).await;
     assert!(error.contains("org_id"), "{error}");
     assert_no_campaigns(&app, &owner).await;
     app
@@ -364,10 +338,8 @@ async fn script_revisions_are_versioned_and_validated(app: TestApp) -> TestApp {
         ("Hi {first_name", "unclosed"),
         ("", "the message is empty"),
     ] {
-        let error = expect_error(
+        let error = expect_invalid_request(
             put_as(&app, &owner, &path, &json!({"initial_message": message})).await,
-            422,
-            "invalid_request",
         )
         .await;
         assert!(error.contains(expected), "{message:?}: {error}");
@@ -417,7 +389,7 @@ async fn script_revisions_are_versioned_and_validated(app: TestApp) -> TestApp {
     });
     assert_eq!(versions, [1, 2]);
 
-    let error = expect_error(
+    let error = expect_invalid_request(
         put_as(
             &app,
             &owner,
@@ -425,8 +397,6 @@ async fn script_revisions_are_versioned_and_validated(app: TestApp) -> TestApp {
             &json!({"initial_message": "Hi", "extra": 1}),
         )
         .await,
-        422,
-        "invalid_request",
     )
     .await;
     assert!(error.contains("extra"), "{error}");
@@ -573,11 +543,9 @@ async fn texters_and_compliance_read_but_cannot_manage_campaigns(app: TestApp) -
         .await;
     let list = upload(&app, &owner, FIRST_LIST).await;
     for key in [&texter, &compliance] {
-        expect_error(
+        expect_forbidden(
             app.post_as(key, "/v1/campaigns", &campaign_body(&[&list]))
                 .await,
-            403,
-            "forbidden",
         )
         .await;
     }
@@ -591,15 +559,13 @@ async fn texters_and_compliance_read_but_cannot_manage_campaigns(app: TestApp) -
         let one = app.get_as(key, &format!("/v1/campaigns/{id}")).await;
         assert_eq!(one.status(), 200);
         for action in ["launch", "archive"] {
-            expect_error(
+            expect_forbidden(
                 app.post_as(key, &format!("/v1/campaigns/{id}/{action}"), &json!({}))
                     .await,
-                403,
-                "forbidden",
             )
             .await;
         }
-        expect_error(
+        expect_forbidden(
             put_as(
                 &app,
                 key,
@@ -607,8 +573,6 @@ async fn texters_and_compliance_read_but_cannot_manage_campaigns(app: TestApp) -
                 &json!({"initial_message": "Hi"}),
             )
             .await,
-            403,
-            "forbidden",
         )
         .await;
     }
@@ -711,18 +675,13 @@ async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp
         json!({"status": "draft"}),
     ] {
         let response = patch_as(&app, &owner, &path, &bad).await;
-        expect_error(response, 422, "invalid_request").await;
+        expect_invalid_request(response).await;
     }
     assert_eq!(campaign_events(&app).await, before);
 
     // Who may: managers of this org only.
     let (_, texter) = app.member_with_key(&owner, "t@example.org", "texter").await;
-    expect_error(
-        patch_as(&app, &texter, &path, &json!({"name": "x"})).await,
-        403,
-        "forbidden",
-    )
-    .await;
+    expect_forbidden(patch_as(&app, &texter, &path, &json!({"name": "x"})).await).await;
     let other = app.create_org("Other").await;
     expect_not_found(patch_as(&app, &other, &path, &json!({"name": "x"})).await).await;
 

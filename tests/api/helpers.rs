@@ -475,6 +475,21 @@ pub async fn expect_not_found(response: reqwest::Response) -> String {
     expect_error(response, 404, "not_found").await
 }
 
+/// The message of a 422 `invalid_request` error response.
+pub async fn expect_invalid_request(response: reqwest::Response) -> String {
+    expect_error(response, 422, "invalid_request").await
+}
+
+/// The message of a 403 `forbidden` error response.
+pub async fn expect_forbidden(response: reqwest::Response) -> String {
+    expect_error(response, 403, "forbidden").await
+}
+
+/// The message of a 401 `unauthenticated` error response.
+pub async fn expect_unauthenticated(response: reqwest::Response) -> String {
+    expect_error(response, 401, "unauthenticated").await
+}
+
 /// Checks that a response is a 200 CSV download.
 pub fn assert_csv(response: &reqwest::Response) {
     assert_eq!(response.status(), 200);

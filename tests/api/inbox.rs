@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    On, SendFixture, TestApp, expect_error, expect_not_found, spawn_send_app, success_json as json,
+    On, SendFixture, TestApp, expect_error, expect_forbidden, expect_invalid_request,
+    expect_not_found, expect_unauthenticated, spawn_send_app, success_json as json,
 };
 
 crate::on_both_backends!(spawn = spawn_send_app;
@@ -240,11 +241,9 @@ async fn needs_reply_and_unread_follow_the_voter_and_the_texter(app: TestApp) ->
     let (_, compliance) = app
         .member_with_key(&fixture.owner, "compliance@example.org", "compliance")
         .await;
-    expect_error(
+    expect_forbidden(
         app.post_as(&compliance, &format!("{path}/read"), &json!({}))
             .await,
-        403,
-        "forbidden",
     )
     .await;
     let (_, other) = app
@@ -328,14 +327,12 @@ async fn texters_see_only_their_own_conversations_and_staff_see_all(app: TestApp
     assert_eq!(his["conversations"][0]["texter_id"], ben_id.as_str());
     // A texter asking for another's inbox is refused; the thread is
     // not theirs to see.
-    expect_error(
+    expect_forbidden(
         app.get_as(
             &fixture.texter,
             &format!("/v1/conversations?texter_id={ben_id}"),
         )
         .await,
-        403,
-        "forbidden",
     )
     .await;
     let his_thread = format!("/v1/conversations/{}", bens[0]);
@@ -395,11 +392,9 @@ async fn malformed_requests_are_refused_and_min_position_waits(app: TestApp) -> 
         "min_position=-1",
         "colour=blue",
     ] {
-        expect_error(
+        expect_invalid_request(
             app.get_as(&fixture.texter, &format!("/v1/conversations?{query}"))
                 .await,
-            422,
-            "invalid_request",
         )
         .await;
     }
@@ -416,7 +411,7 @@ async fn malformed_requests_are_refused_and_min_position_waits(app: TestApp) -> 
     )
     .await;
     // Without a key, nothing.
-    expect_error(app.get("/v1/conversations").await, 401, "unauthenticated").await;
+    expect_unauthenticated(app.get("/v1/conversations").await).await;
     // A click's position, passed on, shows its conversation at once.
     let (sent, position) = send_first_messages(&app, &fixture, &fixture.texter, 1).await;
     let page = inbox(&app, &fixture.texter, "", position).await;
@@ -588,15 +583,13 @@ async fn the_stream_pushes_a_voter_reply_to_its_texter_only(app: TestApp) -> Tes
         .send()
         .await
         .unwrap();
-    expect_error(bad, 422, "invalid_request").await;
-    expect_error(
+    expect_invalid_request(bad).await;
+    expect_forbidden(
         app.get_as(
             &ben,
             &format!("/v1/conversations/stream?texter_id={}", fixture.texter_id),
         )
         .await,
-        403,
-        "forbidden",
     )
     .await;
     app

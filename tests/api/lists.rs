@@ -5,7 +5,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use textbank_store::EventStore;
 
-use crate::helpers::{TestApp, assert_csv, expect_error, expect_not_found};
+use crate::helpers::{
+    TestApp, assert_csv, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
+};
 
 crate::on_both_backends!(
     a_spoke_format_list_imports_with_normalized_phones_zones_and_fields,
@@ -148,12 +150,7 @@ async fn files_that_are_not_usable_csv_are_refused_and_nothing_is_stored(app: Te
         ),
     ];
     for (body, expected) in cases {
-        let message = expect_error(
-            app.upload(&owner, QUERY, body).await,
-            422,
-            "invalid_request",
-        )
-        .await;
+        let message = expect_invalid_request(app.upload(&owner, QUERY, body).await).await;
         assert!(
             message.contains(expected),
             "{message:?} should say {expected:?}"
@@ -213,12 +210,7 @@ async fn provenance_is_required_and_the_body_must_be_csv(app: TestApp) -> TestAp
         ("name=a&source=b", "consent_basis"),
         ("name=a&source=%20&consent_basis=b", "source"),
     ] {
-        let message = expect_error(
-            app.upload(&owner, query, messy_csv()).await,
-            422,
-            "invalid_request",
-        )
-        .await;
+        let message = expect_invalid_request(app.upload(&owner, query, messy_csv()).await).await;
         assert!(message.contains(field), "{message:?} should name {field}");
     }
     let as_json = app
@@ -248,21 +240,11 @@ async fn texters_cannot_upload_and_compliance_reads_but_cannot_upload(app: TestA
     let (_, manager) = app
         .member_with_key(&owner, "m@example.org", "manager")
         .await;
-    expect_error(
-        app.upload(&texter, QUERY, messy_csv()).await,
-        403,
-        "forbidden",
-    )
-    .await;
-    expect_error(
-        app.upload(&compliance, QUERY, messy_csv()).await,
-        403,
-        "forbidden",
-    )
-    .await;
+    expect_forbidden(app.upload(&texter, QUERY, messy_csv()).await).await;
+    expect_forbidden(app.upload(&compliance, QUERY, messy_csv()).await).await;
     assert_eq!(app.upload(&manager, QUERY, messy_csv()).await.status(), 201);
     assert_eq!(app.get_as(&compliance, "/v1/lists").await.status(), 200);
-    expect_error(app.get_as(&texter, "/v1/lists").await, 403, "forbidden").await;
+    expect_forbidden(app.get_as(&texter, "/v1/lists").await).await;
     app
 }
 
@@ -384,8 +366,7 @@ async fn a_header_without_contacts_is_refused_and_leaves_no_list(app: TestApp) -
     let owner = app.create_org("Rivera").await;
     let head = app.app.store().head_position().await.unwrap();
     for csv in ["first_name,phone\n", "first_name,phone\r\n\r\n\n", "cell"] {
-        let message =
-            expect_error(app.upload(&owner, QUERY, csv).await, 422, "invalid_request").await;
+        let message = expect_invalid_request(app.upload(&owner, QUERY, csv).await).await;
         assert!(message.contains("no contacts"), "{message}");
     }
     let lists = json(app.get_as(&owner, "/v1/lists").await).await;
@@ -415,11 +396,9 @@ async fn a_quote_never_closed_is_rejected_as_a_malformed_row(app: TestApp) -> Te
         "{rejections}"
     );
     // A header that never closes its quote is no header at all.
-    let message = expect_error(
+    let message = expect_invalid_request(
         app.upload(&owner, QUERY, "cell,\"name\n5552010001,Ana\n")
             .await,
-        422,
-        "invalid_request",
     )
     .await;
     assert!(message.contains("never closed"), "{message}");

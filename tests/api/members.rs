@@ -2,7 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_error, expect_not_found};
+use crate::helpers::{
+    TestApp, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
+    expect_unauthenticated,
+};
 
 crate::on_both_backends!(
     requests_without_a_valid_key_are_401_json,
@@ -26,7 +29,7 @@ async fn json(response: reqwest::Response) -> Value {
 async fn requests_without_a_valid_key_are_401_json(app: TestApp) -> TestApp {
     let missing = app.get("/v1/me").await;
     assert_eq!(missing.headers()["www-authenticate"], "Bearer");
-    expect_error(missing, 401, "unauthenticated").await;
+    expect_unauthenticated(missing).await;
     let basic = app
         .client
         .get(app.url("/v1/me"))
@@ -34,13 +37,13 @@ async fn requests_without_a_valid_key_are_401_json(app: TestApp) -> TestApp {
         .send()
         .await
         .unwrap();
-    expect_error(basic, 401, "unauthenticated").await;
+    expect_unauthenticated(basic).await;
     let malformed = app.get_as("not-a-key", "/v1/me").await;
-    expect_error(malformed, 401, "unauthenticated").await;
+    expect_unauthenticated(malformed).await;
     let unknown = app
         .get_as(&format!("tbk_{}", "0".repeat(48)), "/v1/me")
         .await;
-    let message = expect_error(unknown, 401, "unauthenticated").await;
+    let message = expect_unauthenticated(unknown).await;
     assert!(message.contains("invalid or revoked"));
     app
 }
@@ -64,7 +67,7 @@ async fn a_revoked_key_stops_working_at_once(app: TestApp) -> TestApp {
         .delete_as(&owner, &format!("/v1/api-keys/{key_id}"))
         .await;
     assert_eq!(revoked.status(), 200);
-    expect_error(app.get_as(key, "/v1/me").await, 401, "unauthenticated").await;
+    expect_unauthenticated(app.get_as(key, "/v1/me").await).await;
     // Revoking again is harmless; the listing shows when it happened.
     assert_eq!(
         app.delete_as(&owner, &format!("/v1/api-keys/{key_id}"))
@@ -233,7 +236,7 @@ async fn keys_bound_to_members_carry_their_role(app: TestApp) -> TestApp {
             &json!({"role": "manager", "member_id": member_id}),
         )
         .await;
-    let message = expect_error(mismatch, 422, "invalid_request").await;
+    let message = expect_invalid_request(mismatch).await;
     assert!(message.contains("texter"));
     let ghost = app
         .post_as(
@@ -258,14 +261,12 @@ async fn roles_without_the_permission_get_403(app: TestApp) -> TestApp {
                 &json!({"name": "X", "email": "x@example.org", "role": "texter"}),
             )
             .await;
-        let message = expect_error(add, 403, "forbidden").await;
+        let message = expect_forbidden(add).await;
         assert!(message.contains(role), "{message}");
-        expect_error(app.get_as(&key, "/v1/members").await, 403, "forbidden").await;
-        expect_error(
+        expect_forbidden(app.get_as(&key, "/v1/members").await).await;
+        expect_forbidden(
             app.post_as(&key, "/v1/api-keys", &json!({"role": "texter"}))
                 .await,
-            403,
-            "forbidden",
         )
         .await;
     }
@@ -312,7 +313,7 @@ async fn managers_onboard_texters_and_nobody_else(app: TestApp) -> TestApp {
                 &json!({"name": "X", "email": format!("{role}@example.org"), "role": role}),
             )
             .await;
-        let message = expect_error(add, 403, "forbidden").await;
+        let message = expect_forbidden(add).await;
         assert!(message.contains(role), "{message}");
     }
     let admin_key = json(
@@ -326,7 +327,7 @@ async fn managers_onboard_texters_and_nobody_else(app: TestApp) -> TestApp {
             &format!("/v1/api-keys/{}", admin_key["key_id"].as_str().unwrap()),
         )
         .await;
-    expect_error(revoke_admin, 403, "forbidden").await;
+    expect_forbidden(revoke_admin).await;
     let texter_keys = json(app.get_as(&manager, "/v1/api-keys").await).await;
     let texter_key_id = texter_keys["api_keys"]
         .as_array()
@@ -343,12 +344,7 @@ async fn managers_onboard_texters_and_nobody_else(app: TestApp) -> TestApp {
             .status(),
         200
     );
-    expect_error(
-        app.get_as(&texter_key, "/v1/me").await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    expect_unauthenticated(app.get_as(&texter_key, "/v1/me").await).await;
     app
 }
 
@@ -362,12 +358,10 @@ async fn nobody_grants_a_role_above_their_own(app: TestApp) -> TestApp {
             &json!({"name": "X", "email": "x@example.org", "role": "owner"}),
         )
         .await;
-    expect_error(owner_member, 403, "forbidden").await;
-    expect_error(
+    expect_forbidden(owner_member).await;
+    expect_forbidden(
         app.post_as(&admin, "/v1/api-keys", &json!({"role": "owner"}))
             .await,
-        403,
-        "forbidden",
     )
     .await;
     assert_eq!(
@@ -455,7 +449,7 @@ async fn texters_are_listed_by_name_for_those_who_read_about_them(app: TestApp) 
         json!({"texters": [{"member_id": texter_id, "name": "Test Member"}]}),
         "only this org's texters, by id and name, no emails"
     );
-    expect_error(app.get_as(&texter, "/v1/texters").await, 403, "forbidden").await;
+    expect_forbidden(app.get_as(&texter, "/v1/texters").await).await;
     app
 }
 

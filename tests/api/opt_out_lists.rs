@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use textbank_store::EventStore;
 
-use crate::helpers::{TestApp, assert_csv, expect_error};
+use crate::helpers::{TestApp, assert_csv, expect_error, expect_forbidden, expect_invalid_request};
 
 // The send app: a quiet simulator (no random replies) for the STOP test.
 crate::on_both_backends!(
@@ -183,12 +183,7 @@ async fn the_export_lists_exactly_the_orgs_opt_outs_including_stop_replies(
     assert_eq!(phones(&exported(&app, &other).await), ["+15552017777"]);
     assert_eq!(exported(&app, &owner).await, rows);
 
-    expect_error(
-        app.get_as(&owner, "/v1/opt-outs?format=xml").await,
-        422,
-        "invalid_request",
-    )
-    .await;
+    expect_invalid_request(app.get_as(&owner, "/v1/opt-outs?format=xml").await).await;
     app
 }
 
@@ -209,7 +204,7 @@ async fn a_bad_number_anywhere_rejects_the_whole_import_and_stores_nothing(
         csv.push_str(&format!("555201{i:04}\n"));
     }
     csv.push_str("call me maybe\n");
-    let message = expect_error(import_csv(&app, &owner, csv).await, 422, "invalid_request").await;
+    let message = expect_invalid_request(import_csv(&app, &owner, csv).await).await;
     assert!(message.contains("line 50"), "{message}");
     assert!(message.contains("call me maybe"), "{message}");
     assert!(message.contains("nothing was stored"), "{message}");
@@ -220,7 +215,7 @@ async fn a_bad_number_anywhere_rejects_the_whole_import_and_stores_nothing(
         csv.push_str(&format!("12{i},Bad\n"));
     }
     csv.push_str(",No number\n");
-    let message = expect_error(import_csv(&app, &owner, csv).await, 422, "invalid_request").await;
+    let message = expect_invalid_request(import_csv(&app, &owner, csv).await).await;
     assert!(message.starts_with("13 entries"), "{message}");
     assert!(message.contains("line 3: \"120\""), "{message}");
     assert!(message.contains("line 12: \"129\""), "{message}");
@@ -228,12 +223,7 @@ async fn a_bad_number_anywhere_rejects_the_whole_import_and_stores_nothing(
     assert!(message.contains("(and 3 more)"), "{message}");
 
     let body = json!({"phones": ["5552010003", "not a phone"]});
-    let message = expect_error(
-        app.post_as(&owner, "/v1/opt-outs", &body).await,
-        422,
-        "invalid_request",
-    )
-    .await;
+    let message = expect_invalid_request(app.post_as(&owner, "/v1/opt-outs", &body).await).await;
     assert!(message.contains("phones[1]"), "{message}");
 
     assert_eq!(app.app.store().head_position().await.unwrap(), head);
@@ -249,34 +239,20 @@ async fn unusable_uploads_are_refused_and_store_nothing(app: TestApp) -> TestApp
         ("phone\n", "no numbers"),
         ("name,email\nAna,ana@example.org\n", "phone column"),
     ] {
-        let message =
-            expect_error(import_csv(&app, &owner, body).await, 422, "invalid_request").await;
+        let message = expect_invalid_request(import_csv(&app, &owner, body).await).await;
         assert!(message.contains(why), "{why}: {message}");
     }
-    expect_error(
-        import_csv(&app, &owner, b"phone\n\xff\xfe5552010001\n".to_vec()).await,
-        422,
-        "invalid_request",
-    )
-    .await;
+    expect_invalid_request(import_csv(&app, &owner, b"phone\n\xff\xfe5552010001\n".to_vec()).await)
+        .await;
     for body in [
         json!({"phones": []}),
         json!({"phone": ["5552010001"]}),
         json!({"phones": [5552010001u64]}),
     ] {
-        expect_error(
-            app.post_as(&owner, "/v1/opt-outs", &body).await,
-            422,
-            "invalid_request",
-        )
-        .await;
+        expect_invalid_request(app.post_as(&owner, "/v1/opt-outs", &body).await).await;
     }
-    expect_error(
-        post_body(&app, &owner, "application/json", "{\"phones\": [").await,
-        422,
-        "invalid_request",
-    )
-    .await;
+    expect_invalid_request(post_body(&app, &owner, "application/json", "{\"phones\": [").await)
+        .await;
     for content_type in ["application/xml", "multipart/form-data"] {
         expect_error(
             post_body(&app, &owner, content_type, "phone\n5552010001\n").await,
@@ -353,8 +329,8 @@ async fn only_owners_and_admins_may_import_or_export_opt_outs(app: TestApp) -> T
         ("compliance", "c@example.org"),
     ] {
         let (_, key) = app.member_with_key(&owner, email, role).await;
-        expect_error(import_csv(&app, &key, csv).await, 403, "forbidden").await;
-        expect_error(app.get_as(&key, "/v1/opt-outs").await, 403, "forbidden").await;
+        expect_forbidden(import_csv(&app, &key, csv).await).await;
+        expect_forbidden(app.get_as(&key, "/v1/opt-outs").await).await;
     }
     assert!(exported(&app, &owner).await.is_empty());
 

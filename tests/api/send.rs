@@ -10,7 +10,9 @@ use textbank_domain::phone::{PhoneNumber, Region};
 use textbank_domain::recipient::{self, RecipientEvent};
 use textbank_domain::{DomainEvent, OrgId};
 
-use crate::helpers::{SendFixture, TestApp, expect_error, expect_not_found};
+use crate::helpers::{
+    SendFixture, TestApp, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
+};
 
 crate::on_both_backends!(spawn = spawn_send_app;
     a_texter_clicks_through_the_queue_and_each_message_is_delivered,
@@ -142,7 +144,7 @@ async fn the_same_click_again_returns_the_same_message_and_sends_nothing_new(
         .send()
         .await
         .unwrap();
-    expect_error(far_future, 422, "invalid_request").await;
+    expect_invalid_request(far_future).await;
     let first = json(app.click(&fixture.texter, &token, "key-1").await).await;
     // The key of that click with the other token is another request, not a
     // retry: refused, not answered as the first message.
@@ -625,7 +627,7 @@ async fn replies_answers_and_a_texters_opt_out_in_a_conversation(app: TestApp) -
         let response = app
             .post_as(&fixture.texter, &format!("{path}/messages"), &body)
             .await;
-        expect_error(response, 422, "invalid_request").await;
+        expect_invalid_request(response).await;
     }
     let answer = app
         .post_as(
@@ -642,7 +644,7 @@ async fn replies_answers_and_a_texters_opt_out_in_a_conversation(app: TestApp) -
             &json!({"question_id": "support", "answer": "maybe"}),
         )
         .await;
-    expect_error(bad, 422, "invalid_request").await;
+    expect_invalid_request(bad).await;
 
     let thread = app
         .eventually(&fixture.texter, &path, |t| {
@@ -724,7 +726,7 @@ async fn carrier_settings_never_show_or_record_the_secret(app: TestApp) -> TestA
         json!({"carrier": "sim", "sending_numbers": ["not a number"]}),
     ] {
         let response = app.put_as(&owner, "/v1/carrier", &bad).await;
-        expect_error(response, 422, "invalid_request").await;
+        expect_invalid_request(response).await;
     }
     assert_eq!(
         json(app.get_as(&owner, "/v1/carrier").await).await["carrier"],
@@ -755,7 +757,7 @@ async fn carrier_settings_never_show_or_record_the_secret(app: TestApp) -> TestA
     let (_, manager) = app
         .member_with_key(&owner, "m@example.org", "manager")
         .await;
-    expect_error(app.get_as(&manager, "/v1/carrier").await, 403, "forbidden").await;
+    expect_forbidden(app.get_as(&manager, "/v1/carrier").await).await;
     app
 }
 

@@ -12,7 +12,10 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::cli::{BIN, json_lines, remove, scratch_path, serve, signal, wait_exit};
-use crate::helpers::{TestApp, expect_error, expect_not_found};
+use crate::helpers::{
+    TestApp, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
+    expect_unauthenticated,
+};
 
 crate::on_both_backends!(spawn = spawn_send_app;
     a_member_with_a_password_signs_in_and_the_cookie_authenticates_as_them,
@@ -226,12 +229,7 @@ async fn a_member_with_a_password_signs_in_and_the_cookie_authenticates_as_them(
     assert_eq!(me["member"]["email"], "ana@example.org");
     // The session acts with the member's role: a manager may not read the
     // audit (ReadAudit), exactly as with a key bound to them.
-    expect_error(
-        get_with(&app, &cookie, "/v1/audit/messages").await,
-        403,
-        "forbidden",
-    )
-    .await;
+    expect_forbidden(get_with(&app, &cookie, "/v1/audit/messages").await).await;
 
     // A second sign-in is a second session with its own cookie and token.
     let other = signed_in(&app, "ana@example.org", PASSWORD).await;
@@ -242,12 +240,7 @@ async fn a_member_with_a_password_signs_in_and_the_cookie_authenticates_as_them(
         format!("textbank_session=tbs_{}", "0".repeat(48)),
         "textbank_session=nonsense".to_owned(),
     ] {
-        expect_error(
-            get_with(&app, &bogus, "/v1/me").await,
-            401,
-            "unauthenticated",
-        )
-        .await;
+        expect_unauthenticated(get_with(&app, &bogus, "/v1/me").await).await;
     }
     app
 }
@@ -265,17 +258,13 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_401(app: TestApp) ->
 
     let wrong = sign_in(&app, "ana@example.org", "correct horse batterY").await;
     assert!(wrong.headers().get(SET_COOKIE).is_none());
-    let wrong = expect_error(wrong, 401, "unauthenticated").await;
+    let wrong = expect_unauthenticated(wrong).await;
     let unknown = sign_in(&app, "nobody@example.org", PASSWORD).await;
     assert!(unknown.headers().get(SET_COOKIE).is_none());
-    let unknown = expect_error(unknown, 401, "unauthenticated").await;
+    let unknown = expect_unauthenticated(unknown).await;
     // A member who never set a password looks like anyone else.
-    let no_password = expect_error(
-        sign_in(&app, "ben@example.org", PASSWORD).await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    let no_password =
+        expect_unauthenticated(sign_in(&app, "ben@example.org", PASSWORD).await).await;
     assert_eq!(wrong, unknown);
     assert_eq!(wrong, no_password);
     assert!(!wrong.contains("ana@"), "{wrong}");
@@ -288,7 +277,7 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_401(app: TestApp) ->
         .send()
         .await
         .unwrap();
-    expect_error(missing, 422, "invalid_request").await;
+    expect_invalid_request(missing).await;
     let extra = app
         .client
         .post(app.url("/v1/sessions"))
@@ -296,7 +285,7 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_401(app: TestApp) ->
         .send()
         .await
         .unwrap();
-    expect_error(extra, 422, "invalid_request").await;
+    expect_invalid_request(extra).await;
     // Another site's plain form cannot sign a browser in (login CSRF): only
     // JSON is accepted, which a cross-site form cannot send.
     let form = app
@@ -322,12 +311,7 @@ async fn five_failed_sign_ins_lock_the_account_even_for_the_right_password(
         app.app.set_password(email, None, PASSWORD).await.unwrap();
     }
     for _ in 0..5 {
-        expect_error(
-            sign_in(&app, "ana@example.org", "not the password").await,
-            401,
-            "unauthenticated",
-        )
-        .await;
+        expect_unauthenticated(sign_in(&app, "ana@example.org", "not the password").await).await;
     }
     for password in ["not the password", PASSWORD] {
         // Counted per account, whatever case the email is typed in.
@@ -369,12 +353,7 @@ async fn unknown_emails_lock_like_real_ones_and_an_address_spraying_accounts_loc
     // Locking out an unknown email too, so a 429 does not reveal who has
     // an account.
     for _ in 0..5 {
-        expect_error(
-            sign_in(&app, "nobody@example.org", PASSWORD).await,
-            401,
-            "unauthenticated",
-        )
-        .await;
+        expect_unauthenticated(sign_in(&app, "nobody@example.org", PASSWORD).await).await;
     }
     expect_error(
         sign_in(&app, "nobody@example.org", PASSWORD).await,
@@ -386,12 +365,8 @@ async fn unknown_emails_lock_like_real_ones_and_an_address_spraying_accounts_loc
     // out, even for an account of its own with the right password. (Five
     // were made above; checks of locked accounts are not failures.)
     for n in 0..15 {
-        expect_error(
-            sign_in(&app, &format!("guess{n}@example.org"), PASSWORD).await,
-            401,
-            "unauthenticated",
-        )
-        .await;
+        expect_unauthenticated(sign_in(&app, &format!("guess{n}@example.org"), PASSWORD).await)
+            .await;
     }
     let locked = sign_in(&app, "ana@example.org", PASSWORD).await;
     assert!(locked.headers().contains_key("retry-after"));
@@ -598,12 +573,7 @@ async fn signing_out_ends_the_session_and_clears_the_cookie(app: TestApp) -> Tes
     );
     assert!(header.contains("HttpOnly") && header.contains("Path=/"));
 
-    expect_error(
-        get_with(&app, &session.cookie, "/v1/me").await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    expect_unauthenticated(get_with(&app, &session.cookie, "/v1/me").await).await;
     let page = get_with(&app, &session.cookie, "/app/send").await;
     assert_eq!(page.status(), 303);
     // Only that session ended: the member's other browser stays signed in.
@@ -648,12 +618,7 @@ async fn a_session_expires_twelve_hours_after_sign_in(app: TestApp) -> TestApp {
         200
     );
     clock.advance(chrono::Duration::minutes(2));
-    let message = expect_error(
-        get_with(&app, &session.cookie, "/v1/me").await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    let message = expect_unauthenticated(get_with(&app, &session.cookie, "/v1/me").await).await;
     assert!(message.contains("expired"), "{message}");
     let page = get_with(&app, &session.cookie, "/app/send").await;
     assert_eq!(page.status(), 303);
@@ -738,12 +703,7 @@ async fn an_invite_link_sets_the_password_once_and_signs_in(app: TestApp) -> Tes
     // Used once: the same link is no longer an invite.
     expect_not_found(accept(&app, token, "another good password").await).await;
     expect_not_found(app.get(&format!("/v1/invites/{token}")).await).await;
-    expect_error(
-        sign_in(&app, "tess@example.org", "another good password").await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    expect_unauthenticated(sign_in(&app, "tess@example.org", "another good password").await).await;
     // Made-up and malformed tokens answer like used ones.
     for unknown in [format!("tbi_{}", "0".repeat(48)), "nonsense".to_owned()] {
         expect_not_found(app.get(&format!("/v1/invites/{unknown}")).await).await;
@@ -756,15 +716,10 @@ async fn a_weak_password_is_refused_and_the_invite_still_works(app: TestApp) -> 
     for weak in ["short", "TESS@example.org", &"x".repeat(300)] {
         let refused = accept(&app, &token, weak).await;
         assert!(refused.headers().get(SET_COOKIE).is_none());
-        let message = expect_error(refused, 422, "invalid_request").await;
+        let message = expect_invalid_request(refused).await;
         assert!(message.contains("password"), "{message}");
     }
-    expect_error(
-        sign_in(&app, "tess@example.org", "short").await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    expect_unauthenticated(sign_in(&app, "tess@example.org", "short").await).await;
     assert_eq!(app.get(&format!("/v1/invites/{token}")).await.status(), 200);
     let session = session_of(accept(&app, &token, PASSWORD).await).await;
     assert_eq!(session.body["email"], "tess@example.org");
@@ -787,12 +742,7 @@ async fn an_invite_accepted_twice_at_once_sets_one_password(app: TestApp) -> Tes
         other => panic!("expected one 201 and one 404, got {other:?}: {body_a} / {body_b}"),
     };
     signed_in(&app, "tess@example.org", passwords[winner]).await;
-    expect_error(
-        sign_in(&app, "tess@example.org", passwords[1 - winner]).await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    expect_unauthenticated(sign_in(&app, "tess@example.org", passwords[1 - winner]).await).await;
     app
 }
 
@@ -804,12 +754,7 @@ async fn an_invite_expires_after_seventy_two_hours(app: TestApp) -> TestApp {
     clock.advance(chrono::Duration::hours(2));
     expect_not_found(app.get(&format!("/v1/invites/{token}")).await).await;
     expect_not_found(accept(&app, &token, PASSWORD).await).await;
-    expect_error(
-        sign_in(&app, "tess@example.org", PASSWORD).await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    expect_unauthenticated(sign_in(&app, "tess@example.org", PASSWORD).await).await;
     // A fresh invite works again.
     let token = invite(&app, &owner, &member_id).await["invite_token"]
         .as_str()
@@ -833,27 +778,23 @@ async fn only_those_who_may_grant_a_members_role_may_invite_them(app: TestApp) -
 
     // Managers onboard texters, and nobody else.
     invite(&app, &manager, &texter_id).await;
-    let message = expect_error(
+    let message = expect_forbidden(
         app.post_as(
             &manager,
             &format!("/v1/members/{admin_id}/invites"),
             &json!({}),
         )
         .await,
-        403,
-        "forbidden",
     )
     .await;
     assert!(message.contains("admin"), "{message}");
-    expect_error(
+    expect_forbidden(
         app.post_as(
             &texter,
             &format!("/v1/members/{texter_id}/invites"),
             &json!({}),
         )
         .await,
-        403,
-        "forbidden",
     )
     .await;
 
@@ -881,7 +822,7 @@ async fn only_those_who_may_grant_a_members_role_may_invite_them(app: TestApp) -
         .send()
         .await
         .unwrap();
-    expect_error(anonymous, 401, "unauthenticated").await;
+    expect_unauthenticated(anonymous).await;
     app
 }
 
@@ -962,12 +903,7 @@ async fn a_password_reset_is_for_owners_admins_and_the_member_and_ends_their_ses
     );
     let fresh = session_of(accept(&app, token, "a brand new password").await).await;
     for old in [&session, &other] {
-        expect_error(
-            get_with(&app, &old.cookie, "/v1/me").await,
-            401,
-            "unauthenticated",
-        )
-        .await;
+        expect_unauthenticated(get_with(&app, &old.cookie, "/v1/me").await).await;
     }
     assert_eq!(get_with(&app, &fresh.cookie, "/v1/me").await.status(), 200);
     // A first invite is not a reset.
@@ -1028,12 +964,7 @@ async fn an_email_signs_in_to_one_org_only(app: TestApp) -> TestApp {
     assert_eq!(app.get(&format!("/v1/invites/{token}")).await.status(), 200);
     let session = signed_in(&app, "ana@example.org", PASSWORD).await;
     assert_eq!(session.body["member_id"], first_id);
-    expect_error(
-        sign_in(&app, "ana@example.org", "a different password").await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    expect_unauthenticated(sign_in(&app, "ana@example.org", "a different password").await).await;
     app
 }
 
@@ -1341,21 +1272,11 @@ async fn seeding_the_demo_again_renews_the_passwords_and_creates_nothing_new(
             .unwrap();
         assert_eq!(new.member_id, old.member_id);
         assert_ne!(new.password, old.password);
-        expect_error(
-            sign_in(&app, &old.email, &old.password).await,
-            401,
-            "unauthenticated",
-        )
-        .await;
+        expect_unauthenticated(sign_in(&app, &old.email, &old.password).await).await;
         signed_in(&app, &new.email, &new.password).await;
     }
     // New passwords end the sessions opened with the old ones.
-    expect_error(
-        get_with(&app, &admin.cookie, "/v1/members").await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    expect_unauthenticated(get_with(&app, &admin.cookie, "/v1/members").await).await;
     let (_, admin_password) = demo_password(&second, "admin");
     let admin = signed_in(&app, &admin_email, &admin_password).await;
     assert_eq!(
@@ -1380,12 +1301,7 @@ async fn the_demo_never_mixes_with_another_org(app: TestApp) -> TestApp {
     // Nothing was added to the database.
     let members = json(app.get_as(&owner, "/v1/members").await).await;
     assert_eq!(members["members"], json!([]));
-    expect_error(
-        sign_in(&app, "manager@demo.example.org", PASSWORD).await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    expect_unauthenticated(sign_in(&app, "manager@demo.example.org", PASSWORD).await).await;
     assert!(app.app.seed_demo().await.unwrap().is_none());
     app
 }
