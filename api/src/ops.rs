@@ -38,14 +38,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let event_log_head = *state.app.events().subscribe().borrow();
     let database_up = state.app.ready().await.is_ok();
     let projections = if database_up {
-        let projectors = textbank_projections::all();
-        match textbank_projections::rebuild::status(state.app.events(), &projectors).await {
-            Ok((_, statuses)) => statuses
-                .into_iter()
-                .map(|one| (one.projector, one.position))
-                .collect(),
-            Err(_) => Vec::new(),
-        }
+        state.app.projection_positions().await.unwrap_or_default()
     } else {
         Vec::new()
     };

@@ -291,3 +291,31 @@ pub async fn org_name(db: &Database, org: OrgId) -> StoreResult<Option<String>> 
             .await?
     }))
 }
+
+/// (member, org) of every member whose email is this one, ignoring case
+/// (`email` already lowercased): the same person may belong to several orgs.
+pub async fn members_with_email(db: &Database, email: &str) -> StoreResult<Vec<(MemberId, OrgId)>> {
+    let rows: Vec<(Uuid, Uuid)> = on_reader!(db, |pool| {
+        sqlx::query_as("SELECT member_id, org_id FROM members WHERE lower(email) = $1")
+            .bind(email)
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(member, org)| (MemberId::from_uuid(member), OrgId::from_uuid(org)))
+        .collect())
+}
+
+/// Every organization: (id, name).
+pub async fn orgs(db: &Database) -> StoreResult<Vec<(OrgId, String)>> {
+    let rows: Vec<(Uuid, String)> = on_reader!(db, |pool| {
+        sqlx::query_as("SELECT org_id, name FROM orgs")
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(org, name)| (OrgId::from_uuid(org), name))
+        .collect())
+}

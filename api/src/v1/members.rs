@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use textbank_domain::{ApiKeyId, MemberId, Permission, Role, allows};
-use textbank_projections::directory;
 
 use crate::error::ApiError;
 use crate::extract::{Auth, Body, Path, path_id};
@@ -29,7 +28,9 @@ pub async fn add_member(
         .app
         .add_member(&caller, &body.name, &body.email, body.role)
         .await?;
-    let member = directory::member(state.app.database(), caller.org_id, added.member_id)
+    let member = state
+        .app
+        .member(&caller, added.member_id)
         .await?
         .ok_or_else(|| ApiError::internal(&"a member just added is missing from the directory"))?;
     Ok((
@@ -110,10 +111,9 @@ pub async fn me(
     State(state): State<AppState>,
     Auth(caller): Auth,
 ) -> Result<Json<Value>, ApiError> {
-    let database = state.app.database();
-    let org_name = directory::org_name(database, caller.org_id).await?;
+    let org_name = state.app.org_name(&caller).await?;
     let member = match caller.member_id {
-        Some(member_id) => directory::member(database, caller.org_id, member_id).await?,
+        Some(member_id) => state.app.member(&caller, member_id).await?,
         None => None,
     };
     let permissions: Vec<String> = Permission::ALL

@@ -19,7 +19,8 @@ use textbank_projections::directory;
 use textbank_sms::{
     Carrier, SimCarrier, SimConfig, TelnyxCarrier, TelnyxConfig, TwilioCarrier, TwilioConfig,
 };
-use textbank_store::{StoreError, on_reader, on_tx};
+use textbank_store::carrier_accounts::{self, CarrierAccount};
+use textbank_store::{StoreError, sending_numbers};
 use uuid::Uuid;
 
 use crate::{App, AppError, Caller};
@@ -431,53 +432,23 @@ impl App {
             .map_err(|err| StoreError::InvalidInput(err.to_string()))?;
         let now = self.clock().now();
         let mut tx = self.events().begin().await?;
-        let org_uuid = Uuid::from(org);
         for number in &stored.sending_numbers {
-            let owner: Option<Uuid> = on_tx!(&mut tx, |conn| {
-                sqlx::query_scalar("SELECT org_id FROM sending_numbers WHERE number = $1")
-                    .bind(number)
-                    .fetch_optional(conn)
-                    .await
-                    .map_err(StoreError::from)?
-            });
-            if owner.is_some_and(|owner| owner != org_uuid) {
+            let owner = sending_numbers::org_of_in(&mut tx, number).await?;
+            if owner.is_some_and(|owner| owner != org) {
                 tx.rollback().await?;
                 return Err(AppError::Conflict(format!(
                     "{number} is already a sending number of another organization"
                 )));
             }
         }
-        on_tx!(&mut tx, |conn| {
-            sqlx::query("DELETE FROM sending_numbers WHERE org_id = $1")
-                .bind(org_uuid)
-                .execute(&mut *conn)
-                .await
-                .map_err(StoreError::from)?;
-            for number in &stored.sending_numbers {
-                sqlx::query("INSERT INTO sending_numbers (number, org_id) VALUES ($1, $2)")
-                    .bind(number)
-                    .bind(org_uuid)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(StoreError::from)?;
-            }
-            sqlx::query(
-                "INSERT INTO carrier_accounts (org_id, carrier, settings, sealed_secret, updated_at)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (org_id) DO UPDATE SET carrier = excluded.carrier,
-                     settings = excluded.settings, sealed_secret = excluded.sealed_secret,
-                     updated_at = excluded.updated_at",
-            )
-            .bind(org_uuid)
-            .bind(&carrier)
-            .bind(&settings_json)
-            .bind(&sealed)
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map(|_| ())
-            .map_err(StoreError::from)?
-        });
+        sending_numbers::replace(&mut tx, org, &stored.sending_numbers).await?;
+        let account = CarrierAccount {
+            carrier: carrier.clone(),
+            settings: settings_json,
+            sealed_secret: sealed,
+            updated_at: now,
+        };
+        carrier_accounts::upsert(&mut tx, org, &account).await?;
         tx.commit().await?;
         self.carriers.forget(org);
         // The record of the change (its actor says who), without the secret.
@@ -537,19 +508,11 @@ impl App {
         &self,
         org: OrgId,
     ) -> Result<Option<(StoredSettings, String, DateTime<Utc>)>, AppError> {
-        let row: Option<(String, String, DateTime<Utc>)> = on_reader!(self.database(), |pool| {
-            sqlx::query_as(
-                "SELECT settings, sealed_secret, updated_at FROM carrier_accounts WHERE org_id = $1",
-            )
-            .bind(Uuid::from(org))
-            .fetch_optional(pool)
-            .await
-            .map_err(StoreError::from)?
-        });
-        row.map(|(settings, sealed, updated_at)| {
-            let settings: StoredSettings = serde_json::from_str(&settings)
+        let row = carrier_accounts::get(self.database(), org).await?;
+        row.map(|account| {
+            let settings: StoredSettings = serde_json::from_str(&account.settings)
                 .map_err(|err| StoreError::Corrupt(format!("carrier_accounts: {err}")))?;
-            Ok((settings, sealed, updated_at))
+            Ok((settings, account.sealed_secret, account.updated_at))
         })
         .transpose()
     }
@@ -663,14 +626,7 @@ impl App {
         if let Some(org) = self.carriers.org_of(number) {
             return Ok(Some(org));
         }
-        let org: Option<Uuid> = on_reader!(self.database(), |pool| {
-            sqlx::query_scalar("SELECT org_id FROM sending_numbers WHERE number = $1")
-                .bind(number)
-                .fetch_optional(pool)
-                .await
-                .map_err(StoreError::from)?
-        });
-        Ok(org.map(OrgId::from_uuid))
+        Ok(sending_numbers::org_of(self.database(), number).await?)
     }
 }
 

@@ -10,8 +10,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use textbank_domain::campaign::{CannedResponse, Question, Transition};
 use textbank_domain::{MemberId, OrgId, Role};
-use textbank_store::{StoreError, on_reader};
-use uuid::Uuid;
+use textbank_projections::directory;
 
 use crate::caller::Caller;
 use crate::carrier::CarrierSettings;
@@ -85,16 +84,11 @@ impl App {
     /// they cannot be shown again). `None` when the database holds other
     /// organizations: the demo never mixes with real data.
     pub async fn seed_demo(&self) -> Result<Option<Demo>, AppError> {
-        let orgs: Vec<(Uuid, String)> = on_reader!(self.database(), |pool| {
-            sqlx::query_as("SELECT org_id, name FROM orgs")
-                .fetch_all(pool)
-                .await
-                .map_err(StoreError::from)?
-        });
+        let orgs = directory::orgs(self.database()).await?;
         match orgs.as_slice() {
             [] => self.create_demo().await.map(Some),
             [(org_id, name)] if name == DEMO_ORG_NAME => {
-                let org_id = OrgId::from_uuid(*org_id);
+                let org_id = *org_id;
                 let mut sign_ins = Vec::new();
                 for person in PEOPLE {
                     let sign_in = self.new_password(org_id, person).await.map_err(|err| match err {

@@ -318,6 +318,17 @@ impl App {
         self.store.ping().await
     }
 
+    /// Each read model's name and the log position it has applied up to.
+    pub async fn projection_positions(&self) -> StoreResult<Vec<(&'static str, u64)>> {
+        let projectors = textbank_projections::all();
+        let (_, statuses) =
+            textbank_projections::rebuild::status(self.events(), &projectors).await?;
+        Ok(statuses
+            .into_iter()
+            .map(|one| (one.projector, one.position))
+            .collect())
+    }
+
     pub async fn close(&self) {
         self.store.database().close().await;
     }

@@ -138,6 +138,20 @@ impl App {
         Ok(directory::members(self.database(), caller.org_id).await?)
     }
 
+    /// One member of the caller's org, as the directory shows them.
+    pub async fn member(
+        &self,
+        caller: &Caller,
+        member_id: MemberId,
+    ) -> Result<Option<MemberView>, AppError> {
+        Ok(directory::member(self.database(), caller.org_id, member_id).await?)
+    }
+
+    /// The name of the caller's org.
+    pub async fn org_name(&self, caller: &Caller) -> Result<Option<String>, AppError> {
+        Ok(directory::org_name(self.database(), caller.org_id).await?)
+    }
+
     /// The org's texters by name, for anyone who reads about them (audit,
     /// metrics) or assigns them work; no emails.
     pub async fn texters(&self, caller: &Caller) -> Result<Vec<TexterName>, AppError> {

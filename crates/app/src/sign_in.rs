@@ -14,7 +14,9 @@ use serde::Serialize;
 use textbank_domain::org::{self, OrgEvent};
 use textbank_domain::{ApiKeyId, MemberId, OrgId, Permission, Role};
 use textbank_projections::directory;
-use textbank_store::{StoreError, on_reader, on_tx};
+use textbank_store::invites::{self, NewInvite};
+use textbank_store::passwords::{self, StoredPassword};
+use textbank_store::sessions::{self, NewSession};
 use uuid::Uuid;
 
 use crate::caller::Caller;
@@ -141,39 +143,23 @@ impl App {
         if !keys::well_formed(secret, SESSION_PREFIX) {
             return Err(AppError::Unauthenticated("the session is malformed"));
         }
-        type Row = (Uuid, Uuid, Uuid, DateTime<Utc>, String, String, String);
-        let row: Option<Row> = on_reader!(self.database(), |pool| {
-            sqlx::query_as(
-                "SELECT s.session_id, s.org_id, s.member_id, s.expires_at, m.role, m.name, o.name
-                   FROM web_sessions s
-                   JOIN members m ON m.member_id = s.member_id
-                   JOIN orgs o ON o.org_id = s.org_id
-                  WHERE s.session_hash = $1 AND s.ended_at IS NULL",
-            )
-            .bind(keys::hash(secret))
-            .fetch_optional(pool)
-            .await
-            .map_err(StoreError::from)?
-        });
-        let (session_id, org_id, member_id, _expires_at, role, name, org_name) = row
-            .filter(|row| row.3 > self.clock().now())
+        let session = sessions::member_of(self.database(), &keys::hash(secret))
+            .await?
+            .filter(|session| session.expires_at > self.clock().now())
             .ok_or(AppError::Unauthenticated(
                 "the session has expired or was signed out",
             ))?;
-        let role: Role = role
-            .parse()
-            .map_err(|err| StoreError::Corrupt(format!("members: {err}")))?;
         Ok(SessionMember {
             caller: Caller {
-                org_id: OrgId::from_uuid(org_id),
-                key_id: ApiKeyId::from_uuid(session_id),
-                role,
-                member_id: Some(MemberId::from_uuid(member_id)),
+                org_id: session.org_id,
+                key_id: ApiKeyId::from_uuid(session.session_id),
+                role: session.role,
+                member_id: Some(session.member_id),
                 ip,
                 user_agent,
             },
-            name,
-            org_name,
+            name: session.name,
+            org_name: session.org_name,
             csrf_token: self.csrf_token(secret),
         })
     }
@@ -182,17 +168,7 @@ impl App {
     pub async fn sign_out(&self, secret: &str) -> Result<(), AppError> {
         let now = self.clock().now();
         let mut tx = self.events().begin().await?;
-        on_tx!(&mut tx, |conn| {
-            sqlx::query(
-                "UPDATE web_sessions SET ended_at = $1 WHERE session_hash = $2 AND ended_at IS NULL",
-            )
-            .bind(now)
-            .bind(keys::hash(secret))
-            .execute(conn)
-            .await
-            .map(|_| ())
-            .map_err(StoreError::from)?
-        });
+        sessions::end(&mut tx, &keys::hash(secret), now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -256,24 +232,19 @@ impl App {
         let now = self.clock().now();
         let expires_at = now + Duration::hours(INVITE_TTL_HOURS);
         let mut tx = self.events().begin().await?;
-        on_tx!(&mut tx, |conn| {
-            sqlx::query(
-                "INSERT INTO member_invites
-                     (token_hash, member_id, org_id, created_by, created_at, expires_at, password_reset)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(keys::hash(&token))
-            .bind(Uuid::from(member_id))
-            .bind(Uuid::from(caller.org_id))
-            .bind(Uuid::from(caller.key_id))
-            .bind(now)
-            .bind(expires_at)
-            .bind(password_reset)
-            .execute(conn)
-            .await
-            .map(|_| ())
-            .map_err(StoreError::from)?
-        });
+        invites::insert(
+            &mut tx,
+            &NewInvite {
+                token_hash: &keys::hash(&token),
+                member_id,
+                org_id: caller.org_id,
+                created_by: caller.key_id,
+                created_at: now,
+                expires_at,
+                password_reset,
+            },
+        )
+        .await?;
         tx.commit().await?;
         if password_reset {
             // Who reset whose password is audit evidence; the link is not.
@@ -331,18 +302,8 @@ impl App {
         let hash = hash_password(password, &member.email).await?;
         let now = self.clock().now();
         let mut tx = self.events().begin().await?;
-        let used = on_tx!(&mut tx, |conn| {
-            sqlx::query(
-                "UPDATE member_invites SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
-            )
-            .bind(now)
-            .bind(&token_hash)
-            .execute(conn)
-            .await
-            .map_err(StoreError::from)?
-            .rows_affected()
-        });
-        if used != 1 {
+        let used = invites::use_up(&mut tx, &token_hash, now).await?;
+        if !used {
             tx.rollback().await?;
             return Err(AppError::NotFound("invite"));
         }
@@ -360,16 +321,10 @@ impl App {
         password: &str,
     ) -> Result<MemberId, AppError> {
         let email = email.trim().to_lowercase();
-        let candidates: Vec<(Uuid, Uuid)> = on_reader!(self.database(), |pool| {
-            sqlx::query_as("SELECT member_id, org_id FROM members WHERE lower(email) = $1")
-                .bind(&email)
-                .fetch_all(pool)
-                .await
-                .map_err(StoreError::from)?
-        });
+        let candidates = directory::members_with_email(self.database(), &email).await?;
         let matching: Vec<_> = candidates
             .into_iter()
-            .filter(|(_, org_id)| org.is_none_or(|org| Uuid::from(org) == *org_id))
+            .filter(|(_, org_id)| org.is_none_or(|org| org == *org_id))
             .collect();
         let (member_id, org_id) = match matching.as_slice() {
             [one] => *one,
@@ -385,10 +340,9 @@ impl App {
         };
         let hash = hash_password(password, &email).await?;
         let mut tx = self.events().begin().await?;
-        let member_id = MemberId::from_uuid(member_id);
         store_password(
             &mut tx,
-            OrgId::from_uuid(org_id),
+            org_id,
             member_id,
             &email,
             &hash,
@@ -407,38 +361,22 @@ impl App {
             return Err(AppError::NotFound("invite"));
         }
         let token_hash = keys::hash(token);
-        let row: Option<(Uuid, Uuid, DateTime<Utc>, bool)> = on_reader!(self.database(), |pool| {
-            sqlx::query_as(
-                "SELECT org_id, member_id, expires_at, password_reset FROM member_invites
-                  WHERE token_hash = $1 AND used_at IS NULL",
-            )
-            .bind(&token_hash)
-            .fetch_optional(pool)
-            .await
-            .map_err(StoreError::from)?
-        });
         // Used, expired and unknown invites look the same.
-        let (org_id, member_id, expires_at, password_reset) = row
-            .filter(|row| row.2 > self.clock().now())
+        let invite = invites::unused(self.database(), &token_hash)
+            .await?
+            .filter(|invite| invite.expires_at > self.clock().now())
             .ok_or(AppError::NotFound("invite"))?;
         Ok((
             token_hash,
-            OrgId::from_uuid(org_id),
-            MemberId::from_uuid(member_id),
-            expires_at,
-            password_reset,
+            invite.org_id,
+            invite.member_id,
+            invite.expires_at,
+            invite.password_reset,
         ))
     }
 
     async fn has_password(&self, member_id: MemberId) -> Result<bool, AppError> {
-        let found: Option<i32> = on_reader!(self.database(), |pool| {
-            sqlx::query_scalar("SELECT 1 FROM member_passwords WHERE member_id = $1")
-                .bind(Uuid::from(member_id))
-                .fetch_optional(pool)
-                .await
-                .map_err(StoreError::from)?
-        });
-        Ok(found.is_some())
+        Ok(passwords::is_set(self.database(), member_id).await?)
     }
 
     /// (member, org, argon2 hash) of the password set for an email.
@@ -446,17 +384,9 @@ impl App {
         &self,
         email: &str,
     ) -> Result<Option<(MemberId, OrgId, String)>, AppError> {
-        let row: Option<(Uuid, Uuid, String)> = on_reader!(self.database(), |pool| {
-            sqlx::query_as(
-                "SELECT member_id, org_id, password_hash FROM member_passwords WHERE email = $1",
-            )
-            .bind(email)
-            .fetch_optional(pool)
-            .await
-            .map_err(StoreError::from)?
-        });
-        Ok(row
-            .map(|(member, org, hash)| (MemberId::from_uuid(member), OrgId::from_uuid(org), hash)))
+        Ok(passwords::by_email(self.database(), email)
+            .await?
+            .map(|stored| (stored.member_id, stored.org_id, stored.password_hash)))
     }
 
     async fn open_session(
@@ -477,25 +407,20 @@ impl App {
         let now = self.clock().now();
         let expires_at = now + Duration::hours(SESSION_TTL_HOURS);
         let mut tx = self.events().begin().await?;
-        on_tx!(&mut tx, |conn| {
-            sqlx::query(
-                "INSERT INTO web_sessions
-                     (session_hash, session_id, org_id, member_id, created_at, expires_at, ip, user_agent)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(keys::hash(&secret))
-            .bind(session_id)
-            .bind(Uuid::from(org_id))
-            .bind(Uuid::from(member_id))
-            .bind(now)
-            .bind(expires_at)
-            .bind(ip)
-            .bind(user_agent)
-            .execute(conn)
-            .await
-            .map(|_| ())
-            .map_err(StoreError::from)?
-        });
+        sessions::insert(
+            &mut tx,
+            &NewSession {
+                session_hash: &keys::hash(&secret),
+                session_id,
+                org_id,
+                member_id,
+                created_at: now,
+                expires_at,
+                ip: ip.as_deref(),
+                user_agent: user_agent.as_deref(),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(SignedIn {
             csrf_token: self.csrf_token(&secret),
@@ -521,14 +446,8 @@ async fn store_password(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let email = email.trim().to_lowercase();
-    let holder: Option<Uuid> = on_tx!(&mut *tx, |conn| {
-        sqlx::query_scalar("SELECT member_id FROM member_passwords WHERE email = $1")
-            .bind(&email)
-            .fetch_optional(conn)
-            .await
-            .map_err(StoreError::from)?
-    });
-    if holder.is_some_and(|holder| holder != Uuid::from(member_id)) {
+    let holder = passwords::holder(tx, &email).await?;
+    if holder.is_some_and(|holder| holder != member_id) {
         // Said without naming why: an invite for an email one chose must not
         // tell who holds an account elsewhere.
         return Err(AppError::Conflict(
@@ -537,33 +456,15 @@ async fn store_password(
                 .into(),
         ));
     }
-    on_tx!(&mut *tx, |conn| {
-        sqlx::query(
-            "INSERT INTO member_passwords (member_id, org_id, email, password_hash, updated_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (member_id) DO UPDATE SET email = excluded.email,
-                 password_hash = excluded.password_hash, updated_at = excluded.updated_at",
-        )
-        .bind(Uuid::from(member_id))
-        .bind(Uuid::from(org_id))
-        .bind(&email)
-        .bind(hash)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::from)?;
-        // A new password signs the member out everywhere: whoever held a
-        // session under the old one (or stole it) loses it.
-        sqlx::query(
-            "UPDATE web_sessions SET ended_at = $1 WHERE member_id = $2 AND ended_at IS NULL",
-        )
-        .bind(now)
-        .bind(Uuid::from(member_id))
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
-        .map_err(StoreError::from)?
-    });
+    let password = StoredPassword {
+        member_id,
+        org_id,
+        password_hash: hash.to_owned(),
+    };
+    passwords::upsert(tx, &password, &email, now).await?;
+    // A new password signs the member out everywhere: whoever held a
+    // session under the old one (or stole it) loses it.
+    sessions::end_all_of(tx, member_id, now).await?;
     Ok(())
 }
 

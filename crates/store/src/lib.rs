@@ -7,15 +7,20 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod appender;
+pub mod carrier_accounts;
 pub mod chain;
 mod database;
 mod decode;
 mod error;
 mod event;
+pub mod invites;
 mod leader;
 mod macros;
+pub mod passwords;
 mod plan;
 mod postgres_writer;
+pub mod sending_numbers;
+pub mod sessions;
 pub mod sql;
 mod sql_store;
 mod sqlite_writer;
