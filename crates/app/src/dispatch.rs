@@ -100,10 +100,7 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
             Ok(None) => {}
             Err(err) => {
                 tracing::error!(error = %err, "dispatch failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(POLL) => {}
-                    _ = stop.changed() => {}
-                }
+                pause(&mut stop).await;
                 continue;
             }
         }
@@ -112,10 +109,7 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
             Err(err) => {
                 // Waiting from 0 would wake at once and spin; wait a poll.
                 tracing::error!(error = %err, "dispatch checkpoint read failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(POLL) => {}
-                    _ = stop.changed() => {}
-                }
+                pause(&mut stop).await;
                 continue;
             }
         };
@@ -126,6 +120,14 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
             } => {}
             _ = stop.changed() => {}
         }
+    }
+}
+
+/// Waits a poll, or less if told to stop.
+async fn pause(stop: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(POLL) => {}
+        _ = stop.changed() => {}
     }
 }
 
