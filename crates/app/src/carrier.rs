@@ -330,7 +330,7 @@ impl App {
                         .sealer()
                         .open(&sealed, org.to_string().as_bytes())?,
                 )
-                .map_err(|_| StoreError::Corrupt("a sealed carrier secret is not UTF-8".into()))?,
+                .map_err(|_| AppError::Inconsistent("a sealed carrier secret is not UTF-8".into()))?,
             )),
             _ => None,
         };
@@ -511,7 +511,7 @@ impl App {
         let row = carrier_accounts::get(self.database(), org).await?;
         row.map(|account| {
             let settings: StoredSettings = serde_json::from_str(&account.settings)
-                .map_err(|err| StoreError::Corrupt(format!("carrier_accounts: {err}")))?;
+                .map_err(|err| AppError::Inconsistent(format!("carrier_accounts: {err}")))?;
             Ok((settings, account.sealed_secret, account.updated_at))
         })
         .transpose()
@@ -533,7 +533,7 @@ impl App {
                 .sealer()
                 .open(&sealed, org.to_string().as_bytes())?,
         )
-        .map_err(|_| StoreError::Corrupt("a sealed carrier secret is not UTF-8".into()))?;
+        .map_err(|_| AppError::Inconsistent("a sealed carrier secret is not UTF-8".into()))?;
         let http = textbank_sms::http_client(CARRIER_TIMEOUT)
             .map_err(|err| StoreError::InvalidInput(format!("carrier HTTP client: {err}")))?;
         let base = self.public_url().unwrap_or_default();
@@ -605,7 +605,7 @@ impl App {
                     )
                 }
                 other => {
-                    return Err(StoreError::Corrupt(format!("unknown carrier {other:?}")).into());
+                    return Err(AppError::Inconsistent(format!("unknown carrier {other:?}")));
                 }
             };
         let built = Arc::new(ConfiguredCarrier {
