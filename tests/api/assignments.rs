@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
-    expect_unauthenticated,
+    TestApp, expect_conflict, expect_error, expect_forbidden, expect_invalid_request,
+    expect_not_found, expect_unauthenticated,
 };
 
 crate::on_both_backends!(
@@ -226,12 +226,7 @@ async fn a_texter_requests_its_batch_only_while_the_campaign_is_active(app: Test
     let id = campaign(&app, &owner, 10, Some(4), false).await;
     let request = path(&id, "/request");
 
-    let error = expect_error(
-        app.post_as(&ana_key, &request, &json!({})).await,
-        409,
-        "conflict",
-    )
-    .await;
+    let error = expect_conflict(app.post_as(&ana_key, &request, &json!({})).await).await;
     assert_eq!(
         error,
         "contacts can be requested only while the campaign is active; it is draft"
@@ -277,12 +272,7 @@ async fn a_texter_requests_its_batch_only_while_the_campaign_is_active(app: Test
 
     app.post_as(&owner, &format!("/v1/campaigns/{id}/pause"), &json!({}))
         .await;
-    let error = expect_error(
-        app.post_as(&ana_key, &request, &json!({})).await,
-        409,
-        "conflict",
-    )
-    .await;
+    let error = expect_conflict(app.post_as(&ana_key, &request, &json!({})).await).await;
     assert!(error.ends_with("it is paused"), "{error}");
     app
 }
@@ -422,22 +412,15 @@ async fn archived_campaigns_refuse_every_assignment_change(app: TestApp) -> Test
             json!({"from_texter_id": ana, "to_texter_id": ben}),
         ),
     ] {
-        let error = expect_error(
-            app.post_as(key, &path(&id, rest), &body).await,
-            409,
-            "conflict",
-        )
-        .await;
+        let error = expect_conflict(app.post_as(key, &path(&id, rest), &body).await).await;
         assert_eq!(
             error, "assignments of a campaign that is archived cannot change",
             "{rest}"
         );
     }
-    let error = expect_error(
+    let error = expect_conflict(
         app.post_as(&ana_key, &path(&id, "/request"), &json!({}))
             .await,
-        409,
-        "conflict",
     )
     .await;
     assert!(error.ends_with("it is archived"), "{error}");

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
+    TestApp, expect_conflict, expect_forbidden, expect_invalid_request, expect_not_found,
 };
 
 crate::on_both_backends!(
@@ -420,39 +420,19 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
     let expect_status = |response: Value, status: &str| {
         assert_eq!(response["status"], status, "{response}");
     };
-    let error = expect_error(
-        app.post_as(&manager, &step("pause"), &json!({})).await,
-        409,
-        "conflict",
-    )
-    .await;
+    let error = expect_conflict(app.post_as(&manager, &step("pause"), &json!({})).await).await;
     assert_eq!(
         error,
         "cannot pause a campaign that is draft; pause needs a campaign that is active"
     );
-    expect_error(
-        app.post_as(&manager, &step("resume"), &json!({})).await,
-        409,
-        "conflict",
-    )
-    .await;
+    expect_conflict(app.post_as(&manager, &step("resume"), &json!({})).await).await;
 
     let launched = app.post_as(&manager, &step("launch"), &json!({})).await;
     assert_eq!(launched.status(), 200);
     expect_status(json(launched).await, "active");
-    let error = expect_error(
-        app.post_as(&manager, &step("launch"), &json!({})).await,
-        409,
-        "conflict",
-    )
-    .await;
+    let error = expect_conflict(app.post_as(&manager, &step("launch"), &json!({})).await).await;
     assert!(error.contains("that is active"), "{error}");
-    let error = expect_error(
-        put_as(&app, &manager, &script, &new_script).await,
-        409,
-        "conflict",
-    )
-    .await;
+    let error = expect_conflict(put_as(&app, &manager, &script, &new_script).await).await;
     assert!(error.contains("draft or paused"), "{error}");
 
     expect_status(
@@ -462,12 +442,7 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
     let revised = put_as(&app, &manager, &script, &new_script).await;
     assert_eq!(revised.status(), 200);
     assert_eq!(json(revised).await["script"]["version"], 2);
-    expect_error(
-        app.post_as(&manager, &step("launch"), &json!({})).await,
-        409,
-        "conflict",
-    )
-    .await;
+    expect_conflict(app.post_as(&manager, &step("launch"), &json!({})).await).await;
     expect_status(
         json(app.post_as(&manager, &step("resume"), &json!({})).await).await,
         "active",
@@ -477,20 +452,10 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
         "archived",
     );
     for action in ["launch", "pause", "resume", "archive"] {
-        let error = expect_error(
-            app.post_as(&manager, &step(action), &json!({})).await,
-            409,
-            "conflict",
-        )
-        .await;
+        let error = expect_conflict(app.post_as(&manager, &step(action), &json!({})).await).await;
         assert!(error.contains("that is archived"), "{action}: {error}");
     }
-    expect_error(
-        put_as(&app, &manager, &script, &new_script).await,
-        409,
-        "conflict",
-    )
-    .await;
+    expect_conflict(put_as(&app, &manager, &script, &new_script).await).await;
     let fetched = json(app.get_as(&manager, &format!("/v1/campaigns/{id}")).await).await;
     assert_eq!(fetched["status"], "archived");
     assert_eq!(fetched["script"]["version"], 2);
@@ -520,11 +485,9 @@ async fn launching_without_a_list_is_a_conflict(app: TestApp) -> TestApp {
     let created = create(&app, &owner, &body).await;
     assert_eq!(created["contacts"], 0);
     let id = created["campaign_id"].as_str().unwrap();
-    let error = expect_error(
+    let error = expect_conflict(
         app.post_as(&owner, &format!("/v1/campaigns/{id}/launch"), &json!({}))
             .await,
-        409,
-        "conflict",
     )
     .await;
     assert!(error.contains("without a contact list"), "{error}");
@@ -690,11 +653,7 @@ async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp
         .post_as(&owner, &format!("{path}/archive"), &json!({}))
         .await;
     assert_eq!(archived.status(), 200);
-    expect_error(
-        patch_as(&app, &owner, &path, &json!({"assignment_batch_size": 25})).await,
-        409,
-        "conflict",
-    )
-    .await;
+    expect_conflict(patch_as(&app, &owner, &path, &json!({"assignment_batch_size": 25})).await)
+        .await;
     app
 }

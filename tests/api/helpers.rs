@@ -490,6 +490,21 @@ pub async fn expect_unauthenticated(response: reqwest::Response) -> String {
     expect_error(response, 401, "unauthenticated").await
 }
 
+/// The message of a 409 `conflict` error response.
+pub async fn expect_conflict(response: reqwest::Response) -> String {
+    expect_error(response, 409, "conflict").await
+}
+
+/// The message of a 413 `payload_too_large` error response.
+pub async fn expect_payload_too_large(response: reqwest::Response) -> String {
+    expect_error(response, 413, "payload_too_large").await
+}
+
+/// The message of a 415 `unsupported_media_type` error response.
+pub async fn expect_unsupported_media_type(response: reqwest::Response) -> String {
+    expect_error(response, 415, "unsupported_media_type").await
+}
+
 /// Checks that a response is a 200 CSV download.
 pub fn assert_csv(response: &reqwest::Response) {
     assert_eq!(response.status(), 200);

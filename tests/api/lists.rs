@@ -6,7 +6,8 @@ use sha2::{Digest, Sha256};
 use textbank_store::EventStore;
 
 use crate::helpers::{
-    TestApp, assert_csv, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
+    TestApp, assert_csv, expect_forbidden, expect_invalid_request, expect_not_found,
+    expect_payload_too_large, expect_unsupported_media_type,
 };
 
 crate::on_both_backends!(
@@ -174,22 +175,12 @@ async fn uploads_over_the_limits_are_413_and_nothing_is_stored(app: TestApp) -> 
         .chain((0..501).map(|i| format!("555201{i:04}")))
         .collect::<Vec<_>>()
         .join("\n");
-    expect_error(
-        app.upload(&owner, QUERY, many_rows).await,
-        413,
-        "payload_too_large",
-    )
-    .await;
+    expect_payload_too_large(app.upload(&owner, QUERY, many_rows).await).await;
     let big = std::iter::once("cell,notes".to_owned())
         .chain((0..400).map(|i| format!("555201{i:04},{}", "x".repeat(200))))
         .collect::<Vec<_>>()
         .join("\n");
-    let message = expect_error(
-        app.upload(&owner, QUERY, big).await,
-        413,
-        "payload_too_large",
-    )
-    .await;
+    let message = expect_payload_too_large(app.upload(&owner, QUERY, big).await).await;
     assert!(message.contains("nothing was stored"));
     assert_eq!(app.app.store().head_position().await.unwrap(), head);
     // Exactly at the row limit is fine.
@@ -221,7 +212,7 @@ async fn provenance_is_required_and_the_body_must_be_csv(app: TestApp) -> TestAp
         .send()
         .await
         .unwrap();
-    expect_error(as_json, 415, "unsupported_media_type").await;
+    expect_unsupported_media_type(as_json).await;
     assert!(
         json(app.get_as(&owner, "/v1/lists").await).await["lists"]
             .as_array()

@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
-    expect_unauthenticated,
+    TestApp, expect_conflict, expect_error, expect_forbidden, expect_invalid_request,
+    expect_not_found, expect_unauthenticated, expect_unsupported_media_type,
 };
 
 crate::on_both_backends!(
@@ -203,7 +203,7 @@ async fn bad_member_input_is_rejected_with_the_problem_named_and_nothing_stored(
         .send()
         .await
         .unwrap();
-    expect_error(not_json, 415, "unsupported_media_type").await;
+    expect_unsupported_media_type(not_json).await;
 
     app.member_with_key(&owner, "dup@example.org", "texter")
         .await;
@@ -214,7 +214,7 @@ async fn bad_member_input_is_rejected_with_the_problem_named_and_nothing_stored(
             &json!({"name": "B", "email": "DUP@example.org", "role": "manager"}),
         )
         .await;
-    expect_error(duplicate, 409, "conflict").await;
+    expect_conflict(duplicate).await;
     let members = json(app.get_as(&owner, "/v1/members").await).await;
     assert_eq!(
         members["members"].as_array().unwrap().len(),

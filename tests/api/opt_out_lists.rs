@@ -5,7 +5,10 @@
 use serde_json::{Value, json};
 use textbank_store::EventStore;
 
-use crate::helpers::{TestApp, assert_csv, expect_error, expect_forbidden, expect_invalid_request};
+use crate::helpers::{
+    TestApp, assert_csv, expect_forbidden, expect_invalid_request, expect_payload_too_large,
+    expect_unsupported_media_type,
+};
 
 // The send app: a quiet simulator (no random replies) for the STOP test.
 crate::on_both_backends!(
@@ -254,10 +257,8 @@ async fn unusable_uploads_are_refused_and_store_nothing(app: TestApp) -> TestApp
     expect_invalid_request(post_body(&app, &owner, "application/json", "{\"phones\": [").await)
         .await;
     for content_type in ["application/xml", "multipart/form-data"] {
-        expect_error(
+        expect_unsupported_media_type(
             post_body(&app, &owner, content_type, "phone\n5552010001\n").await,
-            415,
-            "unsupported_media_type",
         )
         .await;
     }
@@ -269,7 +270,7 @@ async fn unusable_uploads_are_refused_and_store_nothing(app: TestApp) -> TestApp
         .send()
         .await
         .unwrap();
-    expect_error(no_type, 415, "unsupported_media_type").await;
+    expect_unsupported_media_type(no_type).await;
     assert_eq!(app.app.store().head_position().await.unwrap(), head);
     app
 }
@@ -285,34 +286,22 @@ async fn imports_over_the_limits_are_413_and_nothing_is_stored(app: TestApp) -> 
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let message = expect_error(
-        import_csv(&app, &owner, rows(max + 1)).await,
-        413,
-        "payload_too_large",
-    )
-    .await;
+    let message = expect_payload_too_large(import_csv(&app, &owner, rows(max + 1)).await).await;
     assert!(message.contains("nothing was stored"), "{message}");
 
     let phones: Vec<String> = (0..=max)
         .map(|i| format!("555{:07}", 2_000_000 + i))
         .collect();
-    expect_error(
+    expect_payload_too_large(
         app.post_as(&owner, "/v1/opt-outs", &json!({"phones": phones}))
             .await,
-        413,
-        "payload_too_large",
     )
     .await;
 
     // Just over 10 MB, in few rows, so the byte limit is what trips.
     let limit = usize::try_from(textbank_app::MAX_OPT_OUT_BYTES).unwrap();
     let big = format!("phone,notes\n5552010001,{}\n", "x".repeat(limit));
-    let message = expect_error(
-        import_csv(&app, &owner, big).await,
-        413,
-        "payload_too_large",
-    )
-    .await;
+    let message = expect_payload_too_large(import_csv(&app, &owner, big).await).await;
     assert!(message.contains("nothing was stored"), "{message}");
 
     assert_eq!(app.app.store().head_position().await.unwrap(), head);

@@ -11,7 +11,8 @@ use textbank_domain::recipient::{self, RecipientEvent};
 use textbank_domain::{DomainEvent, OrgId};
 
 use crate::helpers::{
-    SendFixture, TestApp, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
+    SendFixture, TestApp, expect_conflict, expect_error, expect_forbidden, expect_invalid_request,
+    expect_not_found, expect_payload_too_large,
 };
 
 crate::on_both_backends!(spawn = spawn_send_app;
@@ -506,7 +507,7 @@ async fn webhooks_without_a_valid_signature_are_refused_and_record_nothing(
         .send()
         .await
         .unwrap();
-    expect_error(huge, 413, "payload_too_large").await;
+    expect_payload_too_large(huge).await;
     assert_eq!(app.app.events().head_position().await.unwrap(), head);
     app
 }
@@ -752,7 +753,7 @@ async fn carrier_settings_never_show_or_record_the_secret(app: TestApp) -> TestA
     // A number another org sends from is refused.
     let other = app.create_org("Other Org").await;
     let taken = app.put_as(&other, "/v1/carrier", &body).await;
-    expect_error(taken, 409, "conflict").await;
+    expect_conflict(taken).await;
     // Managers and texters may not touch it.
     let (_, manager) = app
         .member_with_key(&owner, "m@example.org", "manager")

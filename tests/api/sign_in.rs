@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use crate::cli::{BIN, json_lines, remove, scratch_path, serve, signal, wait_exit};
 use crate::helpers::{
-    TestApp, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
-    expect_unauthenticated,
+    TestApp, expect_conflict, expect_error, expect_forbidden, expect_invalid_request,
+    expect_not_found, expect_unauthenticated, expect_unsupported_media_type,
 };
 
 crate::on_both_backends!(spawn = spawn_send_app;
@@ -296,7 +296,7 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_401(app: TestApp) ->
         .await
         .unwrap();
     assert!(form.headers().get(SET_COOKIE).is_none());
-    expect_error(form, 415, "unsupported_media_type").await;
+    expect_unsupported_media_type(form).await;
     // The right password still works after those failures.
     signed_in(&app, "ana@example.org", PASSWORD).await;
     app
@@ -952,12 +952,7 @@ async fn an_email_signs_in_to_one_org_only(app: TestApp) -> TestApp {
         .as_str()
         .unwrap()
         .to_owned();
-    let message = expect_error(
-        accept(&app, &token, "a different password").await,
-        409,
-        "conflict",
-    )
-    .await;
+    let message = expect_conflict(accept(&app, &token, "a different password").await).await;
     for telling in ["organization", "another", "elsewhere", "already", "ana@"] {
         assert!(!message.contains(telling), "{message}");
     }
