@@ -543,13 +543,7 @@ mod tests {
             webhook_base: "http://127.0.0.1:9".to_owned(),
             ..SimConfig::default()
         });
-        let message = OutboundMessage {
-            message_id: uuid::Uuid::now_v7(),
-            from: String::new(),
-            to: "+15551234567".to_owned(),
-            body: "hi".to_owned(),
-            automated: false,
-        };
+        let message = hi();
         let first = carrier.submit(&message).await;
         let second = carrier.submit(&message).await;
         let from = |outcome: &SubmitOutcome| match outcome {
@@ -564,19 +558,24 @@ mod tests {
         );
     }
 
+    /// "hi" to a US number, from the carrier's pick of number.
+    fn hi() -> OutboundMessage {
+        OutboundMessage {
+            message_id: uuid::Uuid::now_v7(),
+            from: String::new(),
+            to: "+15551234567".to_owned(),
+            body: "hi".to_owned(),
+            automated: false,
+        }
+    }
+
     #[tokio::test]
     async fn messages_twilio_would_refuse_are_rejected() {
         let carrier = sim(SimConfig {
             sending_numbers: vec![],
             ..SimConfig::default()
         });
-        let message = OutboundMessage {
-            message_id: uuid::Uuid::now_v7(),
-            from: String::new(),
-            to: "+15551234567".to_owned(),
-            body: "hi".to_owned(),
-            automated: false,
-        };
+        let message = hi();
         assert!(matches!(
             carrier.submit(&message).await,
             SubmitOutcome::Rejected { code, retryable: false, .. } if code == "21603"
@@ -610,13 +609,7 @@ mod tests {
             ..SimConfig::default()
         })
         .until(stopped);
-        let message = OutboundMessage {
-            message_id: uuid::Uuid::now_v7(),
-            from: String::new(),
-            to: "+15551234567".to_owned(),
-            body: "hi".to_owned(),
-            automated: false,
-        };
+        let message = hi();
         assert!(matches!(
             carrier.submit(&message).await,
             SubmitOutcome::Accepted { .. }
