@@ -330,7 +330,9 @@ impl App {
                         .sealer()
                         .open(&sealed, org.to_string().as_bytes())?,
                 )
-                .map_err(|_| AppError::Inconsistent("a sealed carrier secret is not UTF-8".into()))?,
+                .map_err(|_| {
+                    AppError::Inconsistent("a sealed carrier secret is not UTF-8".into())
+                })?,
             )),
             _ => None,
         };
