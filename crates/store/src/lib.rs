@@ -25,6 +25,7 @@ pub mod sql;
 mod sql_store;
 mod sqlite_writer;
 mod tx;
+mod unchecked;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,7 @@ pub use database::{
 pub use error::{StoreError, StoreResult};
 pub use event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent};
 pub use leader::{Leader, try_lead};
+pub use unchecked::insert_unchecked;
 pub use plan::MAX_EVENTS_PER_APPEND;
 pub use sql_store::{MAX_READ_BATCH, SqlEventStore};
 pub use tx::StoreTx;
