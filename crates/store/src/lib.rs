@@ -41,10 +41,10 @@ pub use database::{
 pub use error::{StoreError, StoreResult};
 pub use event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent};
 pub use leader::{Leader, try_lead};
-pub use unchecked::insert_unchecked;
 pub use plan::MAX_EVENTS_PER_APPEND;
 pub use sql_store::{MAX_READ_BATCH, SqlEventStore};
 pub use tx::StoreTx;
+pub use unchecked::insert_unchecked;
 
 /// The event log.
 ///
