@@ -266,6 +266,8 @@ fn started(message: MessageId, attempt: u32) -> RecipientEvent {
         attempt,
         carrier: "sim".into(),
         from: None,
+        leader_term: None,
+        started_at: None,
     }
 }
 

@@ -26,7 +26,10 @@ use uuid::Uuid;
 use crate::{App, AppError, Caller};
 
 /// How long a carrier API call may take before its outcome counts as unknown.
-const CARRIER_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a carrier API call may take (the dispatcher waits this long,
+/// and a margin, for a former leader's call in flight).
+pub(crate) const CARRIER_TIMEOUT_SECS: u64 = 15;
+const CARRIER_TIMEOUT: Duration = Duration::from_secs(CARRIER_TIMEOUT_SECS);
 const MAX_NUMBERS: usize = 1_000;
 const MAX_TEXT: usize = 320;
 

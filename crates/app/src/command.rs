@@ -10,7 +10,7 @@ use textbank_domain::campaign::{self, CampaignEvent, CampaignState};
 use textbank_domain::org::{self, OrgEvent, OrgState};
 use textbank_domain::recipient::{self, RecipientEvent, RecipientState};
 use textbank_domain::{DomainEvent, EventMetadata, StreamId};
-use textbank_store::{AppendResult, EventStore, ExpectedVersion, NewEvent};
+use textbank_store::{AppendResult, EventStore, ExpectedVersion, Fence, NewEvent};
 
 use crate::App;
 use crate::error::AppError;
@@ -207,8 +207,32 @@ impl<'a, E: Aggregate> StreamView<'a, E> {
         events: &[E],
         metadata: &EventMetadata,
     ) -> Result<Option<AppendResult>, AppError> {
+        self.append_at_fenced_by(loaded, events, metadata, None)
+            .await
+    }
+
+    /// Like [`StreamView::append_at`], written only while `fence`'s leader
+    /// term is current ([`textbank_store::StoreError::Fenced`] otherwise).
+    pub async fn append_fenced_at(
+        &mut self,
+        loaded: &Loaded<E::State>,
+        events: &[E],
+        metadata: &EventMetadata,
+        fence: &Fence,
+    ) -> Result<Option<AppendResult>, AppError> {
+        self.append_at_fenced_by(loaded, events, metadata, Some(fence))
+            .await
+    }
+
+    async fn append_at_fenced_by(
+        &mut self,
+        loaded: &Loaded<E::State>,
+        events: &[E],
+        metadata: &EventMetadata,
+        fence: Option<&Fence>,
+    ) -> Result<Option<AppendResult>, AppError> {
         let expected = ExpectedVersion::after(loaded.version);
-        match self.append(loaded, events, metadata, expected).await {
+        match self.append(loaded, events, metadata, expected, fence).await {
             Ok(result) => Ok(Some(result)),
             Err(AppError::Store(err)) if err.is_conflict() => Ok(None),
             Err(err) => Err(err),
@@ -224,7 +248,7 @@ impl<'a, E: Aggregate> StreamView<'a, E> {
         events: &[E],
         metadata: &EventMetadata,
     ) -> Result<AppendResult, AppError> {
-        self.append(loaded, events, metadata, ExpectedVersion::Any)
+        self.append(loaded, events, metadata, ExpectedVersion::Any, None)
             .await
     }
 
@@ -234,15 +258,20 @@ impl<'a, E: Aggregate> StreamView<'a, E> {
         events: &[E],
         metadata: &EventMetadata,
         expected: ExpectedVersion,
+        fence: Option<&Fence>,
     ) -> Result<AppendResult, AppError> {
         let new_events = to_new_events(events, metadata)?;
         let cache = E::cache(self.app);
-        match self
-            .app
-            .events()
-            .append(&self.stream, expected, new_events)
-            .await
-        {
+        let store = self.app.events();
+        let appended = match fence {
+            Some(fence) => {
+                store
+                    .append_fenced(&self.stream, expected, new_events, fence)
+                    .await
+            }
+            None => store.append(&self.stream, expected, new_events).await,
+        };
+        match appended {
             Ok(result) => {
                 if let Some(cache) = cache {
                     if result.first_version == loaded.version.map_or(0, |v| v + 1) {

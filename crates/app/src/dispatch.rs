@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream;
-use textbank_domain::recipient::{self, DispatchDecision, RecipientEvent};
+use textbank_domain::recipient::{self, DispatchDecision, Dispatcher, RecipientEvent};
 use textbank_domain::{Actor, DomainEvent, EventMetadata, MessageId, OrgId, StreamId};
 use textbank_sms::{OutboundMessage, SendRateLimiter, SubmitOutcome};
-use textbank_store::{RecordedEvent, try_lead, wait_beyond};
+use textbank_store::{Leader, RecordedEvent, StoreError, try_lead, wait_beyond};
 use tokio::sync::watch;
 
 use crate::command::Loaded;
@@ -28,6 +28,13 @@ const POLL: Duration = Duration::from_secs(1);
 const ATTEMPTS: usize = 8;
 /// How often a process that does not lead the dispatch asks again.
 const LEADER_RETRY: Duration = Duration::from_secs(5);
+/// The longest a carrier call can last: the carrier client's timeout, with
+/// a margin for the outcome's append. A former leader's start younger than
+/// this may still be in flight.
+const LONGEST_CALL: Duration = Duration::from_secs(crate::carrier::CARRIER_TIMEOUT_SECS + 5);
+/// How often a start that may still be in flight at a former leader is
+/// looked at again.
+const IN_FLIGHT_RECHECK: Duration = Duration::from_millis(250);
 
 /// One message to hand over.
 #[derive(Debug, Clone)]
@@ -71,39 +78,55 @@ fn job(event: &RecordedEvent) -> Result<Option<Job>, AppError> {
 /// in-flight submissions for crashed ones).
 pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
     let limiter = SendRateLimiter::new(app.send_settings().sender_rate_per_second, 1);
-    let mut leader: Option<textbank_store::Leader> = None;
+    let mut leader: Option<Leader> = None;
     while !*stop.borrow() {
-        if let Some(lead) = &mut leader
-            && !lead.still_leads().await
-        {
+        if leader.as_ref().is_some_and(|lead| !lead.still_leads()) {
             // The lock went with its connection: another process may lead
             // now, so nothing more is dispatched until the lock is ours again.
             tracing::error!("dispatch leadership lost (its database connection ended)");
             leader = None;
         }
-        if leader.is_none() {
-            match try_lead(app.database(), CHECKPOINT).await {
-                Ok(Some(lead)) => leader = Some(lead),
-                Ok(None) => {}
-                Err(err) => tracing::error!(error = %err, "dispatch leadership check failed"),
-            }
-            if leader.is_none() {
-                tokio::select! {
-                    _ = tokio::time::sleep(LEADER_RETRY) => {}
-                    _ = stop.changed() => {}
+        let lead = match leader.take() {
+            Some(lead) => lead,
+            None => match try_lead(app.database(), CHECKPOINT).await {
+                Ok(Some(lead)) => {
+                    tracing::info!(term = lead.fence().term, "leading the dispatch");
+                    lead
                 }
+                Ok(None) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(LEADER_RETRY) => {}
+                        _ = stop.changed() => {}
+                    }
+                    continue;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "dispatch leadership check failed");
+                    pause(&mut stop).await;
+                    continue;
+                }
+            },
+        };
+        match step(&app, &limiter, &lead).await {
+            Ok(Some(_)) => {
+                leader = Some(lead);
                 continue;
             }
-        }
-        match step(&app, &limiter).await {
-            Ok(Some(_)) => continue,
             Ok(None) => {}
+            Err(AppError::Store(StoreError::Fenced { term, current, .. })) => {
+                // Another process took the lead (and a new term) before this
+                // one noticed: its start was refused, nothing was sent.
+                tracing::error!(term, current, "dispatch leadership lost to a newer term");
+                continue;
+            }
             Err(err) => {
                 tracing::error!(error = %err, "dispatch failed; retrying");
+                leader = Some(lead);
                 pause(&mut stop).await;
                 continue;
             }
         }
+        leader = Some(lead);
         let position = match checkpoint(&app).await {
             Ok(position) => position,
             Err(err) => {
@@ -137,7 +160,11 @@ async fn checkpoint(app: &App) -> Result<u64, AppError> {
 
 /// Dispatches the messages of the next batch of events; `None` when the log
 /// has nothing new.
-pub(crate) async fn step(app: &App, limiter: &SendRateLimiter) -> Result<Option<u64>, AppError> {
+pub(crate) async fn step(
+    app: &App,
+    limiter: &SendRateLimiter,
+    leader: &Leader,
+) -> Result<Option<u64>, AppError> {
     let from = checkpoint(app).await?;
     let events = app.events().read_all(from + 1, BATCH).await?;
     let Some(last) = events.last().map(|event| event.position) else {
@@ -148,7 +175,7 @@ pub(crate) async fn step(app: &App, limiter: &SendRateLimiter) -> Result<Option<
         .filter_map(|event| job(event).transpose())
         .collect::<Result<Vec<_>, _>>()?;
     let results: Vec<Result<(), AppError>> = stream::iter(jobs)
-        .map(|job| dispatch_one(app, limiter, job))
+        .map(|job| dispatch_one(app, limiter, leader, job))
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
@@ -163,14 +190,36 @@ fn metadata(org: OrgId) -> EventMetadata {
     EventMetadata::new(Some(org), Actor::System)
 }
 
-async fn dispatch_one(app: &App, limiter: &SendRateLimiter, job: Job) -> Result<(), AppError> {
+async fn dispatch_one(
+    app: &App,
+    limiter: &SendRateLimiter,
+    leader: &Leader,
+    job: Job,
+) -> Result<(), AppError> {
     let max_attempts = app.send_settings().max_submit_attempts.max(1);
     let metadata = metadata(job.org);
     let mut recipient = StreamView::<RecipientEvent>::new(app, job.stream.clone());
-    for _ in 0..ATTEMPTS * max_attempts as usize {
+    let mut tries = 0;
+    while tries < ATTEMPTS * max_attempts as usize {
+        tries += 1;
         let loaded = recipient.load().await?;
-        let decision = recipient::decide_dispatch(&loaded.state, job.message_id, max_attempts);
+        let dispatcher = Dispatcher {
+            max_attempts,
+            leader_term: leader.fence().term,
+            now: app.clock().now(),
+            longest_call: chrono::Duration::from_std(LONGEST_CALL).unwrap_or(chrono::Duration::MAX),
+        };
+        let decision = recipient::decide_dispatch(&loaded.state, job.message_id, &dispatcher);
         let attempt = match decision {
+            DispatchDecision::WaitForFormerLeader { until } => {
+                // Its outcome will come from the former leader, or the wait
+                // ends and the start is "maybe sent". Not a try of ours.
+                tries -= 1;
+                let left = (until - dispatcher.now).to_std().unwrap_or_default();
+                tokio::time::sleep(left.min(IN_FLIGHT_RECHECK)).await;
+                recipient.reload();
+                continue;
+            }
             // Only the store itself may say there is nothing to do.
             DispatchDecision::Done if recipient.was_cached() => {
                 recipient.reload();
@@ -249,9 +298,18 @@ async fn dispatch_one(app: &App, limiter: &SendRateLimiter, job: Job) -> Result<
             attempt,
             carrier: carrier.kind.clone(),
             from: from.clone(),
+            leader_term: Some(leader.fence().term),
+            started_at: Some(app.clock().now()),
         };
+        // Fenced: if another process has taken the lead since, the start is
+        // refused and the carrier is not called.
         let Some(start) = recipient
-            .append_at(&loaded, std::slice::from_ref(&started), &metadata)
+            .append_fenced_at(
+                &loaded,
+                std::slice::from_ref(&started),
+                &metadata,
+                leader.fence(),
+            )
             .await?
         else {
             // The stream moved (a reply, an opt-out): decide again.
@@ -436,7 +494,15 @@ mod tests {
 
     /// Runs the dispatcher until nothing in the log is left to send.
     async fn dispatch_all(app: &App) {
-        while step(app, &limiter()).await.unwrap().is_some() {}
+        let leader = lead(app).await;
+        while step(app, &limiter(), &leader).await.unwrap().is_some() {}
+    }
+
+    async fn lead(app: &App) -> Leader {
+        try_lead(app.database(), CHECKPOINT)
+            .await
+            .unwrap()
+            .expect("SQLite: this process leads")
     }
 
     /// Appends a click to `phone` and dispatches everything.
@@ -466,6 +532,8 @@ mod tests {
             attempt: 1,
             carrier: "twilio".into(),
             from: Some("+12025550100".into()),
+            leader_term: None,
+            started_at: None,
         };
         append(&app, org, &phone, &[clicked, started]).await;
         dispatch_all(&app).await;
@@ -573,6 +641,72 @@ mod tests {
             types(&app, org, &phone).await,
             ["MessageSendClicked", "OptOutRecorded", "MessageCancelled"]
         );
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn a_former_leaders_call_in_flight_is_awaited_not_marked_unknown() {
+        let (app, org, calls, db) = app_with_twilio(vec![]).await;
+        let phone = PhoneNumber::parse("5552010007", Region::US).unwrap();
+        let (message_id, clicked) = click(&phone);
+        let former = lead(&app).await;
+        let started = RecipientEvent::MessageDispatchStarted {
+            message_id,
+            attempt: 1,
+            carrier: "twilio".into(),
+            from: Some("+12025550100".into()),
+            leader_term: Some(former.fence().term),
+            started_at: Some(chrono::Utc::now()),
+        };
+        append(&app, org, &phone, &[clicked, started]).await;
+        // The former leader's carrier call answers while the new leader
+        // is already following the log.
+        let outcome = RecipientEvent::MessageSubmitted {
+            message_id,
+            attempt: 1,
+            carrier: "twilio".into(),
+            carrier_message_id: "SM-late".into(),
+            from: None,
+        };
+        let late = {
+            let app = app.clone();
+            let phone = phone.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                append(&app, org, &phone, &[outcome]).await;
+            })
+        };
+        let (new, old_term) = (lead(&app).await, former.fence().term);
+        assert!(new.fence().term > old_term);
+        while step(&app, &limiter(), &new).await.unwrap().is_some() {}
+        late.await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            types(&app, org, &phone).await,
+            [
+                "MessageSendClicked",
+                "MessageDispatchStarted",
+                "MessageSubmitted"
+            ]
+        );
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn a_former_leader_cannot_start_a_send_once_another_term_began() {
+        let (app, org, calls, db) = app_with_twilio(vec![]).await;
+        let phone = PhoneNumber::parse("5552010008", Region::US).unwrap();
+        let former = lead(&app).await;
+        let _current = lead(&app).await;
+        let (_, clicked) = click(&phone);
+        append(&app, org, &phone, &[clicked]).await;
+        let refused = step(&app, &limiter(), &former).await;
+        assert!(
+            matches!(refused, Err(AppError::Store(StoreError::Fenced { .. }))),
+            "{refused:?}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(types(&app, org, &phone).await, ["MessageSendClicked"]);
         db.cleanup().await;
     }
 }

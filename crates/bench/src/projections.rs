@@ -450,6 +450,8 @@ impl Generated {
                     attempt: 1,
                     carrier: "sim".into(),
                     from: from.clone(),
+                    leader_term: None,
+                    started_at: None,
                 },
                 self.system(),
             )?,

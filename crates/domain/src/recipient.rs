@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -84,6 +85,13 @@ pub enum RecipientEvent {
         carrier: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<String>,
+        /// The dispatcher's leadership term, and when it started the call:
+        /// a start of another term may still be in flight at a former
+        /// leader. Absent on starts recorded before terms existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        leader_term: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        started_at: Option<DateTime<Utc>>,
     },
     MessageSubmitted {
         message_id: MessageId,
@@ -160,6 +168,8 @@ pub enum Dispatch {
     /// Handed over in this attempt; no outcome recorded.
     Started {
         attempt: u32,
+        leader_term: Option<u64>,
+        started_at: Option<DateTime<Utc>>,
     },
     Submitted,
     /// Refused; a retryable refusal may be tried again.
@@ -276,11 +286,17 @@ pub fn evolve(mut state: RecipientState, event: &RecipientEvent) -> RecipientSta
         RecipientEvent::MessageDispatchStarted {
             message_id,
             attempt,
+            leader_term,
+            started_at,
             ..
         } => set_dispatch(
             &mut state,
             *message_id,
-            Dispatch::Started { attempt: *attempt },
+            Dispatch::Started {
+                attempt: *attempt,
+                leader_term: *leader_term,
+                started_at: *started_at,
+            },
         ),
         RecipientEvent::MessageSubmitted {
             message_id,
@@ -370,23 +386,56 @@ pub enum DispatchDecision {
     Cancel,
     /// An attempt was started and never finished (a crash): mark it unknown.
     MarkUnknown { attempt: u32 },
+    /// A former leader started an attempt that may still be in flight:
+    /// decide again at `until`, when its carrier call has surely ended and
+    /// its outcome, if any, has been recorded.
+    WaitForFormerLeader { until: DateTime<Utc> },
     /// Nothing to do: already settled, or a retryable failure past the limit.
     Done,
 }
 
+/// The dispatcher deciding: its leadership term, its clock, and how long a
+/// carrier call can last at most (its timeout, with a margin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dispatcher {
+    pub max_attempts: u32,
+    pub leader_term: u64,
+    pub now: DateTime<Utc>,
+    pub longest_call: chrono::Duration,
+}
+
 /// Decides the next dispatch step of `message_id`; `max_attempts` bounds the
 /// retries of failures the carrier said sent nothing.
+///
+/// A start without an outcome is "maybe sent" and never started again. If
+/// this leader's term recorded it, its call has ended (each batch waits for
+/// its calls), so it was cut off by a crash: mark it unknown. If another
+/// term recorded it, the former leader may still be waiting on the carrier:
+/// wait until that call has surely ended before calling it unknown, or a
+/// late outcome would stand beside a false "maybe sent".
 pub fn decide_dispatch(
     state: &RecipientState,
     message_id: MessageId,
-    max_attempts: u32,
+    dispatcher: &Dispatcher,
 ) -> DispatchDecision {
+    let max_attempts = dispatcher.max_attempts;
     let Some(message) = state.outbound.get(&message_id) else {
         return DispatchDecision::Done;
     };
     let next_attempt = match message.dispatch {
         Dispatch::Pending => 1,
-        Dispatch::Started { attempt } => return DispatchDecision::MarkUnknown { attempt },
+        Dispatch::Started {
+            leader_term: Some(term),
+            started_at: Some(started_at),
+            ..
+        } if term != dispatcher.leader_term
+            && dispatcher.now < started_at + dispatcher.longest_call =>
+        {
+            return DispatchDecision::WaitForFormerLeader {
+                until: started_at + dispatcher.longest_call,
+            };
+        }
+        Dispatch::Started { attempt, .. } => return DispatchDecision::MarkUnknown { attempt },
         Dispatch::Failed {
             attempt,
             retryable: true,
@@ -597,24 +646,39 @@ mod tests {
         events.iter().fold(RecipientState::default(), evolve)
     }
 
+    fn dispatcher(max_attempts: u32) -> Dispatcher {
+        Dispatcher {
+            max_attempts,
+            leader_term: 7,
+            now: "2026-11-25T19:00:00Z".parse().unwrap(),
+            longest_call: chrono::Duration::seconds(20),
+        }
+    }
+
+    fn started(id: MessageId, leader_term: Option<u64>, seconds_ago: i64) -> RecipientEvent {
+        RecipientEvent::MessageDispatchStarted {
+            message_id: id,
+            attempt: 1,
+            carrier: "sim".into(),
+            from: None,
+            leader_term,
+            started_at: Some(dispatcher(3).now - chrono::Duration::seconds(seconds_ago)),
+        }
+    }
+
     #[test]
     fn dispatch_is_at_most_once() {
         let attempt = click(MessageKind::Initial, None, None);
         let id = attempt.record.message_id;
         let clicked = given(&[sent(&attempt)]);
         assert_eq!(
-            decide_dispatch(&clicked, id, 3),
+            decide_dispatch(&clicked, id, &dispatcher(3)),
             DispatchDecision::Start { attempt: 1 }
         );
-        let started = RecipientEvent::MessageDispatchStarted {
-            message_id: id,
-            attempt: 1,
-            carrier: "sim".into(),
-            from: None,
-        };
+        let started = started(id, Some(7), 0);
         let crashed = given(&[sent(&attempt), started.clone()]);
         assert_eq!(
-            decide_dispatch(&crashed, id, 3),
+            decide_dispatch(&crashed, id, &dispatcher(3)),
             DispatchDecision::MarkUnknown { attempt: 1 }
         );
         let refused = RecipientEvent::MessageSubmitFailed {
@@ -627,12 +691,43 @@ mod tests {
         };
         let retry = given(&[sent(&attempt), started.clone(), refused.clone()]);
         assert_eq!(
-            decide_dispatch(&retry, id, 3),
+            decide_dispatch(&retry, id, &dispatcher(3)),
             DispatchDecision::Start { attempt: 2 }
         );
-        assert_eq!(decide_dispatch(&retry, id, 1), DispatchDecision::Done);
+        assert_eq!(
+            decide_dispatch(&retry, id, &dispatcher(1)),
+            DispatchDecision::Done
+        );
         let stopped = given(&[sent(&attempt), opt_out()]);
-        assert_eq!(decide_dispatch(&stopped, id, 3), DispatchDecision::Cancel);
+        assert_eq!(
+            decide_dispatch(&stopped, id, &dispatcher(3)),
+            DispatchDecision::Cancel
+        );
+    }
+
+    #[test]
+    fn a_former_leaders_start_is_waited_for_until_its_call_has_surely_ended() {
+        let attempt = click(MessageKind::Initial, None, None);
+        let id = attempt.record.message_id;
+        let me = dispatcher(3);
+        let in_flight = given(&[sent(&attempt), started(id, Some(6), 5)]);
+        assert_eq!(
+            decide_dispatch(&in_flight, id, &me),
+            DispatchDecision::WaitForFormerLeader {
+                until: me.now + chrono::Duration::seconds(15)
+            }
+        );
+        let long_gone = given(&[sent(&attempt), started(id, Some(6), 21)]);
+        assert_eq!(
+            decide_dispatch(&long_gone, id, &me),
+            DispatchDecision::MarkUnknown { attempt: 1 }
+        );
+        // Starts recorded before terms existed are judged as before.
+        let untermed = given(&[sent(&attempt), started(id, None, 1)]);
+        assert_eq!(
+            decide_dispatch(&untermed, id, &me),
+            DispatchDecision::MarkUnknown { attempt: 1 }
+        );
     }
 
     #[test]

@@ -21,6 +21,14 @@ pub enum StoreError {
     /// replaying the original result would be a lie.
     #[error("event {event_id} is already stored as part of a different append")]
     IdempotencyMismatch { event_id: Uuid },
+    /// The append was fenced with a leader term that is no longer current:
+    /// another process took the lead since, and this one must stop.
+    #[error("{role} leadership term {term} has ended (the current term is {current})")]
+    Fenced {
+        role: String,
+        term: u64,
+        current: u64,
+    },
     /// The call itself is malformed (no events, an event id twice, a bad
     /// checkpoint name, …).
     #[error("invalid input: {0}")]

@@ -41,7 +41,7 @@ pub use database::{
 pub use error::{StoreError, StoreResult};
 pub use event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent};
 pub use leader::{Leader, try_lead};
-pub use plan::MAX_EVENTS_PER_APPEND;
+pub use plan::{Fence, MAX_EVENTS_PER_APPEND};
 pub use sql_store::{MAX_READ_BATCH, SqlEventStore};
 pub use tx::StoreTx;
 pub use unchecked::insert_unchecked;
@@ -63,6 +63,18 @@ pub trait EventStore: Send + Sync + 'static {
         stream: &StreamId,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
+    ) -> StoreResult<AppendResult>;
+
+    /// Like [`EventStore::append`], but written only while `fence.term` is
+    /// still the current term of `fence.role` ([`StoreError::Fenced`]
+    /// otherwise), checked in the same transaction as the write: a leader's
+    /// write that must not land once another process has taken the lead.
+    async fn append_fenced(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        fence: &Fence,
     ) -> StoreResult<AppendResult>;
 
     /// Up to `limit` events of one stream, from `from_version` on.

@@ -31,3 +31,23 @@ macro_rules! on_tx {
         }
     };
 }
+
+/// `current_terms!(conn, batch, statement)`: the current term of each role
+/// the batch's fenced appends name, read with `statement` on the writer's
+/// connection inside its transaction (a future of `StoreResult<HashMap<…>>`).
+macro_rules! current_terms {
+    ($conn:expr, $batch:expr, $statement:expr) => {
+        async {
+            let mut terms = std::collections::HashMap::new();
+            for role in $crate::plan::fenced_roles($batch) {
+                let term: Option<i64> = sqlx::query_scalar($statement)
+                    .bind(role)
+                    .fetch_optional(&mut *$conn)
+                    .await?;
+                terms.insert(role.to_owned(), $crate::decode::to_u64(term.unwrap_or(0))?);
+            }
+            $crate::error::StoreResult::Ok(terms)
+        }
+    };
+}
+pub(crate) use current_terms;

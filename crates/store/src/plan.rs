@@ -34,6 +34,14 @@ pub(crate) struct PreparedEvent {
     pub metadata_json: Arc<str>,
 }
 
+/// A leader's term for a role: an append fenced with it is written only
+/// while no other process has taken the role's lead since (see `leader`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub role: String,
+    pub term: u64,
+}
+
 /// One append call, validated.
 #[derive(Debug, Clone)]
 pub(crate) struct AppendRequest {
@@ -42,7 +50,27 @@ pub(crate) struct AppendRequest {
     pub stream_name: Arc<str>,
     pub expected: ExpectedVersion,
     pub events: Vec<PreparedEvent>,
+    pub fence: Option<Fence>,
 }
+
+/// The roles whose current term the writer must look up for `batch`.
+pub(crate) fn fenced_roles(batch: &[AppendRequest]) -> Vec<&str> {
+    let mut roles: Vec<&str> = batch
+        .iter()
+        .filter_map(|request| request.fence.as_ref().map(|fence| fence.role.as_str()))
+        .collect();
+    roles.sort_unstable();
+    roles.dedup();
+    roles
+}
+
+/// The statements that read a role's current term in a writer's
+/// transaction. On PostgreSQL the row is share-locked, so a new leader's
+/// raise of the term waits for this write or this write sees the raise:
+/// terms and commits come in the same order.
+pub(crate) const CURRENT_TERM_SQLITE: &str = "SELECT term FROM leader_terms WHERE role = $1";
+pub(crate) const CURRENT_TERM_POSTGRES: &str =
+    "SELECT term FROM leader_terms WHERE role = $1 FOR SHARE";
 
 impl AppendRequest {
     pub fn prepare(
@@ -100,7 +128,13 @@ impl AppendRequest {
             stream_name: stream.as_str().into(),
             expected,
             events: prepared,
+            fence: None,
         })
+    }
+
+    pub fn fenced(mut self, fence: Fence) -> Self {
+        self.fence = Some(fence);
+        self
     }
 
     pub fn event_count(&self) -> usize {
@@ -145,6 +179,8 @@ pub(crate) struct BatchFacts {
     pub heads: HashMap<String, StreamHead>,
     pub stored: HashMap<Uuid, StoredEventRef>,
     pub last_position: u64,
+    /// The current term of each fenced role in the batch.
+    pub terms: HashMap<String, u64>,
 }
 
 /// What to insert, and the answer for each request, in request order.
@@ -177,6 +213,17 @@ pub(crate) fn plan_batch<'a>(
         if let Some(replayed) = replay(request, &facts.stored) {
             outcomes.push(replayed);
             continue;
+        }
+        if let Some(fence) = &request.fence {
+            let current = facts.terms.get(&fence.role).copied().unwrap_or(0);
+            if current != fence.term {
+                outcomes.push(Err(StoreError::Fenced {
+                    role: fence.role.clone(),
+                    term: fence.term,
+                    current,
+                }));
+                continue;
+            }
         }
         let head = facts.heads.get(stream).copied();
         let actual = head.map(|head| head.version);
@@ -379,6 +426,35 @@ mod tests {
             Err(StoreError::IdempotencyMismatch { .. })
         ));
         assert_eq!(plan.rows.len(), 2);
+    }
+
+    #[test]
+    fn an_append_fenced_with_an_ended_term_is_refused_and_writes_nothing() {
+        let fence = |term| Fence {
+            role: "dispatch".into(),
+            term,
+        };
+        let requests = [
+            request("s-1", ExpectedVersion::Any, &ids(1)).fenced(fence(3)),
+            request("s-1", ExpectedVersion::Any, &ids(1)).fenced(fence(4)),
+            request("s-2", ExpectedVersion::Any, &ids(1)),
+        ];
+        let facts = BatchFacts {
+            terms: HashMap::from([("dispatch".to_owned(), 4)]),
+            ..BatchFacts::default()
+        };
+        let plan = plan_batch(&requests, facts, Utc::now());
+        assert!(matches!(
+            plan.outcomes[0],
+            Err(StoreError::Fenced {
+                term: 3,
+                current: 4,
+                ..
+            })
+        ));
+        assert!(plan.outcomes[1].is_ok() && plan.outcomes[2].is_ok());
+        assert_eq!(plan.rows.len(), 2);
+        assert_eq!(fenced_roles(&requests), ["dispatch"]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::database::{Backend, ConnectOptions, Database};
 use crate::decode::{decode_rows, into_events, to_u64};
 use crate::error::{StoreError, StoreResult};
 use crate::event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent, StoredRow};
-use crate::plan::AppendRequest;
+use crate::plan::{AppendRequest, Fence};
 use crate::postgres_writer::{PgChannel, PgWriter, listen_for_appends};
 use crate::sqlite_writer::{SqliteWriter, checkpoint_wal};
 use crate::tx::StoreTx;
@@ -194,6 +194,17 @@ impl EventStore for SqlEventStore {
         events: Vec<NewEvent>,
     ) -> StoreResult<AppendResult> {
         let request = AppendRequest::prepare(stream, expected, events)?;
+        self.appender.append(request).await
+    }
+
+    async fn append_fenced(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        fence: &Fence,
+    ) -> StoreResult<AppendResult> {
+        let request = AppendRequest::prepare(stream, expected, events)?.fenced(fence.clone());
         self.appender.append(request).await
     }
 

@@ -183,10 +183,13 @@ async fn lookup_facts(
     let last_position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
         .fetch_one(&mut *conn)
         .await?;
+    let terms =
+        crate::macros::current_terms!(conn, batch, crate::plan::CURRENT_TERM_SQLITE).await?;
     Ok(BatchFacts {
         heads,
         stored,
         last_position: to_u64(last_position)?,
+        terms,
     })
 }
 

@@ -103,6 +103,7 @@ contract!(
     verification_finds_a_deleted_event,
     the_log_refuses_updates_and_deletes,
     checkpoints_commit_with_their_transaction_and_vanish_without_it,
+    a_write_fenced_by_a_former_leader_is_refused_and_recorded_nowhere,
 );
 
 fn stream(name: &str) -> StreamId {
@@ -687,6 +688,54 @@ async fn two_processes_appending_at_once_keep_positions_gap_free(ctx: &Ctx) {
         let head = wait_beyond(ctx.store.as_ref(), 800, Duration::from_secs(5)).await;
         assert_eq!(head, 801);
     }
+}
+
+async fn a_write_fenced_by_a_former_leader_is_refused_and_recorded_nowhere(ctx: &Ctx) {
+    let first = textbank_store::try_lead(&ctx.db.database, "fenced-role")
+        .await
+        .unwrap()
+        .expect("nobody leads yet");
+    let s = stream("fenced-1");
+    ctx.store
+        .append_fenced(&s, ExpectedVersion::Any, events(0..1), first.fence())
+        .await
+        .expect("the current leader writes");
+    let former = first.fence().clone();
+    // The lead passes to another process (on PostgreSQL the lock must be let
+    // go first; on SQLite a restart does the same).
+    drop(first);
+    let mut second = None;
+    for _ in 0..100 {
+        second = textbank_store::try_lead(&ctx.db.database, "fenced-role")
+            .await
+            .unwrap();
+        if second.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = second.expect("the lock was let go");
+    assert_eq!(second.fence().term, former.term + 1);
+    let late = ctx
+        .store
+        .append_fenced(&s, ExpectedVersion::Any, events(1..2), &former)
+        .await;
+    assert!(
+        matches!(late, Err(StoreError::Fenced { term, current, .. }) if term == former.term && current == former.term + 1),
+        "{late:?}"
+    );
+    ctx.store
+        .append_fenced(&s, ExpectedVersion::Exact(0), events(2..3), second.fence())
+        .await
+        .expect("the new leader writes after the refused one");
+    let stored = ctx.store.read_stream(&s, 0, 10).await.unwrap();
+    assert_eq!(
+        stored
+            .iter()
+            .map(|e| e.data["n"].clone())
+            .collect::<Vec<_>>(),
+        [json!(0), json!(2)]
+    );
 }
 
 async fn subscribers_wake_when_events_are_appended(ctx: &Ctx) {

@@ -51,11 +51,11 @@ async fn a_leader_whose_lock_connection_ends_knows_it_no_longer_leads() {
     let Some(scratch) = ScratchDb::postgres("leader_lost").await else {
         return;
     };
-    let mut leader = textbank_store::try_lead(&scratch.database, "dispatch-test")
+    let leader = textbank_store::try_lead(&scratch.database, "dispatch-test")
         .await
         .expect("try")
         .expect("nobody else leads");
-    assert!(leader.still_leads().await);
+    assert!(leader.still_leads());
     assert!(
         textbank_store::try_lead(&scratch.database, "dispatch-test")
             .await
@@ -83,9 +83,18 @@ async fn a_leader_whose_lock_connection_ends_knows_it_no_longer_leads() {
     .await
     .expect("terminate");
     assert_eq!(ended, [true]);
+    // The leader's watch asks the lock's connection four times a second.
+    let mut noticed = false;
+    for _ in 0..40 {
+        if !leader.still_leads() {
+            noticed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(
-        !leader.still_leads().await,
-        "the lock went with its session"
+        noticed,
+        "the lock went with its session, and the leader knows"
     );
     let mut next = None;
     for _ in 0..50 {

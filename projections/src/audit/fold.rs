@@ -406,6 +406,7 @@ impl<'a> Fold<'a> {
                 attempt,
                 carrier,
                 from,
+                ..
             } => {
                 let row = self.message(event, org, (*message_id).into());
                 row.dispatch_status = Some("started");
