@@ -304,12 +304,24 @@ impl TestApp {
     /// Shuts the server down and starts it again on the same database,
     /// opened from its URL as `textbank serve` opens it.
     pub async fn restart(self) -> TestApp {
+        let url = self.db.url().to_owned();
+        self.restart_on(url).await
+    }
+
+    /// Like [`TestApp::restart`], on PostgreSQL with `application_name`
+    /// set, so a test can find and end the server's connections.
+    pub async fn restart_named(self, application_name: &str) -> TestApp {
+        let url = format!("{}&application_name={application_name}", self.db.url());
+        self.restart_on(url).await
+    }
+
+    async fn restart_on(self, url: String) -> TestApp {
         self.running
             .shutdown()
             .await
             .expect("the server stops cleanly");
         let config = Config {
-            database: DatabaseSource::Url(self.db.url().to_owned()),
+            database: DatabaseSource::Url(url),
             max_connections: 4,
             ..self.config
         };
@@ -323,6 +335,23 @@ impl TestApp {
             config,
             ..self
         }
+    }
+
+    /// Another server on this one's database (PostgreSQL), opened from its
+    /// URL with `application_name` set, so a test can find and end its
+    /// connections; it shares the first server's settings and clock.
+    pub async fn another_server(&self, application_name: &str) -> Running {
+        let config = Config {
+            database: DatabaseSource::Url(format!(
+                "{}&application_name={application_name}",
+                self.db.url()
+            )),
+            max_connections: 4,
+            ..self.config.clone()
+        };
+        textbank_api::start(config)
+            .await
+            .expect("start another server")
     }
 
     /// Shuts the server down (letting requests finish) and drops the

@@ -5,7 +5,7 @@
 //! cancels the send — and a start found without an outcome (a crash mid-call)
 //! becomes `MessageSubmitUnknown`, never a second send.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -200,6 +200,7 @@ async fn dispatch_one(
     let metadata = metadata(job.org);
     let mut recipient = StreamView::<RecipientEvent>::new(app, job.stream.clone());
     let mut tries = 0;
+    let mut waiting_since: Option<Instant> = None;
     while tries < ATTEMPTS * max_attempts as usize {
         tries += 1;
         let loaded = recipient.load().await?;
@@ -209,9 +210,20 @@ async fn dispatch_one(
             now: app.clock().now(),
             longest_call: chrono::Duration::from_std(LONGEST_CALL).unwrap_or(chrono::Duration::MAX),
         };
-        let decision = recipient::decide_dispatch(&loaded.state, job.message_id, &dispatcher);
+        let decision = match recipient::decide_dispatch(&loaded.state, job.message_id, &dispatcher)
+        {
+            DispatchDecision::WaitForFormerLeader { attempt, .. }
+                if waiting_since.get_or_insert_with(Instant::now).elapsed() >= LONGEST_CALL =>
+            {
+                // This process's own clock says the call has surely ended,
+                // whatever the timestamps say (a server's clock may run
+                // ahead, or stand still in tests).
+                DispatchDecision::MarkUnknown { attempt }
+            }
+            decision => decision,
+        };
         let attempt = match decision {
-            DispatchDecision::WaitForFormerLeader { until } => {
+            DispatchDecision::WaitForFormerLeader { until, .. } => {
                 // Its outcome will come from the former leader, or the wait
                 // ends and the start is "maybe sent". Not a try of ours.
                 tries -= 1;

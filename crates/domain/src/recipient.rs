@@ -389,7 +389,7 @@ pub enum DispatchDecision {
     /// A former leader started an attempt that may still be in flight:
     /// decide again at `until`, when its carrier call has surely ended and
     /// its outcome, if any, has been recorded.
-    WaitForFormerLeader { until: DateTime<Utc> },
+    WaitForFormerLeader { attempt: u32, until: DateTime<Utc> },
     /// Nothing to do: already settled, or a retryable failure past the limit.
     Done,
 }
@@ -425,13 +425,14 @@ pub fn decide_dispatch(
     let next_attempt = match message.dispatch {
         Dispatch::Pending => 1,
         Dispatch::Started {
+            attempt,
             leader_term: Some(term),
             started_at: Some(started_at),
-            ..
         } if term != dispatcher.leader_term
             && dispatcher.now < started_at + dispatcher.longest_call =>
         {
             return DispatchDecision::WaitForFormerLeader {
+                attempt,
                 until: started_at + dispatcher.longest_call,
             };
         }
@@ -714,6 +715,7 @@ mod tests {
         assert_eq!(
             decide_dispatch(&in_flight, id, &me),
             DispatchDecision::WaitForFormerLeader {
+                attempt: 1,
                 until: me.now + chrono::Duration::seconds(15)
             }
         );

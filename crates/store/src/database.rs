@@ -151,7 +151,12 @@ impl Database {
                 }
             }
             Backend::Postgres => {
-                let connect = PgConnectOptions::from_str(url)?.application_name("textbank");
+                // "textbank" unless the URL names the process itself (an
+                // operator telling several servers apart in pg_stat_activity).
+                let mut connect = PgConnectOptions::from_str(url)?;
+                if connect.get_application_name().is_none() {
+                    connect = connect.application_name("textbank");
+                }
                 Self::connect_postgres(connect, options).await?
             }
         };
