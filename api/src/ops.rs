@@ -16,21 +16,28 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-/// The process can do its job: the database answers.
+/// The process can do its job: the database answers and takes writes.
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    match state.app.ready().await {
-        Ok(()) => Ok(Json(json!({
-            "status": "ready",
-            "database": state.app.events().backend().name(),
-        }))),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness check failed");
-            Err(
-                ApiError::unavailable("database_unavailable", "the database is not reachable")
-                    .retry_after_storage(),
-            )
-        }
+    if let Err(err) = state.app.ready().await {
+        tracing::warn!(error = %err, "readiness check failed");
+        return Err(
+            ApiError::unavailable("database_unavailable", "the database is not reachable")
+                .retry_after_storage(),
+        );
     }
+    if let Err(err) = state.app.writable().await {
+        tracing::warn!(error = %err, "readiness check failed: the database refuses writes");
+        return Err(ApiError::unavailable(
+            "storage_unavailable",
+            "the database answers but refuses writes (a full disk or a read-only volume?)",
+        )
+        .retry_after_storage());
+    }
+    Ok(Json(json!({
+        "status": "ready",
+        "database": state.app.events().backend().name(),
+        "writes": "ok",
+    })))
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

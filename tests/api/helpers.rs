@@ -337,6 +337,21 @@ impl TestApp {
         }
     }
 
+    /// Raw SQL on the server's database, for tests that play the broken
+    /// disk.
+    pub async fn execute(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.db.database {
+            textbank_store::Database::Sqlite { write, .. } => {
+                sqlx::query(sql).execute(write).await.map(|_| ())
+            }
+            textbank_store::Database::Postgres(pool) => {
+                sqlx::query(sql).execute(pool).await.map(|_| ())
+            }
+        }
+        .expect("raw SQL");
+    }
+
     /// Another server on this one's database (PostgreSQL), opened from its
     /// URL with `application_name` set, so a test can find and end its
     /// connections; it shares the first server's settings and clock.

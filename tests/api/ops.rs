@@ -15,6 +15,7 @@ crate::on_both_backends!(
     every_bad_request_is_answered_in_json_with_a_code,
     json_and_csv_answers_tell_browsers_not_to_sniff,
     a_request_while_the_database_is_gone_is_503_with_retry_after,
+    ready_says_so_while_the_database_refuses_writes_and_recovers_with_it,
     a_shutdown_stops_listening_and_closes_the_database_and_a_restart_serves_the_same_data,
 );
 
@@ -275,6 +276,38 @@ async fn a_request_while_the_database_is_gone_is_503_with_retry_after(app: TestA
     assert_eq!(response.headers()["retry-after"], "2");
     let (code, _) = error_of(response).await;
     assert_eq!(code, "storage_unavailable");
+    app
+}
+
+async fn ready_says_so_while_the_database_refuses_writes_and_recovers_with_it(
+    app: TestApp,
+) -> TestApp {
+    // A failing statement stands in for a full disk: reads still work,
+    // writes fail.
+    let (refuse, allow) = match app.app.database() {
+        textbank_store::Database::Sqlite { .. } => (
+            "CREATE TRIGGER disk_full BEFORE UPDATE ON write_probe
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+            "DROP TRIGGER disk_full",
+        ),
+        textbank_store::Database::Postgres(_) => (
+            "CREATE RULE disk_full AS ON UPDATE TO write_probe
+             DO INSTEAD SELECT 1 / 0",
+            "DROP RULE disk_full ON write_probe",
+        ),
+    };
+    app.execute(refuse).await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "2");
+    let (code, message) = error_of(response).await;
+    assert_eq!(code, "storage_unavailable");
+    assert!(message.contains("refuses writes"), "{message}");
+    app.execute(allow).await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["writes"], "ok");
     app
 }
 

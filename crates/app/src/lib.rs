@@ -318,6 +318,11 @@ impl App {
         self.store.ping().await
     }
 
+    /// Whether the database takes writes (see `Database::probe_write`).
+    pub async fn writable(&self) -> StoreResult<()> {
+        self.database().probe_write().await
+    }
+
     /// Each read model's name and the log position it has applied up to.
     pub async fn projection_positions(&self) -> StoreResult<Vec<(&'static str, u64)>> {
         let projectors = textbank_projections::all();

@@ -209,6 +209,22 @@ impl Database {
         Ok(())
     }
 
+    /// Rewrites the one row of `write_probe`: whether the database takes
+    /// writes, which a full disk or a read-only volume refuses while reads
+    /// still work.
+    pub async fn probe_write(&self) -> StoreResult<()> {
+        const PROBE: &str = "UPDATE write_probe SET probes = probes + 1 WHERE id = 1";
+        match self {
+            Self::Sqlite { write, .. } => {
+                sqlx::query(PROBE).execute(write).await?;
+            }
+            Self::Postgres(pool) => {
+                sqlx::query(PROBE).execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
     pub async fn close(&self) {
         match self {
             Self::Sqlite { read, write, .. } => {
