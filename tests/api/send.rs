@@ -18,6 +18,7 @@ use crate::helpers::{
 crate::on_both_backends!(spawn = spawn_send_app;
     a_texter_clicks_through_the_queue_and_each_message_is_delivered,
     the_same_click_again_returns_the_same_message_and_sends_nothing_new,
+    an_idempotency_key_reused_for_another_phone_sends_nothing_there,
     each_refusal_has_its_own_code_and_is_recorded,
     a_stop_reply_opts_out_with_one_confirmation_and_blocks_later_sends,
     an_opt_out_racing_a_click_never_ends_in_a_text_after_it,
@@ -171,6 +172,35 @@ async fn the_same_click_again_returns_the_same_message_and_sends_nothing_new(
     let events = recipient_events(&app, &fixture, &phone(0)).await;
     assert_eq!(count(&events, "MessageSendClicked"), 1);
     assert_eq!(count(&events, "SendBlocked"), 2);
+    app
+}
+
+async fn an_idempotency_key_reused_for_another_phone_sends_nothing_there(app: TestApp) -> TestApp {
+    let fixture = app.send_fixture(2).await;
+    let queue = app.queue(&fixture, 2).await;
+    let token = |i: usize| {
+        queue["messages"][i]["click_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let first = json(app.click(&fixture.texter, &token(0), "retry-me").await).await;
+    // A client that retries "the last click" with the next contact's token.
+    expect_error(
+        app.click(&fixture.texter, &token(1), "retry-me").await,
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
+    let there = recipient_events(&app, &fixture, &phone(1)).await;
+    assert_eq!(count(&there, "MessageSendClicked"), 0);
+    assert_eq!(count(&there, "SendBlocked"), 1);
+    // The first phone's retry is still a retry, and a new key still sends.
+    let again = json(app.click(&fixture.texter, &token(0), "retry-me").await).await;
+    assert_eq!(again["message_id"], first["message_id"]);
+    assert_eq!(again["duplicate"], true);
+    let sent = app.click(&fixture.texter, &token(1), "fresh-key").await;
+    assert_eq!(sent.status(), 202);
     app
 }
 

@@ -25,7 +25,7 @@ use textbank_domain::{
 use textbank_projections::conversations::{self, Conversations, SendingCampaign};
 use textbank_projections::directory;
 use textbank_projections::opt_outs::OptOuts;
-use textbank_store::ExpectedVersion;
+use textbank_store::{ExpectedVersion, idempotency_keys};
 use uuid::Uuid;
 
 use crate::click_token::{ClickToken, TokenError};
@@ -564,6 +564,31 @@ impl App {
         mut attempt: ClickAttempt,
         next_open: Option<DateTime<Utc>>,
     ) -> Result<Sent, AppError> {
+        if let Some(key) = attempt.record.evidence.idempotency_key.clone() {
+            let mut tx = self.events().begin().await?;
+            let holder = idempotency_keys::claim(
+                &mut tx,
+                caller.org_id,
+                attempt.record.evidence.texter_id,
+                &key,
+                stream,
+                attempt.record.evidence.received_at,
+            )
+            .await?;
+            tx.commit().await?;
+            if holder != stream.as_str() {
+                // The key's own stream decides retries; here it would pass
+                // as new, and a second message would go to another phone.
+                let blocked = BlockedAttempt::of_click(
+                    &attempt.record,
+                    BlockReason::IdempotencyKeyReused,
+                    "this Idempotency-Key was used for a click to another phone; use a new key \
+                     for each click"
+                        .into(),
+                );
+                return Err(self.record_block(caller, stream, blocked).await);
+            }
+        }
         let executed = command::run(self, stream, &caller.metadata(), |loaded| {
             attempt.record.checked_recipient_version = loaded.version;
             Ok(match click::decide_click(&loaded.state, &attempt) {

@@ -13,6 +13,7 @@ mod database;
 mod decode;
 mod error;
 mod event;
+pub mod idempotency_keys;
 pub mod invites;
 mod leader;
 mod macros;
