@@ -25,7 +25,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use textbank_testkit::ScratchDb;
 
-const BIN: &str = env!("CARGO_BIN_EXE_textbank");
+use crate::cli::{BIN, json_lines, signal};
+use crate::helpers::success_json;
 /// Kills per run: the issue asks for at least five on each engine.
 const CYCLES: usize = 5;
 const TEXTERS: usize = 6;
@@ -193,23 +194,14 @@ impl Server {
 
     /// SIGTERM, and a clean exit.
     fn stop(&mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
+        signal(&self.child, "TERM");
         let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "textbank exited with {status} on SIGTERM");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "textbank did not exit within 15 s of SIGTERM"
-            );
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "no exit within 15 s of SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "textbank exited with {status} on SIGTERM");
     }
 }
 
@@ -411,31 +403,21 @@ struct Setup {
     texters: Vec<String>,
 }
 
-async fn json_ok(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body = response.text().await.unwrap();
-    assert!(status.is_success(), "{status}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
-
 async fn set_up(
     client: &reqwest::Client,
     address: &str,
     database_url: &str,
     carrier: &str,
 ) -> Setup {
-    let output = Command::new(BIN)
-        .args(["admin", "create-org", "--name", "Crash Test"])
-        .args(["--database-url", database_url])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let created: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let created = json_lines(&[
+        "admin",
+        "create-org",
+        "--name",
+        "Crash Test",
+        "--database-url",
+        database_url,
+    ]);
+    let created = &created[0];
     let owner = created["owner_key"].as_str().unwrap().to_owned();
     let post = |path: &str, body: Value| {
         client
@@ -444,7 +426,7 @@ async fn set_up(
             .json(&body)
             .send()
     };
-    json_ok(
+    success_json(
         client
             .put(format!("{address}/v1/carrier"))
             .bearer_auth(&owner)
@@ -471,7 +453,7 @@ async fn set_up(
     for i in 0..TEXTERS * CONTACTS_PER_TEXTER {
         csv.push_str(&format!("Voter{i},555-201-{i:04},{zip}\r\n"));
     }
-    let list = json_ok(
+    let list = success_json(
         client
             .post(format!(
                 "{address}/v1/lists?name=Crash&source=test&consent_basis=opted%20in"
@@ -484,7 +466,7 @@ async fn set_up(
             .unwrap(),
     )
     .await;
-    let campaign = json_ok(
+    let campaign = success_json(
         post(
             "/v1/campaigns",
             json!({
@@ -499,7 +481,7 @@ async fn set_up(
     )
     .await;
     let campaign_id = campaign["campaign_id"].as_str().unwrap().to_owned();
-    json_ok(
+    success_json(
         post(&format!("/v1/campaigns/{campaign_id}/launch"), json!({}))
             .await
             .unwrap(),
@@ -507,7 +489,7 @@ async fn set_up(
     .await;
     let mut texters = Vec::new();
     for i in 0..TEXTERS {
-        let member = json_ok(
+        let member = success_json(
             post(
                 "/v1/members",
                 json!({"name": format!("Texter {i}"), "email": format!("texter{i}@example.org"), "role": "texter"}),
@@ -517,7 +499,7 @@ async fn set_up(
         )
         .await;
         let member_id = &member["member_id"];
-        let key = json_ok(
+        let key = success_json(
             post(
                 "/v1/api-keys",
                 json!({"role": "texter", "member_id": member_id, "label": "crash"}),
@@ -526,7 +508,7 @@ async fn set_up(
             .unwrap(),
         )
         .await;
-        json_ok(
+        success_json(
             post(
                 &format!("/v1/campaigns/{campaign_id}/assignments"),
                 json!({"texter_id": member_id, "count": CONTACTS_PER_TEXTER}),
@@ -637,7 +619,7 @@ struct Audit<'a> {
 impl Audit<'_> {
     /// `path` with its query string (whose values here need no escaping).
     async fn get(&self, path: &str) -> Value {
-        json_ok(
+        success_json(
             self.client
                 .get(format!("{}{path}", self.address))
                 .bearer_auth(self.owner)
@@ -804,21 +786,7 @@ async fn check(run: &str, audit: &Audit<'_>, ledger: &Ledger, carrier: &FakeCarr
     // The read models reach the head.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let output = Command::new(BIN)
-            .args(["projections", "status", "--database-url", db_url])
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let lines: Vec<Value> = String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect();
+        let lines = json_lines(&["projections", "status", "--database-url", db_url]);
         assert!(!lines.is_empty());
         let behind: Vec<&Value> = lines.iter().filter(|line| line["lag"] != 0).collect();
         if behind.is_empty() {
