@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use textbank_testkit::ScratchDb;
 
 use crate::cli::{BIN, json_lines, signal};
-use crate::helpers::success_json;
+use crate::helpers::{success_json, within_time_limit};
 /// Kills per run: the issue asks for at least five on each engine.
 const CYCLES: usize = 5;
 const TEXTERS: usize = 6;
@@ -44,7 +44,7 @@ const ACCOUNT_SID: &str = "ACcrash";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_server_killed_mid_traffic_loses_no_acknowledged_click_and_sends_nothing_twice() {
     let db = ScratchDb::sqlite().await;
-    crash_run("sqlite", db, 1).await;
+    within_time_limit(crash_run("sqlite", db, 1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +53,7 @@ async fn a_postgresql_server_killed_mid_traffic_loses_no_acknowledged_click_and_
     let Some(db) = ScratchDb::postgres("crash_postgres").await else {
         return;
     };
-    crash_run("postgres", db, 1).await;
+    within_time_limit(crash_run("postgres", db, 1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,7 +61,7 @@ async fn two_servers_on_one_postgresql_database_one_killed_lose_no_click_and_sen
     let Some(db) = ScratchDb::postgres("crash_two_servers").await else {
         return;
     };
-    crash_run("postgres-two-servers", db, 2).await;
+    within_time_limit(crash_run("postgres-two-servers", db, 2)).await;
 }
 
 /// The seed of a run's kill moments: `TEXTBANK_CRASH_SEED`, or a new one.
