@@ -134,13 +134,13 @@ struct Server {
 }
 
 impl Launch {
-    async fn start(&self) -> Server {
+    fn spawn(&self) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .unwrap();
-        let mut child = Command::new(BIN)
+        Command::new(BIN)
             .args(["serve", "--bind", "127.0.0.1:0"])
             .args(["--database-url", &self.database_url])
             .args(["--db-max-connections", "6"])
@@ -155,7 +155,11 @@ impl Launch {
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
-            .expect("start textbank serve");
+            .expect("start textbank serve")
+    }
+
+    async fn start(&self) -> Server {
+        let mut child = self.spawn();
         let stdout = child.stdout.take().unwrap();
         let (line, stdout) = tokio::task::spawn_blocking(move || {
             let mut stdout = BufReader::new(stdout);
@@ -579,12 +583,26 @@ async fn crash_run(run: &str, db: ScratchDb, servers: usize) {
         for driver in drivers {
             driver.await.unwrap();
         }
+        // Now and then the restart is killed too, while it starts up and
+        // recovers: recovery cut short must itself be recoverable.
+        let restart_killed = rng.random_bool(0.4);
+        if restart_killed {
+            let mut starting = launch.spawn();
+            tokio::time::sleep(Duration::from_millis(rng.random_range(0..300))).await;
+            starting.kill().expect("SIGKILL the starting server");
+            starting.wait().expect("reap the starting server");
+        }
         running[victim] = launch.start().await;
         resend_lost(&client, &running[victim].address, &ledger).await;
         let ledger = ledger.lock().unwrap();
         eprintln!(
-            "crash {run}: cycle {cycle}: server {victim} killed {} ms in; {} clicks acknowledged, {} of the lost ones recorded before the kill",
+            "crash {run}: cycle {cycle}: server {victim} killed {} ms in{}; {} clicks acknowledged, {} of the lost ones recorded before the kill",
             after.as_millis(),
+            if restart_killed {
+                ", and again while starting"
+            } else {
+                ""
+            },
             ledger.acked.len(),
             ledger.recorded_before_the_kill,
         );
