@@ -27,6 +27,7 @@ use textbank_testkit::ScratchDb;
 
 use crate::cli::{BIN, json_lines, signal};
 use crate::helpers::{success_json, within_time_limit};
+
 /// Kills per run: the issue asks for at least five on each engine.
 const CYCLES: usize = 5;
 const TEXTERS: usize = 6;
