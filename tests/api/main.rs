@@ -8,6 +8,7 @@ mod campaign_metrics;
 mod campaigns;
 mod carrier;
 mod cli;
+mod crash;
 mod dispatch_leader;
 mod helpers;
 mod inbox;
