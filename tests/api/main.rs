@@ -17,3 +17,4 @@ mod opt_out_lists;
 mod opt_outs;
 mod send;
 mod sign_in;
+mod tenancy;
