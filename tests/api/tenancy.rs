@@ -140,7 +140,8 @@ const PERMISSIONS: &[Rule] = &[
         .query("campaign_id={campaign_id}&texter_id={texter_id}"),
     key("GET", "/v1/audit/messages/{message_id}", AUDITORS),
     key("GET", "/v1/audit/phones/{phone}", AUDITORS),
-    key("GET", "/v1/audit/blocked", AUDITORS).query("campaign_id={campaign_id}"),
+    key("GET", "/v1/audit/blocked", AUDITORS)
+        .query("campaign_id={campaign_id}&texter_id={texter_id}"),
     key("GET", "/v1/audit/export.csv", AUDITORS).query("campaign_id={campaign_id}"),
     key("GET", "/v1/audit/verify", AUDITORS),
     key("GET", "/v1/audit/texters/{texter_id}/cadence", AUDITORS),
@@ -153,7 +154,8 @@ const PERMISSIONS: &[Rule] = &[
     // org's.
     key("GET", "/v1/conversations", EVERYONE)
         .query("campaign_id={campaign_id}&texter_id={texter_id}"),
-    key("GET", "/v1/conversations/stream", EVERYONE).query("campaign_id={campaign_id}"),
+    key("GET", "/v1/conversations/stream", EVERYONE)
+        .query("campaign_id={campaign_id}&texter_id={texter_id}"),
     key("POST", "/v1/conversations/{conversation_id}/read", WORKERS),
     // Members, keys, sessions and invites.
     key("GET", "/v1/me", EVERYONE),
