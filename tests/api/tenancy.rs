@@ -668,6 +668,11 @@ impl Walk<'_> {
     async fn cross(&mut self, rules: &[&Rule], org: &Org, other: &Org, paths: &Org) {
         let secrets = org.secrets();
         let own_paths = std::ptr::eq(paths, org);
+        let unknown = unknown_values();
+        let malformed: BTreeMap<&'static str, String> = ID_PARAMETERS
+            .iter()
+            .map(|&name| (name, "not-an-id%00..%2F%C3%28".to_owned()))
+            .collect();
         for rule in rules {
             let path_ids = has_id(rule.path);
             if !own_paths && !(path_ids && (has_id(rule.query) || has_id(rule.body()))) {
@@ -722,6 +727,30 @@ impl Walk<'_> {
                     Access::Public | Access::Signed => true,
                 };
                 self.check(fits, || format!("{route}: {status}: {body}"));
+                if own_paths && path_ids && matches!(rule.access, Access::Key(_)) {
+                    // Another org's id answers exactly as one that exists
+                    // nowhere: no status, code or message tells them apart.
+                    let request = self.request(rule, &unknown, &org.values);
+                    let nowhere = self.send(&request, credential).await;
+                    self.check(
+                        nowhere.status == status && nowhere.body.to_lowercase() == body,
+                        || {
+                            format!(
+                                "{route}: {status} {body}, but an id that exists nowhere gets {} {}",
+                                nowhere.status, nowhere.body
+                            )
+                        },
+                    );
+                    // Nor does an id that is no id at all break anything.
+                    let request = self.request(rule, &malformed, &org.values);
+                    let broken = self.send(&request, credential).await;
+                    self.check((400..500).contains(&broken.status), || {
+                        format!(
+                            "{} {} as {}'s {role}: {} {}",
+                            rule.method, request.target, other.tag, broken.status, broken.body
+                        )
+                    });
+                }
             }
         }
     }
@@ -793,6 +822,20 @@ impl Walk<'_> {
             }
         }
     }
+}
+
+/// Well-formed ids of nothing in any org.
+fn unknown_values() -> BTreeMap<&'static str, String> {
+    ID_PARAMETERS
+        .iter()
+        .map(|&name| {
+            let value = match name {
+                "phone" => "+15559990000".to_owned(),
+                _ => uuid::Uuid::now_v7().to_string(),
+            };
+            (name, value)
+        })
+        .collect()
 }
 
 /// Does a path, query or body template name one of an org's ids?
