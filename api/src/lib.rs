@@ -11,6 +11,7 @@ mod extract;
 mod metrics;
 mod ops;
 mod responses;
+mod route_table;
 mod running;
 mod server;
 mod v1;
@@ -19,5 +20,6 @@ mod webhooks;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use route_table::{Endpoint, endpoints};
 pub use running::{Running, StartError, start};
 pub use server::router;

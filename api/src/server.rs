@@ -9,9 +9,9 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{MatchedPath, Request, State};
+use axum::handler::Handler;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
 use textbank_app::App;
 use textbank_app::inbox::InboxStreams;
 use tokio::net::TcpListener;
@@ -20,6 +20,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::connection::{JsonListener, PeerAddr};
 use crate::metrics::Metrics;
+use crate::route_table::RouteTable;
 use crate::{ops, responses, webhooks};
 
 /// What every handler can reach.
@@ -51,19 +52,8 @@ fn router_closing(app: App, metrics: Arc<Metrics>, closing: watch::Receiver<bool
         closing,
         inbox_streams: Arc::default(),
     };
-    Router::new()
-        .merge(crate::v1::routes())
-        .merge(crate::web::routes())
-        .merge(
-            Router::new()
-                .route("/webhooks/twilio/status", post(webhooks::twilio_status))
-                .route("/webhooks/twilio/inbound", post(webhooks::twilio_inbound))
-                .route("/webhooks/telnyx", post(webhooks::telnyx))
-                .layer(DefaultBodyLimit::max(textbank_app::MAX_WEBHOOK_BYTES)),
-        )
-        .route("/health", get(ops::health))
-        .route("/ready", get(ops::ready))
-        .route("/metrics", get(ops::metrics))
+    let (routes, _) = route_table().into_parts();
+    routes
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -73,6 +63,27 @@ fn router_closing(app: App, metrics: Arc<Metrics>, closing: watch::Receiver<bool
         .layer(middleware::from_fn(responses::json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Every route the server serves; [`router_closing`] adds what applies to
+/// all of them (fallbacks, metrics, error shape, tracing, state).
+pub(crate) fn route_table() -> RouteTable {
+    // Webhook bodies are small forms or JSON: refuse big ones early.
+    let webhook_limit = DefaultBodyLimit::max(textbank_app::MAX_WEBHOOK_BYTES);
+    crate::v1::routes()
+        .merge(crate::web::routes())
+        .post(
+            "/webhooks/twilio/status",
+            webhooks::twilio_status.layer(webhook_limit),
+        )
+        .post(
+            "/webhooks/twilio/inbound",
+            webhooks::twilio_inbound.layer(webhook_limit),
+        )
+        .post("/webhooks/telnyx", webhooks::telnyx.layer(webhook_limit))
+        .get("/health", ops::health)
+        .get("/ready", ops::ready)
+        .get("/metrics", ops::metrics)
 }
 
 async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {

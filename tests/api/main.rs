@@ -19,3 +19,4 @@ mod opt_out_lists;
 mod opt_outs;
 mod send;
 mod sign_in;
+mod tenancy;

@@ -3,12 +3,11 @@
 //! verification and a texter's click cadence. Parameters are parsed by the
 //! app layer, so every bad one answers 422 `invalid_request` naming it.
 
+use axum::Json;
 use axum::body::Body as HttpBody;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 use textbank_app::audit::{BlockedParams, MessageParams, MessageSearch, RangeParams};
@@ -16,18 +15,19 @@ use textbank_domain::{MemberId, MessageId};
 
 use crate::error::ApiError;
 use crate::extract::{Auth, Path, Query, path_id};
+use crate::route_table::RouteTable;
 use crate::server::AppState;
 use crate::v1::to_json;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/audit/messages", get(messages))
-        .route("/v1/audit/messages/{message_id}", get(message))
-        .route("/v1/audit/phones/{phone}", get(phone))
-        .route("/v1/audit/blocked", get(blocked))
-        .route("/v1/audit/export.csv", get(export))
-        .route("/v1/audit/verify", get(verify))
-        .route("/v1/audit/texters/{texter_id}/cadence", get(cadence))
+pub fn routes() -> RouteTable {
+    RouteTable::new()
+        .get("/v1/audit/messages", messages)
+        .get("/v1/audit/messages/{message_id}", message)
+        .get("/v1/audit/phones/{phone}", phone)
+        .get("/v1/audit/blocked", blocked)
+        .get("/v1/audit/export.csv", export)
+        .get("/v1/audit/verify", verify)
+        .get("/v1/audit/texters/{texter_id}/cadence", cadence)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -2,10 +2,9 @@
 //! timeseries, and the org's overview. Every query takes `min_position` (a
 //! position the caller's own command returned) to read its own writes.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
@@ -14,18 +13,16 @@ use textbank_domain::CampaignId;
 
 use crate::error::ApiError;
 use crate::extract::{Auth, Path, Query, path_id};
+use crate::route_table::RouteTable;
 use crate::server::AppState;
 use crate::v1::to_json;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/campaigns/{campaign_id}/metrics", get(campaign))
-        .route("/v1/campaigns/{campaign_id}/metrics/texters", get(texters))
-        .route(
-            "/v1/campaigns/{campaign_id}/metrics/timeseries",
-            get(timeseries),
-        )
-        .route("/v1/metrics/overview", get(overview))
+pub fn routes() -> RouteTable {
+    RouteTable::new()
+        .get("/v1/campaigns/{campaign_id}/metrics", campaign)
+        .get("/v1/campaigns/{campaign_id}/metrics/texters", texters)
+        .get("/v1/campaigns/{campaign_id}/metrics/timeseries", timeseries)
+        .get("/v1/metrics/overview", overview)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -5,11 +5,10 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::Value;
@@ -19,17 +18,18 @@ use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::extract::{Auth, Path, Query, path_id};
+use crate::route_table::RouteTable;
 use crate::server::AppState;
 use crate::v1::to_json;
 
 /// How often an idle stream sends a comment, so proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/conversations", get(list))
-        .route("/v1/conversations/stream", get(stream))
-        .route("/v1/conversations/{conversation_id}/read", post(read))
+pub fn routes() -> RouteTable {
+    RouteTable::new()
+        .get("/v1/conversations", list)
+        .get("/v1/conversations/stream", stream)
+        .post("/v1/conversations/{conversation_id}/read", read)
 }
 
 #[derive(Debug, Deserialize)]

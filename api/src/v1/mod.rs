@@ -13,11 +13,8 @@ mod opt_outs;
 mod send;
 mod sessions;
 
-use axum::Router;
-use axum::routing::{delete, get, post, put};
-
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::route_table::RouteTable;
 
 /// A response body as JSON; a value that cannot be serialized is our bug.
 pub(crate) fn to_json<T: serde::Serialize>(
@@ -28,94 +25,64 @@ pub(crate) fn to_json<T: serde::Serialize>(
     ))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> RouteTable {
+    RouteTable::new()
         .merge(audit::routes())
         .merge(campaign_metrics::routes())
         .merge(inbox::routes())
-        .route("/v1/me", get(members::me))
-        .route("/v1/texters", get(members::list_texters))
-        .route("/v1/sessions", post(sessions::sign_in))
-        .route("/v1/sessions/current", delete(sessions::sign_out))
-        .route(
-            "/v1/invites/{token}",
-            get(sessions::get_invite).post(sessions::accept_invite),
-        )
-        .route(
-            "/v1/members/{member_id}/invites",
-            post(sessions::create_invite),
-        )
-        .route(
-            "/v1/members",
-            post(members::add_member).get(members::list_members),
-        )
-        .route(
-            "/v1/api-keys",
-            post(members::issue_key).get(members::list_keys),
-        )
-        .route("/v1/api-keys/{key_id}", delete(members::revoke_key))
-        .route("/v1/lists", post(lists::upload).get(lists::list_lists))
-        .route("/v1/lists/{list_id}", get(lists::get_list))
-        .route("/v1/lists/{list_id}/rejections", get(lists::rejections))
-        .route(
-            "/v1/campaigns",
-            post(campaigns::create_campaign).get(campaigns::list_campaigns),
-        )
-        .route(
-            "/v1/campaigns/{campaign_id}",
-            get(campaigns::get_campaign).patch(campaigns::change_settings),
-        )
-        .route(
+        .get("/v1/me", members::me)
+        .get("/v1/texters", members::list_texters)
+        .post("/v1/sessions", sessions::sign_in)
+        .delete("/v1/sessions/current", sessions::sign_out)
+        .get("/v1/invites/{token}", sessions::get_invite)
+        .post("/v1/invites/{token}", sessions::accept_invite)
+        .post("/v1/members/{member_id}/invites", sessions::create_invite)
+        .post("/v1/members", members::add_member)
+        .get("/v1/members", members::list_members)
+        .post("/v1/api-keys", members::issue_key)
+        .get("/v1/api-keys", members::list_keys)
+        .delete("/v1/api-keys/{key_id}", members::revoke_key)
+        .post("/v1/lists", lists::upload)
+        .get("/v1/lists", lists::list_lists)
+        .get("/v1/lists/{list_id}", lists::get_list)
+        .get("/v1/lists/{list_id}/rejections", lists::rejections)
+        .post("/v1/campaigns", campaigns::create_campaign)
+        .get("/v1/campaigns", campaigns::list_campaigns)
+        .get("/v1/campaigns/{campaign_id}", campaigns::get_campaign)
+        .patch("/v1/campaigns/{campaign_id}", campaigns::change_settings)
+        .put(
             "/v1/campaigns/{campaign_id}/script",
-            put(campaigns::revise_script),
+            campaigns::revise_script,
         )
-        .route(
-            "/v1/campaigns/{campaign_id}/launch",
-            post(campaigns::launch),
-        )
-        .route("/v1/campaigns/{campaign_id}/pause", post(campaigns::pause))
-        .route(
-            "/v1/campaigns/{campaign_id}/resume",
-            post(campaigns::resume),
-        )
-        .route(
-            "/v1/campaigns/{campaign_id}/archive",
-            post(campaigns::archive),
-        )
-        .route(
+        .post("/v1/campaigns/{campaign_id}/launch", campaigns::launch)
+        .post("/v1/campaigns/{campaign_id}/pause", campaigns::pause)
+        .post("/v1/campaigns/{campaign_id}/resume", campaigns::resume)
+        .post("/v1/campaigns/{campaign_id}/archive", campaigns::archive)
+        .post(
             "/v1/campaigns/{campaign_id}/assignments",
-            post(assignments::assign).get(assignments::list),
+            assignments::assign,
         )
-        .route(
+        .get("/v1/campaigns/{campaign_id}/assignments", assignments::list)
+        .post(
             "/v1/campaigns/{campaign_id}/assignments/request",
-            post(assignments::request),
+            assignments::request,
         )
-        .route(
+        .post(
             "/v1/campaigns/{campaign_id}/assignments/release",
-            post(assignments::release),
+            assignments::release,
         )
-        .route(
+        .post(
             "/v1/campaigns/{campaign_id}/assignments/reassign",
-            post(assignments::reassign),
+            assignments::reassign,
         )
-        .route(
-            "/v1/carrier",
-            put(carrier::put_carrier).get(carrier::get_carrier),
-        )
-        .route("/v1/opt-outs", post(opt_outs::import).get(opt_outs::export))
-        .route("/v1/texter/queue", get(send::queue))
-        .route("/v1/messages", post(send::send))
-        .route("/v1/conversations/{conversation_id}", get(send::thread))
-        .route(
-            "/v1/conversations/{conversation_id}/messages",
-            post(send::reply),
-        )
-        .route(
-            "/v1/conversations/{conversation_id}/opt-out",
-            post(send::opt_out),
-        )
-        .route(
-            "/v1/conversations/{conversation_id}/answers",
-            post(send::answer),
-        )
+        .put("/v1/carrier", carrier::put_carrier)
+        .get("/v1/carrier", carrier::get_carrier)
+        .post("/v1/opt-outs", opt_outs::import)
+        .get("/v1/opt-outs", opt_outs::export)
+        .get("/v1/texter/queue", send::queue)
+        .post("/v1/messages", send::send)
+        .get("/v1/conversations/{conversation_id}", send::thread)
+        .post("/v1/conversations/{conversation_id}/messages", send::reply)
+        .post("/v1/conversations/{conversation_id}/opt-out", send::opt_out)
+        .post("/v1/conversations/{conversation_id}/answers", send::answer)
 }

@@ -4,26 +4,25 @@
 
 mod assets;
 
-use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
 use textbank_app::sign_in::SessionMember;
 use textbank_domain::{Permission, Role, allows};
 
 use crate::extract::{Path, client, session_cookie};
+use crate::route_table::RouteTable;
 use crate::server::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/app") }))
-        .route("/login", get(login_page))
-        .route("/invite/{token}", get(invite_page))
-        .route("/app", get(home))
-        .route("/app/{page}", get(app_page))
-        .route("/app/campaigns/{campaign_id}", get(campaign_page))
-        .route("/assets/{name}", get(assets::asset))
+pub fn routes() -> RouteTable {
+    RouteTable::new()
+        .get("/", || async { Redirect::to("/app") })
+        .get("/login", login_page)
+        .get("/invite/{token}", invite_page)
+        .get("/app", home)
+        .get("/app/{page}", app_page)
+        .get("/app/campaigns/{campaign_id}", campaign_page)
+        .get("/assets/{name}", assets::asset)
 }
 
 /// One page of the app: its script, stylesheet and who may open it.
