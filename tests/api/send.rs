@@ -946,6 +946,17 @@ mod too_long {
                 .contains("40 characters"),
             "{queue}"
         );
+        // The campaign's managers see the holds, once per contact however
+        // often the queue is asked, and apart from refused clicks.
+        assert_eq!(app.queue(&fixture, 2).await["held_for_length"], 2);
+        let path = format!("/v1/campaigns/{}/metrics", fixture.campaign_id);
+        let metrics = app
+            .eventually(&fixture.owner, &path, |m| {
+                m["held_by_reason"]["message_too_long"] == 2
+            })
+            .await;
+        assert_eq!(metrics["blocked"], 0, "{metrics}");
+        assert_eq!(metrics["blocked_by_reason"], json!({}), "{metrics}");
         app
     }
 }
