@@ -8,7 +8,9 @@
 //! run. One test binary, so the build links once.
 
 mod keywords;
+mod telnyx;
 mod template;
+mod twilio;
 
 use std::path::{Path, PathBuf};
 
