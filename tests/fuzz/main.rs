@@ -7,6 +7,7 @@
 //! and replayed first from then on. `PROPTEST_CASES` sets how many cases
 //! run. One test binary, so the build links once.
 
+mod click_token;
 mod keywords;
 mod telnyx;
 mod template;
