@@ -8,6 +8,7 @@
 //! run. One test binary, so the build links once.
 
 mod click_token;
+mod csv_import;
 mod csv_shape;
 mod keywords;
 mod telnyx;
