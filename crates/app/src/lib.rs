@@ -17,7 +17,7 @@ pub mod click_token;
 mod command;
 mod config;
 mod conversation;
-mod csv_shape;
+pub mod csv_shape;
 pub mod demo;
 mod dispatch;
 mod error;
