@@ -1,11 +1,9 @@
 //! The Telnyx client against a stand-in for api.telnyx.com.
 
-use std::time::Duration;
-
 use serde_json::json;
 use textbank_sms::{Carrier, SubmitOutcome, TelnyxCarrier, TelnyxConfig};
 
-use crate::helpers::{MockServer, Recorded, Reply, client, closed_port_base, message};
+use crate::helpers::{MockServer, Recorded, Reply, client, message, rejected, submit};
 
 const KEY: &str = "KEY0123456789ABCDEF_secret";
 const PROFILE: &str = "4001767e-ce0f-4cae-9d5f-0d5e636e7809";
@@ -38,6 +36,18 @@ fn assert_is_messages_create(request: &Recorded) -> serde_json::Value {
     );
     assert_eq!(request.header("content-type"), Some("application/json"));
     serde_json::from_slice(&request.body).unwrap()
+}
+
+crate::carrier_contract! {
+    connect: |base: &str, http| carrier(base, None, http),
+    created: (200, CREATED),
+    throttled: (
+        429,
+        r#"{"errors":[{"code":"10011","title":"Too many requests"}]}"#,
+        "10011",
+        "Too many requests",
+    ),
+    server_error: (503, r#"{"errors":[{"code":"10007","title":"Unexpected error"}]}"#),
 }
 
 #[tokio::test]
@@ -110,82 +120,13 @@ async fn refused_message_is_rejected_for_good_with_telnyx_code() {
         r#"{"errors":[{"code":"40310","title":"Invalid 'to' address","detail":"The 'to' address should be in E.164 format.","source":{"pointer":"/to"},"meta":{"url":"https://developers.telnyx.com/docs/overview/errors/40310"}}]}"#,
     ))
     .await;
-    let outcome = carrier(&server.base, None, client())
-        .submit(&message("+12025550100"))
-        .await;
+    let outcome = submit(carrier(&server.base, None, client())).await;
     assert_eq!(
         outcome,
-        SubmitOutcome::Rejected {
-            code: "40310".to_owned(),
-            message: "The 'to' address should be in E.164 format.".to_owned(),
-            retryable: false,
-        }
-    );
-}
-
-#[tokio::test]
-async fn too_many_requests_is_rejected_as_retryable() {
-    let server = MockServer::start(Reply::json(
-        429,
-        r#"{"errors":[{"code":"10011","title":"Too many requests"}]}"#,
-    ))
-    .await;
-    let outcome = carrier(&server.base, None, client())
-        .submit(&message("+12025550100"))
-        .await;
-    assert_eq!(
-        outcome,
-        SubmitOutcome::Rejected {
-            code: "10011".to_owned(),
-            message: "Too many requests".to_owned(),
-            retryable: true,
-        }
-    );
-}
-
-#[tokio::test]
-async fn server_error_is_unknown() {
-    let server = MockServer::start(Reply::json(
-        503,
-        r#"{"errors":[{"code":"10007","title":"Unexpected error"}]}"#,
-    ))
-    .await;
-    let outcome = carrier(&server.base, None, client())
-        .submit(&message("+12025550100"))
-        .await;
-    assert!(
-        matches!(outcome, SubmitOutcome::Unknown { .. }),
-        "{outcome:?}"
-    );
-}
-
-#[tokio::test]
-async fn refused_connection_is_rejected_as_retryable() {
-    let base = closed_port_base().await;
-    let outcome = carrier(&base, None, client())
-        .submit(&message("+12025550100"))
-        .await;
-    assert!(
-        matches!(
-            &outcome,
-            SubmitOutcome::Rejected {
-                retryable: true,
-                ..
-            }
-        ),
-        "{outcome:?}"
-    );
-}
-
-#[tokio::test]
-async fn timeout_after_sending_is_unknown() {
-    let server = MockServer::start(Reply::json(200, CREATED).after(Duration::from_secs(3))).await;
-    let http = textbank_sms::http_client(Duration::from_millis(300)).unwrap();
-    let outcome = carrier(&server.base, None, http)
-        .submit(&message("+12025550100"))
-        .await;
-    assert!(
-        matches!(outcome, SubmitOutcome::Unknown { .. }),
-        "{outcome:?}"
+        rejected(
+            "40310",
+            "The 'to' address should be in E.164 format.",
+            false
+        )
     );
 }
