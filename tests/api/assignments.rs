@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     TestApp, expect_conflict, expect_error, expect_forbidden, expect_invalid_request,
-    expect_not_found, expect_unauthenticated,
+    expect_not_found, expect_unauthenticated, json,
 };
 
 crate::on_both_backends!(
@@ -26,10 +26,6 @@ crate::on_both_backends!(
 );
 
 const QUERY: &str = "name=Precinct%2012&source=voter%20file&consent_basis=opted%20in";
-
-async fn json(response: reqwest::Response) -> Value {
-    response.json().await.expect("JSON")
-}
 
 /// A list of `n` contacts: +1555201xxxx, x counting from 0.
 fn list_csv(n: usize) -> String {
@@ -89,11 +85,8 @@ fn path(campaign: &str, rest: &str) -> String {
 
 /// Assignment events in the whole log: a refused request must add none.
 async fn assignment_events(app: &TestApp) -> usize {
-    app.app
-        .events()
-        .read_all(1, 100_000)
+    app.events_after(0)
         .await
-        .expect("read log")
         .iter()
         .filter(|e| e.event_type == "ContactsAssigned" || e.event_type == "ContactsReleased")
         .count()
@@ -145,8 +138,8 @@ async fn a_manager_assigns_unassigned_contacts_in_phone_order_and_reads_the_coun
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let (_, manager) = app
-        .member_with_key(&owner, "manager@example.org", "manager")
+    let manager = app
+        .member_key(&owner, "manager@example.org", "manager")
         .await;
     let (ana, _) = app
         .member_with_key(&owner, "ana@example.org", "texter")
@@ -171,15 +164,13 @@ async fn a_manager_assigns_unassigned_contacts_in_phone_order_and_reads_the_coun
     assert!(first["position"].as_u64().unwrap() > 0);
 
     // Only 7 are left.
-    let second = json(
-        app.post_as(
+    let second = app
+        .post_ok(
             &manager,
             &path(&id, ""),
             &json!({"texter_id": ben, "count": 10}),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(second["assigned"], 7);
     assert!(second["position"].as_u64() > first["position"].as_u64());
     let none = app
@@ -202,7 +193,7 @@ async fn a_manager_assigns_unassigned_contacts_in_phone_order_and_reads_the_coun
         BTreeMap::from([(ana.clone(), 5), (ben.clone(), 7)])
     );
     assert_eq!(unassigned, 0);
-    let body = json(app.get_as(&manager, &path(&id, "")).await).await;
+    let body = app.get_ok(&manager, &path(&id, "")).await;
     assert_eq!(body["campaign_id"], id.as_str());
     assert!(
         body["texters"]
@@ -261,12 +252,12 @@ async fn a_texter_requests_its_batch_only_while_the_campaign_is_active(app: Test
     assert_eq!(json(empty).await["assigned"], 0);
 
     // A texter sees its own count only.
-    let own = json(app.get_as(&ana_key, &path(&id, "")).await).await;
+    let own = app.get_ok(&ana_key, &path(&id, "")).await;
     assert_eq!(
         own,
         json!({"campaign_id": id, "texters": [{"texter_id": ana, "name": "Test Member", "assigned": 6}]})
     );
-    let own = json(app.get_as(&ben_key, &path(&id, "")).await).await;
+    let own = app.get_ok(&ben_key, &path(&id, "")).await;
     assert_eq!(own["texters"][0]["assigned"], 4);
     assert!(own.get("unassigned").is_none());
 
@@ -331,32 +322,26 @@ async fn release_and_reassignment_move_a_texters_contacts(app: TestApp) -> TestA
     assert_eq!(unassigned, 4);
 
     // Without a count: everything.
-    let moved = json(
-        app.post_as(
+    let moved = app
+        .post_ok(
             &owner,
             &path(&id, "/reassign"),
             &json!({"from_texter_id": ana, "to_texter_id": ben}),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(moved["reassigned"], 1);
-    let released = json(
-        app.post_as(&owner, &path(&id, "/release"), &json!({"texter_id": ben}))
-            .await,
-    )
-    .await;
+    let released = app
+        .post_ok(&owner, &path(&id, "/release"), &json!({"texter_id": ben}))
+        .await;
     assert_eq!(released["released"], 4);
     let (texters, unassigned) = counts(&app, &owner, &id).await;
     assert_eq!(texters, BTreeMap::new());
     assert_eq!(unassigned, 8);
     // Nothing left to release: 200, zero, no event.
     let before = assignment_events(&app).await;
-    let released = json(
-        app.post_as(&owner, &path(&id, "/release"), &json!({"texter_id": ben}))
-            .await,
-    )
-    .await;
+    let released = app
+        .post_ok(&owner, &path(&id, "/release"), &json!({"texter_id": ben}))
+        .await;
     assert_eq!(released["released"], 0);
     assert_eq!(assignment_events(&app).await, before);
 
@@ -374,7 +359,7 @@ async fn release_and_reassignment_move_a_texters_contacts(app: TestApp) -> TestA
         &json!({"from_texter_id": ana, "to_texter_id": ben}),
     )
     .await;
-    let log = app.app.events().read_all(1, 100_000).await.unwrap();
+    let log = app.events_after(0).await;
     let tail: Vec<&str> = log
         .iter()
         .rev()
@@ -555,7 +540,7 @@ async fn a_bad_batch_size_is_rejected_and_stores_no_campaign(app: TestApp) -> Te
         let error = expect_invalid_request(app.post_as(&owner, "/v1/campaigns", &body).await).await;
         assert!(error.contains(expected), "{size}: {error}");
     }
-    let campaigns = json(app.get_as(&owner, "/v1/campaigns").await).await;
+    let campaigns = app.get_ok(&owner, "/v1/campaigns").await;
     assert_eq!(campaigns["campaigns"], json!([]));
     app
 }
@@ -565,11 +550,11 @@ async fn only_the_right_roles_and_member_bound_keys_may_assign_or_request(app: T
     let (ana, ana_key) = app
         .member_with_key(&owner, "ana@example.org", "texter")
         .await;
-    let (_, manager) = app
-        .member_with_key(&owner, "manager@example.org", "manager")
+    let manager = app
+        .member_key(&owner, "manager@example.org", "manager")
         .await;
-    let (_, compliance) = app
-        .member_with_key(&owner, "compliance@example.org", "compliance")
+    let compliance = app
+        .member_key(&owner, "compliance@example.org", "compliance")
         .await;
     let unbound = app
         .post_as(
@@ -741,7 +726,7 @@ async fn concurrent_requests_never_hand_out_a_contact_twice(app: TestApp) -> Tes
     assert_eq!(total, CONTACTS as u64, "every contact handed out, once");
 
     // The log: no phone in two assignments, every phone assigned.
-    let log = app.app.events().read_all(1, 100_000).await.unwrap();
+    let log = app.events_after(0).await;
     let mut seen = BTreeSet::new();
     for event in log.iter().filter(|e| e.event_type == "ContactsAssigned") {
         for phone in event.data["phones"].as_array().unwrap() {

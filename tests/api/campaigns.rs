@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, expect_conflict, expect_forbidden, expect_invalid_request, expect_not_found,
+    TestApp, expect_conflict, expect_forbidden, expect_invalid_request, expect_not_found, json,
 };
 
 crate::on_both_backends!(
@@ -36,10 +36,6 @@ const FIRST_LIST: &str = "firstName,lastName,cell,zip,Polling Place\r\n\
 const SECOND_LIST: &str = "first_name,cell,ward\r\n\
     Benjamin,+1 555 201 0002,4\r\n\
     Dee,555-201-0004,5\r\n";
-
-async fn json(response: reqwest::Response) -> Value {
-    response.json().await.expect("JSON")
-}
 
 async fn upload(app: &TestApp, key: &str, csv: &str) -> String {
     let response = app.upload(key, QUERY, csv.to_owned()).await;
@@ -72,18 +68,15 @@ fn campaign_body(list_ids: &[&str]) -> Value {
 
 /// Campaign events in the whole log: a refused request must add none.
 async fn campaign_events(app: &TestApp) -> usize {
-    app.app
-        .events()
-        .read_all(1, 100_000)
+    app.events_after(0)
         .await
-        .expect("read log")
         .iter()
         .filter(|event| event.stream_id.as_str().starts_with("campaign-"))
         .count()
 }
 
 async fn assert_no_campaigns(app: &TestApp, key: &str) {
-    let campaigns = json(app.get_as(key, "/v1/campaigns").await).await;
+    let campaigns = app.get_ok(key, "/v1/campaigns").await;
     assert_eq!(campaigns["campaigns"], json!([]), "{campaigns}");
     assert_eq!(campaign_events(app).await, 0);
 }
@@ -98,8 +91,8 @@ async fn a_manager_creates_a_campaign_with_a_rendered_sample_and_an_opt_out_warn
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let (_, manager) = app
-        .member_with_key(&owner, "manager@example.org", "manager")
+    let manager = app
+        .member_key(&owner, "manager@example.org", "manager")
         .await;
     let list = upload(&app, &owner, FIRST_LIST).await;
     let created = create(&app, &manager, &campaign_body(&[&list])).await;
@@ -132,10 +125,10 @@ async fn a_manager_creates_a_campaign_with_a_rendered_sample_and_an_opt_out_warn
     );
 
     let id = created["campaign_id"].as_str().unwrap();
-    let fetched = json(app.get_as(&manager, &format!("/v1/campaigns/{id}")).await).await;
+    let fetched = app.get_ok(&manager, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(fetched["script"], created["script"]);
     assert_eq!(fetched["contacts"], 3);
-    let all = json(app.get_as(&manager, "/v1/campaigns").await).await;
+    let all = app.get_ok(&manager, "/v1/campaigns").await;
     assert_eq!(all["campaigns"].as_array().unwrap().len(), 1);
     assert_eq!(all["campaigns"][0]["campaign_id"], id);
 
@@ -318,7 +311,7 @@ async fn custom_texting_hours_are_kept_and_shown(app: TestApp) -> TestApp {
     body["texting_hours"] = json!({"start": "08:30", "end": "21:00"});
     let created = create(&app, &owner, &body).await;
     let id = created["campaign_id"].as_str().unwrap();
-    let fetched = json(app.get_as(&owner, &format!("/v1/campaigns/{id}")).await).await;
+    let fetched = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(
         fetched["texting_hours"],
         json!({"start": "08:30", "end": "21:00"})
@@ -344,7 +337,7 @@ async fn script_revisions_are_versioned_and_validated(app: TestApp) -> TestApp {
         .await;
         assert!(error.contains(expected), "{message:?}: {error}");
     }
-    let fetched = json(app.get_as(&owner, &format!("/v1/campaigns/{id}")).await).await;
+    let fetched = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(fetched["script"], created["script"], "nothing half-written");
 
     let revised = put_as(
@@ -369,7 +362,7 @@ async fn script_revisions_are_versioned_and_validated(app: TestApp) -> TestApp {
         "Hey Ana, vote at Main St Library! Reply STOP to opt out"
     );
     assert_eq!(revised["warnings"], json!([]));
-    let fetched = json(app.get_as(&owner, &format!("/v1/campaigns/{id}")).await).await;
+    let fetched = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(fetched["script"]["version"], 2);
     assert_eq!(
         fetched["script"]["initial_message"],
@@ -407,8 +400,8 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let (_, manager) = app
-        .member_with_key(&owner, "manager@example.org", "manager")
+    let manager = app
+        .member_key(&owner, "manager@example.org", "manager")
         .await;
     let list = upload(&app, &owner, FIRST_LIST).await;
     let created = create(&app, &manager, &campaign_body(&[&list])).await;
@@ -436,7 +429,7 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
     assert!(error.contains("draft or paused"), "{error}");
 
     expect_status(
-        json(app.post_as(&manager, &step("pause"), &json!({})).await).await,
+        app.post_ok(&manager, &step("pause"), &json!({})).await,
         "paused",
     );
     let revised = put_as(&app, &manager, &script, &new_script).await;
@@ -444,11 +437,11 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
     assert_eq!(json(revised).await["script"]["version"], 2);
     expect_conflict(app.post_as(&manager, &step("launch"), &json!({})).await).await;
     expect_status(
-        json(app.post_as(&manager, &step("resume"), &json!({})).await).await,
+        app.post_ok(&manager, &step("resume"), &json!({})).await,
         "active",
     );
     expect_status(
-        json(app.post_as(&manager, &step("archive"), &json!({})).await).await,
+        app.post_ok(&manager, &step("archive"), &json!({})).await,
         "archived",
     );
     for action in ["launch", "pause", "resume", "archive"] {
@@ -456,7 +449,7 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
         assert!(error.contains("that is archived"), "{action}: {error}");
     }
     expect_conflict(put_as(&app, &manager, &script, &new_script).await).await;
-    let fetched = json(app.get_as(&manager, &format!("/v1/campaigns/{id}")).await).await;
+    let fetched = app.get_ok(&manager, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(fetched["status"], "archived");
     assert_eq!(fetched["script"]["version"], 2);
 
@@ -464,13 +457,10 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
     let draft = create(&app, &manager, &campaign_body(&[&list])).await;
     let draft_id = draft["campaign_id"].as_str().unwrap();
     expect_status(
-        json(
-            app.post_as(
-                &manager,
-                &format!("/v1/campaigns/{draft_id}/archive"),
-                &json!({}),
-            )
-            .await,
+        app.post_ok(
+            &manager,
+            &format!("/v1/campaigns/{draft_id}/archive"),
+            &json!({}),
         )
         .await,
         "archived",
@@ -491,18 +481,16 @@ async fn launching_without_a_list_is_a_conflict(app: TestApp) -> TestApp {
     )
     .await;
     assert!(error.contains("without a contact list"), "{error}");
-    let fetched = json(app.get_as(&owner, &format!("/v1/campaigns/{id}")).await).await;
+    let fetched = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(fetched["status"], "draft");
     app
 }
 
 async fn texters_and_compliance_read_but_cannot_manage_campaigns(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let (_, texter) = app
-        .member_with_key(&owner, "texter@example.org", "texter")
-        .await;
-    let (_, compliance) = app
-        .member_with_key(&owner, "compliance@example.org", "compliance")
+    let texter = app.member_key(&owner, "texter@example.org", "texter").await;
+    let compliance = app
+        .member_key(&owner, "compliance@example.org", "compliance")
         .await;
     let list = upload(&app, &owner, FIRST_LIST).await;
     for key in [&texter, &compliance] {
@@ -517,7 +505,7 @@ async fn texters_and_compliance_read_but_cannot_manage_campaigns(app: TestApp) -
     let created = create(&app, &owner, &campaign_body(&[&list])).await;
     let id = created["campaign_id"].as_str().unwrap();
     for key in [&texter, &compliance] {
-        let all = json(app.get_as(key, "/v1/campaigns").await).await;
+        let all = app.get_ok(key, "/v1/campaigns").await;
         assert_eq!(all["campaigns"].as_array().unwrap().len(), 1);
         let one = app.get_as(key, &format!("/v1/campaigns/{id}")).await;
         assert_eq!(one.status(), 200);
@@ -539,7 +527,7 @@ async fn texters_and_compliance_read_but_cannot_manage_campaigns(app: TestApp) -
         )
         .await;
     }
-    let fetched = json(app.get_as(&owner, &format!("/v1/campaigns/{id}")).await).await;
+    let fetched = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(fetched["status"], "draft");
     assert_eq!(fetched["script"]["version"], 1);
     let unauthenticated = app.get("/v1/campaigns").await;
@@ -553,7 +541,7 @@ async fn another_orgs_campaign_answers_404(app: TestApp) -> TestApp {
     let list = upload(&app, &owner, FIRST_LIST).await;
     let created = create(&app, &owner, &campaign_body(&[&list])).await;
     let id = created["campaign_id"].as_str().unwrap();
-    let all = json(app.get_as(&other, "/v1/campaigns").await).await;
+    let all = app.get_ok(&other, "/v1/campaigns").await;
     assert_eq!(all["campaigns"], json!([]));
     for path in [format!("/v1/campaigns/{id}"), "/v1/campaigns/nope".into()] {
         let error = expect_not_found(app.get_as(&other, &path).await).await;
@@ -576,7 +564,7 @@ async fn another_orgs_campaign_answers_404(app: TestApp) -> TestApp {
         .await,
     )
     .await;
-    let fetched = json(app.get_as(&owner, &format!("/v1/campaigns/{id}")).await).await;
+    let fetched = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(fetched["status"], "draft");
     assert_eq!(fetched["script"]["version"], 1);
     app
@@ -612,7 +600,7 @@ async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp
     )
     .await;
     assert_eq!(changed.status(), 200);
-    let fetched = json(app.get_as(&owner, &path).await).await;
+    let fetched = app.get_ok(&owner, &path).await;
     assert_eq!(fetched["name"], "GOTV: final weekend");
     assert_eq!(
         fetched["texting_hours"],
@@ -643,7 +631,7 @@ async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp
     assert_eq!(campaign_events(&app).await, before);
 
     // Who may: managers of this org only.
-    let (_, texter) = app.member_with_key(&owner, "t@example.org", "texter").await;
+    let texter = app.member_key(&owner, "t@example.org", "texter").await;
     expect_forbidden(patch_as(&app, &texter, &path, &json!({"name": "x"})).await).await;
     let other = app.create_org("Other").await;
     expect_not_found(patch_as(&app, &other, &path, &json!({"name": "x"})).await).await;

@@ -57,6 +57,14 @@ pub(crate) fn wait_exit(mut child: Child) -> std::process::ExitStatus {
     panic!("textbank did not exit within 5 s of the signal");
 }
 
+/// Signals the server, checks that it exits cleanly, and removes its
+/// database.
+pub(crate) fn stop_cleanly(child: Child, signal_name: &str, db: &Path) {
+    signal(&child, signal_name);
+    assert!(wait_exit(child).success());
+    remove(db);
+}
+
 pub(crate) fn remove(db: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         let mut file = db.as_os_str().to_owned();
@@ -73,9 +81,7 @@ async fn serve_creates_the_sqlite_database_answers_and_exits_cleanly_on_sigterm(
     assert!(db.exists(), "the database file is created on start");
     let ready = reqwest::get(format!("{address}/ready")).await.unwrap();
     assert_eq!(ready.status(), 200);
-    signal(&child, "TERM");
-    assert!(wait_exit(child).success());
-    remove(&db);
+    stop_cleanly(child, "TERM", &db);
 }
 
 #[tokio::test]
@@ -89,9 +95,7 @@ async fn serve_exits_cleanly_on_sigint() {
             .status(),
         200
     );
-    signal(&child, "INT");
-    assert!(wait_exit(child).success());
-    remove(&db);
+    stop_cleanly(child, "INT", &db);
 }
 
 #[test]
@@ -188,9 +192,7 @@ async fn admin_create_org_prints_an_owner_key_that_the_server_accepts() {
     let me: serde_json::Value = me.json().await.unwrap();
     assert_eq!(me["org_id"], created["org_id"]);
     assert_eq!(me["role"], "owner");
-    signal(&child, "TERM");
-    assert!(wait_exit(child).success());
-    remove(&db);
+    stop_cleanly(child, "TERM", &db);
 }
 
 #[test]
@@ -210,6 +212,16 @@ fn admin_create_org_refuses_a_blank_name() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("name must not be empty"));
     remove(&db);
+}
+
+/// An org made with `textbank admin create-org` in the database at `url`;
+/// its owner key.
+pub(crate) fn org_created_by_cli(url: &str, name: &str) -> String {
+    let created = json_lines(&["admin", "create-org", "--name", name, "--database-url", url]);
+    created[0]["owner_key"]
+        .as_str()
+        .expect("an owner key")
+        .to_owned()
 }
 
 /// Runs the binary with `args`; its stdout lines as JSON, after checking
@@ -236,15 +248,7 @@ pub(crate) fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
 async fn projections_status_and_rebuild_from_the_command_line() {
     let db = scratch_path("projections");
     let url = format!("sqlite://{}", db.display());
-    let created = json_lines(&[
-        "admin",
-        "create-org",
-        "--name",
-        "Rivera",
-        "--database-url",
-        &url,
-    ]);
-    let key = created[0]["owner_key"].as_str().unwrap().to_owned();
+    let key = org_created_by_cli(&url, "Rivera");
 
     let status = json_lines(&["projections", "status", "--database-url", &url]);
     let names: Vec<&str> = status
@@ -295,7 +299,5 @@ async fn projections_status_and_rebuild_from_the_command_line() {
         .await
         .unwrap();
     assert_eq!(me.status(), 200);
-    signal(&child, "TERM");
-    assert!(wait_exit(child).success());
-    remove(&db);
+    stop_cleanly(child, "TERM", &db);
 }
