@@ -106,22 +106,14 @@ async fn apply_one(
             );
         }
         OrgEvent::ApiKeyRevoked { key_id } => {
-            execute!(
-                tx,
-                "UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND org_id = $3 AND revoked_at IS NULL",
-                at,
-                Uuid::from(*key_id),
-                org
-            );
+            let sql = "UPDATE api_keys SET revoked_at = $1
+                        WHERE key_id = $2 AND org_id = $3 AND revoked_at IS NULL";
+            execute!(tx, sql, at, Uuid::from(*key_id), org);
         }
         OrgEvent::PasswordResetIssued { member_id } => {
-            execute!(
-                tx,
-                "UPDATE members SET password_reset_at = $1 WHERE member_id = $2 AND org_id = $3",
-                at,
-                Uuid::from(*member_id),
-                org
-            );
+            let sql =
+                "UPDATE members SET password_reset_at = $1 WHERE member_id = $2 AND org_id = $3";
+            execute!(tx, sql, at, Uuid::from(*member_id), org);
         }
         OrgEvent::CarrierConfigured { .. } | OrgEvent::CarrierSettingsChanged { .. } => {}
     }
