@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     TestApp, expect_conflict, expect_error, expect_forbidden, expect_invalid_request,
-    expect_not_found, expect_unauthenticated, json,
+    expect_not_found, expect_unauthenticated, json, sent,
 };
 
 crate::on_both_backends!(
@@ -241,13 +241,7 @@ async fn a_texter_requests_its_batch_only_while_the_campaign_is_active(app: Test
     assert_eq!(got[1]["texter_id"], ben.as_str());
 
     // An empty body is as good as {}.
-    let empty = app
-        .client
-        .post(app.url(&request))
-        .bearer_auth(&ana_key)
-        .send()
-        .await
-        .unwrap();
+    let empty = sent(app.client.post(app.url(&request)).bearer_auth(&ana_key)).await;
     assert_eq!(empty.status(), 200);
     assert_eq!(json(empty).await["assigned"], 0);
 
@@ -497,15 +491,14 @@ async fn bad_assignment_input_is_rejected_and_changes_nothing(app: TestApp) -> T
         .await;
         assert_eq!(error, "texter not found");
     }
-    let malformed = app
-        .client
-        .post(app.url(&path(&id, "")))
-        .bearer_auth(&owner)
-        .header("content-type", "application/json")
-        .body("{\"texter_id\": ")
-        .send()
-        .await
-        .unwrap();
+    let malformed = sent(
+        app.client
+            .post(app.url(&path(&id, "")))
+            .bearer_auth(&owner)
+            .header("content-type", "application/json")
+            .body("{\"texter_id\": "),
+    )
+    .await;
     expect_error(malformed, 400, "invalid_json").await;
     let error = expect_invalid_request(
         app.post_as(&ana_key, &path(&id, "/request"), &json!({"count": 500}))
@@ -597,12 +590,7 @@ async fn only_the_right_roles_and_member_bound_keys_may_assign_or_request(app: T
             "{error}"
         );
     }
-    let unauthenticated = app
-        .client
-        .post(app.url(&path(&id, "/request")))
-        .send()
-        .await
-        .unwrap();
+    let unauthenticated = sent(app.client.post(app.url(&path(&id, "/request")))).await;
     expect_unauthenticated(unauthenticated).await;
     assert_eq!(assignment_events(&app).await, 0);
     app
@@ -700,13 +688,7 @@ async fn concurrent_requests_never_hand_out_a_contact_twice(app: TestApp) -> Tes
             let (client, url, key, texter) =
                 (app.client.clone(), url.clone(), key.clone(), texter.clone());
             tasks.spawn(async move {
-                let response = client
-                    .post(url)
-                    .bearer_auth(key)
-                    .json(&json!({}))
-                    .send()
-                    .await
-                    .expect("request");
+                let response = sent(client.post(url).bearer_auth(key).json(&json!({}))).await;
                 let status = response.status().as_u16();
                 let body: Value = response.json().await.expect("JSON");
                 (round, texter, status, body)

@@ -16,7 +16,7 @@ use textbank_store::{ExpectedVersion, NewEvent};
 
 use crate::helpers::{
     TestApp, assert_csv, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
-    success_json as json, weekday_afternoon,
+    sent, success_json as json, weekday_afternoon,
 };
 
 crate::on_both_backends!(spawn = spawn_send_app;
@@ -137,15 +137,15 @@ async fn click(
     key: &str,
     agent: &str,
 ) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/messages"))
-        .bearer_auth(&fx.texter)
-        .header("idempotency-key", key)
-        .header("user-agent", agent)
-        .json(&json!({"click_token": token, "clicked_at": weekday_afternoon()}))
-        .send()
-        .await
-        .expect("request")
+    sent(
+        app.client
+            .post(app.url("/v1/messages"))
+            .bearer_auth(&fx.texter)
+            .header("idempotency-key", key)
+            .header("user-agent", agent)
+            .json(&json!({"click_token": token, "clicked_at": weekday_afternoon()})),
+    )
+    .await
 }
 
 /// Sends the first queued message 1.8 s after it was shown; returns the

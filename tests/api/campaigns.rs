@@ -46,14 +46,12 @@ async fn upload(app: &TestApp, key: &str, csv: &str) -> String {
         .to_owned()
 }
 
-async fn put_as(app: &TestApp, key: &str, path: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .put(app.url(path))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .expect("request")
+/// The campaign is still a draft with its first script: refused requests
+/// changed nothing.
+async fn assert_untouched_draft(app: &TestApp, key: &str, id: &str) {
+    let fetched = app.get_ok(key, &format!("/v1/campaigns/{id}")).await;
+    assert_eq!(fetched["status"], "draft");
+    assert_eq!(fetched["script"]["version"], 1);
 }
 
 fn campaign_body(list_ids: &[&str]) -> Value {
@@ -332,7 +330,8 @@ async fn script_revisions_are_versioned_and_validated(app: TestApp) -> TestApp {
         ("", "the message is empty"),
     ] {
         let error = expect_invalid_request(
-            put_as(&app, &owner, &path, &json!({"initial_message": message})).await,
+            app.put_as(&owner, &path, &json!({"initial_message": message}))
+                .await,
         )
         .await;
         assert!(error.contains(expected), "{message:?}: {error}");
@@ -340,15 +339,10 @@ async fn script_revisions_are_versioned_and_validated(app: TestApp) -> TestApp {
     let fetched = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(fetched["script"], created["script"], "nothing half-written");
 
-    let revised = put_as(
-        &app,
-        &owner,
-        &path,
-        &json!({
+    let revised = app.put_as(&owner, &path, &json!({
             "initial_message": "Hey {first_name}, vote at {polling_place}! Reply STOP to opt out",
             "canned_responses": [{"title": "Thanks", "body": "Thank you, {first_name}!"}],
-        }),
-    )
+        }))
     .await;
     assert_eq!(revised.status(), 200);
     let revised = json(revised).await;
@@ -383,13 +377,8 @@ async fn script_revisions_are_versioned_and_validated(app: TestApp) -> TestApp {
     assert_eq!(versions, [1, 2]);
 
     let error = expect_invalid_request(
-        put_as(
-            &app,
-            &owner,
-            &path,
-            &json!({"initial_message": "Hi", "extra": 1}),
-        )
-        .await,
+        app.put_as(&owner, &path, &json!({"initial_message": "Hi", "extra": 1}))
+            .await,
     )
     .await;
     assert!(error.contains("extra"), "{error}");
@@ -425,14 +414,14 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
     expect_status(json(launched).await, "active");
     let error = expect_conflict(app.post_as(&manager, &step("launch"), &json!({})).await).await;
     assert!(error.contains("that is active"), "{error}");
-    let error = expect_conflict(put_as(&app, &manager, &script, &new_script).await).await;
+    let error = expect_conflict(app.put_as(&manager, &script, &new_script).await).await;
     assert!(error.contains("draft or paused"), "{error}");
 
     expect_status(
         app.post_ok(&manager, &step("pause"), &json!({})).await,
         "paused",
     );
-    let revised = put_as(&app, &manager, &script, &new_script).await;
+    let revised = app.put_as(&manager, &script, &new_script).await;
     assert_eq!(revised.status(), 200);
     assert_eq!(json(revised).await["script"]["version"], 2);
     expect_conflict(app.post_as(&manager, &step("launch"), &json!({})).await).await;
@@ -448,7 +437,7 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
         let error = expect_conflict(app.post_as(&manager, &step(action), &json!({})).await).await;
         assert!(error.contains("that is archived"), "{action}: {error}");
     }
-    expect_conflict(put_as(&app, &manager, &script, &new_script).await).await;
+    expect_conflict(app.put_as(&manager, &script, &new_script).await).await;
     let fetched = app.get_ok(&manager, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(fetched["status"], "archived");
     assert_eq!(fetched["script"]["version"], 2);
@@ -517,8 +506,7 @@ async fn texters_and_compliance_read_but_cannot_manage_campaigns(app: TestApp) -
             .await;
         }
         expect_forbidden(
-            put_as(
-                &app,
+            app.put_as(
                 key,
                 &format!("/v1/campaigns/{id}/script"),
                 &json!({"initial_message": "Hi"}),
@@ -527,9 +515,7 @@ async fn texters_and_compliance_read_but_cannot_manage_campaigns(app: TestApp) -
         )
         .await;
     }
-    let fetched = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
-    assert_eq!(fetched["status"], "draft");
-    assert_eq!(fetched["script"]["version"], 1);
+    assert_untouched_draft(&app, &owner, id).await;
     let unauthenticated = app.get("/v1/campaigns").await;
     assert_eq!(unauthenticated.status(), 401);
     app
@@ -555,8 +541,7 @@ async fn another_orgs_campaign_answers_404(app: TestApp) -> TestApp {
         .await;
     }
     expect_not_found(
-        put_as(
-            &app,
+        app.put_as(
             &other,
             &format!("/v1/campaigns/{id}/script"),
             &json!({"initial_message": "Hi"}),
@@ -564,20 +549,8 @@ async fn another_orgs_campaign_answers_404(app: TestApp) -> TestApp {
         .await,
     )
     .await;
-    let fetched = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
-    assert_eq!(fetched["status"], "draft");
-    assert_eq!(fetched["script"]["version"], 1);
+    assert_untouched_draft(&app, &owner, id).await;
     app
-}
-
-async fn patch_as(app: &TestApp, key: &str, path: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .patch(app.url(path))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .expect("request")
 }
 
 async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp {
@@ -592,12 +565,7 @@ async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp
     assert_eq!(launched.status(), 200);
 
     // While active: a new name and hours; the batch size is kept.
-    let changed = patch_as(
-        &app,
-        &owner,
-        &path,
-        &json!({"name": "  GOTV: final weekend ", "texting_hours": {"start": "10:00", "end": "19:30"}}),
-    )
+    let changed = app.patch_as(&owner, &path, &json!({"name": "  GOTV: final weekend ", "texting_hours": {"start": "10:00", "end": "19:30"}}))
     .await;
     assert_eq!(changed.status(), 200);
     let fetched = app.get_ok(&owner, &path).await;
@@ -625,23 +593,26 @@ async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp
         json!({"assignment_batch_size": 0}),
         json!({"status": "draft"}),
     ] {
-        let response = patch_as(&app, &owner, &path, &bad).await;
+        let response = app.patch_as(&owner, &path, &bad).await;
         expect_invalid_request(response).await;
     }
     assert_eq!(campaign_events(&app).await, before);
 
     // Who may: managers of this org only.
     let texter = app.member_key(&owner, "t@example.org", "texter").await;
-    expect_forbidden(patch_as(&app, &texter, &path, &json!({"name": "x"})).await).await;
+    expect_forbidden(app.patch_as(&texter, &path, &json!({"name": "x"})).await).await;
     let other = app.create_org("Other").await;
-    expect_not_found(patch_as(&app, &other, &path, &json!({"name": "x"})).await).await;
+    expect_not_found(app.patch_as(&other, &path, &json!({"name": "x"})).await).await;
 
     // Archived: settled for good.
     let archived = app
         .post_as(&owner, &format!("{path}/archive"), &json!({}))
         .await;
     assert_eq!(archived.status(), 200);
-    expect_conflict(patch_as(&app, &owner, &path, &json!({"assignment_batch_size": 25})).await)
-        .await;
+    expect_conflict(
+        app.patch_as(&owner, &path, &json!({"assignment_batch_size": 25}))
+            .await,
+    )
+    .await;
     app
 }

@@ -101,20 +101,9 @@ async fn serve_exits_cleanly_on_sigint() {
 #[test]
 fn migrate_applies_the_migrations_and_is_idempotent() {
     let db = scratch_path("migrate");
+    let url = format!("sqlite://{}", db.display());
     for _ in 0..2 {
-        let output = Command::new(BIN)
-            .args([
-                "migrate",
-                "--database-url",
-                &format!("sqlite://{}", db.display()),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output = run_ok(&["migrate", "--database-url", &url]);
         assert!(String::from_utf8_lossy(&output.stdout).contains("migrations applied"));
     }
     remove(&db);
@@ -157,26 +146,17 @@ fn every_serve_flag_is_documented_with_its_environment_variable() {
 async fn admin_create_org_prints_an_owner_key_that_the_server_accepts() {
     let db = scratch_path("create-org");
     let url = format!("sqlite://{}", db.display());
-    let output = Command::new(BIN)
-        .args([
-            "admin",
-            "create-org",
-            "--name",
-            "Rivera for Council",
-            "--database-url",
-            &url,
-        ])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout}");
-    let created: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let args = [
+        "admin",
+        "create-org",
+        "--name",
+        "Rivera for Council",
+        "--database-url",
+        &url,
+    ];
+    let lines = json_lines(&args);
+    assert_eq!(lines.len(), 1, "one JSON line: {lines:?}");
+    let created = &lines[0];
     let key = created["owner_key"].as_str().unwrap();
     assert!(created["org_id"].is_string());
 
@@ -224,9 +204,9 @@ pub(crate) fn org_created_by_cli(url: &str, name: &str) -> String {
         .to_owned()
 }
 
-/// Runs the binary with `args`; its stdout lines as JSON, after checking
-/// that it succeeded.
-pub(crate) fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
+/// Runs the binary with `args` (logging warnings only) and checks that it
+/// succeeded; its output.
+pub(crate) fn run_ok(args: &[&str]) -> std::process::Output {
     let output = Command::new(BIN)
         .args(args)
         .env("RUST_LOG", "warn")
@@ -237,7 +217,13 @@ pub(crate) fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
         "{args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout)
+    output
+}
+
+/// Runs the binary with `args`; its stdout lines as JSON, after checking
+/// that it succeeded.
+pub(crate) fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
+    String::from_utf8(run_ok(args).stdout)
         .unwrap()
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())

@@ -241,6 +241,10 @@ impl TestApp {
         sent(self.request_as(Method::PUT, key, path).json(body)).await
     }
 
+    pub async fn patch_as(&self, key: &str, path: &str, body: &Value) -> Response {
+        sent(self.request_as(Method::PATCH, key, path).json(body)).await
+    }
+
     /// The JSON answer to a GET that must succeed.
     pub async fn get_ok(&self, key: &str, path: &str) -> Value {
         success_json(self.get_as(key, path).await).await
@@ -631,14 +635,18 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    /// Clicks Send on the first message of the fixture texter's queue; the
-    /// click's answer, which must be a success.
-    pub async fn click_first(&self, fixture: &SendFixture) -> Value {
+    /// Clicks Send on the first message of the fixture texter's queue (the
+    /// click must succeed); the conversation it opened.
+    pub async fn send_first(&self, fixture: &SendFixture) -> String {
         let queue = self.queue(fixture, 1).await;
         let token = queue["messages"][0]["click_token"]
             .as_str()
             .expect("a queued message");
-        success_json(self.click(&fixture.texter, token, "k").await).await
+        let sent = success_json(self.click(&fixture.texter, token, "k").await).await;
+        sent["conversation_id"]
+            .as_str()
+            .expect("a conversation")
+            .to_owned()
     }
 
     /// Clicks Send on one queued message.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     On, SendFixture, TestApp, expect_error, expect_forbidden, expect_invalid_request,
-    expect_not_found, expect_unauthenticated, item, spawn_send_app, success_json as json,
+    expect_not_found, expect_unauthenticated, item, sent, spawn_send_app, success_json as json,
 };
 
 crate::on_both_backends!(spawn = spawn_send_app;
@@ -586,14 +586,13 @@ async fn the_stream_pushes_a_voter_reply_to_its_texter_only(app: TestApp) -> Tes
     // From the last of them: nothing new.
     let mut after = Events::open(&app, &fixture.texter, Some(&last_id)).await;
     assert!(after.next(Duration::from_millis(300)).await.is_none());
-    let bad = app
-        .client
-        .get(app.url("/v1/conversations/stream"))
-        .bearer_auth(&fixture.texter)
-        .header("last-event-id", "yesterday")
-        .send()
-        .await
-        .unwrap();
+    let bad = sent(
+        app.client
+            .get(app.url("/v1/conversations/stream"))
+            .bearer_auth(&fixture.texter)
+            .header("last-event-id", "yesterday"),
+    )
+    .await;
     expect_invalid_request(bad).await;
     expect_forbidden(
         app.get_as(

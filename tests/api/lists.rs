@@ -7,7 +7,7 @@ use textbank_store::EventStore;
 
 use crate::helpers::{
     TestApp, assert_csv, expect_forbidden, expect_invalid_request, expect_not_found,
-    expect_payload_too_large, expect_unsupported_media_type, json,
+    expect_payload_too_large, expect_unsupported_media_type, json, sent,
 };
 
 crate::on_both_backends!(
@@ -200,14 +200,13 @@ async fn provenance_is_required_and_the_body_must_be_csv(app: TestApp) -> TestAp
         let message = expect_invalid_request(app.upload(&owner, query, messy_csv()).await).await;
         assert!(message.contains(field), "{message:?} should name {field}");
     }
-    let as_json = app
-        .client
-        .post(app.url(&format!("/v1/lists?{QUERY}")))
-        .bearer_auth(&owner)
-        .json(&json!({"cell": "5552010001"}))
-        .send()
-        .await
-        .unwrap();
+    let as_json = sent(
+        app.client
+            .post(app.url(&format!("/v1/lists?{QUERY}")))
+            .bearer_auth(&owner)
+            .json(&json!({"cell": "5552010001"})),
+    )
+    .await;
     expect_unsupported_media_type(as_json).await;
     assert!(
         app.get_ok(&owner, "/v1/lists").await["lists"]

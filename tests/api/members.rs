@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     TestApp, expect_conflict, expect_error, expect_forbidden, expect_invalid_request,
-    expect_not_found, expect_unauthenticated, expect_unsupported_media_type, item, json,
+    expect_not_found, expect_unauthenticated, expect_unsupported_media_type, item, json, sent,
 };
 
 crate::on_both_backends!(
@@ -29,13 +29,12 @@ async fn requests_without_a_valid_key_are_401_json(app: TestApp) -> TestApp {
     let missing = app.get("/v1/me").await;
     assert_eq!(missing.headers()["www-authenticate"], "Bearer");
     expect_unauthenticated(missing).await;
-    let basic = app
-        .client
-        .get(app.url("/v1/me"))
-        .header("authorization", "Basic abc")
-        .send()
-        .await
-        .unwrap();
+    let basic = sent(
+        app.client
+            .get(app.url("/v1/me"))
+            .header("authorization", "Basic abc"),
+    )
+    .await;
     expect_unauthenticated(basic).await;
     let malformed = app.get_as("not-a-key", "/v1/me").await;
     expect_unauthenticated(malformed).await;
@@ -168,24 +167,22 @@ async fn bad_member_input_is_rejected_with_the_problem_named_and_nothing_stored(
         let message = expect_error(app.post_as(&owner, MEMBERS, &body).await, status, code).await;
         assert!(message.contains(named), "{message:?} should name {named}");
     }
-    let broken = app
-        .client
-        .post(app.url(MEMBERS))
-        .bearer_auth(&owner)
-        .header("content-type", "application/json")
-        .body("{\"name\": ")
-        .send()
-        .await
-        .unwrap();
+    let broken = sent(
+        app.client
+            .post(app.url(MEMBERS))
+            .bearer_auth(&owner)
+            .header("content-type", "application/json")
+            .body("{\"name\": "),
+    )
+    .await;
     expect_error(broken, 400, "invalid_json").await;
-    let not_json = app
-        .client
-        .post(app.url(MEMBERS))
-        .bearer_auth(&owner)
-        .body("name=A")
-        .send()
-        .await
-        .unwrap();
+    let not_json = sent(
+        app.client
+            .post(app.url(MEMBERS))
+            .bearer_auth(&owner)
+            .body("name=A"),
+    )
+    .await;
     expect_unsupported_media_type(not_json).await;
 
     app.member_with_key(&owner, "dup@example.org", "texter")

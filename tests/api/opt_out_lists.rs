@@ -7,7 +7,7 @@ use textbank_store::EventStore;
 
 use crate::helpers::{
     TestApp, assert_csv, expect_forbidden, expect_invalid_request, expect_payload_too_large,
-    expect_unsupported_media_type, json,
+    expect_unsupported_media_type, json, sent,
 };
 
 // The send app: a quiet simulator (no random replies) for the STOP test.
@@ -30,14 +30,14 @@ async fn post_body(
     content_type: &str,
     body: impl Into<reqwest::Body>,
 ) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/opt-outs"))
-        .bearer_auth(key)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("request")
+    sent(
+        app.client
+            .post(app.url("/v1/opt-outs"))
+            .bearer_auth(key)
+            .header("content-type", content_type)
+            .body(body),
+    )
+    .await
 }
 
 async fn import_csv(app: &TestApp, key: &str, csv: impl Into<reqwest::Body>) -> reqwest::Response {
@@ -258,14 +258,13 @@ async fn unusable_uploads_are_refused_and_store_nothing(app: TestApp) -> TestApp
         )
         .await;
     }
-    let no_type = app
-        .client
-        .post(app.url("/v1/opt-outs"))
-        .bearer_auth(&owner)
-        .body("phone\n5552010001\n")
-        .send()
-        .await
-        .unwrap();
+    let no_type = sent(
+        app.client
+            .post(app.url("/v1/opt-outs"))
+            .bearer_auth(&owner)
+            .body("phone\n5552010001\n"),
+    )
+    .await;
     expect_unsupported_media_type(no_type).await;
     assert_eq!(app.app.store().head_position().await.unwrap(), head);
     app

@@ -12,7 +12,7 @@ use textbank_domain::{DomainEvent, OrgId};
 
 use crate::helpers::{
     SendFixture, TestApp, expect_conflict, expect_error, expect_forbidden, expect_invalid_request,
-    expect_not_found, expect_payload_too_large, json,
+    expect_not_found, expect_payload_too_large, json, sent,
 };
 
 crate::on_both_backends!(spawn = spawn_send_app;
@@ -143,15 +143,14 @@ async fn the_same_click_again_returns_the_same_message_and_sends_nothing_new(
         .to_owned();
     assert_ne!(second_presentation, token);
     // A client clock far from the server's is refused before anything else.
-    let far_future = app
-        .client
-        .post(app.url("/v1/messages"))
-        .bearer_auth(&fixture.texter)
-        .header("idempotency-key", "key-2099")
-        .json(&json!({"click_token": token, "clicked_at": "2099-01-01T00:00:00Z"}))
-        .send()
-        .await
-        .unwrap();
+    let far_future = sent(
+        app.client
+            .post(app.url("/v1/messages"))
+            .bearer_auth(&fixture.texter)
+            .header("idempotency-key", "key-2099")
+            .json(&json!({"click_token": token, "clicked_at": "2099-01-01T00:00:00Z"})),
+    )
+    .await;
     expect_invalid_request(far_future).await;
     let first = json(app.click(&fixture.texter, &token, "key-1").await).await;
     // The key of that click with the other token is another request, not a
@@ -336,8 +335,7 @@ async fn a_stop_reply_opts_out_with_one_confirmation_and_blocks_later_sends(
     app: TestApp,
 ) -> TestApp {
     let fixture = app.send_fixture(1).await;
-    let sent = app.click_first(&fixture).await;
-    let conversation = sent["conversation_id"].as_str().unwrap().to_owned();
+    let conversation = app.send_first(&fixture).await;
     let path = format!("/v1/conversations/{conversation}");
     app.eventually(&fixture.texter, &path, |t| {
         t["messages"][0]["status"] == "delivered"
@@ -461,13 +459,12 @@ async fn webhooks_without_a_valid_signature_are_refused_and_record_nothing(
         ("Body".to_owned(), "STOP".to_owned()),
     ];
     // No signature.
-    let unsigned = app
-        .client
-        .post(app.url("/webhooks/twilio/inbound"))
-        .form(&params)
-        .send()
-        .await
-        .unwrap();
+    let unsigned = sent(
+        app.client
+            .post(app.url("/webhooks/twilio/inbound"))
+            .form(&params),
+    )
+    .await;
     expect_error(unsigned, 403, "invalid_signature").await;
     // Signed with the wrong token.
     let wrong = app
@@ -479,32 +476,24 @@ async fn webhooks_without_a_valid_signature_are_refused_and_record_nothing(
     let signature = textbank_sms::twilio::signature(carrier.webhook_secret(), &url, &params);
     let mut tampered = params.clone();
     tampered[3].1 = "Yes".into();
-    let response = app
-        .client
-        .post(&url)
-        .header("x-twilio-signature", signature)
-        .form(&tampered)
-        .send()
-        .await
-        .unwrap();
+    let response = sent(
+        app.client
+            .post(&url)
+            .header("x-twilio-signature", signature)
+            .form(&tampered),
+    )
+    .await;
     expect_error(response, 403, "invalid_signature").await;
     // Telnyx without its headers.
-    let telnyx = app
-        .client
-        .post(app.url("/webhooks/telnyx"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let telnyx = sent(app.client.post(app.url("/webhooks/telnyx")).body("{}")).await;
     expect_error(telnyx, 403, "invalid_signature").await;
     // A body over the limit.
-    let huge = app
-        .client
-        .post(app.url("/webhooks/twilio/status"))
-        .body(vec![b'a'; 100 * 1024])
-        .send()
-        .await
-        .unwrap();
+    let huge = sent(
+        app.client
+            .post(app.url("/webhooks/twilio/status"))
+            .body(vec![b'a'; 100 * 1024]),
+    )
+    .await;
     expect_payload_too_large(huge).await;
     assert_eq!(app.app.events().head_position().await.unwrap(), head);
     app
@@ -512,11 +501,8 @@ async fn webhooks_without_a_valid_signature_are_refused_and_record_nothing(
 
 async fn delivery_reports_are_deduplicated_and_a_final_status_stays(app: TestApp) -> TestApp {
     let fixture = app.send_fixture(1).await;
-    let sent = app.click_first(&fixture).await;
-    let path = format!(
-        "/v1/conversations/{}",
-        sent["conversation_id"].as_str().unwrap()
-    );
+    let conversation = app.send_first(&fixture).await;
+    let path = format!("/v1/conversations/{conversation}");
     app.eventually(&fixture.texter, &path, |t| {
         t["messages"][0]["status"] == "delivered"
     })
@@ -580,8 +566,7 @@ async fn delivery_reports_are_deduplicated_and_a_final_status_stays(app: TestApp
 
 async fn replies_answers_and_a_texters_opt_out_in_a_conversation(app: TestApp) -> TestApp {
     let fixture = app.send_fixture(1).await;
-    let sent = app.click_first(&fixture).await;
-    let conversation = sent["conversation_id"].as_str().unwrap().to_owned();
+    let conversation = app.send_first(&fixture).await;
     let path = format!("/v1/conversations/{conversation}");
 
     assert_eq!(
@@ -829,11 +814,8 @@ async fn telnyx_webhooks_are_verified_with_the_orgs_ed25519_key(app: TestApp) ->
 /// A simulator that answers every delivered message with a STOP variant.
 async fn the_simulators_stop_reply_arrives_through_the_signed_webhook(app: TestApp) -> TestApp {
     let fixture = app.send_fixture(1).await;
-    let sent = app.click_first(&fixture).await;
-    let path = format!(
-        "/v1/conversations/{}",
-        sent["conversation_id"].as_str().unwrap()
-    );
+    let conversation = app.send_first(&fixture).await;
+    let path = format!("/v1/conversations/{conversation}");
     // Delivered and answered with a STOP variant — all through the
     // simulator's signed webhooks, none of it injected by the test. The
     // simulator picks the variant at random: a keyword ("STOP",

@@ -80,12 +80,12 @@ fn set_cookie(response: &reqwest::Response) -> (String, String) {
 }
 
 async fn sign_in(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/sessions"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .expect("request")
+    sent(
+        app.client
+            .post(app.url("/v1/sessions"))
+            .json(&json!({"email": email, "password": password})),
+    )
+    .await
 }
 
 /// Signs in, checking that it worked; the session it opened.
@@ -284,31 +284,28 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_401(app: TestApp) ->
     assert!(!wrong.contains("ana@"), "{wrong}");
 
     // Malformed bodies are refused before any password is checked.
-    let missing = app
-        .client
-        .post(app.url("/v1/sessions"))
-        .json(&json!({"email": "ana@example.org"}))
-        .send()
-        .await
-        .unwrap();
+    let missing = sent(
+        app.client
+            .post(app.url("/v1/sessions"))
+            .json(&json!({"email": "ana@example.org"})),
+    )
+    .await;
     expect_invalid_request(missing).await;
-    let extra = app
-        .client
-        .post(app.url("/v1/sessions"))
-        .json(&json!({"email": "ana@example.org", "password": PASSWORD, "role": "owner"}))
-        .send()
-        .await
-        .unwrap();
+    let extra = sent(
+        app.client
+            .post(app.url("/v1/sessions"))
+            .json(&json!({"email": "ana@example.org", "password": PASSWORD, "role": "owner"})),
+    )
+    .await;
     expect_invalid_request(extra).await;
     // Another site's plain form cannot sign a browser in (login CSRF): only
     // JSON is accepted, which a cross-site form cannot send.
-    let form = app
-        .client
-        .post(app.url("/v1/sessions"))
-        .form(&[("email", "ana@example.org"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let form = sent(
+        app.client
+            .post(app.url("/v1/sessions"))
+            .form(&[("email", "ana@example.org"), ("password", PASSWORD)]),
+    )
+    .await;
     assert!(form.headers().get(SET_COOKIE).is_none());
     expect_unsupported_media_type(form).await;
     // The right password still works after those failures.
@@ -621,12 +618,12 @@ async fn invite(app: &TestApp, key: &str, member_id: &str) -> Value {
 }
 
 async fn accept(app: &TestApp, token: &str, password: &str) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!("/v1/invites/{token}")))
-        .json(&json!({"password": password}))
-        .send()
-        .await
-        .expect("request")
+    sent(
+        app.client
+            .post(app.url(&format!("/v1/invites/{token}")))
+            .json(&json!({"password": password})),
+    )
+    .await
 }
 
 async fn an_invite_link_sets_the_password_once_and_signs_in(app: TestApp) -> TestApp {
@@ -791,13 +788,12 @@ async fn only_those_who_may_grant_a_members_role_may_invite_them(app: TestApp) -
         .await;
     }
     // An invite needs a key or a session.
-    let anonymous = app
-        .client
-        .post(app.url(&format!("/v1/members/{texter_id}/invites")))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = sent(
+        app.client
+            .post(app.url(&format!("/v1/members/{texter_id}/invites")))
+            .json(&json!({})),
+    )
+    .await;
     expect_unauthenticated(anonymous).await;
     app
 }
@@ -1267,13 +1263,13 @@ async fn admin_set_password_from_stdin_lets_the_member_sign_in() {
     let owner = org_created_by_cli(&url, "Rivera for Council");
     let (child, address) = serve(&db);
     let client = textbank_sms::http_client(Duration::from_secs(30)).unwrap();
-    let added = client
-        .post(format!("{address}/v1/members"))
-        .bearer_auth(&owner)
-        .json(&json!({"name": "Ana Ruiz", "email": "ana@example.org", "role": "manager"}))
-        .send()
-        .await
-        .unwrap();
+    let added = sent(
+        client
+            .post(format!("{address}/v1/members"))
+            .bearer_auth(&owner)
+            .json(&json!({"name": "Ana Ruiz", "email": "ana@example.org", "role": "manager"})),
+    )
+    .await;
     assert_eq!(added.status(), 201);
     let added: Value = added.json().await.unwrap();
 
@@ -1314,12 +1310,12 @@ async fn admin_set_password_from_stdin_lets_the_member_sign_in() {
     assert_eq!(answer["member_id"], added["member_id"]);
     assert!(answer.get("password").is_none());
 
-    let signed_in = client
-        .post(format!("{address}/v1/sessions"))
-        .json(&json!({"email": "ana@example.org", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let signed_in = sent(
+        client
+            .post(format!("{address}/v1/sessions"))
+            .json(&json!({"email": "ana@example.org", "password": PASSWORD})),
+    )
+    .await;
     assert_eq!(signed_in.status(), 201);
     let body: Value = signed_in.json().await.unwrap();
     assert_eq!(body["role"], "manager");
@@ -1411,12 +1407,12 @@ async fn serve_demo_prints_sign_ins_that_work() {
 
     let client = textbank_sms::http_client(Duration::from_secs(30)).unwrap();
     for (role, email, password) in &sign_ins {
-        let response = client
-            .post(format!("{address}/v1/sessions"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .unwrap();
+        let response = sent(
+            client
+                .post(format!("{address}/v1/sessions"))
+                .json(&json!({"email": email, "password": password})),
+        )
+        .await;
         assert_eq!(response.status(), 201, "{email}");
         let (_, header) = set_cookie(&response);
         assert!(!header.contains("Secure"), "plain HTTP: {header}");
@@ -1442,12 +1438,12 @@ async fn behind_an_https_public_url_the_cookie_is_secure_and_invite_links_use_it
         .find(|(role, _, _)| role == "admin")
         .unwrap();
     let client = textbank_sms::http_client(Duration::from_secs(30)).unwrap();
-    let response = client
-        .post(format!("{address}/v1/sessions"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap();
+    let response = sent(
+        client
+            .post(format!("{address}/v1/sessions"))
+            .json(&json!({"email": email, "password": password})),
+    )
+    .await;
     assert_eq!(response.status(), 201);
     let (cookie, header) = set_cookie(&response);
     assert!(
@@ -1460,27 +1456,27 @@ async fn behind_an_https_public_url_the_cookie_is_secure_and_invite_links_use_it
         .to_owned();
 
     // The admin's browser session invites the demo texter.
-    let members: Value = client
-        .get(format!("{address}/v1/members"))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let members: Value = sent(
+        client
+            .get(format!("{address}/v1/members"))
+            .header(COOKIE, &cookie),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let texter = item(&members["members"], "role", "texter");
-    let invite = client
-        .post(format!(
-            "{address}/v1/members/{}/invites",
-            texter["member_id"].as_str().unwrap()
-        ))
-        .header(COOKIE, &cookie)
-        .header("x-csrf-token", &csrf)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let invite = sent(
+        client
+            .post(format!(
+                "{address}/v1/members/{}/invites",
+                texter["member_id"].as_str().unwrap()
+            ))
+            .header(COOKIE, &cookie)
+            .header("x-csrf-token", &csrf)
+            .json(&json!({})),
+    )
+    .await;
     assert_eq!(invite.status(), 201);
     let invite = json(invite).await;
     let token = invite["invite_token"].as_str().unwrap();
@@ -1489,13 +1485,13 @@ async fn behind_an_https_public_url_the_cookie_is_secure_and_invite_links_use_it
         format!("https://texts.example.org/invite/{token}")
     );
 
-    let out = client
-        .delete(format!("{address}/v1/sessions/current"))
-        .header(COOKIE, &cookie)
-        .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
+    let out = sent(
+        client
+            .delete(format!("{address}/v1/sessions/current"))
+            .header(COOKIE, &cookie)
+            .header("x-csrf-token", &csrf),
+    )
+    .await;
     assert_eq!(out.status(), 204);
     let (_, header) = set_cookie(&out);
     assert!(
