@@ -1,6 +1,6 @@
 //! The Telnyx client against a stand-in for api.telnyx.com.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use textbank_sms::{Carrier, SubmitOutcome, TelnyxCarrier, TelnyxConfig};
 
 use crate::helpers::{MockServer, Recorded, Reply, client, message, rejected, submit};
@@ -27,7 +27,7 @@ const CREATED: &str = r#"{"data":{"record_type":"message","direction":"outbound"
   "encoding":"GSM-7","parts":1,"tags":[],"cost":null,"received_at":"2024-01-01T00:00:00.000+00:00",
   "sent_at":null,"completed_at":null,"valid_until":null,"errors":[]}}"#;
 
-fn assert_is_messages_create(request: &Recorded) -> serde_json::Value {
+fn assert_is_messages_create(request: &Recorded) -> Value {
     assert_eq!(request.method, "POST");
     assert_eq!(request.path, "/v2/messages");
     assert_eq!(
@@ -50,13 +50,25 @@ crate::carrier_contract! {
     server_error: (503, r#"{"errors":[{"code":"10007","title":"Unexpected error"}]}"#),
 }
 
-#[tokio::test]
-async fn created_message_is_accepted_with_id_and_sender() {
+/// Submits a message from `from` through a client with `profile` to an
+/// API that creates it: the outcome, the message's text, and the JSON body
+/// the client sent.
+async fn submitted(from: &str, profile: Option<&str>) -> (SubmitOutcome, String, Value) {
     let server = MockServer::start(Reply::json(200, CREATED)).await;
-    let message = message("+12025550100");
-    let outcome = carrier(&server.base, Some(PROFILE), client())
+    let message = message(from);
+    let outcome = carrier(&server.base, profile, client())
         .submit(&message)
         .await;
+    (
+        outcome,
+        message.body,
+        assert_is_messages_create(&server.requests()[0]),
+    )
+}
+
+#[tokio::test]
+async fn created_message_is_accepted_with_id_and_sender() {
+    let (outcome, text, body) = submitted("+12025550100", Some(PROFILE)).await;
     assert_eq!(
         outcome,
         SubmitOutcome::Accepted {
@@ -64,53 +76,38 @@ async fn created_message_is_accepted_with_id_and_sender() {
             from: Some("+12025550100".to_owned()),
         }
     );
-    let body = assert_is_messages_create(&server.requests()[0]);
-    assert_eq!(
-        body,
-        json!({
-            "from": "+12025550100",
-            "to": "+15558675309",
-            "text": message.body,
-            "messaging_profile_id": PROFILE,
-            "webhook_url": HOOK,
-        })
-    );
+    let expected = json!({
+        "from": "+12025550100",
+        "to": "+15558675309",
+        "text": text,
+        "messaging_profile_id": PROFILE,
+        "webhook_url": HOOK,
+    });
+    assert_eq!(body, expected);
 }
 
 #[tokio::test]
 async fn empty_sender_with_a_profile_leaves_from_out() {
-    let server = MockServer::start(Reply::json(200, CREATED)).await;
-    let message = message("");
-    carrier(&server.base, Some(PROFILE), client())
-        .submit(&message)
-        .await;
-    let body = assert_is_messages_create(&server.requests()[0]);
-    assert_eq!(
-        body,
-        json!({
-            "to": "+15558675309",
-            "text": message.body,
-            "messaging_profile_id": PROFILE,
-            "webhook_url": HOOK,
-        })
-    );
+    let (_, text, body) = submitted("", Some(PROFILE)).await;
+    let expected = json!({
+        "to": "+15558675309",
+        "text": text,
+        "messaging_profile_id": PROFILE,
+        "webhook_url": HOOK,
+    });
+    assert_eq!(body, expected);
 }
 
 #[tokio::test]
 async fn without_a_profile_the_request_has_no_profile_field() {
-    let server = MockServer::start(Reply::json(200, CREATED)).await;
-    let message = message("+12025550100");
-    carrier(&server.base, None, client()).submit(&message).await;
-    let body = assert_is_messages_create(&server.requests()[0]);
-    assert_eq!(
-        body,
-        json!({
-            "from": "+12025550100",
-            "to": "+15558675309",
-            "text": message.body,
-            "webhook_url": HOOK,
-        })
-    );
+    let (_, text, body) = submitted("+12025550100", None).await;
+    let expected = json!({
+        "from": "+12025550100",
+        "to": "+15558675309",
+        "text": text,
+        "webhook_url": HOOK,
+    });
+    assert_eq!(body, expected);
 }
 
 #[tokio::test]
