@@ -198,22 +198,16 @@ async fn a_bad_number_anywhere_rejects_the_whole_import_and_stores_nothing(
     let head = app.app.store().head_position().await.unwrap();
 
     // One bad number at the very end, after good ones.
-    let mut csv = String::from("phone\n");
-    for i in 2..50 {
-        csv.push_str(&format!("555201{i:04}\n"));
-    }
-    csv.push_str("call me maybe\n");
+    let numbers: String = (2..50).map(|i| format!("555201{i:04}\n")).collect();
+    let csv = format!("phone\n{numbers}call me maybe\n");
     let message = expect_invalid_request(import_csv(&app, &owner, csv).await).await;
-    assert!(message.contains("line 50"), "{message}");
-    assert!(message.contains("call me maybe"), "{message}");
-    assert!(message.contains("nothing was stored"), "{message}");
+    for part in ["line 50", "call me maybe", "nothing was stored"] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
 
     // Many bad rows: the first ten are named, the rest counted.
-    let mut csv = String::from("phone,name\n5552010002,Ana\n");
-    for i in 0..12 {
-        csv.push_str(&format!("12{i},Bad\n"));
-    }
-    csv.push_str(",No number\n");
+    let bad: String = (0..12).map(|i| format!("12{i},Bad\n")).collect();
+    let csv = format!("phone,name\n5552010002,Ana\n{bad},No number\n");
     let message = expect_invalid_request(import_csv(&app, &owner, csv).await).await;
     assert!(message.starts_with("13 entries"), "{message}");
     assert!(message.contains("line 3: \"120\""), "{message}");
