@@ -138,9 +138,7 @@ async fn a_manager_assigns_unassigned_contacts_in_phone_order_and_reads_the_coun
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let manager = app
-        .member_key(&owner, "manager@example.org", "manager")
-        .await;
+    let manager = app.key_of_a(&owner, "manager").await;
     let (ana, _) = app
         .member_with_key(&owner, "ana@example.org", "texter")
         .await;
@@ -543,12 +541,8 @@ async fn only_the_right_roles_and_member_bound_keys_may_assign_or_request(app: T
     let (ana, ana_key) = app
         .member_with_key(&owner, "ana@example.org", "texter")
         .await;
-    let manager = app
-        .member_key(&owner, "manager@example.org", "manager")
-        .await;
-    let compliance = app
-        .member_key(&owner, "compliance@example.org", "compliance")
-        .await;
+    let manager = app.key_of_a(&owner, "manager").await;
+    let compliance = app.key_of_a(&owner, "compliance").await;
     let unbound = app
         .post_as(
             &owner,

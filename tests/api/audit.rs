@@ -66,9 +66,7 @@ async fn fixture(app: &TestApp, contacts: usize) -> Fixture {
     let (texter_id, texter) = app
         .member_with_key(&owner, "texter@example.org", "texter")
         .await;
-    let compliance = app
-        .member_key(&owner, "compliance@example.org", "compliance")
-        .await;
+    let compliance = app.key_of_a(&owner, "compliance").await;
     let mut csv = String::from("first_name,last_name,cell,zip\r\n");
     for i in 0..contacts {
         csv.push_str(&format!("Voter{i},Lee,555-201-{i:04},10001\r\n"));
@@ -937,9 +935,7 @@ async fn a_too_fast_and_regular_texter_is_flagged_and_a_human_one_is_not(app: Te
     let (human, _) = app
         .member_with_key(&owner, "human@example.org", "texter")
         .await;
-    let compliance = app
-        .member_key(&owner, "compliance@example.org", "compliance")
-        .await;
+    let compliance = app.key_of_a(&owner, "compliance").await;
     let start = weekday_afternoon();
     let mut last = 0;
     // A script: a click every 2 s on the dot, 120 ms after each message shows.
@@ -1028,12 +1024,8 @@ async fn a_too_fast_and_regular_texter_is_flagged_and_a_human_one_is_not(app: Te
 async fn only_owners_admins_and_compliance_read_the_audit(app: TestApp) -> TestApp {
     let fx = fixture(&app, 1).await;
     let (_, sent) = send_first(&app, &fx, "AuditTest/1.0").await;
-    let manager = app
-        .member_key(&fx.owner, "manager@example.org", "manager")
-        .await;
-    let admin = app
-        .member_key(&fx.owner, "admin@example.org", "admin")
-        .await;
+    let manager = app.key_of_a(&fx.owner, "manager").await;
+    let admin = app.key_of_a(&fx.owner, "admin").await;
     let paths = [
         "/v1/audit/messages".to_owned(),
         format!(

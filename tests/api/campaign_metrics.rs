@@ -334,12 +334,8 @@ async fn metrics_are_for_staff_of_the_campaigns_org_only(app: TestApp) -> TestAp
         expect_forbidden(app.get_as(&fixture.texter, path).await).await;
     }
     // Managers and compliance do.
-    let manager = app
-        .member_key(&fixture.owner, "manager@example.org", "manager")
-        .await;
-    let compliance = app
-        .member_key(&fixture.owner, "compliance@example.org", "compliance")
-        .await;
+    let manager = app.key_of_a(&fixture.owner, "manager").await;
+    let compliance = app.key_of_a(&fixture.owner, "compliance").await;
     let position = head(&app).await;
     for key in [&manager, &compliance] {
         for path in &paths {

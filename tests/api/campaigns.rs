@@ -89,9 +89,7 @@ async fn a_manager_creates_a_campaign_with_a_rendered_sample_and_an_opt_out_warn
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let manager = app
-        .member_key(&owner, "manager@example.org", "manager")
-        .await;
+    let manager = app.key_of_a(&owner, "manager").await;
     let list = upload(&app, &owner, FIRST_LIST).await;
     let created = create(&app, &manager, &campaign_body(&[&list])).await;
     assert_eq!(created["name"], "GOTV weekend");
@@ -389,9 +387,7 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let manager = app
-        .member_key(&owner, "manager@example.org", "manager")
-        .await;
+    let manager = app.key_of_a(&owner, "manager").await;
     let list = upload(&app, &owner, FIRST_LIST).await;
     let created = create(&app, &manager, &campaign_body(&[&list])).await;
     let id = created["campaign_id"].as_str().unwrap();
@@ -477,10 +473,8 @@ async fn launching_without_a_list_is_a_conflict(app: TestApp) -> TestApp {
 
 async fn texters_and_compliance_read_but_cannot_manage_campaigns(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let texter = app.member_key(&owner, "texter@example.org", "texter").await;
-    let compliance = app
-        .member_key(&owner, "compliance@example.org", "compliance")
-        .await;
+    let texter = app.key_of_a(&owner, "texter").await;
+    let compliance = app.key_of_a(&owner, "compliance").await;
     let list = upload(&app, &owner, FIRST_LIST).await;
     for key in [&texter, &compliance] {
         expect_forbidden(

@@ -45,7 +45,7 @@ async fn configured(app: &TestApp) -> (String, String) {
             .await,
     )
     .await;
-    let admin = app.member_key(&owner, "admin@example.org", "admin").await;
+    let admin = app.key_of_a(&owner, "admin").await;
     (owner, admin)
 }
 

@@ -300,6 +300,12 @@ impl TestApp {
         self.member_with_key(owner_key, email, role).await.1
     }
 
+    /// The key of a new member with `role`, at `{role}@example.org`.
+    pub async fn key_of_a(&self, owner_key: &str, role: &str) -> String {
+        self.member_key(owner_key, &format!("{role}@example.org"), role)
+            .await
+    }
+
     /// Uploads a CSV list with the given query string.
     pub async fn upload(&self, key: &str, query: &str, csv: impl Into<reqwest::Body>) -> Response {
         let path = format!("/v1/lists?{query}");

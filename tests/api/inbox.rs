@@ -253,9 +253,7 @@ async fn needs_reply_and_unread_follow_the_voter_and_the_texter(app: TestApp) ->
     assert_eq!(row(&all, &sent[1])["unread_count"], 0);
 
     // The read is an event: a rebuilt inbox has the same counts.
-    let manager = app
-        .member_key(&fixture.owner, "manager@example.org", "manager")
-        .await;
+    let manager = app.key_of_a(&fixture.owner, "manager").await;
     let staff_read = app
         .post_as(&manager, &format!("{path}/read"), &json!({}))
         .await;
@@ -264,9 +262,7 @@ async fn needs_reply_and_unread_follow_the_voter_and_the_texter(app: TestApp) ->
     assert_eq!(row(&all, &sent[0])["unread_count"], 0);
     // Compliance reads conversations but changes nothing; other texters
     // do not see this one.
-    let compliance = app
-        .member_key(&fixture.owner, "compliance@example.org", "compliance")
-        .await;
+    let compliance = app.key_of_a(&fixture.owner, "compliance").await;
     expect_forbidden(
         app.post_as(&compliance, &format!("{path}/read"), &json!({}))
             .await,
@@ -359,9 +355,7 @@ async fn texters_see_only_their_own_conversations_and_staff_see_all(app: TestApp
     expect_not_found(app.get_as(&fixture.texter, &his_thread).await).await;
 
     // Staff see the org's inbox, or one texter's.
-    let manager = app
-        .member_key(&fixture.owner, "manager@example.org", "manager")
-        .await;
+    let manager = app.key_of_a(&fixture.owner, "manager").await;
     for key in [&fixture.owner, &manager] {
         let all = inbox(&app, key, "", position).await;
         assert_eq!(
