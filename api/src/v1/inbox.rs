@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
@@ -58,10 +58,6 @@ pub struct StreamQuery {
     texter_id: Option<String>,
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
-}
-
 /// An id given as a query parameter: one that does not parse is the
 /// caller's mistake (422), unlike an unknown one (which matches nothing).
 fn query_id<T: std::str::FromStr>(
@@ -70,7 +66,7 @@ fn query_id<T: std::str::FromStr>(
 ) -> Result<Option<T>, ApiError> {
     raw.map(|raw| {
         raw.parse()
-            .map_err(|_| invalid(format!("{field} is not a valid id")))
+            .map_err(|_| ApiError::invalid_request(format!("{field} is not a valid id")))
     })
     .transpose()
 }
@@ -121,7 +117,7 @@ pub async fn stream(
         .map(|value| {
             value
                 .to_str()
-                .map_err(|_| invalid("Last-Event-ID must be visible ASCII"))
+                .map_err(|_| ApiError::invalid_request("Last-Event-ID must be visible ASCII"))
         })
         .transpose()?;
     let subscription = state

@@ -115,16 +115,10 @@ impl ShapeCheck {
             // part of it; a line break inside quotes is.
             if self.rows == 0 && (self.state == State::InQuotes || !is_end(byte)) {
                 self.header_bytes += 1;
-                if self.header_bytes > self.limits.max_header_bytes {
-                    return Err(over_limit(
-                        "header_too_long",
-                        self.limits.max_header_bytes,
-                        format!(
-                            "the header row is longer than {} bytes",
-                            self.limits.max_header_bytes
-                        ),
-                    ));
-                }
+                let limit = self.limits.max_header_bytes;
+                within(self.header_bytes, limit, "header_too_long", || {
+                    format!("the header row is longer than {limit} bytes")
+                })?;
             }
             self.state = match (self.state, byte) {
                 (State::StartRow, byte) if is_end(byte) => State::StartRow,
@@ -179,35 +173,21 @@ impl ShapeCheck {
 
     fn grow_field(&mut self, bytes: usize) -> Result<(), AppError> {
         self.field_bytes += bytes;
-        if self.field_bytes > self.limits.max_field_bytes {
-            return Err(over_limit(
-                "field_too_long",
-                self.limits.max_field_bytes,
-                format!(
-                    "row {} has a field longer than {} bytes (or opens a quote it never closes)",
-                    self.rows + 1,
-                    self.limits.max_field_bytes
-                ),
-            ));
-        }
-        Ok(())
+        let (row, limit) = (self.rows + 1, self.limits.max_field_bytes);
+        within(self.field_bytes, limit, "field_too_long", || {
+            format!(
+                "row {row} has a field longer than {limit} bytes (or opens a quote it never closes)"
+            )
+        })
     }
 
     fn end_field(&mut self) -> Result<(), AppError> {
         self.fields += 1;
         self.field_bytes = 0;
-        if self.fields > self.limits.max_columns {
-            return Err(over_limit(
-                "too_many_columns",
-                self.limits.max_columns,
-                format!(
-                    "row {} has more than {} columns",
-                    self.rows + 1,
-                    self.limits.max_columns
-                ),
-            ));
-        }
-        Ok(())
+        let (row, limit) = (self.rows + 1, self.limits.max_columns);
+        within(self.fields, limit, "too_many_columns", || {
+            format!("row {row} has more than {limit} columns")
+        })
     }
 
     fn end_row(&mut self) {
@@ -220,12 +200,22 @@ fn is_end(byte: u8) -> bool {
     byte == b'\n' || byte == b'\r'
 }
 
-fn over_limit(code: &'static str, limit: usize, problem: String) -> AppError {
-    AppError::OverLimit {
+/// Fails with `code` once `count` is past `limit`; `problem` words it (only
+/// then, so the hot path formats nothing).
+fn within(
+    count: usize,
+    limit: usize,
+    code: &'static str,
+    problem: impl FnOnce() -> String,
+) -> Result<(), AppError> {
+    if count <= limit {
+        return Ok(());
+    }
+    Err(AppError::OverLimit {
         code,
         limit: limit as u64,
-        message: format!("{problem}; nothing was stored"),
-    }
+        message: format!("{}; nothing was stored", problem()),
+    })
 }
 
 #[cfg(test)]

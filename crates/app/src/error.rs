@@ -98,6 +98,14 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// A value of the request that cannot be accepted, and which field.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
     pub fn blocked(reason: BlockReason, message: impl Into<String>) -> Self {
         Self::Blocked {
             reason,

@@ -14,7 +14,7 @@ use crate::EventStore;
 use crate::appender::Appender;
 use crate::chain::{ChainReport, ChainVerifier};
 use crate::database::{Backend, ConnectOptions, Database};
-use crate::decode::{decode_rows, into_events, to_u64};
+use crate::decode::{ALL_CHECKPOINTS, checkpoint_positions, decode_rows, into_events, to_u64};
 use crate::error::{StoreError, StoreResult};
 use crate::event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent, StoredRow};
 use crate::plan::{AppendRequest, Fence};
@@ -253,21 +253,10 @@ impl EventStore for SqlEventStore {
     }
 
     async fn checkpoints(&self, names: &[&str]) -> StoreResult<Vec<Option<u64>>> {
-        // The table holds one row per read model: read it whole.
         let rows: Vec<(String, i64)> = crate::on_reader!(&self.database, |pool| {
-            sqlx::query_as("SELECT name, position FROM checkpoints")
-                .fetch_all(pool)
-                .await?
+            sqlx::query_as(ALL_CHECKPOINTS).fetch_all(pool).await?
         });
-        names
-            .iter()
-            .map(|name| {
-                rows.iter()
-                    .find(|(stored, _)| stored == name)
-                    .map(|&(_, position)| crate::decode::to_u64(position))
-                    .transpose()
-            })
-            .collect()
+        checkpoint_positions(names, &rows)
     }
 
     fn subscribe(&self) -> watch::Receiver<u64> {
