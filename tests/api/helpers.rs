@@ -352,16 +352,7 @@ impl TestApp {
     /// Raw SQL on the server's database, for tests that play the broken
     /// disk.
     pub async fn execute(&self, sql: &str) {
-        let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        match &self.db.database {
-            textbank_store::Database::Sqlite { write, .. } => {
-                sqlx::query(sql).execute(write).await.map(|_| ())
-            }
-            textbank_store::Database::Postgres(pool) => {
-                sqlx::query(sql).execute(pool).await.map(|_| ())
-            }
-        }
-        .expect("raw SQL");
+        self.db.execute(sql).await;
     }
 
     /// Another server on this one's database (PostgreSQL), opened from its
@@ -390,6 +381,23 @@ impl TestApp {
             .expect("the server stops cleanly");
         self.db.cleanup().await;
     }
+}
+
+/// `field` of each object in the JSON array `list`, as text.
+pub fn texts<'a>(list: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .expect("an array")
+        .iter()
+        .map(|item| item[field].as_str().expect("a string"))
+        .collect()
+}
+
+/// The click tokens of a queue answer, in its order.
+pub fn click_tokens(queue: &serde_json::Value) -> Vec<String> {
+    texts(&queue["messages"], "click_token")
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// One HTTP answer read off a raw connection.

@@ -11,8 +11,8 @@ use textbank_domain::recipient::{self, RecipientEvent};
 use textbank_domain::{DomainEvent, OrgId};
 
 use crate::helpers::{
-    SendFixture, TestApp, expect_conflict, expect_error, expect_forbidden, expect_invalid_request,
-    expect_not_found, expect_payload_too_large, json, sent,
+    SendFixture, TestApp, click_tokens, expect_conflict, expect_error, expect_forbidden,
+    expect_invalid_request, expect_not_found, expect_payload_too_large, json, sent, texts,
 };
 
 crate::on_both_backends!(spawn = spawn_send_app;
@@ -175,50 +175,48 @@ async fn the_same_click_again_returns_the_same_message_and_sends_nothing_new(
         "token_used",
     )
     .await;
-    let events = recipient_events(&app, &fixture, &phone(0)).await;
-    assert_eq!(count(&events, "MessageSendClicked"), 1);
-    assert_eq!(count(&events, "SendBlocked"), 2);
+    assert_clicked_and_blocked(&app, &fixture, 0, (1, 2)).await;
     app
+}
+
+/// The recipient stream of the fixture's `i`th phone holds this many sent
+/// clicks and refused ones.
+async fn assert_clicked_and_blocked(
+    app: &TestApp,
+    fixture: &SendFixture,
+    i: usize,
+    (clicked, blocked): (usize, usize),
+) {
+    let events = recipient_events(app, fixture, &phone(i)).await;
+    assert_eq!(count(&events, "MessageSendClicked"), clicked);
+    assert_eq!(count(&events, "SendBlocked"), blocked);
 }
 
 async fn an_idempotency_key_reused_for_another_phone_sends_nothing_there(app: TestApp) -> TestApp {
     let fixture = app.send_fixture(2).await;
-    let queue = app.queue(&fixture, 2).await;
-    let token = |i: usize| {
-        queue["messages"][i]["click_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let first = json(app.click(&fixture.texter, &token(0), "retry-me").await).await;
+    let tokens = click_tokens(&app.queue(&fixture, 2).await);
+    let first = json(app.click(&fixture.texter, &tokens[0], "retry-me").await).await;
     // A client that retries "the last click" with the next contact's token.
     expect_error(
-        app.click(&fixture.texter, &token(1), "retry-me").await,
+        app.click(&fixture.texter, &tokens[1], "retry-me").await,
         422,
         "idempotency_key_reused",
     )
     .await;
-    let there = recipient_events(&app, &fixture, &phone(1)).await;
-    assert_eq!(count(&there, "MessageSendClicked"), 0);
-    assert_eq!(count(&there, "SendBlocked"), 1);
+    assert_clicked_and_blocked(&app, &fixture, 1, (0, 1)).await;
     // The first phone's retry is still a retry, and a new key still sends.
-    let again = json(app.click(&fixture.texter, &token(0), "retry-me").await).await;
+    let again = json(app.click(&fixture.texter, &tokens[0], "retry-me").await).await;
     assert_eq!(again["message_id"], first["message_id"]);
     assert_eq!(again["duplicate"], true);
-    let sent = app.click(&fixture.texter, &token(1), "fresh-key").await;
+    let sent = app.click(&fixture.texter, &tokens[1], "fresh-key").await;
     assert_eq!(sent.status(), 202);
     app
 }
 
 async fn each_refusal_has_its_own_code_and_is_recorded(app: TestApp) -> TestApp {
     let fixture = app.send_fixture(4).await;
-    let queue = app.queue(&fixture, 4).await;
-    let token = |i: usize| {
-        queue["messages"][i]["click_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let tokens = click_tokens(&app.queue(&fixture, 4).await);
+    let token = |i: usize| tokens[i].clone();
 
     // A forged or garbled token.
     expect_error(
@@ -653,12 +651,7 @@ async fn replies_answers_and_a_texters_opt_out_in_a_conversation(app: TestApp) -
             t["messages"].as_array().unwrap().len() == 4
         })
         .await;
-    let bodies: Vec<&str> = thread["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["body"].as_str().unwrap())
-        .collect();
+    let bodies = texts(&thread["messages"], "body");
     assert_eq!(bodies[1], "Yes! Who is this?");
     assert_eq!(bodies[2], "Thanks Voter0!");
     assert_eq!(bodies[3], "See you at the polls");
