@@ -10,7 +10,7 @@ use textbank_domain::campaign::{self, CampaignEvent, CampaignState};
 use textbank_domain::org::{self, OrgEvent, OrgState};
 use textbank_domain::recipient::{self, RecipientEvent, RecipientState};
 use textbank_domain::{DomainEvent, EventMetadata, StreamId};
-use textbank_store::{AppendResult, EventStore, ExpectedVersion, Fence, NewEvent, StoreError};
+use textbank_store::{AppendResult, EventStore, ExpectedVersion, Fence, NewEvent};
 
 use crate::App;
 use crate::error::AppError;
@@ -274,11 +274,8 @@ impl<'a, E: Aggregate> StreamView<'a, E> {
                 }
             };
             match appended {
-                // Only the database's own unavailability: a stopping writer
-                // (shutting down) is not waited for.
-                Err(err @ StoreError::Database(_))
-                    if backoff <= RETRY_LAST_WAIT && err.is_unavailable() =>
-                {
+                // Not when this process is shutting down.
+                Err(err) if backoff <= RETRY_LAST_WAIT && err.is_transient() => {
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;
                 }

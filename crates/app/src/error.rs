@@ -124,6 +124,7 @@ fn describe(permission: Permission) -> &'static str {
         Permission::ManageMembers => "manage members and API keys",
         Permission::UploadLists => "upload contact lists",
         Permission::ReadLists => "read contact lists",
+        Permission::ReadEvents => "read the event feed",
         Permission::ManageCampaigns => "manage campaigns",
         Permission::ReadCampaigns => "read campaigns",
         Permission::AssignContacts => "assign contacts",

@@ -21,6 +21,7 @@ pub mod csv_shape;
 pub mod demo;
 mod dispatch;
 mod error;
+pub mod feed;
 mod import;
 pub mod inbox;
 mod keys;

@@ -747,10 +747,10 @@ mod tests {
 
     #[test]
     fn a_hold_is_recorded_once_per_campaign_and_script_version() {
-        let campaign = CampaignId::new();
+        let (campaign, texter) = (CampaignId::new(), MemberId::new());
         let held = |script_version| RecipientEvent::ContactHeld {
             campaign_id: campaign,
-            texter_id: MemberId::new(),
+            texter_id: texter,
             reason: BlockReason::MessageTooLong,
             script_version,
             chars: 2000,
