@@ -8,6 +8,7 @@
 
 pub mod audit;
 mod batch;
+pub mod campaign_export;
 pub mod campaign_metrics;
 pub mod campaigns;
 pub mod conversations;

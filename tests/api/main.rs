@@ -18,6 +18,7 @@ mod members;
 mod ops;
 mod opt_out_lists;
 mod opt_outs;
+mod results_export;
 mod send;
 mod sign_in;
 mod tenancy;

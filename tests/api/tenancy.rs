@@ -197,6 +197,7 @@ const PERMISSIONS: &[Rule] = &[
     ),
     key("GET", "/v1/campaigns", EVERYONE),
     key("GET", "/v1/campaigns/{campaign_id}", EVERYONE),
+    key("GET", "/v1/campaigns/{campaign_id}/export.csv", READERS),
     key("PATCH", "/v1/campaigns/{campaign_id}", MANAGERS).json(r#"{"assignment_batch_size": 50}"#),
     key("PUT", "/v1/campaigns/{campaign_id}/script", MANAGERS).json(
         r#"{"initial_message": "Hello again from the walk. Reply STOP to opt out"}"#,

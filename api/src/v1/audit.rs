@@ -4,10 +4,8 @@
 //! app layer, so every bad one answers 422 `invalid_request` naming it.
 
 use axum::Json;
-use axum::body::Body as HttpBody;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 use textbank_app::audit::{BlockedParams, MessageParams, MessageSearch, RangeParams};
@@ -17,7 +15,7 @@ use crate::error::ApiError;
 use crate::extract::{Auth, Path, Query, path_id};
 use crate::route_table::RouteTable;
 use crate::server::AppState;
-use crate::v1::to_json;
+use crate::v1::{csv_attachment, to_json};
 
 pub fn routes() -> RouteTable {
     RouteTable::new()
@@ -95,20 +93,7 @@ pub async fn export(
     let search = MessageSearch::parse(&params, state.app.default_region())?;
     // Refusals (403, 422, 503) are answered before the body starts.
     let chunks = state.app.audit_export(&caller, &search).await?;
-    let chunks = futures_util::StreamExt::map(chunks, |chunk| {
-        chunk.map_err(|err| std::io::Error::other(err.to_string()))
-    });
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"audit-messages.csv\"",
-            ),
-        ],
-        HttpBody::from_stream(chunks),
-    )
-        .into_response())
+    Ok(csv_attachment(chunks, "audit-messages.csv"))
 }
 
 pub async fn verify(

@@ -13,7 +13,7 @@ use textbank_domain::{CampaignId, ListId};
 use crate::error::ApiError;
 use crate::extract::{Auth, Body, Path, path_id};
 use crate::server::AppState;
-use crate::v1::to_json;
+use crate::v1::{csv_attachment, to_json};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -121,6 +121,22 @@ pub async fn get_campaign(
 ) -> Result<Json<Value>, ApiError> {
     let campaign_id: CampaignId = path_id(&campaign_id, "campaign")?;
     to_json(state.app.campaign(&caller, campaign_id).await?)
+}
+
+/// `GET /v1/campaigns/{id}/export.csv`: the campaign's results, one row
+/// per contact, streamed.
+pub async fn export_results(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(campaign_id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let campaign_id: CampaignId = path_id(&campaign_id, "campaign")?;
+    // Refusals (403, 404, 503) are answered before the body starts.
+    let chunks = state.app.campaign_export(&caller, campaign_id).await?;
+    Ok(csv_attachment(
+        chunks,
+        &format!("campaign-{campaign_id}-results.csv"),
+    ))
 }
 
 pub async fn revise_script(

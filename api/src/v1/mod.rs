@@ -27,6 +27,33 @@ pub(crate) fn to_json<T: serde::Serialize>(
     ))
 }
 
+/// A CSV download streamed from `chunks`, named `filename`.
+pub(crate) fn csv_attachment(
+    chunks: impl futures_util::Stream<Item = Result<axum::body::Bytes, textbank_app::AppError>>
+    + Send
+    + 'static,
+    filename: &str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let chunks = futures_util::StreamExt::map(chunks, |chunk| {
+        chunk.map_err(|err| std::io::Error::other(err.to_string()))
+    });
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
 pub fn routes() -> RouteTable {
     RouteTable::new()
         .merge(audit::routes())
@@ -52,6 +79,10 @@ pub fn routes() -> RouteTable {
         .post("/v1/campaigns", campaigns::create_campaign)
         .get("/v1/campaigns", campaigns::list_campaigns)
         .get("/v1/campaigns/{campaign_id}", campaigns::get_campaign)
+        .get(
+            "/v1/campaigns/{campaign_id}/export.csv",
+            campaigns::export_results,
+        )
         .patch("/v1/campaigns/{campaign_id}", campaigns::change_settings)
         .put(
             "/v1/campaigns/{campaign_id}/script",

@@ -26,7 +26,7 @@ use textbank_projections::audit::{
     PhoneCampaign, PhoneList,
 };
 use textbank_projections::{campaigns::Campaigns, lists::Lists};
-use textbank_store::{BrokenLink, ChainReport};
+use textbank_store::{BrokenLink, ChainReport, StoreResult};
 use tokio::sync::mpsc;
 
 use crate::{App, AppError, Caller};
@@ -46,7 +46,7 @@ const NAMED_BROKEN: usize = 100;
 /// Streams verified at once: each is a few reads, mostly waiting.
 const CONCURRENT_VERIFIES: usize = 4;
 /// Slices of rows (64 each) the export reader may run ahead of the client.
-const EXPORT_BUFFER: usize = 4;
+pub(crate) const EXPORT_BUFFER: usize = 4;
 /// Bytes of CSV gathered into one body chunk.
 const EXPORT_CHUNK: usize = 64 * 1024;
 
@@ -399,7 +399,7 @@ carrier_message_id,dispatch_status,attempts,delivery_status,error_code,submit_er
 /// run as a formula (`=…`, `@…`, or `+`/`-` followed by more than a number)
 /// with a leading `'` — the rule of the list rejections' export. Bodies are
 /// never exported, but user agents and names are anyone's text.
-fn push_cell(out: &mut String, value: &str) {
+pub(crate) fn push_cell(out: &mut String, value: &str) {
     let formula = value.starts_with(['=', '@'])
         || (value.starts_with(['+', '-']) && value.chars().any(|c| c.is_alphabetic() || c == '('));
     let quote = value.contains([',', '"', '\n', '\r']);
@@ -421,12 +421,16 @@ fn push_cell(out: &mut String, value: &str) {
 }
 
 /// One CSV line being written, cell by cell.
-struct Line<'a> {
-    out: &'a mut String,
+pub(crate) struct Line<'a> {
+    pub(crate) out: &'a mut String,
     first: bool,
 }
 
-impl Line<'_> {
+impl<'a> Line<'a> {
+    pub(crate) fn new(out: &'a mut String) -> Self {
+        Self { out, first: true }
+    }
+
     fn separate(&mut self) {
         if !self.first {
             self.out.push(',');
@@ -435,20 +439,20 @@ impl Line<'_> {
     }
 
     /// Text from anyone (names, user agents): quoted and defused as needed.
-    fn text(&mut self, value: Option<&str>) {
+    pub(crate) fn text(&mut self, value: Option<&str>) {
         self.separate();
         push_cell(self.out, value.unwrap_or_default());
     }
 
     /// Ids, numbers, flags and codes of our own, which never need quoting.
-    fn plain(&mut self, value: Option<impl std::fmt::Display>) {
+    pub(crate) fn plain(&mut self, value: Option<impl std::fmt::Display>) {
         self.separate();
         if let Some(value) = value {
             let _ = write!(self.out, "{value}");
         }
     }
 
-    fn time(&mut self, at: Option<DateTime<Utc>>) {
+    pub(crate) fn time(&mut self, at: Option<DateTime<Utc>>) {
         self.separate();
         if let Some(at) = at {
             self.out
@@ -457,9 +461,43 @@ impl Line<'_> {
     }
 }
 
+/// A CSV body: `header`, then the rows `receiver` yields, each written by
+/// `push`, gathered into chunks of about [`EXPORT_CHUNK`] bytes without
+/// waiting for more than is ready. A failure ends the body with an error.
+pub(crate) fn csv_body<R: Send + 'static>(
+    header: String,
+    receiver: mpsc::Receiver<StoreResult<Vec<R>>>,
+    push: fn(&mut String, &R),
+) -> impl Stream<Item = Result<Bytes, AppError>> + Send + 'static {
+    let rows = stream::unfold(Some(receiver), move |receiver| async move {
+        let mut receiver = receiver?;
+        let first = receiver.recv().await?;
+        let mut text = String::with_capacity(EXPORT_CHUNK + 1_024);
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Ok(rows) => {
+                    for row in &rows {
+                        push(&mut text, row);
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "CSV export failed");
+                    return Some((Err(AppError::Store(err)), None));
+                }
+            }
+            if text.len() < EXPORT_CHUNK {
+                next = receiver.try_recv().ok();
+            }
+        }
+        Some((Ok(Bytes::from(text)), Some(receiver)))
+    });
+    stream::once(async move { Ok(Bytes::from(header)) }).chain(rows)
+}
+
 /// Appends one row as a CSV line, in [`EXPORT_COLUMNS`] order.
 pub fn push_csv_line(out: &mut String, row: &MessageRow) {
-    let mut line = Line { out, first: true };
+    let mut line = Line::new(out);
     line.plain(Some(row.message_id));
     line.plain(Some(row.position));
     line.time(Some(row.occurred_at));
@@ -577,33 +615,11 @@ impl App {
                 let _ = sender.send(Err(err)).await;
             }
         });
-        let header = Bytes::from(format!("{EXPORT_COLUMNS}\n"));
-        let rows = stream::unfold(Some(receiver), |receiver| async move {
-            let mut receiver = receiver?;
-            let first = receiver.recv().await?;
-            let mut text = String::with_capacity(EXPORT_CHUNK + 1_024);
-            let mut next = Some(first);
-            // Gather what is already waiting into one chunk, without
-            // waiting for more.
-            while let Some(item) = next.take() {
-                match item {
-                    Ok(rows) => {
-                        for row in &rows {
-                            push_csv_line(&mut text, row);
-                        }
-                    }
-                    Err(err) => {
-                        tracing::error!(error = %err, "audit export failed");
-                        return Some((Err(AppError::Store(err)), None));
-                    }
-                }
-                if text.len() < EXPORT_CHUNK {
-                    next = receiver.try_recv().ok();
-                }
-            }
-            Some((Ok(Bytes::from(text)), Some(receiver)))
-        });
-        Ok(stream::once(async move { Ok(header) }).chain(rows))
+        Ok(csv_body(
+            format!("{EXPORT_COLUMNS}\n"),
+            receiver,
+            push_csv_line,
+        ))
     }
 
     /// A message of the org, its row and every event of its trail read back

@@ -10,6 +10,7 @@ pub mod audit;
 mod background;
 mod caller;
 mod campaign;
+mod campaign_export;
 pub mod campaign_metrics;
 mod carrier;
 mod carrier_api;
