@@ -190,6 +190,10 @@ impl Meter {
             "stage": stage,
             "rss_mb": rss,
             "peak_rss_mb": memory_mb(&self.pid, "VmHWM"),
+            // The heap, and the file pages mapped in (SQLite's memory map
+            // of the database): growth in one is not growth in the other.
+            "rss_anon_mb": memory_mb(&self.pid, "RssAnon"),
+            "rss_file_mb": memory_mb(&self.pid, "RssFile"),
         });
         if let (Some(line), Value::Object(extra)) = (line.as_object_mut(), extra) {
             line.extend(extra);
