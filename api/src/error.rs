@@ -37,6 +37,11 @@ impl ApiError {
         }
     }
 
+    /// A 422 `invalid_request`: a parameter the handler could not read.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }

@@ -42,6 +42,10 @@
 //!   and opted_out divided by messaged (none while messaged is 0).
 //! - **blocked**: refused send attempts (`SendBlocked`) naming the campaign,
 //!   by reason code; per texter: the texter who clicked.
+//! - **held_by_reason**: contacts a texter's queue held back instead of
+//!   offering them (`ContactHeld`), by reason; once per contact, campaign
+//!   and script version. Kept in the blocked table under `held:`-prefixed
+//!   reasons and never counted as blocked attempts (nobody clicked).
 //! - **survey answers**: per question and answer, the conversations whose
 //!   current answer it is (a later answer to the same question replaces the
 //!   earlier one).

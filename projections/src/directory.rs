@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use textbank_domain::org::OrgEvent;
 use textbank_domain::{ApiKeyId, DomainEvent, MemberId, OrgId, Role};
-use textbank_store::{Database, StoreError, StoreResult, StoreTx, on_reader, on_tx};
+use textbank_store::{Database, StoreError, StoreResult, StoreTx, execute, on_reader};
 use uuid::Uuid;
 
 use crate::batch::Batch;
@@ -53,35 +53,33 @@ async fn apply_one(
 ) -> StoreResult<()> {
     // ON CONFLICT DO NOTHING: a rebuild may replay what a table already has.
     match event {
-        OrgEvent::OrgCreated { name, .. } => on_tx!(tx, |conn| {
-            sqlx::query("INSERT INTO orgs (org_id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(org)
-                .bind(name)
-                .bind(at)
-                .execute(conn)
-                .await
-                .map(|_| ())?
-        }),
+        OrgEvent::OrgCreated { name, .. } => {
+            execute!(
+                tx,
+                "INSERT INTO orgs (org_id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                org,
+                name,
+                at
+            );
+        }
         OrgEvent::MemberAdded {
             member_id,
             name,
             email,
             role,
-        } => on_tx!(tx, |conn| {
-            sqlx::query(
+        } => {
+            execute!(
+                tx,
                 "INSERT INTO members (member_id, org_id, name, email, role, added_at)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            )
-            .bind(Uuid::from(*member_id))
-            .bind(org)
-            .bind(name)
-            .bind(email)
-            .bind(role.as_str())
-            .bind(at)
-            .execute(conn)
-            .await
-            .map(|_| ())?
-        }),
+                Uuid::from(*member_id),
+                org,
+                name,
+                email,
+                role.as_str(),
+                at
+            );
+        }
         OrgEvent::ApiKeyIssued {
             key_id,
             key_hash,
@@ -90,44 +88,32 @@ async fn apply_one(
             label,
             issued_by_key,
             issued_by_member,
-        } => on_tx!(tx, |conn| {
-            sqlx::query(
+        } => {
+            execute!(
+                tx,
                 "INSERT INTO api_keys (key_id, org_id, key_hash, role, member_id, label, created_at,
                      issued_by_key, issued_by_member)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-            )
-            .bind(Uuid::from(*key_id))
-            .bind(org)
-            .bind(key_hash)
-            .bind(role.as_str())
-            .bind(member_id.map(Uuid::from))
-            .bind(label)
-            .bind(at)
-            .bind(issued_by_key.map(Uuid::from))
-            .bind(issued_by_member.map(Uuid::from))
-            .execute(conn)
-            .await
-            .map(|_| ())?
-        }),
-        OrgEvent::ApiKeyRevoked { key_id } => on_tx!(tx, |conn| {
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND org_id = $3 AND revoked_at IS NULL")
-                .bind(at)
-                .bind(Uuid::from(*key_id))
-                .bind(org)
-                .execute(conn)
-                .await
-                .map(|_| ())?
-        }),
+                Uuid::from(*key_id),
+                org,
+                key_hash,
+                role.as_str(),
+                member_id.map(Uuid::from),
+                label,
+                at,
+                issued_by_key.map(Uuid::from),
+                issued_by_member.map(Uuid::from)
+            );
+        }
+        OrgEvent::ApiKeyRevoked { key_id } => {
+            let sql = "UPDATE api_keys SET revoked_at = $1
+                        WHERE key_id = $2 AND org_id = $3 AND revoked_at IS NULL";
+            execute!(tx, sql, at, Uuid::from(*key_id), org);
+        }
         OrgEvent::PasswordResetIssued { member_id } => {
-            on_tx!(tx, |conn| {
-                sqlx::query("UPDATE members SET password_reset_at = $1 WHERE member_id = $2 AND org_id = $3")
-                .bind(at)
-                .bind(Uuid::from(*member_id))
-                .bind(org)
-                .execute(conn)
-                .await
-                .map(|_| ())?
-            })
+            let sql =
+                "UPDATE members SET password_reset_at = $1 WHERE member_id = $2 AND org_id = $3";
+            execute!(tx, sql, at, Uuid::from(*member_id), org);
         }
         OrgEvent::CarrierConfigured { .. } | OrgEvent::CarrierSettingsChanged { .. } => {}
     }

@@ -1377,6 +1377,9 @@ impl Recount {
             },
             failed_by_code,
             blocked_by_reason,
+            // The generated histories hold no contact back (the queue's
+            // holds are tested end to end).
+            held_by_reason: Default::default(),
             survey_answers,
             median_time_to_first_reply_ms: median(delays),
         }

@@ -5,13 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::json;
 use sqlx::AssertSqlSafe;
-use textbank_domain::{Actor, EventMetadata, StreamId};
 use textbank_projections::rebuild::{rebuild, rebuild_all, status};
 use textbank_projections::{Batch, ProjectionError, Projector, Tables, catch_up, follow};
-use textbank_store::{Database, EventStore, ExpectedVersion, NewEvent, SqlEventStore, StoreTx};
+use textbank_store::{Database, EventStore, SqlEventStore, StoreTx};
 use textbank_testkit::ScratchDb;
+
+#[macro_use]
+mod common;
+
+on_both_backends!(a_rebuild_swaps_in_fresh_tables_while_following);
 
 /// Counts how often each position was applied, in table `tally` (or
 /// `tally_next` while rebuilt).
@@ -59,26 +62,9 @@ impl Projector for Tally {
     }
 }
 
-async fn execute(db: &Database, sql: &str) {
-    match db {
-        Database::Sqlite { write, .. } => sqlx::query(AssertSqlSafe(sql.to_owned()))
-            .execute(write)
-            .await
-            .map(|_| ()),
-        Database::Postgres(pool) => sqlx::query(AssertSqlSafe(sql.to_owned()))
-            .execute(pool)
-            .await
-            .map(|_| ()),
-    }
-    .unwrap();
-}
-
-async fn tallies(db: &Database) -> Vec<(i64, i64)> {
-    let sql = "SELECT position, times FROM tally ORDER BY position";
-    match db {
-        Database::Sqlite { read, .. } => sqlx::query_as(sql).fetch_all(read).await.unwrap(),
-        Database::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-    }
+async fn tallies(db: &ScratchDb) -> Vec<(i64, i64)> {
+    db.int_pairs("SELECT position, times FROM tally ORDER BY position")
+        .await
 }
 
 async fn table_exists(db: &Database, table: &str) -> bool {
@@ -103,23 +89,7 @@ async fn table_exists(db: &Database, table: &str) -> bool {
 }
 
 async fn append(store: &SqlEventStore, n: u64) {
-    let events = (0..n)
-        .map(|i| {
-            NewEvent::new(
-                "Tallied",
-                json!({"i": i}),
-                EventMetadata::new(None, Actor::System),
-            )
-        })
-        .collect();
-    store
-        .append(
-            &StreamId::parse("tally-1").unwrap(),
-            ExpectedVersion::Any,
-            events,
-        )
-        .await
-        .unwrap();
+    common::append(store, "tally-1", "Tallied", n).await;
 }
 
 fn exactly_once_up_to(rows: &[(i64, i64)], head: u64) -> bool {
@@ -130,13 +100,11 @@ fn exactly_once_up_to(rows: &[(i64, i64)], head: u64) -> bool {
             .all(|(&(position, times), want)| position == want && times == 1)
 }
 
-async fn rebuild_swaps_in_fresh_tables_while_following(db: ScratchDb) {
-    execute(
-        &db.database,
-        "CREATE TABLE tally (position BIGINT PRIMARY KEY, times BIGINT NOT NULL)",
-    )
-    .await;
-    execute(&db.database, "CREATE INDEX tally_by_times ON tally (times)").await;
+async fn a_rebuild_swaps_in_fresh_tables_while_following(db: ScratchDb) {
+    db.execute("CREATE TABLE tally (position BIGINT PRIMARY KEY, times BIGINT NOT NULL)")
+        .await;
+    db.execute("CREATE INDEX tally_by_times ON tally (times)")
+        .await;
     let store = Arc::new(
         SqlEventStore::on_database(db.database.clone())
             .await
@@ -148,12 +116,9 @@ async fn rebuild_swaps_in_fresh_tables_while_following(db: ScratchDb) {
     append(&store, 3_000).await;
     catch_up(store.as_ref(), &live).await.unwrap();
     // A read model gone wrong: rows lost, one counted twice.
-    execute(&db.database, "DELETE FROM tally WHERE position > 2000").await;
-    execute(
-        &db.database,
-        "UPDATE tally SET times = 2 WHERE position = 7",
-    )
-    .await;
+    db.execute("DELETE FROM tally WHERE position > 2000").await;
+    db.execute("UPDATE tally SET times = 2 WHERE position = 7")
+        .await;
 
     // A follower keeps the live model current and events keep arriving
     // while the rebuild runs.
@@ -181,14 +146,8 @@ async fn rebuild_swaps_in_fresh_tables_while_following(db: ScratchDb) {
     writer.await.unwrap();
     let head = store.head_position().await.unwrap();
     assert_eq!(head, 3_500);
-    let mut settled = false;
-    for _ in 0..200 {
-        if exactly_once_up_to(&tallies(&db.database).await, head) {
-            settled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let settled =
+        common::eventually(200, async || exactly_once_up_to(&tallies(&db).await, head)).await;
     stop.send(true).unwrap();
     follower.await.unwrap();
     assert!(settled, "every event applied exactly once after the swap");
@@ -208,20 +167,7 @@ async fn rebuild_swaps_in_fresh_tables_while_following(db: ScratchDb) {
         .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].method, again[0].position), ("swapped", head));
-    assert!(exactly_once_up_to(&tallies(&db.database).await, head));
+    assert!(exactly_once_up_to(&tallies(&db).await, head));
     drop(store);
     db.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_rebuild_swaps_in_fresh_tables_while_following() {
-    rebuild_swaps_in_fresh_tables_while_following(ScratchDb::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_rebuild_swaps_in_fresh_tables_while_following() {
-    let Some(db) = ScratchDb::postgres("projection_rebuild").await else {
-        return;
-    };
-    rebuild_swaps_in_fresh_tables_while_following(db).await;
 }

@@ -3,14 +3,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::json;
-use textbank_domain::{Actor, EventMetadata, StreamId};
 use textbank_projections::{Batch, ProjectionError, Projector, catch_up, follow};
-use textbank_store::{EventStore, ExpectedVersion, NewEvent, SqlEventStore, StoreTx};
+use textbank_store::{SqlEventStore, StoreTx};
 use textbank_testkit::ScratchDb;
+
+#[macro_use]
+mod common;
+
+on_both_backends!(each_event_is_applied_exactly_once_across_a_failed_batch);
 
 /// Counts events per position in its own table; fails once at `fail_at`.
 struct Counter {
@@ -56,51 +58,20 @@ impl Projector for Counter {
 }
 
 async fn counts(db: &ScratchDb) -> Vec<(i64, i64)> {
-    let sql = "SELECT position, times FROM counted ORDER BY position";
-    match &db.database {
-        textbank_store::Database::Sqlite { read, .. } => {
-            sqlx::query_as(sql).fetch_all(read).await.unwrap()
-        }
-        textbank_store::Database::Postgres(pool) => {
-            sqlx::query_as(sql).fetch_all(pool).await.unwrap()
-        }
-    }
+    db.int_pairs("SELECT position, times FROM counted ORDER BY position")
+        .await
 }
 
 async fn create_table(db: &ScratchDb) {
-    let sql = "CREATE TABLE counted (position BIGINT PRIMARY KEY, times BIGINT NOT NULL)";
-    match &db.database {
-        textbank_store::Database::Sqlite { write, .. } => {
-            sqlx::query(sql).execute(write).await.map(|_| ())
-        }
-        textbank_store::Database::Postgres(pool) => {
-            sqlx::query(sql).execute(pool).await.map(|_| ())
-        }
-    }
-    .unwrap();
+    db.execute("CREATE TABLE counted (position BIGINT PRIMARY KEY, times BIGINT NOT NULL)")
+        .await;
 }
 
 async fn append(store: &SqlEventStore, n: u64) {
-    let events = (0..n)
-        .map(|i| {
-            NewEvent::new(
-                "Counted",
-                json!({"i": i}),
-                EventMetadata::new(None, Actor::System),
-            )
-        })
-        .collect();
-    store
-        .append(
-            &StreamId::parse("counter-1").unwrap(),
-            ExpectedVersion::Any,
-            events,
-        )
-        .await
-        .unwrap();
+    common::append(store, "counter-1", "Counted", n).await;
 }
 
-async fn exactly_once_across_a_failed_batch(db: ScratchDb) {
+async fn each_event_is_applied_exactly_once_across_a_failed_batch(db: ScratchDb) {
     create_table(&db).await;
     let store = Arc::new(
         SqlEventStore::on_database(db.database.clone())
@@ -157,31 +128,11 @@ async fn exactly_once_across_a_failed_batch(db: ScratchDb) {
         tokio::sync::watch::channel(0).0,
     ));
     append(&store, 10).await;
-    let mut reached = false;
-    for _ in 0..100 {
-        if counts(&db).await.len() == 5_010 {
-            reached = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let reached = common::eventually(100, async || counts(&db).await.len() == 5_010).await;
     stop.send(true).unwrap();
     follower.await.unwrap();
     assert!(reached, "the follower applied the new events");
     assert!(counts(&db).await.iter().all(|&(_, times)| times == 1));
     drop(store);
     db.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_projection_applies_each_event_exactly_once_across_a_failed_batch() {
-    exactly_once_across_a_failed_batch(ScratchDb::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_projection_applies_each_event_exactly_once_across_a_failed_batch() {
-    let Some(db) = ScratchDb::postgres("projection_exactly_once").await else {
-        return;
-    };
-    exactly_once_across_a_failed_batch(db).await;
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     TestApp, expect_conflict, expect_error, expect_forbidden, expect_invalid_request,
-    expect_not_found, expect_unauthenticated,
+    expect_not_found, expect_unauthenticated, json, sent,
 };
 
 crate::on_both_backends!(
@@ -26,10 +26,6 @@ crate::on_both_backends!(
 );
 
 const QUERY: &str = "name=Precinct%2012&source=voter%20file&consent_basis=opted%20in";
-
-async fn json(response: reqwest::Response) -> Value {
-    response.json().await.expect("JSON")
-}
 
 /// A list of `n` contacts: +1555201xxxx, x counting from 0.
 fn list_csv(n: usize) -> String {
@@ -89,11 +85,8 @@ fn path(campaign: &str, rest: &str) -> String {
 
 /// Assignment events in the whole log: a refused request must add none.
 async fn assignment_events(app: &TestApp) -> usize {
-    app.app
-        .events()
-        .read_all(1, 100_000)
+    app.events_after(0)
         .await
-        .expect("read log")
         .iter()
         .filter(|e| e.event_type == "ContactsAssigned" || e.event_type == "ContactsReleased")
         .count()
@@ -145,9 +138,7 @@ async fn a_manager_assigns_unassigned_contacts_in_phone_order_and_reads_the_coun
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let (_, manager) = app
-        .member_with_key(&owner, "manager@example.org", "manager")
-        .await;
+    let manager = app.key_of_a(&owner, "manager").await;
     let (ana, _) = app
         .member_with_key(&owner, "ana@example.org", "texter")
         .await;
@@ -171,15 +162,13 @@ async fn a_manager_assigns_unassigned_contacts_in_phone_order_and_reads_the_coun
     assert!(first["position"].as_u64().unwrap() > 0);
 
     // Only 7 are left.
-    let second = json(
-        app.post_as(
+    let second = app
+        .post_ok(
             &manager,
             &path(&id, ""),
             &json!({"texter_id": ben, "count": 10}),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(second["assigned"], 7);
     assert!(second["position"].as_u64() > first["position"].as_u64());
     let none = app
@@ -202,7 +191,7 @@ async fn a_manager_assigns_unassigned_contacts_in_phone_order_and_reads_the_coun
         BTreeMap::from([(ana.clone(), 5), (ben.clone(), 7)])
     );
     assert_eq!(unassigned, 0);
-    let body = json(app.get_as(&manager, &path(&id, "")).await).await;
+    let body = app.get_ok(&manager, &path(&id, "")).await;
     assert_eq!(body["campaign_id"], id.as_str());
     assert!(
         body["texters"]
@@ -250,23 +239,17 @@ async fn a_texter_requests_its_batch_only_while_the_campaign_is_active(app: Test
     assert_eq!(got[1]["texter_id"], ben.as_str());
 
     // An empty body is as good as {}.
-    let empty = app
-        .client
-        .post(app.url(&request))
-        .bearer_auth(&ana_key)
-        .send()
-        .await
-        .unwrap();
+    let empty = sent(app.client.post(app.url(&request)).bearer_auth(&ana_key)).await;
     assert_eq!(empty.status(), 200);
     assert_eq!(json(empty).await["assigned"], 0);
 
     // A texter sees its own count only.
-    let own = json(app.get_as(&ana_key, &path(&id, "")).await).await;
+    let own = app.get_ok(&ana_key, &path(&id, "")).await;
     assert_eq!(
         own,
         json!({"campaign_id": id, "texters": [{"texter_id": ana, "name": "Test Member", "assigned": 6}]})
     );
-    let own = json(app.get_as(&ben_key, &path(&id, "")).await).await;
+    let own = app.get_ok(&ben_key, &path(&id, "")).await;
     assert_eq!(own["texters"][0]["assigned"], 4);
     assert!(own.get("unassigned").is_none());
 
@@ -331,32 +314,26 @@ async fn release_and_reassignment_move_a_texters_contacts(app: TestApp) -> TestA
     assert_eq!(unassigned, 4);
 
     // Without a count: everything.
-    let moved = json(
-        app.post_as(
+    let moved = app
+        .post_ok(
             &owner,
             &path(&id, "/reassign"),
             &json!({"from_texter_id": ana, "to_texter_id": ben}),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(moved["reassigned"], 1);
-    let released = json(
-        app.post_as(&owner, &path(&id, "/release"), &json!({"texter_id": ben}))
-            .await,
-    )
-    .await;
+    let released = app
+        .post_ok(&owner, &path(&id, "/release"), &json!({"texter_id": ben}))
+        .await;
     assert_eq!(released["released"], 4);
     let (texters, unassigned) = counts(&app, &owner, &id).await;
     assert_eq!(texters, BTreeMap::new());
     assert_eq!(unassigned, 8);
     // Nothing left to release: 200, zero, no event.
     let before = assignment_events(&app).await;
-    let released = json(
-        app.post_as(&owner, &path(&id, "/release"), &json!({"texter_id": ben}))
-            .await,
-    )
-    .await;
+    let released = app
+        .post_ok(&owner, &path(&id, "/release"), &json!({"texter_id": ben}))
+        .await;
     assert_eq!(released["released"], 0);
     assert_eq!(assignment_events(&app).await, before);
 
@@ -374,7 +351,7 @@ async fn release_and_reassignment_move_a_texters_contacts(app: TestApp) -> TestA
         &json!({"from_texter_id": ana, "to_texter_id": ben}),
     )
     .await;
-    let log = app.app.events().read_all(1, 100_000).await.unwrap();
+    let log = app.events_after(0).await;
     let tail: Vec<&str> = log
         .iter()
         .rev()
@@ -512,15 +489,14 @@ async fn bad_assignment_input_is_rejected_and_changes_nothing(app: TestApp) -> T
         .await;
         assert_eq!(error, "texter not found");
     }
-    let malformed = app
-        .client
-        .post(app.url(&path(&id, "")))
-        .bearer_auth(&owner)
-        .header("content-type", "application/json")
-        .body("{\"texter_id\": ")
-        .send()
-        .await
-        .unwrap();
+    let malformed = sent(
+        app.client
+            .post(app.url(&path(&id, "")))
+            .bearer_auth(&owner)
+            .header("content-type", "application/json")
+            .body("{\"texter_id\": "),
+    )
+    .await;
     expect_error(malformed, 400, "invalid_json").await;
     let error = expect_invalid_request(
         app.post_as(&ana_key, &path(&id, "/request"), &json!({"count": 500}))
@@ -555,7 +531,7 @@ async fn a_bad_batch_size_is_rejected_and_stores_no_campaign(app: TestApp) -> Te
         let error = expect_invalid_request(app.post_as(&owner, "/v1/campaigns", &body).await).await;
         assert!(error.contains(expected), "{size}: {error}");
     }
-    let campaigns = json(app.get_as(&owner, "/v1/campaigns").await).await;
+    let campaigns = app.get_ok(&owner, "/v1/campaigns").await;
     assert_eq!(campaigns["campaigns"], json!([]));
     app
 }
@@ -565,12 +541,8 @@ async fn only_the_right_roles_and_member_bound_keys_may_assign_or_request(app: T
     let (ana, ana_key) = app
         .member_with_key(&owner, "ana@example.org", "texter")
         .await;
-    let (_, manager) = app
-        .member_with_key(&owner, "manager@example.org", "manager")
-        .await;
-    let (_, compliance) = app
-        .member_with_key(&owner, "compliance@example.org", "compliance")
-        .await;
+    let manager = app.key_of_a(&owner, "manager").await;
+    let compliance = app.key_of_a(&owner, "compliance").await;
     let unbound = app
         .post_as(
             &owner,
@@ -612,12 +584,7 @@ async fn only_the_right_roles_and_member_bound_keys_may_assign_or_request(app: T
             "{error}"
         );
     }
-    let unauthenticated = app
-        .client
-        .post(app.url(&path(&id, "/request")))
-        .send()
-        .await
-        .unwrap();
+    let unauthenticated = sent(app.client.post(app.url(&path(&id, "/request")))).await;
     expect_unauthenticated(unauthenticated).await;
     assert_eq!(assignment_events(&app).await, 0);
     app
@@ -715,13 +682,7 @@ async fn concurrent_requests_never_hand_out_a_contact_twice(app: TestApp) -> Tes
             let (client, url, key, texter) =
                 (app.client.clone(), url.clone(), key.clone(), texter.clone());
             tasks.spawn(async move {
-                let response = client
-                    .post(url)
-                    .bearer_auth(key)
-                    .json(&json!({}))
-                    .send()
-                    .await
-                    .expect("request");
+                let response = sent(client.post(url).bearer_auth(key).json(&json!({}))).await;
                 let status = response.status().as_u16();
                 let body: Value = response.json().await.expect("JSON");
                 (round, texter, status, body)
@@ -741,7 +702,7 @@ async fn concurrent_requests_never_hand_out_a_contact_twice(app: TestApp) -> Tes
     assert_eq!(total, CONTACTS as u64, "every contact handed out, once");
 
     // The log: no phone in two assignments, every phone assigned.
-    let log = app.app.events().read_all(1, 100_000).await.unwrap();
+    let log = app.events_after(0).await;
     let mut seen = BTreeSet::new();
     for event in log.iter().filter(|e| e.event_type == "ContactsAssigned") {
         for phone in event.data["phones"].as_array().unwrap() {

@@ -16,7 +16,7 @@ use textbank_store::{ExpectedVersion, NewEvent};
 
 use crate::helpers::{
     TestApp, assert_csv, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
-    success_json as json, weekday_afternoon,
+    sent, success_json as json, weekday_afternoon,
 };
 
 crate::on_both_backends!(spawn = spawn_send_app;
@@ -66,9 +66,7 @@ async fn fixture(app: &TestApp, contacts: usize) -> Fixture {
     let (texter_id, texter) = app
         .member_with_key(&owner, "texter@example.org", "texter")
         .await;
-    let (_, compliance) = app
-        .member_with_key(&owner, "compliance@example.org", "compliance")
-        .await;
+    let compliance = app.key_of_a(&owner, "compliance").await;
     let mut csv = String::from("first_name,last_name,cell,zip\r\n");
     for i in 0..contacts {
         csv.push_str(&format!("Voter{i},Lee,555-201-{i:04},10001\r\n"));
@@ -83,8 +81,8 @@ async fn fixture(app: &TestApp, contacts: usize) -> Fixture {
     )
     .await;
     let list_id = list["list_id"].as_str().unwrap().to_owned();
-    let campaign = json(
-        app.post_as(
+    let campaign = app
+        .post_ok(
             &owner,
             "/v1/campaigns",
             &json!({
@@ -93,26 +91,18 @@ async fn fixture(app: &TestApp, contacts: usize) -> Fixture {
                 "list_ids": [list_id],
             }),
         )
-        .await,
-    )
-    .await;
+        .await;
     let campaign_id = campaign["campaign_id"].as_str().unwrap().to_owned();
-    json(
-        app.post_as(
-            &owner,
-            &format!("/v1/campaigns/{campaign_id}/launch"),
-            &json!({}),
-        )
-        .await,
+    app.post_ok(
+        &owner,
+        &format!("/v1/campaigns/{campaign_id}/launch"),
+        &json!({}),
     )
     .await;
-    json(
-        app.post_as(
-            &owner,
-            &format!("/v1/campaigns/{campaign_id}/assignments"),
-            &json!({"texter_id": texter_id, "count": contacts}),
-        )
-        .await,
+    app.post_ok(
+        &owner,
+        &format!("/v1/campaigns/{campaign_id}/assignments"),
+        &json!({"texter_id": texter_id, "count": contacts}),
     )
     .await;
     Fixture {
@@ -128,14 +118,12 @@ async fn fixture(app: &TestApp, contacts: usize) -> Fixture {
 
 /// The texter's queue, as presented now.
 async fn queue(app: &TestApp, fx: &Fixture) -> Vec<Value> {
-    let queue = json(
-        app.get_as(
+    let queue = app
+        .get_ok(
             &fx.texter,
             &format!("/v1/texter/queue?campaign_id={}&limit=10", fx.campaign_id),
         )
-        .await,
-    )
-    .await;
+        .await;
     queue["messages"].as_array().unwrap().clone()
 }
 
@@ -147,15 +135,15 @@ async fn click(
     key: &str,
     agent: &str,
 ) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/messages"))
-        .bearer_auth(&fx.texter)
-        .header("idempotency-key", key)
-        .header("user-agent", agent)
-        .json(&json!({"click_token": token, "clicked_at": weekday_afternoon()}))
-        .send()
-        .await
-        .expect("request")
+    sent(
+        app.client
+            .post(app.url("/v1/messages"))
+            .bearer_auth(&fx.texter)
+            .header("idempotency-key", key)
+            .header("user-agent", agent)
+            .json(&json!({"click_token": token, "clicked_at": weekday_afternoon()})),
+    )
+    .await
 }
 
 /// Sends the first queued message 1.8 s after it was shown; returns the
@@ -205,11 +193,11 @@ async fn a_sent_message_shows_the_human_click_its_evidence_and_its_delivery(
 ) -> TestApp {
     let fx = fixture(&app, 2).await;
     let (queued, sent) = send_first(&app, &fx, "AuditTest/1.0 (volunteer laptop)").await;
-    let me = json(app.get_as(&fx.texter, "/v1/me").await).await;
+    let me = app.get_ok(&fx.texter, "/v1/me").await;
 
     // Read your own write: the click is there at once with min_position.
-    let page = json(
-        app.get_as(
+    let page = app
+        .get_ok(
             &fx.compliance,
             &format!(
                 "/v1/audit/messages?phone={}&min_position={}",
@@ -217,9 +205,7 @@ async fn a_sent_message_shows_the_human_click_its_evidence_and_its_delivery(
                 sent["position"]
             ),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(page["messages"].as_array().unwrap().len(), 1, "{page}");
 
     let rows = rows_for(&app, &fx, 0, delivered).await;
@@ -292,31 +278,25 @@ async fn a_sent_message_shows_the_human_click_its_evidence_and_its_delivery(
         format!("texter_id={}", fx.texter_id),
         format!("campaign_id={}", fx.campaign_id),
     ] {
-        let page = json(
-            app.get_as(&fx.compliance, &format!("/v1/audit/messages?{filter}"))
-                .await,
-        )
-        .await;
+        let page = app
+            .get_ok(&fx.compliance, &format!("/v1/audit/messages?{filter}"))
+            .await;
         assert_eq!(
             page["messages"][0]["message_id"], sent["message_id"],
             "{filter}"
         );
     }
-    let none = json(
-        app.get_as(
+    let none = app
+        .get_ok(
             &fx.compliance,
             &format!("/v1/audit/messages?campaign_id={}", CampaignId::new()),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(none["messages"], json!([]));
     // A time range that ends before the message leaves it out.
-    let before = json(
-        app.get_as(&fx.compliance, "/v1/audit/messages?to=2000-01-01")
-            .await,
-    )
-    .await;
+    let before = app
+        .get_ok(&fx.compliance, "/v1/audit/messages?to=2000-01-01")
+        .await;
     assert_eq!(before["messages"], json!([]));
     app
 }
@@ -326,11 +306,9 @@ async fn a_message_trail_lists_every_event_with_positions_and_hashes(app: TestAp
     let (_, sent) = send_first(&app, &fx, "AuditTest/1.0").await;
     rows_for(&app, &fx, 0, delivered).await;
     let id = sent["message_id"].as_str().unwrap();
-    let trail = json(
-        app.get_as(&fx.compliance, &format!("/v1/audit/messages/{id}"))
-            .await,
-    )
-    .await;
+    let trail = app
+        .get_ok(&fx.compliance, &format!("/v1/audit/messages/{id}"))
+        .await;
     assert_eq!(trail["message"]["message_id"], id);
     let events = trail["events"].as_array().unwrap();
     let types: Vec<&str> = events
@@ -408,9 +386,9 @@ async fn a_phone_history_shows_the_list_upload_messages_both_ways_and_the_stop(
     // The texter answers anyway: refused and recorded.
     let conversation = sent["conversation_id"].as_str().unwrap();
     expect_error(
-        app.post_as(
+        app.reply_in(
             &fx.texter,
-            &format!("/v1/conversations/{conversation}/messages"),
+            conversation,
             &json!({"body": "Sorry to bother you"}),
         )
         .await,
@@ -419,11 +397,9 @@ async fn a_phone_history_shows_the_list_upload_messages_both_ways_and_the_stop(
     )
     .await;
 
-    let history = json(
-        app.get_as(&fx.compliance, &format!("/v1/audit/phones/{}", phone(0)))
-            .await,
-    )
-    .await;
+    let history = app
+        .get_ok(&fx.compliance, &format!("/v1/audit/phones/{}", phone(0)))
+        .await;
     assert_eq!(history["phone"], phone(0));
     assert_eq!(history["opted_out"], true);
     let lists = history["lists"].as_array().unwrap();
@@ -502,11 +478,9 @@ async fn a_phone_history_shows_the_list_upload_messages_both_ways_and_the_stop(
     )
     .await;
     // The other contact: in the list, never texted.
-    let untouched = json(
-        app.get_as(&fx.compliance, &format!("/v1/audit/phones/{}", phone(1)))
-            .await,
-    )
-    .await;
+    let untouched = app
+        .get_ok(&fx.compliance, &format!("/v1/audit/phones/{}", phone(1)))
+        .await;
     assert_eq!(untouched["lists"][0]["line"], 3);
     assert_eq!(untouched["messages"], json!([]));
     assert_eq!(untouched["events"], 0);
@@ -573,57 +547,45 @@ async fn refused_attempts_are_counted_by_reason_and_paged(app: TestApp) -> TestA
     assert_eq!(attempts[3]["user_agent"], "t");
 
     // Two pages of two.
-    let first = json(
-        app.get_as(&fx.compliance, "/v1/audit/blocked?limit=2")
-            .await,
-    )
-    .await;
+    let first = app
+        .get_ok(&fx.compliance, "/v1/audit/blocked?limit=2")
+        .await;
     assert_eq!(first["attempts"].as_array().unwrap().len(), 2);
     assert_eq!(first["total"], 4, "counts cover every page");
     let cursor = first["next_cursor"].as_str().unwrap();
-    let second = json(
-        app.get_as(
+    let second = app
+        .get_ok(
             &fx.compliance,
             &format!("/v1/audit/blocked?limit=2&cursor={cursor}"),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(second["attempts"][0], attempts[2]);
     assert_eq!(second["attempts"][1], attempts[3]);
     assert_eq!(second["next_cursor"], Value::Null);
 
     // Filters.
-    let reason = json(
-        app.get_as(&fx.compliance, "/v1/audit/blocked?reason=token_invalid")
-            .await,
-    )
-    .await;
+    let reason = app
+        .get_ok(&fx.compliance, "/v1/audit/blocked?reason=token_invalid")
+        .await;
     assert_eq!(reason["total"], 2);
     assert_eq!(reason["by_reason"], json!({"token_invalid": 2}));
-    let campaign = json(
-        app.get_as(
+    let campaign = app
+        .get_ok(
             &fx.compliance,
             &format!("/v1/audit/blocked?campaign_id={}", fx.campaign_id),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(campaign["total"], 2, "untrusted tokens name no campaign");
-    let texter = json(
-        app.get_as(
+    let texter = app
+        .get_ok(
             &fx.compliance,
             &format!("/v1/audit/blocked?texter_id={}", fx.texter_id),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(texter["total"], 4);
-    let later = json(
-        app.get_as(&fx.compliance, "/v1/audit/blocked?from=2999-01-01")
-            .await,
-    )
-    .await;
+    let later = app
+        .get_ok(&fx.compliance, "/v1/audit/blocked?from=2999-01-01")
+        .await;
     assert_eq!(later["total"], 0);
     app
 }
@@ -635,14 +597,12 @@ async fn the_csv_export_has_the_same_rows_as_the_search(app: TestApp) -> TestApp
     send_first(&app, &fx, "Plain/1.0, with a comma").await;
     rows_for(&app, &fx, 0, delivered).await;
     rows_for(&app, &fx, 1, delivered).await;
-    let search = json(
-        app.get_as(
+    let search = app
+        .get_ok(
             &fx.compliance,
             &format!("/v1/audit/messages?campaign_id={}", fx.campaign_id),
         )
-        .await,
-    )
-    .await;
+        .await;
     let rows = search["messages"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
 
@@ -762,46 +722,40 @@ async fn verification_finds_a_clean_chain_and_then_a_tampered_event(app: TestApp
     rows_for(&app, &fx, 0, delivered).await;
     let stream = format!("recipient-{}-{}", fx.org_id, phone(0));
 
-    let all = json(app.get_as(&fx.compliance, "/v1/audit/verify").await).await;
+    let all = app.get_ok(&fx.compliance, "/v1/audit/verify").await;
     assert_eq!(all["scope"], "organization");
     assert_eq!(all["intact"], true, "{all}");
     assert_eq!(all["first_broken"], Value::Null);
     // The org's stream, the list's, the campaign's and the recipient's.
     assert!(all["streams_checked"].as_u64().unwrap() >= 4, "{all}");
-    let one = json(
-        app.get_as(
+    let one = app
+        .get_ok(
             &fx.compliance,
             &format!("/v1/audit/verify?stream={}", stream.replace('+', "%2B")),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(one["scope"], "stream");
     assert_eq!(one["streams_checked"], 1);
     assert_eq!(one["intact"], true);
     assert!(one["events_checked"].as_u64().unwrap() >= 4);
-    let list = json(
-        app.get_as(
+    let list = app
+        .get_ok(
             &fx.compliance,
             &format!("/v1/audit/verify?stream=list-{}", fx.list_id),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(list["intact"], true);
 
     // Someone edits the click's timestamp in the database.
-    let trail = json(
-        app.get_as(
+    let trail = app
+        .get_ok(
             &fx.compliance,
             &format!(
                 "/v1/audit/messages/{}",
                 sent["message_id"].as_str().unwrap()
             ),
         )
-        .await,
-    )
-    .await;
+        .await;
     let click_position = trail["events"][0]["position"].as_u64().unwrap();
     drop_append_only_guards(&app).await;
     tamper_with_recorded_at(
@@ -810,20 +764,18 @@ async fn verification_finds_a_clean_chain_and_then_a_tampered_event(app: TestApp
         weekday_afternoon() - chrono::Duration::hours(30),
     )
     .await;
-    let one = json(
-        app.get_as(
+    let one = app
+        .get_ok(
             &fx.compliance,
             &format!("/v1/audit/verify?stream={}", stream.replace('+', "%2B")),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(one["intact"], false, "{one}");
     assert_eq!(one["first_broken"]["stream_id"], stream.as_str());
     assert_eq!(one["first_broken"]["version"], 0);
     assert_eq!(one["first_broken"]["position"], click_position);
     assert_eq!(one["first_broken"]["reason"], "hash_mismatch");
-    let all = json(app.get_as(&fx.compliance, "/v1/audit/verify").await).await;
+    let all = app.get_ok(&fx.compliance, "/v1/audit/verify").await;
     assert_eq!(all["intact"], false);
     assert_eq!(all["broken_streams"], 1);
     assert_eq!(all["first_broken"]["stream_id"], stream.as_str());
@@ -894,8 +846,8 @@ async fn a_report_before_its_submission_still_counts_for_the_message(app: TestAp
     let (texter, _) = app
         .member_with_key(&created.owner_key, "t@example.org", "texter")
         .await;
-    let (_, compliance) = app
-        .member_with_key(&created.owner_key, "c@example.org", "compliance")
+    let compliance = app
+        .member_key(&created.owner_key, "c@example.org", "compliance")
         .await;
     let org = created.org_id;
     let phone = PhoneNumber::from_e164("+15553000001").unwrap();
@@ -944,27 +896,23 @@ async fn a_report_before_its_submission_still_counts_for_the_message(app: TestAp
         )
         .await
         .unwrap();
-    let page = json(
-        app.get_as(
+    let page = app
+        .get_ok(
             &compliance,
             &format!(
                 "/v1/audit/messages?phone=%2B15553000001&min_position={}",
                 appended.last_position
             ),
         )
-        .await,
-    )
-    .await;
+        .await;
     let row = &page["messages"][0];
     assert_eq!(row["message_id"], message_id.to_string());
     assert_eq!(row["delivery_status"], "undelivered", "{row}");
     assert_eq!(row["error_code"], "30005");
     assert_eq!(row["carrier_message_id"], "SMearly");
-    let trail = json(
-        app.get_as(&compliance, &format!("/v1/audit/messages/{message_id}"))
-            .await,
-    )
-    .await;
+    let trail = app
+        .get_ok(&compliance, &format!("/v1/audit/messages/{message_id}"))
+        .await;
     let positions: Vec<u64> = trail["events"]
         .as_array()
         .unwrap()
@@ -987,9 +935,7 @@ async fn a_too_fast_and_regular_texter_is_flagged_and_a_human_one_is_not(app: Te
     let (human, _) = app
         .member_with_key(&owner, "human@example.org", "texter")
         .await;
-    let (_, compliance) = app
-        .member_with_key(&owner, "compliance@example.org", "compliance")
-        .await;
+    let compliance = app.key_of_a(&owner, "compliance").await;
     let start = weekday_afternoon();
     let mut last = 0;
     // A script: a click every 2 s on the dot, 120 ms after each message shows.
@@ -1016,14 +962,12 @@ async fn a_too_fast_and_regular_texter_is_flagged_and_a_human_one_is_not(app: Te
         .await;
     }
 
-    let bot_cadence = json(
-        app.get_as(
+    let bot_cadence = app
+        .get_ok(
             &compliance,
             &format!("/v1/audit/texters/{bot}/cadence?min_position={last}"),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(bot_cadence["clicks"], 30);
     assert_eq!(bot_cadence["looks_automated"], true, "{bot_cadence}");
     let reasons = bot_cadence["reasons"].as_array().unwrap();
@@ -1046,11 +990,9 @@ async fn a_too_fast_and_regular_texter_is_flagged_and_a_human_one_is_not(app: Te
     assert_eq!(bot_cadence["intervals"]["p50_ms"], 2_000);
     assert_eq!(bot_cadence["thresholds"]["fast_click_ms"], 500);
 
-    let human_cadence = json(
-        app.get_as(&compliance, &format!("/v1/audit/texters/{human}/cadence"))
-            .await,
-    )
-    .await;
+    let human_cadence = app
+        .get_ok(&compliance, &format!("/v1/audit/texters/{human}/cadence"))
+        .await;
     assert_eq!(human_cadence["clicks"], 12);
     assert_eq!(human_cadence["looks_automated"], false, "{human_cadence}");
     assert_eq!(human_cadence["reasons"], json!([]));
@@ -1064,8 +1006,8 @@ async fn a_too_fast_and_regular_texter_is_flagged_and_a_human_one_is_not(app: Te
     assert_eq!(counted, 12);
 
     // A time range narrows it.
-    let early = json(
-        app.get_as(
+    let early = app
+        .get_ok(
             &compliance,
             &format!(
                 "/v1/audit/texters/{bot}/cadence?to={}",
@@ -1074,9 +1016,7 @@ async fn a_too_fast_and_regular_texter_is_flagged_and_a_human_one_is_not(app: Te
                     .replace('+', "%2B")
             ),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert!(early["clicks"].as_u64().unwrap() < 30);
     app
 }
@@ -1084,12 +1024,8 @@ async fn a_too_fast_and_regular_texter_is_flagged_and_a_human_one_is_not(app: Te
 async fn only_owners_admins_and_compliance_read_the_audit(app: TestApp) -> TestApp {
     let fx = fixture(&app, 1).await;
     let (_, sent) = send_first(&app, &fx, "AuditTest/1.0").await;
-    let (_, manager) = app
-        .member_with_key(&fx.owner, "manager@example.org", "manager")
-        .await;
-    let (_, admin) = app
-        .member_with_key(&fx.owner, "admin@example.org", "admin")
-        .await;
+    let manager = app.key_of_a(&fx.owner, "manager").await;
+    let admin = app.key_of_a(&fx.owner, "admin").await;
     let paths = [
         "/v1/audit/messages".to_owned(),
         format!(
@@ -1132,8 +1068,8 @@ async fn another_orgs_ids_are_not_found(app: TestApp) -> TestApp {
     let (_, sent) = send_first(&app, &fx, "AuditTest/1.0").await;
     rows_for(&app, &fx, 0, delivered).await;
     let other = app.app.create_org("Other Org").await.unwrap();
-    let (_, spy) = app
-        .member_with_key(&other.owner_key, "spy@example.org", "compliance")
+    let spy = app
+        .member_key(&other.owner_key, "spy@example.org", "compliance")
         .await;
     let message = sent["message_id"].as_str().unwrap();
     for path in [
@@ -1154,14 +1090,12 @@ async fn another_orgs_ids_are_not_found(app: TestApp) -> TestApp {
         expect_not_found(app.get_as(&spy, &path).await).await;
     }
     // Searches find nothing of the other org's.
-    let search = json(
-        app.get_as(
+    let search = app
+        .get_ok(
             &spy,
             &format!("/v1/audit/messages?phone={}", query_phone(0)),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(search["messages"], json!([]));
     let export = app
         .get_as(&spy, "/v1/audit/export.csv")
@@ -1170,7 +1104,7 @@ async fn another_orgs_ids_are_not_found(app: TestApp) -> TestApp {
         .await
         .unwrap();
     assert_eq!(export.lines().count(), 1, "the header only");
-    let verify = json(app.get_as(&spy, "/v1/audit/verify").await).await;
+    let verify = app.get_ok(&spy, "/v1/audit/verify").await;
     assert_eq!(verify["intact"], true);
     // Its own org stream only: no list, campaign or recipient of the other.
     assert_eq!(verify["streams_checked"], 1, "{verify}");
@@ -1236,7 +1170,7 @@ async fn rebuilding_the_audit_beside_itself_gives_the_same_rows(app: TestApp) ->
             page["total"] == 1
         })
         .await;
-    let before = json(app.get_as(&fx.compliance, "/v1/audit/messages").await).await;
+    let before = app.get_ok(&fx.compliance, "/v1/audit/messages").await;
     assert_eq!(before["messages"].as_array().unwrap().len(), 4, "{before}");
 
     let rebuilt = textbank_projections::rebuild::rebuild(
@@ -1247,9 +1181,9 @@ async fn rebuilding_the_audit_beside_itself_gives_the_same_rows(app: TestApp) ->
     .await
     .unwrap();
     assert_eq!(rebuilt.method, "swapped");
-    let after = json(app.get_as(&fx.compliance, "/v1/audit/messages").await).await;
+    let after = app.get_ok(&fx.compliance, "/v1/audit/messages").await;
     assert_eq!(after, before);
-    let blocked_after = json(app.get_as(&fx.compliance, "/v1/audit/blocked").await).await;
+    let blocked_after = app.get_ok(&fx.compliance, "/v1/audit/blocked").await;
     assert_eq!(blocked_after, blocked);
     // And again: the copies' index names alternate, so a second rebuild works.
     textbank_projections::rebuild::rebuild(
@@ -1259,7 +1193,7 @@ async fn rebuilding_the_audit_beside_itself_gives_the_same_rows(app: TestApp) ->
     )
     .await
     .unwrap();
-    let again = json(app.get_as(&fx.compliance, "/v1/audit/messages").await).await;
+    let again = app.get_ok(&fx.compliance, "/v1/audit/messages").await;
     assert_eq!(again, before);
     app
 }
@@ -1302,34 +1236,28 @@ mod failing_carrier {
 /// audit row of each click made with it names who.
 async fn a_click_shows_who_minted_the_key_behind_it(app: TestApp) -> TestApp {
     let fx = fixture(&app, 1).await;
-    let admin = json(
-        app.post_as(
+    let admin = app
+        .post_ok(
             &fx.owner,
             "/v1/members",
             &json!({"name": "Ada Admin", "email": "ada@example.org", "role": "admin"}),
         )
-        .await,
-    )
-    .await;
+        .await;
     let admin_id = admin["member_id"].as_str().unwrap();
-    let admin_key = json(
-        app.post_as(
+    let admin_key = app
+        .post_ok(
             &fx.owner,
             "/v1/api-keys",
             &json!({"role": "admin", "member_id": admin_id}),
         )
-        .await,
-    )
-    .await;
-    let texter_key = json(
-        app.post_as(
+        .await;
+    let texter_key = app
+        .post_ok(
             admin_key["key"].as_str().unwrap(),
             "/v1/api-keys",
             &json!({"role": "texter", "member_id": fx.texter_id, "label": "phone"}),
         )
-        .await,
-    )
-    .await;
+        .await;
     let fx = Fixture {
         texter: texter_key["key"].as_str().unwrap().to_owned(),
         ..fx

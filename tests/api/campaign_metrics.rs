@@ -168,11 +168,7 @@ async fn every_figure_follows_clicks_reports_replies_and_answers(app: TestApp) -
         200
     );
     let reply = app
-        .post_as(
-            &fixture.texter,
-            &format!("/v1/conversations/{conv0}/messages"),
-            &json!({"body": "Thank you!"}),
-        )
+        .reply_in(&fixture.texter, conv0, &json!({"body": "Thank you!"}))
         .await;
     assert_eq!(reply.status(), 202);
     assert_eq!(
@@ -338,12 +334,8 @@ async fn metrics_are_for_staff_of_the_campaigns_org_only(app: TestApp) -> TestAp
         expect_forbidden(app.get_as(&fixture.texter, path).await).await;
     }
     // Managers and compliance do.
-    let (_, manager) = app
-        .member_with_key(&fixture.owner, "manager@example.org", "manager")
-        .await;
-    let (_, compliance) = app
-        .member_with_key(&fixture.owner, "compliance@example.org", "compliance")
-        .await;
+    let manager = app.key_of_a(&fixture.owner, "manager").await;
+    let compliance = app.key_of_a(&fixture.owner, "compliance").await;
     let position = head(&app).await;
     for key in [&manager, &compliance] {
         for path in &paths {

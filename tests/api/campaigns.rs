@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, expect_conflict, expect_forbidden, expect_invalid_request, expect_not_found,
+    TestApp, expect_conflict, expect_forbidden, expect_invalid_request, expect_not_found, json,
 };
 
 crate::on_both_backends!(
@@ -37,10 +37,6 @@ const SECOND_LIST: &str = "first_name,cell,ward\r\n\
     Benjamin,+1 555 201 0002,4\r\n\
     Dee,555-201-0004,5\r\n";
 
-async fn json(response: reqwest::Response) -> Value {
-    response.json().await.expect("JSON")
-}
-
 async fn upload(app: &TestApp, key: &str, csv: &str) -> String {
     let response = app.upload(key, QUERY, csv.to_owned()).await;
     assert_eq!(response.status(), 201);
@@ -50,14 +46,12 @@ async fn upload(app: &TestApp, key: &str, csv: &str) -> String {
         .to_owned()
 }
 
-async fn put_as(app: &TestApp, key: &str, path: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .put(app.url(path))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .expect("request")
+/// The campaign is still a draft with its first script: refused requests
+/// changed nothing.
+async fn assert_untouched_draft(app: &TestApp, key: &str, id: &str) {
+    let fetched = app.get_ok(key, &format!("/v1/campaigns/{id}")).await;
+    assert_eq!(fetched["status"], "draft");
+    assert_eq!(fetched["script"]["version"], 1);
 }
 
 fn campaign_body(list_ids: &[&str]) -> Value {
@@ -72,18 +66,15 @@ fn campaign_body(list_ids: &[&str]) -> Value {
 
 /// Campaign events in the whole log: a refused request must add none.
 async fn campaign_events(app: &TestApp) -> usize {
-    app.app
-        .events()
-        .read_all(1, 100_000)
+    app.events_after(0)
         .await
-        .expect("read log")
         .iter()
         .filter(|event| event.stream_id.as_str().starts_with("campaign-"))
         .count()
 }
 
 async fn assert_no_campaigns(app: &TestApp, key: &str) {
-    let campaigns = json(app.get_as(key, "/v1/campaigns").await).await;
+    let campaigns = app.get_ok(key, "/v1/campaigns").await;
     assert_eq!(campaigns["campaigns"], json!([]), "{campaigns}");
     assert_eq!(campaign_events(app).await, 0);
 }
@@ -98,9 +89,7 @@ async fn a_manager_creates_a_campaign_with_a_rendered_sample_and_an_opt_out_warn
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let (_, manager) = app
-        .member_with_key(&owner, "manager@example.org", "manager")
-        .await;
+    let manager = app.key_of_a(&owner, "manager").await;
     let list = upload(&app, &owner, FIRST_LIST).await;
     let created = create(&app, &manager, &campaign_body(&[&list])).await;
     assert_eq!(created["name"], "GOTV weekend");
@@ -132,10 +121,10 @@ async fn a_manager_creates_a_campaign_with_a_rendered_sample_and_an_opt_out_warn
     );
 
     let id = created["campaign_id"].as_str().unwrap();
-    let fetched = json(app.get_as(&manager, &format!("/v1/campaigns/{id}")).await).await;
+    let fetched = app.get_ok(&manager, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(fetched["script"], created["script"]);
     assert_eq!(fetched["contacts"], 3);
-    let all = json(app.get_as(&manager, "/v1/campaigns").await).await;
+    let all = app.get_ok(&manager, "/v1/campaigns").await;
     assert_eq!(all["campaigns"].as_array().unwrap().len(), 1);
     assert_eq!(all["campaigns"][0]["campaign_id"], id);
 
@@ -318,7 +307,7 @@ async fn custom_texting_hours_are_kept_and_shown(app: TestApp) -> TestApp {
     body["texting_hours"] = json!({"start": "08:30", "end": "21:00"});
     let created = create(&app, &owner, &body).await;
     let id = created["campaign_id"].as_str().unwrap();
-    let fetched = json(app.get_as(&owner, &format!("/v1/campaigns/{id}")).await).await;
+    let fetched = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(
         fetched["texting_hours"],
         json!({"start": "08:30", "end": "21:00"})
@@ -339,23 +328,19 @@ async fn script_revisions_are_versioned_and_validated(app: TestApp) -> TestApp {
         ("", "the message is empty"),
     ] {
         let error = expect_invalid_request(
-            put_as(&app, &owner, &path, &json!({"initial_message": message})).await,
+            app.put_as(&owner, &path, &json!({"initial_message": message}))
+                .await,
         )
         .await;
         assert!(error.contains(expected), "{message:?}: {error}");
     }
-    let fetched = json(app.get_as(&owner, &format!("/v1/campaigns/{id}")).await).await;
+    let fetched = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(fetched["script"], created["script"], "nothing half-written");
 
-    let revised = put_as(
-        &app,
-        &owner,
-        &path,
-        &json!({
+    let revised = app.put_as(&owner, &path, &json!({
             "initial_message": "Hey {first_name}, vote at {polling_place}! Reply STOP to opt out",
             "canned_responses": [{"title": "Thanks", "body": "Thank you, {first_name}!"}],
-        }),
-    )
+        }))
     .await;
     assert_eq!(revised.status(), 200);
     let revised = json(revised).await;
@@ -369,7 +354,7 @@ async fn script_revisions_are_versioned_and_validated(app: TestApp) -> TestApp {
         "Hey Ana, vote at Main St Library! Reply STOP to opt out"
     );
     assert_eq!(revised["warnings"], json!([]));
-    let fetched = json(app.get_as(&owner, &format!("/v1/campaigns/{id}")).await).await;
+    let fetched = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(fetched["script"]["version"], 2);
     assert_eq!(
         fetched["script"]["initial_message"],
@@ -390,13 +375,8 @@ async fn script_revisions_are_versioned_and_validated(app: TestApp) -> TestApp {
     assert_eq!(versions, [1, 2]);
 
     let error = expect_invalid_request(
-        put_as(
-            &app,
-            &owner,
-            &path,
-            &json!({"initial_message": "Hi", "extra": 1}),
-        )
-        .await,
+        app.put_as(&owner, &path, &json!({"initial_message": "Hi", "extra": 1}))
+            .await,
     )
     .await;
     assert!(error.contains("extra"), "{error}");
@@ -407,9 +387,7 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let (_, manager) = app
-        .member_with_key(&owner, "manager@example.org", "manager")
-        .await;
+    let manager = app.key_of_a(&owner, "manager").await;
     let list = upload(&app, &owner, FIRST_LIST).await;
     let created = create(&app, &manager, &campaign_body(&[&list])).await;
     let id = created["campaign_id"].as_str().unwrap();
@@ -432,31 +410,31 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
     expect_status(json(launched).await, "active");
     let error = expect_conflict(app.post_as(&manager, &step("launch"), &json!({})).await).await;
     assert!(error.contains("that is active"), "{error}");
-    let error = expect_conflict(put_as(&app, &manager, &script, &new_script).await).await;
+    let error = expect_conflict(app.put_as(&manager, &script, &new_script).await).await;
     assert!(error.contains("draft or paused"), "{error}");
 
     expect_status(
-        json(app.post_as(&manager, &step("pause"), &json!({})).await).await,
+        app.post_ok(&manager, &step("pause"), &json!({})).await,
         "paused",
     );
-    let revised = put_as(&app, &manager, &script, &new_script).await;
+    let revised = app.put_as(&manager, &script, &new_script).await;
     assert_eq!(revised.status(), 200);
     assert_eq!(json(revised).await["script"]["version"], 2);
     expect_conflict(app.post_as(&manager, &step("launch"), &json!({})).await).await;
     expect_status(
-        json(app.post_as(&manager, &step("resume"), &json!({})).await).await,
+        app.post_ok(&manager, &step("resume"), &json!({})).await,
         "active",
     );
     expect_status(
-        json(app.post_as(&manager, &step("archive"), &json!({})).await).await,
+        app.post_ok(&manager, &step("archive"), &json!({})).await,
         "archived",
     );
     for action in ["launch", "pause", "resume", "archive"] {
         let error = expect_conflict(app.post_as(&manager, &step(action), &json!({})).await).await;
         assert!(error.contains("that is archived"), "{action}: {error}");
     }
-    expect_conflict(put_as(&app, &manager, &script, &new_script).await).await;
-    let fetched = json(app.get_as(&manager, &format!("/v1/campaigns/{id}")).await).await;
+    expect_conflict(app.put_as(&manager, &script, &new_script).await).await;
+    let fetched = app.get_ok(&manager, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(fetched["status"], "archived");
     assert_eq!(fetched["script"]["version"], 2);
 
@@ -464,13 +442,10 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
     let draft = create(&app, &manager, &campaign_body(&[&list])).await;
     let draft_id = draft["campaign_id"].as_str().unwrap();
     expect_status(
-        json(
-            app.post_as(
-                &manager,
-                &format!("/v1/campaigns/{draft_id}/archive"),
-                &json!({}),
-            )
-            .await,
+        app.post_ok(
+            &manager,
+            &format!("/v1/campaigns/{draft_id}/archive"),
+            &json!({}),
         )
         .await,
         "archived",
@@ -491,19 +466,15 @@ async fn launching_without_a_list_is_a_conflict(app: TestApp) -> TestApp {
     )
     .await;
     assert!(error.contains("without a contact list"), "{error}");
-    let fetched = json(app.get_as(&owner, &format!("/v1/campaigns/{id}")).await).await;
+    let fetched = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
     assert_eq!(fetched["status"], "draft");
     app
 }
 
 async fn texters_and_compliance_read_but_cannot_manage_campaigns(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let (_, texter) = app
-        .member_with_key(&owner, "texter@example.org", "texter")
-        .await;
-    let (_, compliance) = app
-        .member_with_key(&owner, "compliance@example.org", "compliance")
-        .await;
+    let texter = app.key_of_a(&owner, "texter").await;
+    let compliance = app.key_of_a(&owner, "compliance").await;
     let list = upload(&app, &owner, FIRST_LIST).await;
     for key in [&texter, &compliance] {
         expect_forbidden(
@@ -517,7 +488,7 @@ async fn texters_and_compliance_read_but_cannot_manage_campaigns(app: TestApp) -
     let created = create(&app, &owner, &campaign_body(&[&list])).await;
     let id = created["campaign_id"].as_str().unwrap();
     for key in [&texter, &compliance] {
-        let all = json(app.get_as(key, "/v1/campaigns").await).await;
+        let all = app.get_ok(key, "/v1/campaigns").await;
         assert_eq!(all["campaigns"].as_array().unwrap().len(), 1);
         let one = app.get_as(key, &format!("/v1/campaigns/{id}")).await;
         assert_eq!(one.status(), 200);
@@ -529,8 +500,7 @@ async fn texters_and_compliance_read_but_cannot_manage_campaigns(app: TestApp) -
             .await;
         }
         expect_forbidden(
-            put_as(
-                &app,
+            app.put_as(
                 key,
                 &format!("/v1/campaigns/{id}/script"),
                 &json!({"initial_message": "Hi"}),
@@ -539,9 +509,7 @@ async fn texters_and_compliance_read_but_cannot_manage_campaigns(app: TestApp) -
         )
         .await;
     }
-    let fetched = json(app.get_as(&owner, &format!("/v1/campaigns/{id}")).await).await;
-    assert_eq!(fetched["status"], "draft");
-    assert_eq!(fetched["script"]["version"], 1);
+    assert_untouched_draft(&app, &owner, id).await;
     let unauthenticated = app.get("/v1/campaigns").await;
     assert_eq!(unauthenticated.status(), 401);
     app
@@ -553,7 +521,7 @@ async fn another_orgs_campaign_answers_404(app: TestApp) -> TestApp {
     let list = upload(&app, &owner, FIRST_LIST).await;
     let created = create(&app, &owner, &campaign_body(&[&list])).await;
     let id = created["campaign_id"].as_str().unwrap();
-    let all = json(app.get_as(&other, "/v1/campaigns").await).await;
+    let all = app.get_ok(&other, "/v1/campaigns").await;
     assert_eq!(all["campaigns"], json!([]));
     for path in [format!("/v1/campaigns/{id}"), "/v1/campaigns/nope".into()] {
         let error = expect_not_found(app.get_as(&other, &path).await).await;
@@ -567,8 +535,7 @@ async fn another_orgs_campaign_answers_404(app: TestApp) -> TestApp {
         .await;
     }
     expect_not_found(
-        put_as(
-            &app,
+        app.put_as(
             &other,
             &format!("/v1/campaigns/{id}/script"),
             &json!({"initial_message": "Hi"}),
@@ -576,20 +543,8 @@ async fn another_orgs_campaign_answers_404(app: TestApp) -> TestApp {
         .await,
     )
     .await;
-    let fetched = json(app.get_as(&owner, &format!("/v1/campaigns/{id}")).await).await;
-    assert_eq!(fetched["status"], "draft");
-    assert_eq!(fetched["script"]["version"], 1);
+    assert_untouched_draft(&app, &owner, id).await;
     app
-}
-
-async fn patch_as(app: &TestApp, key: &str, path: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .patch(app.url(path))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .expect("request")
 }
 
 async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp {
@@ -604,15 +559,10 @@ async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp
     assert_eq!(launched.status(), 200);
 
     // While active: a new name and hours; the batch size is kept.
-    let changed = patch_as(
-        &app,
-        &owner,
-        &path,
-        &json!({"name": "  GOTV: final weekend ", "texting_hours": {"start": "10:00", "end": "19:30"}}),
-    )
+    let changed = app.patch_as(&owner, &path, &json!({"name": "  GOTV: final weekend ", "texting_hours": {"start": "10:00", "end": "19:30"}}))
     .await;
     assert_eq!(changed.status(), 200);
-    let fetched = json(app.get_as(&owner, &path).await).await;
+    let fetched = app.get_ok(&owner, &path).await;
     assert_eq!(fetched["name"], "GOTV: final weekend");
     assert_eq!(
         fetched["texting_hours"],
@@ -637,23 +587,26 @@ async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp
         json!({"assignment_batch_size": 0}),
         json!({"status": "draft"}),
     ] {
-        let response = patch_as(&app, &owner, &path, &bad).await;
+        let response = app.patch_as(&owner, &path, &bad).await;
         expect_invalid_request(response).await;
     }
     assert_eq!(campaign_events(&app).await, before);
 
     // Who may: managers of this org only.
-    let (_, texter) = app.member_with_key(&owner, "t@example.org", "texter").await;
-    expect_forbidden(patch_as(&app, &texter, &path, &json!({"name": "x"})).await).await;
+    let texter = app.member_key(&owner, "t@example.org", "texter").await;
+    expect_forbidden(app.patch_as(&texter, &path, &json!({"name": "x"})).await).await;
     let other = app.create_org("Other").await;
-    expect_not_found(patch_as(&app, &other, &path, &json!({"name": "x"})).await).await;
+    expect_not_found(app.patch_as(&other, &path, &json!({"name": "x"})).await).await;
 
     // Archived: settled for good.
     let archived = app
         .post_as(&owner, &format!("{path}/archive"), &json!({}))
         .await;
     assert_eq!(archived.status(), 200);
-    expect_conflict(patch_as(&app, &owner, &path, &json!({"assignment_batch_size": 25})).await)
-        .await;
+    expect_conflict(
+        app.patch_as(&owner, &path, &json!({"assignment_batch_size": 25}))
+            .await,
+    )
+    .await;
     app
 }

@@ -45,17 +45,15 @@ async fn configured(app: &TestApp) -> (String, String) {
             .await,
     )
     .await;
-    let (_, admin) = app
-        .member_with_key(&owner, "admin@example.org", "admin")
-        .await;
+    let admin = app.key_of_a(&owner, "admin").await;
     (owner, admin)
 }
 
 /// The org's carrier as the server would call it: the stored settings and
 /// the secret its adapter holds.
 async fn stored(app: &TestApp, owner: &str) -> (Value, String) {
-    let view = json(app.get_as(owner, "/v1/carrier").await).await;
-    let org = json(app.get_as(owner, "/v1/me").await).await["org_id"]
+    let view = app.get_ok(owner, "/v1/carrier").await;
+    let org = app.get_ok(owner, "/v1/me").await["org_id"]
         .as_str()
         .unwrap()
         .parse()
@@ -113,7 +111,7 @@ async fn changing_the_carrier_api_base_needs_the_secret_again(app: TestApp) -> T
     assert_eq!(app.app.events().head_position().await.unwrap(), head);
 
     // With the secret given again, the new address is taken.
-    let admin_key = json(app.get_as(&admin, "/v1/me").await).await["key_id"].clone();
+    let admin_key = app.get_ok(&admin, "/v1/me").await["key_id"].clone();
     let changed = json(
         app.put_as(
             &admin,
@@ -139,11 +137,8 @@ async fn changing_the_carrier_api_base_needs_the_secret_again(app: TestApp) -> T
     // Each change is on the org's log, by whom, naming the replaced secret
     // and never its value.
     let changes: Vec<(OrgEvent, Value)> = app
-        .app
-        .events()
-        .read_all(head + 1, 1_000)
+        .events_after(head)
         .await
-        .unwrap()
         .into_iter()
         .filter_map(|event| {
             let parsed = OrgEvent::from_parts(&event.event_type, &event.data).ok()??;

@@ -57,6 +57,14 @@ pub(crate) fn wait_exit(mut child: Child) -> std::process::ExitStatus {
     panic!("textbank did not exit within 5 s of the signal");
 }
 
+/// Signals the server, checks that it exits cleanly, and removes its
+/// database.
+pub(crate) fn stop_cleanly(child: Child, signal_name: &str, db: &Path) {
+    signal(&child, signal_name);
+    assert!(wait_exit(child).success());
+    remove(db);
+}
+
 pub(crate) fn remove(db: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         let mut file = db.as_os_str().to_owned();
@@ -73,9 +81,7 @@ async fn serve_creates_the_sqlite_database_answers_and_exits_cleanly_on_sigterm(
     assert!(db.exists(), "the database file is created on start");
     let ready = reqwest::get(format!("{address}/ready")).await.unwrap();
     assert_eq!(ready.status(), 200);
-    signal(&child, "TERM");
-    assert!(wait_exit(child).success());
-    remove(&db);
+    stop_cleanly(child, "TERM", &db);
 }
 
 #[tokio::test]
@@ -89,28 +95,15 @@ async fn serve_exits_cleanly_on_sigint() {
             .status(),
         200
     );
-    signal(&child, "INT");
-    assert!(wait_exit(child).success());
-    remove(&db);
+    stop_cleanly(child, "INT", &db);
 }
 
 #[test]
 fn migrate_applies_the_migrations_and_is_idempotent() {
     let db = scratch_path("migrate");
+    let url = format!("sqlite://{}", db.display());
     for _ in 0..2 {
-        let output = Command::new(BIN)
-            .args([
-                "migrate",
-                "--database-url",
-                &format!("sqlite://{}", db.display()),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output = run_ok(&["migrate", "--database-url", &url]);
         assert!(String::from_utf8_lossy(&output.stdout).contains("migrations applied"));
     }
     remove(&db);
@@ -153,26 +146,17 @@ fn every_serve_flag_is_documented_with_its_environment_variable() {
 async fn admin_create_org_prints_an_owner_key_that_the_server_accepts() {
     let db = scratch_path("create-org");
     let url = format!("sqlite://{}", db.display());
-    let output = Command::new(BIN)
-        .args([
-            "admin",
-            "create-org",
-            "--name",
-            "Rivera for Council",
-            "--database-url",
-            &url,
-        ])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout}");
-    let created: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let args = [
+        "admin",
+        "create-org",
+        "--name",
+        "Rivera for Council",
+        "--database-url",
+        &url,
+    ];
+    let lines = json_lines(&args);
+    assert_eq!(lines.len(), 1, "one JSON line: {lines:?}");
+    let created = &lines[0];
     let key = created["owner_key"].as_str().unwrap();
     assert!(created["org_id"].is_string());
 
@@ -188,9 +172,7 @@ async fn admin_create_org_prints_an_owner_key_that_the_server_accepts() {
     let me: serde_json::Value = me.json().await.unwrap();
     assert_eq!(me["org_id"], created["org_id"]);
     assert_eq!(me["role"], "owner");
-    signal(&child, "TERM");
-    assert!(wait_exit(child).success());
-    remove(&db);
+    stop_cleanly(child, "TERM", &db);
 }
 
 #[test]
@@ -212,9 +194,19 @@ fn admin_create_org_refuses_a_blank_name() {
     remove(&db);
 }
 
-/// Runs the binary with `args`; its stdout lines as JSON, after checking
-/// that it succeeded.
-pub(crate) fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
+/// An org made with `textbank admin create-org` in the database at `url`;
+/// its owner key.
+pub(crate) fn org_created_by_cli(url: &str, name: &str) -> String {
+    let created = json_lines(&["admin", "create-org", "--name", name, "--database-url", url]);
+    created[0]["owner_key"]
+        .as_str()
+        .expect("an owner key")
+        .to_owned()
+}
+
+/// Runs the binary with `args` (logging warnings only) and checks that it
+/// succeeded; its output.
+pub(crate) fn run_ok(args: &[&str]) -> std::process::Output {
     let output = Command::new(BIN)
         .args(args)
         .env("RUST_LOG", "warn")
@@ -225,7 +217,13 @@ pub(crate) fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
         "{args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout)
+    output
+}
+
+/// Runs the binary with `args`; its stdout lines as JSON, after checking
+/// that it succeeded.
+pub(crate) fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
+    String::from_utf8(run_ok(args).stdout)
         .unwrap()
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
@@ -236,15 +234,7 @@ pub(crate) fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
 async fn projections_status_and_rebuild_from_the_command_line() {
     let db = scratch_path("projections");
     let url = format!("sqlite://{}", db.display());
-    let created = json_lines(&[
-        "admin",
-        "create-org",
-        "--name",
-        "Rivera",
-        "--database-url",
-        &url,
-    ]);
-    let key = created[0]["owner_key"].as_str().unwrap().to_owned();
+    let key = org_created_by_cli(&url, "Rivera");
 
     let status = json_lines(&["projections", "status", "--database-url", &url]);
     let names: Vec<&str> = status
@@ -295,7 +285,5 @@ async fn projections_status_and_rebuild_from_the_command_line() {
         .await
         .unwrap();
     assert_eq!(me.status(), 200);
-    signal(&child, "TERM");
-    assert!(wait_exit(child).success());
-    remove(&db);
+    stop_cleanly(child, "TERM", &db);
 }

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use textbank_testkit::ScratchDb;
 
 use crate::cli::{BIN, json_lines, signal};
-use crate::helpers::{success_json, within_time_limit};
+use crate::helpers::{success_json, texts, within_time_limit};
 
 /// Kills per run: the issue asks for at least five on each engine.
 const CYCLES: usize = 5;
@@ -774,12 +774,7 @@ async fn check(run: &str, audit: &Audit<'_>, ledger: &Ledger, carrier: &FakeCarr
     // Each message's own trail: one click, one start, one outcome.
     for message_id in ledger.acked.keys() {
         let trail = audit.get(&format!("/v1/audit/messages/{message_id}")).await;
-        let types: Vec<&str> = trail["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|event| event["event_type"].as_str().unwrap())
-            .collect();
+        let types = texts(&trail["events"], "event_type");
         assert!(
             types
                 == [

@@ -11,7 +11,7 @@ use textbank_domain::DomainEvent;
 use textbank_domain::recipient::RecipientEvent;
 use textbank_store::{Database, EventStore};
 
-use crate::helpers::{On, TestApp, spawn_send_app};
+use crate::helpers::{On, TestApp, click_tokens, spawn_send_app};
 
 /// As many as one queue request hands out.
 const CONTACTS: usize = 50;
@@ -35,12 +35,7 @@ async fn two_servers_whose_connections_are_cut_under_load_dispatch_under_one_lea
             }
         })
     };
-    let tokens: Vec<String> = first.queue(&fixture, CONTACTS as u32).await["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|message| message["click_token"].as_str().unwrap().to_owned())
-        .collect();
+    let tokens = click_tokens(&first.queue(&fixture, CONTACTS as u32).await);
     assert_eq!(tokens.len(), CONTACTS);
     let mut acknowledged = 0;
     for (n, token) in tokens.iter().enumerate() {

@@ -5,6 +5,8 @@
 use std::sync::{Arc, Once};
 
 use chrono::{DateTime, Utc};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::Value;
 use textbank_api::Running;
 use textbank_app::{
     App, CarrierApiPolicy, Config, DEFAULT_CARRIER_APIS, DatabaseSource, ImportLimits,
@@ -53,13 +55,7 @@ pub fn test_send_settings() -> SendSettings {
         // sends clicked_at on the real clock (the HTTP Date header's): allow
         // a year of difference.
         max_client_clock_skew: chrono::Duration::days(365),
-        sim: SimSettings {
-            delivery_delay_ms: (5, 20),
-            failure_rate: 0.0,
-            reply_rate: 0.0,
-            opt_out_rate: 0.0,
-            reply_delay_ms: (5, 20),
-        },
+        sim: SimSettings::quiet((5, 20)),
         ..SendSettings::default()
     }
 }
@@ -215,12 +211,13 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
+    pub async fn get(&self, path: &str) -> Response {
+        sent(self.client.get(self.url(path))).await
+    }
+
+    /// `method path`, authorized by `key`, to be completed and sent.
+    pub fn request_as(&self, method: Method, key: &str, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(key)
     }
 
     /// A new organization; returns its owner key.
@@ -232,37 +229,51 @@ impl TestApp {
             .owner_key
     }
 
-    pub async fn get_as(&self, key: &str, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .expect("request")
+    pub async fn get_as(&self, key: &str, path: &str) -> Response {
+        sent(self.request_as(Method::GET, key, path)).await
     }
 
-    pub async fn post_as(
-        &self,
-        key: &str,
-        path: &str,
-        body: &serde_json::Value,
-    ) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+    pub async fn post_as(&self, key: &str, path: &str, body: &Value) -> Response {
+        sent(self.request_as(Method::POST, key, path).json(body)).await
     }
 
-    pub async fn delete_as(&self, key: &str, path: &str) -> reqwest::Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(key)
-            .send()
+    pub async fn put_as(&self, key: &str, path: &str, body: &Value) -> Response {
+        sent(self.request_as(Method::PUT, key, path).json(body)).await
+    }
+
+    pub async fn patch_as(&self, key: &str, path: &str, body: &Value) -> Response {
+        sent(self.request_as(Method::PATCH, key, path).json(body)).await
+    }
+
+    /// The JSON answer to a GET that must succeed.
+    pub async fn get_ok(&self, key: &str, path: &str) -> Value {
+        success_json(self.get_as(key, path).await).await
+    }
+
+    /// The JSON answer to a POST that must succeed.
+    pub async fn post_ok(&self, key: &str, path: &str, body: &Value) -> Value {
+        success_json(self.post_as(key, path, body).await).await
+    }
+
+    /// The events appended after position `head`.
+    pub async fn events_after(&self, head: u64) -> Vec<textbank_store::RecordedEvent> {
+        let limit = textbank_store::MAX_READ_BATCH;
+        self.app
+            .events()
+            .read_all(head + 1, limit)
             .await
-            .expect("request")
+            .expect("read the log")
+    }
+
+    /// A texter's reply in a conversation: `body` has the text or the
+    /// canned response.
+    pub async fn reply_in(&self, key: &str, conversation: &str, body: &Value) -> Response {
+        let path = format!("/v1/conversations/{conversation}/messages");
+        self.post_as(key, &path, body).await
+    }
+
+    pub async fn delete_as(&self, key: &str, path: &str) -> Response {
+        sent(self.request_as(Method::DELETE, key, path)).await
     }
 
     /// Adds a member and issues a key bound to it; returns (member id, key).
@@ -275,30 +286,31 @@ impl TestApp {
         let body = serde_json::json!({"name": "Test Member", "email": email, "role": role});
         let member = self.post_as(owner_key, "/v1/members", &body).await;
         assert_eq!(member.status(), 201);
-        let member: serde_json::Value = member.json().await.unwrap();
+        let member: Value = member.json().await.unwrap();
         let member_id = member["member_id"].as_str().unwrap().to_owned();
         let body = serde_json::json!({"role": role, "member_id": member_id, "label": "test"});
         let key = self.post_as(owner_key, "/v1/api-keys", &body).await;
         assert_eq!(key.status(), 201);
-        let key: serde_json::Value = key.json().await.unwrap();
+        let key: Value = key.json().await.unwrap();
         (member_id, key["key"].as_str().unwrap().to_owned())
     }
 
-    /// Uploads a CSV list with the given query string.
-    pub async fn upload(
-        &self,
-        key: &str,
-        query: &str,
-        csv: impl Into<reqwest::Body>,
-    ) -> reqwest::Response {
-        self.client
-            .post(self.url(&format!("/v1/lists?{query}")))
-            .bearer_auth(key)
-            .header("content-type", "text/csv")
-            .body(csv)
-            .send()
+    /// The key of a new member with `role`, when the member id is not needed.
+    pub async fn member_key(&self, owner_key: &str, email: &str, role: &str) -> String {
+        self.member_with_key(owner_key, email, role).await.1
+    }
+
+    /// The key of a new member with `role`, at `{role}@example.org`.
+    pub async fn key_of_a(&self, owner_key: &str, role: &str) -> String {
+        self.member_key(owner_key, &format!("{role}@example.org"), role)
             .await
-            .expect("request")
+    }
+
+    /// Uploads a CSV list with the given query string.
+    pub async fn upload(&self, key: &str, query: &str, csv: impl Into<reqwest::Body>) -> Response {
+        let path = format!("/v1/lists?{query}");
+        let request = self.request_as(Method::POST, key, &path);
+        sent(request.header("content-type", "text/csv").body(csv)).await
     }
 
     /// Shuts the server down and starts it again on the same database,
@@ -340,16 +352,7 @@ impl TestApp {
     /// Raw SQL on the server's database, for tests that play the broken
     /// disk.
     pub async fn execute(&self, sql: &str) {
-        let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        match &self.db.database {
-            textbank_store::Database::Sqlite { write, .. } => {
-                sqlx::query(sql).execute(write).await.map(|_| ())
-            }
-            textbank_store::Database::Postgres(pool) => {
-                sqlx::query(sql).execute(pool).await.map(|_| ())
-            }
-        }
-        .expect("raw SQL");
+        self.db.execute(sql).await;
     }
 
     /// Another server on this one's database (PostgreSQL), opened from its
@@ -378,6 +381,23 @@ impl TestApp {
             .expect("the server stops cleanly");
         self.db.cleanup().await;
     }
+}
+
+/// `field` of each object in the JSON array `list`, as text.
+pub fn texts<'a>(list: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .expect("an array")
+        .iter()
+        .map(|item| item[field].as_str().expect("a string"))
+        .collect()
+}
+
+/// The click tokens of a queue answer, in its order.
+pub fn click_tokens(queue: &serde_json::Value) -> Vec<String> {
+    texts(&queue["messages"], "click_token")
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// One HTTP answer read off a raw connection.
@@ -457,6 +477,15 @@ macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         $crate::on_both_backends!(spawn = spawn_app; $($name),*);
     };
+    // Tests of a differently spawned server, in a module of their own so
+    // their names stay apart from the file's other tests.
+    (mod $module:ident, spawn = $spawn:ident; $($name:ident),* $(,)?) => {
+        mod $module {
+            use super::*;
+
+            $crate::on_both_backends!(spawn = $spawn; $($name),*);
+        }
+    };
     (spawn = $spawn:ident; $($name:ident),* $(,)?) => {
         mod sqlite {
             $(
@@ -492,13 +521,13 @@ pub async fn within_time_limit<T>(test: impl std::future::Future<Output = T>) ->
 }
 
 /// The message of a JSON error response, after checking status and code.
-pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) -> String {
+pub async fn expect_error(response: Response, status: u16, code: &str) -> String {
     assert_eq!(
         response.status().as_u16(),
         status,
         "expected {status} {code}"
     );
-    let body: serde_json::Value = response.json().await.expect("a JSON error body");
+    let body: Value = response.json().await.expect("a JSON error body");
     assert_eq!(body["error"]["code"], code, "{body}");
     body["error"]["message"]
         .as_str()
@@ -506,51 +535,56 @@ pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) 
         .to_owned()
 }
 
+/// The item of the JSON array `list` whose `field` is `value` (the first).
+pub fn item<'v>(list: &'v Value, field: &str, value: &str) -> &'v Value {
+    list.as_array()
+        .expect("a JSON array")
+        .iter()
+        .find(|item| item[field] == value)
+        .unwrap_or_else(|| panic!("no {field} {value} in {list}"))
+}
+
+/// Sends a request the test built; the server must answer.
+pub async fn sent(request: RequestBuilder) -> Response {
+    request.send().await.expect("request")
+}
+
+/// The JSON body of a response, whatever its status.
+pub async fn json(response: Response) -> Value {
+    response.json().await.expect("a JSON body")
+}
+
 /// The JSON body of a response that must have succeeded; the failure shows the body.
-pub async fn success_json(response: reqwest::Response) -> serde_json::Value {
+pub async fn success_json(response: Response) -> Value {
     let status = response.status();
     let body = response.text().await.expect("a body");
     assert!(status.is_success(), "{status}: {body}");
     serde_json::from_str(&body).expect("JSON")
 }
 
-/// The message of a 404 `not_found` error response.
-pub async fn expect_not_found(response: reqwest::Response) -> String {
-    expect_error(response, 404, "not_found").await
+/// `name => status "code"`: an `async fn name(response) -> String` that is
+/// [`expect_error`] for that status and code.
+macro_rules! expect_errors {
+    ($($name:ident => $status:literal $code:literal;)*) => {$(
+        #[doc = concat!("The message of a ", $status, " `", $code, "` error response.")]
+        pub async fn $name(response: Response) -> String {
+            expect_error(response, $status, $code).await
+        }
+    )*};
 }
 
-/// The message of a 422 `invalid_request` error response.
-pub async fn expect_invalid_request(response: reqwest::Response) -> String {
-    expect_error(response, 422, "invalid_request").await
-}
-
-/// The message of a 403 `forbidden` error response.
-pub async fn expect_forbidden(response: reqwest::Response) -> String {
-    expect_error(response, 403, "forbidden").await
-}
-
-/// The message of a 401 `unauthenticated` error response.
-pub async fn expect_unauthenticated(response: reqwest::Response) -> String {
-    expect_error(response, 401, "unauthenticated").await
-}
-
-/// The message of a 409 `conflict` error response.
-pub async fn expect_conflict(response: reqwest::Response) -> String {
-    expect_error(response, 409, "conflict").await
-}
-
-/// The message of a 413 `payload_too_large` error response.
-pub async fn expect_payload_too_large(response: reqwest::Response) -> String {
-    expect_error(response, 413, "payload_too_large").await
-}
-
-/// The message of a 415 `unsupported_media_type` error response.
-pub async fn expect_unsupported_media_type(response: reqwest::Response) -> String {
-    expect_error(response, 415, "unsupported_media_type").await
+expect_errors! {
+    expect_not_found => 404 "not_found";
+    expect_invalid_request => 422 "invalid_request";
+    expect_forbidden => 403 "forbidden";
+    expect_unauthenticated => 401 "unauthenticated";
+    expect_conflict => 409 "conflict";
+    expect_payload_too_large => 413 "payload_too_large";
+    expect_unsupported_media_type => 415 "unsupported_media_type";
 }
 
 /// Checks that a response is a 200 CSV download.
-pub fn assert_csv(response: &reqwest::Response) {
+pub fn assert_csv(response: &Response) {
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -597,7 +631,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(list.status(), 201);
-        let list: serde_json::Value = list.json().await.unwrap();
+        let list: Value = list.json().await.unwrap();
         let list_id = list["list_id"].as_str().unwrap().to_owned();
         let body = serde_json::json!({
             "name": "GOTV",
@@ -608,7 +642,7 @@ impl TestApp {
         });
         let campaign = self.post_as(&owner, "/v1/campaigns", &body).await;
         assert_eq!(campaign.status(), 201, "{:?}", campaign.text().await);
-        let campaign: serde_json::Value = campaign.json().await.unwrap();
+        let campaign: Value = campaign.json().await.unwrap();
         let campaign_id = campaign["campaign_id"].as_str().unwrap().to_owned();
         let launched = self
             .post_as(
@@ -644,23 +678,8 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn put_as(
-        &self,
-        key: &str,
-        path: &str,
-        body: &serde_json::Value,
-    ) -> reqwest::Response {
-        self.client
-            .put(self.url(path))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
-    }
-
     /// The texter's queue (up to `limit` messages).
-    pub async fn queue(&self, fixture: &SendFixture, limit: u32) -> serde_json::Value {
+    pub async fn queue(&self, fixture: &SendFixture, limit: u32) -> Value {
         let response = self
             .get_as(
                 &fixture.texter,
@@ -674,6 +693,20 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Clicks Send on the first message of the fixture texter's queue (the
+    /// click must succeed); the conversation it opened.
+    pub async fn send_first(&self, fixture: &SendFixture) -> String {
+        let queue = self.queue(fixture, 1).await;
+        let token = queue["messages"][0]["click_token"]
+            .as_str()
+            .expect("a queued message");
+        let sent = success_json(self.click(&fixture.texter, token, "k").await).await;
+        sent["conversation_id"]
+            .as_str()
+            .expect("a conversation")
+            .to_owned()
+    }
+
     /// Clicks Send on one queued message.
     /// The server's time: its fixed clock's, or the system's.
     pub fn now(&self) -> DateTime<Utc> {
@@ -682,20 +715,20 @@ impl TestApp {
             .map_or_else(Utc::now, |clock| clock.now())
     }
 
-    pub async fn click(&self, key: &str, token: &str, idempotency_key: &str) -> reqwest::Response {
-        self.client
-            .post(self.url("/v1/messages"))
-            .bearer_auth(key)
-            .header("idempotency-key", idempotency_key)
-            .json(&serde_json::json!({"click_token": token, "clicked_at": self.now()}))
-            .send()
-            .await
-            .expect("request")
+    pub async fn click(&self, key: &str, token: &str, idempotency_key: &str) -> Response {
+        let body = serde_json::json!({"click_token": token, "clicked_at": self.now()});
+        let request = self.request_as(Method::POST, key, "/v1/messages");
+        sent(
+            request
+                .header("idempotency-key", idempotency_key)
+                .json(&body),
+        )
+        .await
     }
 
     /// Posts a voter's text to the Twilio inbound webhook, signed with the
     /// org's simulator credentials, as the simulator itself would.
-    pub async fn voter_texts(&self, org_id: &str, from: &str, body: &str) -> reqwest::Response {
+    pub async fn voter_texts(&self, org_id: &str, from: &str, body: &str) -> Response {
         let org: textbank_domain::OrgId = org_id.parse().unwrap();
         let carrier = self.app.carrier_for(org).await.unwrap().expect("a carrier");
         let params = vec![
@@ -721,26 +754,21 @@ impl TestApp {
         path: &str,
         auth_token: &str,
         params: &[(String, String)],
-    ) -> reqwest::Response {
+    ) -> Response {
         let url = self.url(path);
         let signature = textbank_sms::twilio::signature(auth_token, &url, params);
-        self.client
-            .post(&url)
-            .header("x-twilio-signature", signature)
-            .form(params)
-            .send()
-            .await
-            .expect("request")
+        sent(
+            self.client
+                .post(&url)
+                .header("x-twilio-signature", signature)
+                .form(params),
+        )
+        .await
     }
 
     /// Polls `path` until `done` holds for its JSON (5 s at most).
-    pub async fn eventually(
-        &self,
-        key: &str,
-        path: &str,
-        done: impl Fn(&serde_json::Value) -> bool,
-    ) -> serde_json::Value {
-        let mut last = serde_json::Value::Null;
+    pub async fn eventually(&self, key: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
         for _ in 0..250 {
             let response = self.get_as(key, path).await;
             last = response.json().await.unwrap_or_default();

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     On, SendFixture, TestApp, expect_error, expect_forbidden, expect_invalid_request,
-    expect_not_found, expect_unauthenticated, spawn_send_app, success_json as json,
+    expect_not_found, expect_unauthenticated, item, sent, spawn_send_app, success_json as json,
 };
 
 crate::on_both_backends!(spawn = spawn_send_app;
@@ -29,6 +29,40 @@ fn phone(i: usize) -> String {
 
 /// Clicks Send on the texter's next `n` queued messages; returns the
 /// conversation ids in click order and the last click's position.
+/// A second texter and what each texter sent.
+struct Ben {
+    ben_id: String,
+    /// Ben's key.
+    ben: String,
+    /// The fixture texter's two conversations.
+    ours: Vec<String>,
+    /// Ben's one.
+    bens: Vec<String>,
+    /// The log position after the sends.
+    position: u64,
+}
+
+/// A second texter, Ben, is given one of the fixture's three contacts; the
+/// fixture's texter then sends to the other two, and Ben to his.
+async fn ben_takes_one(app: &TestApp, fixture: &SendFixture) -> Ben {
+    let (ben_id, ben) = app
+        .member_with_key(&fixture.owner, "ben@example.org", "texter")
+        .await;
+    let reassign = format!("/v1/campaigns/{}/assignments/reassign", fixture.campaign_id);
+    let body = json!({"from_texter_id": fixture.texter_id, "to_texter_id": ben_id, "count": 1});
+    let moved = app.post_as(&fixture.owner, &reassign, &body).await;
+    assert_eq!(json(moved).await["reassigned"], 1);
+    let (ours, _) = send_first_messages(app, fixture, &fixture.texter, 2).await;
+    let (bens, position) = send_first_messages(app, fixture, &ben, 1).await;
+    Ben {
+        ben_id,
+        ben,
+        ours,
+        bens,
+        position,
+    }
+}
+
 async fn send_first_messages(
     app: &TestApp,
     fixture: &SendFixture,
@@ -74,12 +108,9 @@ async fn head(app: &TestApp) -> u64 {
 /// up to `position`.
 async fn inbox(app: &TestApp, key: &str, query: &str, position: u64) -> Value {
     let separator = if query.is_empty() { "" } else { "&" };
-    json(
-        app.get_as(
-            key,
-            &format!("/v1/conversations?{query}{separator}min_position={position}"),
-        )
-        .await,
+    app.get_ok(
+        key,
+        &format!("/v1/conversations?{query}{separator}min_position={position}"),
     )
     .await
 }
@@ -94,12 +125,7 @@ fn ids(page: &Value) -> Vec<String> {
 }
 
 fn row<'a>(page: &'a Value, conversation: &str) -> &'a Value {
-    page["conversations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|row| row["conversation_id"] == conversation)
-        .unwrap_or_else(|| panic!("{conversation} not in {page}"))
+    item(&page["conversations"], "conversation_id", conversation)
 }
 
 async fn voter_texts(app: &TestApp, fixture: &SendFixture, i: usize, body: &str) -> u64 {
@@ -194,9 +220,9 @@ async fn needs_reply_and_unread_follow_the_voter_and_the_texter(app: TestApp) ->
     // The texter answers: nothing waits any more, yet nothing was read.
     let path = format!("/v1/conversations/{}", sent[0]);
     let reply = app
-        .post_as(
+        .reply_in(
             &fixture.texter,
-            &format!("{path}/messages"),
+            &sent[0],
             &json!({"body": "It's Test Member, with GOTV"}),
         )
         .await;
@@ -227,9 +253,7 @@ async fn needs_reply_and_unread_follow_the_voter_and_the_texter(app: TestApp) ->
     assert_eq!(row(&all, &sent[1])["unread_count"], 0);
 
     // The read is an event: a rebuilt inbox has the same counts.
-    let (_, manager) = app
-        .member_with_key(&fixture.owner, "manager@example.org", "manager")
-        .await;
+    let manager = app.key_of_a(&fixture.owner, "manager").await;
     let staff_read = app
         .post_as(&manager, &format!("{path}/read"), &json!({}))
         .await;
@@ -238,16 +262,14 @@ async fn needs_reply_and_unread_follow_the_voter_and_the_texter(app: TestApp) ->
     assert_eq!(row(&all, &sent[0])["unread_count"], 0);
     // Compliance reads conversations but changes nothing; other texters
     // do not see this one.
-    let (_, compliance) = app
-        .member_with_key(&fixture.owner, "compliance@example.org", "compliance")
-        .await;
+    let compliance = app.key_of_a(&fixture.owner, "compliance").await;
     expect_forbidden(
         app.post_as(&compliance, &format!("{path}/read"), &json!({}))
             .await,
     )
     .await;
-    let (_, other) = app
-        .member_with_key(&fixture.owner, "other@example.org", "texter")
+    let other = app
+        .member_key(&fixture.owner, "other@example.org", "texter")
         .await;
     expect_not_found(
         app.post_as(&other, &format!("{path}/read"), &json!({}))
@@ -306,19 +328,13 @@ async fn an_opt_out_is_flagged_and_needs_no_reply(app: TestApp) -> TestApp {
 
 async fn texters_see_only_their_own_conversations_and_staff_see_all(app: TestApp) -> TestApp {
     let fixture = app.send_fixture(3).await;
-    let (ben_id, ben) = app
-        .member_with_key(&fixture.owner, "ben@example.org", "texter")
-        .await;
-    let moved = app
-        .post_as(
-            &fixture.owner,
-            &format!("/v1/campaigns/{}/assignments/reassign", fixture.campaign_id),
-            &json!({"from_texter_id": fixture.texter_id, "to_texter_id": ben_id, "count": 1}),
-        )
-        .await;
-    assert_eq!(json(moved).await["reassigned"], 1);
-    let (ours, _) = send_first_messages(&app, &fixture, &fixture.texter, 2).await;
-    let (bens, position) = send_first_messages(&app, &fixture, &ben, 1).await;
+    let Ben {
+        ben_id,
+        ben,
+        ours,
+        bens,
+        position,
+    } = ben_takes_one(&app, &fixture).await;
 
     let mine = inbox(&app, &fixture.texter, "", position).await;
     assert_eq!(ids(&mine), [ours[1].clone(), ours[0].clone()]);
@@ -339,9 +355,7 @@ async fn texters_see_only_their_own_conversations_and_staff_see_all(app: TestApp
     expect_not_found(app.get_as(&fixture.texter, &his_thread).await).await;
 
     // Staff see the org's inbox, or one texter's.
-    let (_, manager) = app
-        .member_with_key(&fixture.owner, "manager@example.org", "manager")
-        .await;
+    let manager = app.key_of_a(&fixture.owner, "manager").await;
     for key in [&fixture.owner, &manager] {
         let all = inbox(&app, key, "", position).await;
         assert_eq!(
@@ -495,30 +509,21 @@ impl Events {
 
 async fn the_stream_pushes_a_voter_reply_to_its_texter_only(app: TestApp) -> TestApp {
     let fixture = app.send_fixture(3).await;
-    let (ben_id, ben) = app
-        .member_with_key(&fixture.owner, "ben@example.org", "texter")
-        .await;
-    let moved = app
-        .post_as(
-            &fixture.owner,
-            &format!("/v1/campaigns/{}/assignments/reassign", fixture.campaign_id),
-            &json!({"from_texter_id": fixture.texter_id, "to_texter_id": ben_id, "count": 1}),
-        )
-        .await;
-    assert_eq!(json(moved).await["reassigned"], 1);
-    let (ours, _) = send_first_messages(&app, &fixture, &fixture.texter, 2).await;
-    let (_, position) = send_first_messages(&app, &fixture, &ben, 1).await;
+    let Ben {
+        ben,
+        ours,
+        position,
+        ..
+    } = ben_takes_one(&app, &fixture).await;
     // Streams start from the inbox as it is: let it take the clicks first.
     inbox(&app, &fixture.texter, "", position).await;
 
     let mut mine = Events::open(&app, &fixture.texter, None).await;
     let mut his = Events::open(&app, &ben, None).await;
     let mut staff = Events::open(&app, &fixture.owner, None).await;
-    let phone_of_ours = json(
-        app.get_as(&fixture.texter, &format!("/v1/conversations/{}", ours[0]))
-            .await,
-    )
-    .await["phone"]
+    let phone_of_ours = app
+        .get_ok(&fixture.texter, &format!("/v1/conversations/{}", ours[0]))
+        .await["phone"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -575,14 +580,13 @@ async fn the_stream_pushes_a_voter_reply_to_its_texter_only(app: TestApp) -> Tes
     // From the last of them: nothing new.
     let mut after = Events::open(&app, &fixture.texter, Some(&last_id)).await;
     assert!(after.next(Duration::from_millis(300)).await.is_none());
-    let bad = app
-        .client
-        .get(app.url("/v1/conversations/stream"))
-        .bearer_auth(&fixture.texter)
-        .header("last-event-id", "yesterday")
-        .send()
-        .await
-        .unwrap();
+    let bad = sent(
+        app.client
+            .get(app.url("/v1/conversations/stream"))
+            .bearer_auth(&fixture.texter)
+            .header("last-event-id", "yesterday"),
+    )
+    .await;
     expect_invalid_request(bad).await;
     expect_forbidden(
         app.get_as(

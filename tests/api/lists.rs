@@ -7,7 +7,7 @@ use textbank_store::EventStore;
 
 use crate::helpers::{
     TestApp, assert_csv, expect_forbidden, expect_invalid_request, expect_not_found,
-    expect_payload_too_large, expect_unsupported_media_type,
+    expect_payload_too_large, expect_unsupported_media_type, json, sent,
 };
 
 crate::on_both_backends!(
@@ -43,10 +43,6 @@ fn messy_csv() -> String {
         + "\r\n"
 }
 
-async fn json(response: reqwest::Response) -> Value {
-    response.json().await.expect("JSON")
-}
-
 async fn a_spoke_format_list_imports_with_normalized_phones_zones_and_fields(
     app: TestApp,
 ) -> TestApp {
@@ -63,7 +59,7 @@ async fn a_spoke_format_list_imports_with_normalized_phones_zones_and_fields(
     );
     let list_id = summary["list_id"].as_str().unwrap();
 
-    let list = json(app.get_as(&owner, &format!("/v1/lists/{list_id}")).await).await;
+    let list = app.get_ok(&owner, &format!("/v1/lists/{list_id}")).await;
     assert_eq!(list["status"], "complete");
     assert_eq!(list["name"], "Precinct 12");
     assert_eq!(list["source"], "voter file 2026-10");
@@ -100,7 +96,7 @@ async fn a_spoke_format_list_imports_with_normalized_phones_zones_and_fields(
     let fields: Value = serde_json::from_str(&rows[0].4).unwrap();
     assert_eq!(fields["polling_place"], "Main St Library, Room 2");
 
-    let lists = json(app.get_as(&owner, "/v1/lists").await).await;
+    let lists = app.get_ok(&owner, "/v1/lists").await;
     assert_eq!(lists["lists"].as_array().unwrap().len(), 1);
     app
 }
@@ -157,7 +153,7 @@ async fn files_that_are_not_usable_csv_are_refused_and_nothing_is_stored(app: Te
             "{message:?} should say {expected:?}"
         );
     }
-    let lists = json(app.get_as(&owner, "/v1/lists").await).await;
+    let lists = app.get_ok(&owner, "/v1/lists").await;
     assert!(lists["lists"].as_array().unwrap().is_empty());
     assert_eq!(
         app.app.store().head_position().await.unwrap(),
@@ -204,17 +200,16 @@ async fn provenance_is_required_and_the_body_must_be_csv(app: TestApp) -> TestAp
         let message = expect_invalid_request(app.upload(&owner, query, messy_csv()).await).await;
         assert!(message.contains(field), "{message:?} should name {field}");
     }
-    let as_json = app
-        .client
-        .post(app.url(&format!("/v1/lists?{QUERY}")))
-        .bearer_auth(&owner)
-        .json(&json!({"cell": "5552010001"}))
-        .send()
-        .await
-        .unwrap();
+    let as_json = sent(
+        app.client
+            .post(app.url(&format!("/v1/lists?{QUERY}")))
+            .bearer_auth(&owner)
+            .json(&json!({"cell": "5552010001"})),
+    )
+    .await;
     expect_unsupported_media_type(as_json).await;
     assert!(
-        json(app.get_as(&owner, "/v1/lists").await).await["lists"]
+        app.get_ok(&owner, "/v1/lists").await["lists"]
             .as_array()
             .unwrap()
             .is_empty()
@@ -224,13 +219,9 @@ async fn provenance_is_required_and_the_body_must_be_csv(app: TestApp) -> TestAp
 
 async fn texters_cannot_upload_and_compliance_reads_but_cannot_upload(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let (_, texter) = app.member_with_key(&owner, "t@example.org", "texter").await;
-    let (_, compliance) = app
-        .member_with_key(&owner, "c@example.org", "compliance")
-        .await;
-    let (_, manager) = app
-        .member_with_key(&owner, "m@example.org", "manager")
-        .await;
+    let texter = app.member_key(&owner, "t@example.org", "texter").await;
+    let compliance = app.member_key(&owner, "c@example.org", "compliance").await;
+    let manager = app.member_key(&owner, "m@example.org", "manager").await;
     expect_forbidden(app.upload(&texter, QUERY, messy_csv()).await).await;
     expect_forbidden(app.upload(&compliance, QUERY, messy_csv()).await).await;
     assert_eq!(app.upload(&manager, QUERY, messy_csv()).await.status(), 201);
@@ -258,7 +249,7 @@ async fn another_orgs_list_answers_404(app: TestApp) -> TestApp {
     .await;
     expect_not_found(app.get_as(&alpha, "/v1/lists/not-a-list").await).await;
     assert!(
-        json(app.get_as(&alpha, "/v1/lists").await).await["lists"]
+        app.get_ok(&alpha, "/v1/lists").await["lists"]
             .as_array()
             .unwrap()
             .is_empty()
@@ -308,7 +299,7 @@ async fn lists_past_the_column_header_or_field_limits_are_422_naming_the_limit_a
     // A field of exactly 1 KiB is fine.
     let at_limit = format!("cell,notes\n5552010001,{}\n", "x".repeat(1024));
     assert_eq!(app.upload(&owner, QUERY, at_limit).await.status(), 201);
-    let lists = json(app.get_as(&owner, "/v1/lists").await).await;
+    let lists = app.get_ok(&owner, "/v1/lists").await;
     assert_eq!(lists["lists"].as_array().unwrap().len(), 1, "{lists}");
     let events = app.app.store().head_position().await.unwrap() - head;
     assert!(events <= 4, "only the accepted list's events: {events}");
@@ -348,7 +339,7 @@ async fn a_header_past_its_limits_is_refused_before_the_upload_ends(app: TestApp
         let body: Value = serde_json::from_slice(&response.body).unwrap();
         assert_eq!(body["error"]["code"], code, "{body}");
     }
-    let lists = json(app.get_as(&owner, "/v1/lists").await).await;
+    let lists = app.get_ok(&owner, "/v1/lists").await;
     assert!(lists["lists"].as_array().unwrap().is_empty());
     app
 }
@@ -360,7 +351,7 @@ async fn a_header_without_contacts_is_refused_and_leaves_no_list(app: TestApp) -
         let message = expect_invalid_request(app.upload(&owner, QUERY, csv).await).await;
         assert!(message.contains("no contacts"), "{message}");
     }
-    let lists = json(app.get_as(&owner, "/v1/lists").await).await;
+    let lists = app.get_ok(&owner, "/v1/lists").await;
     assert!(lists["lists"].as_array().unwrap().is_empty());
     assert_eq!(app.app.store().head_position().await.unwrap(), head);
     app

@@ -10,6 +10,7 @@ mod carrier;
 mod cli;
 mod crash;
 mod dispatch_leader;
+mod events;
 mod helpers;
 mod inbox;
 mod lists;

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     TestApp, expect_conflict, expect_error, expect_forbidden, expect_invalid_request,
-    expect_not_found, expect_unauthenticated, expect_unsupported_media_type,
+    expect_not_found, expect_unauthenticated, expect_unsupported_media_type, item, json, sent,
 };
 
 crate::on_both_backends!(
@@ -22,21 +22,19 @@ crate::on_both_backends!(
     a_manager_cannot_mint_a_key_that_acts_as_a_texter,
 );
 
-async fn json(response: reqwest::Response) -> Value {
-    response.json().await.expect("JSON body")
-}
+const KEYS: &str = "/v1/api-keys";
+const MEMBERS: &str = "/v1/members";
 
 async fn requests_without_a_valid_key_are_401_json(app: TestApp) -> TestApp {
     let missing = app.get("/v1/me").await;
     assert_eq!(missing.headers()["www-authenticate"], "Bearer");
     expect_unauthenticated(missing).await;
-    let basic = app
-        .client
-        .get(app.url("/v1/me"))
-        .header("authorization", "Basic abc")
-        .send()
-        .await
-        .unwrap();
+    let basic = sent(
+        app.client
+            .get(app.url("/v1/me"))
+            .header("authorization", "Basic abc"),
+    )
+    .await;
     expect_unauthenticated(basic).await;
     let malformed = app.get_as("not-a-key", "/v1/me").await;
     expect_unauthenticated(malformed).await;
@@ -50,15 +48,9 @@ async fn requests_without_a_valid_key_are_401_json(app: TestApp) -> TestApp {
 
 async fn a_revoked_key_stops_working_at_once(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
-    let issued = json(
-        app.post_as(
-            &owner,
-            "/v1/api-keys",
-            &json!({"role": "manager", "label": "laptop"}),
-        )
-        .await,
-    )
-    .await;
+    let issued = app
+        .post_ok(&owner, KEYS, &json!({"role": "manager", "label": "laptop"}))
+        .await;
     let key = issued["key"].as_str().unwrap();
     let key_id = issued["key_id"].as_str().unwrap();
     assert_eq!(app.get_as(key, "/v1/me").await.status(), 200);
@@ -75,13 +67,8 @@ async fn a_revoked_key_stops_working_at_once(app: TestApp) -> TestApp {
             .status(),
         200
     );
-    let keys = json(app.get_as(&owner, "/v1/api-keys").await).await;
-    let listed = keys["api_keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["key_id"] == key_id)
-        .unwrap();
+    let keys = app.get_ok(&owner, KEYS).await;
+    let listed = item(&keys["api_keys"], "key_id", key_id);
     assert!(listed["revoked_at"].is_string());
     assert!(
         listed.get("key").is_none() && listed.get("key_hash").is_none(),
@@ -92,14 +79,14 @@ async fn a_revoked_key_stops_working_at_once(app: TestApp) -> TestApp {
 
 async fn me_describes_the_key_its_org_member_and_permissions(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
-    let me = json(app.get_as(&owner, "/v1/me").await).await;
+    let me = app.get_ok(&owner, "/v1/me").await;
     assert_eq!(me["org_name"], "Rivera for Council");
     assert_eq!(me["role"], "owner");
     assert!(me["member"].is_null());
     let (member_id, texter) = app
         .member_with_key(&owner, "ana@example.org", "texter")
         .await;
-    let me = json(app.get_as(&texter, "/v1/me").await).await;
+    let me = app.get_ok(&texter, "/v1/me").await;
     assert_eq!(me["role"], "texter");
     assert_eq!(me["member"]["member_id"], member_id.as_str());
     assert_eq!(me["member"]["email"], "ana@example.org");
@@ -118,7 +105,7 @@ async fn owners_add_members_and_list_them(app: TestApp) -> TestApp {
     let added = app
         .post_as(
             &owner,
-            "/v1/members",
+            MEMBERS,
             &json!({"name": "Ana Ruiz", "email": "Ana@Example.org", "role": "manager"}),
         )
         .await;
@@ -126,7 +113,7 @@ async fn owners_add_members_and_list_them(app: TestApp) -> TestApp {
     let added = json(added).await;
     assert_eq!(added["email"], "ana@example.org");
     assert!(added["position"].as_u64().unwrap() > 0);
-    let members = json(app.get_as(&owner, "/v1/members").await).await;
+    let members = app.get_ok(&owner, MEMBERS).await;
     let members = members["members"].as_array().unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0]["name"], "Ana Ruiz");
@@ -177,32 +164,25 @@ async fn bad_member_input_is_rejected_with_the_problem_named_and_nothing_stored(
         ),
     ];
     for (body, status, code, named) in cases {
-        let message = expect_error(
-            app.post_as(&owner, "/v1/members", &body).await,
-            status,
-            code,
-        )
-        .await;
+        let message = expect_error(app.post_as(&owner, MEMBERS, &body).await, status, code).await;
         assert!(message.contains(named), "{message:?} should name {named}");
     }
-    let broken = app
-        .client
-        .post(app.url("/v1/members"))
-        .bearer_auth(&owner)
-        .header("content-type", "application/json")
-        .body("{\"name\": ")
-        .send()
-        .await
-        .unwrap();
+    let broken = sent(
+        app.client
+            .post(app.url(MEMBERS))
+            .bearer_auth(&owner)
+            .header("content-type", "application/json")
+            .body("{\"name\": "),
+    )
+    .await;
     expect_error(broken, 400, "invalid_json").await;
-    let not_json = app
-        .client
-        .post(app.url("/v1/members"))
-        .bearer_auth(&owner)
-        .body("name=A")
-        .send()
-        .await
-        .unwrap();
+    let not_json = sent(
+        app.client
+            .post(app.url(MEMBERS))
+            .bearer_auth(&owner)
+            .body("name=A"),
+    )
+    .await;
     expect_unsupported_media_type(not_json).await;
 
     app.member_with_key(&owner, "dup@example.org", "texter")
@@ -210,12 +190,12 @@ async fn bad_member_input_is_rejected_with_the_problem_named_and_nothing_stored(
     let duplicate = app
         .post_as(
             &owner,
-            "/v1/members",
+            MEMBERS,
             &json!({"name": "B", "email": "DUP@example.org", "role": "manager"}),
         )
         .await;
     expect_conflict(duplicate).await;
-    let members = json(app.get_as(&owner, "/v1/members").await).await;
+    let members = app.get_ok(&owner, MEMBERS).await;
     assert_eq!(
         members["members"].as_array().unwrap().len(),
         1,
@@ -232,7 +212,7 @@ async fn keys_bound_to_members_carry_their_role(app: TestApp) -> TestApp {
     let mismatch = app
         .post_as(
             &owner,
-            "/v1/api-keys",
+            KEYS,
             &json!({"role": "manager", "member_id": member_id}),
         )
         .await;
@@ -241,7 +221,7 @@ async fn keys_bound_to_members_carry_their_role(app: TestApp) -> TestApp {
     let ghost = app
         .post_as(
             &owner,
-            "/v1/api-keys",
+            KEYS,
             &json!({"role": "texter", "member_id": uuid::Uuid::now_v7()}),
         )
         .await;
@@ -253,54 +233,44 @@ async fn roles_without_the_permission_get_403(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
     // (Managers may add texters: see managers_onboard_texters_and_nobody_else.)
     for (role, email) in [("texter", "t@example.org"), ("compliance", "c@example.org")] {
-        let (_, key) = app.member_with_key(&owner, email, role).await;
+        let key = app.member_key(&owner, email, role).await;
         let add = app
             .post_as(
                 &key,
-                "/v1/members",
+                MEMBERS,
                 &json!({"name": "X", "email": "x@example.org", "role": "texter"}),
             )
             .await;
         let message = expect_forbidden(add).await;
         assert!(message.contains(role), "{message}");
-        expect_forbidden(app.get_as(&key, "/v1/members").await).await;
-        expect_forbidden(
-            app.post_as(&key, "/v1/api-keys", &json!({"role": "texter"}))
-                .await,
-        )
-        .await;
+        expect_forbidden(app.get_as(&key, MEMBERS).await).await;
+        expect_forbidden(app.post_as(&key, KEYS, &json!({"role": "texter"})).await).await;
     }
-    let (_, admin) = app.member_with_key(&owner, "a@example.org", "admin").await;
-    assert_eq!(app.get_as(&admin, "/v1/members").await.status(), 200);
+    let admin = app.member_key(&owner, "a@example.org", "admin").await;
+    assert_eq!(app.get_as(&admin, MEMBERS).await.status(), 200);
     app
 }
 
 async fn managers_onboard_texters_and_nobody_else(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
-    let (_, manager) = app
-        .member_with_key(&owner, "m@example.org", "manager")
-        .await;
+    let manager = app.member_key(&owner, "m@example.org", "manager").await;
     // The manager adds the texter; the key that acts as them comes from an
     // owner (see a_manager_cannot_mint_a_key_that_acts_as_a_texter).
-    let added = json(
-        app.post_as(
+    let added = app
+        .post_ok(
             &manager,
-            "/v1/members",
+            MEMBERS,
             &json!({"name": "Tess", "email": "t@example.org", "role": "texter"}),
         )
-        .await,
-    )
-    .await;
+        .await;
     let texter_id = added["member_id"].as_str().unwrap().to_owned();
-    let texter_key = json(
-        app.post_as(
+    let texter_key = app
+        .post_ok(
             &owner,
-            "/v1/api-keys",
+            KEYS,
             &json!({"role": "texter", "member_id": texter_id}),
         )
-        .await,
-    )
-    .await["key"]
+        .await["key"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -309,18 +279,14 @@ async fn managers_onboard_texters_and_nobody_else(app: TestApp) -> TestApp {
         let add = app
             .post_as(
                 &manager,
-                "/v1/members",
+                MEMBERS,
                 &json!({"name": "X", "email": format!("{role}@example.org"), "role": role}),
             )
             .await;
         let message = expect_forbidden(add).await;
         assert!(message.contains(role), "{message}");
     }
-    let admin_key = json(
-        app.post_as(&owner, "/v1/api-keys", &json!({"role": "admin"}))
-            .await,
-    )
-    .await;
+    let admin_key = app.post_ok(&owner, KEYS, &json!({"role": "admin"})).await;
     let revoke_admin = app
         .delete_as(
             &manager,
@@ -328,13 +294,8 @@ async fn managers_onboard_texters_and_nobody_else(app: TestApp) -> TestApp {
         )
         .await;
     expect_forbidden(revoke_admin).await;
-    let texter_keys = json(app.get_as(&manager, "/v1/api-keys").await).await;
-    let texter_key_id = texter_keys["api_keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["member_id"] == texter_id.as_str())
-        .unwrap()["key_id"]
+    let texter_keys = app.get_ok(&manager, KEYS).await;
+    let texter_key_id = item(&texter_keys["api_keys"], "member_id", &texter_id)["key_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -350,22 +311,18 @@ async fn managers_onboard_texters_and_nobody_else(app: TestApp) -> TestApp {
 
 async fn nobody_grants_a_role_above_their_own(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
-    let (_, admin) = app.member_with_key(&owner, "a@example.org", "admin").await;
+    let admin = app.member_key(&owner, "a@example.org", "admin").await;
     let owner_member = app
         .post_as(
             &admin,
-            "/v1/members",
+            MEMBERS,
             &json!({"name": "X", "email": "x@example.org", "role": "owner"}),
         )
         .await;
     expect_forbidden(owner_member).await;
-    expect_forbidden(
-        app.post_as(&admin, "/v1/api-keys", &json!({"role": "owner"}))
-            .await,
-    )
-    .await;
+    expect_forbidden(app.post_as(&admin, KEYS, &json!({"role": "owner"})).await).await;
     assert_eq!(
-        app.post_as(&owner, "/v1/api-keys", &json!({"role": "owner"}))
+        app.post_as(&owner, KEYS, &json!({"role": "owner"}))
             .await
             .status(),
         201
@@ -377,16 +334,12 @@ async fn another_orgs_members_and_keys_are_invisible_and_answer_404(app: TestApp
     let alpha = app.create_org("Alpha").await;
     let beta = app.create_org("Beta").await;
     let (beta_member, _) = app.member_with_key(&beta, "b@example.org", "texter").await;
-    let beta_key = json(
-        app.post_as(&beta, "/v1/api-keys", &json!({"role": "manager"}))
-            .await,
-    )
-    .await;
+    let beta_key = app.post_ok(&beta, KEYS, &json!({"role": "manager"})).await;
     let beta_key_id = beta_key["key_id"].as_str().unwrap();
 
-    let members = json(app.get_as(&alpha, "/v1/members").await).await;
+    let members = app.get_ok(&alpha, MEMBERS).await;
     assert!(members["members"].as_array().unwrap().is_empty());
-    let keys = json(app.get_as(&alpha, "/v1/api-keys").await).await;
+    let keys = app.get_ok(&alpha, KEYS).await;
     assert!(
         keys["api_keys"]
             .as_array()
@@ -419,7 +372,7 @@ async fn another_orgs_members_and_keys_are_invisible_and_answer_404(app: TestApp
     let bind = app
         .post_as(
             &alpha,
-            "/v1/api-keys",
+            KEYS,
             &json!({"role": "texter", "member_id": beta_member}),
         )
         .await;
@@ -432,9 +385,7 @@ async fn texters_are_listed_by_name_for_those_who_read_about_them(app: TestApp) 
     let (texter_id, texter) = app
         .member_with_key(&owner, "tess@example.org", "texter")
         .await;
-    let (_, compliance) = app
-        .member_with_key(&owner, "cy@example.org", "compliance")
-        .await;
+    let compliance = app.member_key(&owner, "cy@example.org", "compliance").await;
     app.member_with_key(&owner, "mo@example.org", "manager")
         .await;
     let other = app.create_org("Another campaign").await;
@@ -460,13 +411,13 @@ async fn a_manager_cannot_mint_a_key_that_acts_as_a_texter(app: TestApp) -> Test
         .await;
     let (admin_id, admin) = app.member_with_key(&owner, "a@example.org", "admin").await;
     let (texter_id, _) = app.member_with_key(&owner, "t@example.org", "texter").await;
-    let keys_before = json(app.get_as(&owner, "/v1/api-keys").await).await;
+    let keys_before = app.get_ok(&owner, KEYS).await;
 
     // With such a key the manager's clicks would read as the texter's.
     let message = expect_error(
         app.post_as(
             &manager,
-            "/v1/api-keys",
+            KEYS,
             &json!({"role": "texter", "member_id": texter_id}),
         )
         .await,
@@ -475,42 +426,24 @@ async fn a_manager_cannot_mint_a_key_that_acts_as_a_texter(app: TestApp) -> Test
     )
     .await;
     assert!(message.contains("manager"), "{message}");
-    assert_eq!(
-        json(app.get_as(&owner, "/v1/api-keys").await).await,
-        keys_before
-    );
+    assert_eq!(app.get_ok(&owner, KEYS).await, keys_before);
     // An unbound texter key (a kiosk) acts as nobody: still theirs to issue.
-    let kiosk = json(
-        app.post_as(
-            &manager,
-            "/v1/api-keys",
-            &json!({"role": "texter", "label": "kiosk"}),
-        )
-        .await,
-    )
-    .await;
+    let kiosk = app
+        .post_ok(&manager, KEYS, &json!({"role": "texter", "label": "kiosk"}))
+        .await;
     // An admin may mint one for the texter; every key says who minted it.
-    let bound = json(
-        app.post_as(
+    let bound = app
+        .post_ok(
             &admin,
-            "/v1/api-keys",
+            KEYS,
             &json!({"role": "texter", "member_id": texter_id}),
         )
-        .await,
-    )
-    .await;
-    let manager_key_id = json(app.get_as(&manager, "/v1/me").await).await["key_id"].clone();
-    let admin_key_id = json(app.get_as(&admin, "/v1/me").await).await["key_id"].clone();
-    let keys = json(app.get_as(&owner, "/v1/api-keys").await).await;
-    let listed = |key_id: &Value| {
-        keys["api_keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|key| key["key_id"] == *key_id)
-            .unwrap()
-            .clone()
-    };
+        .await;
+    let manager_key_id = app.get_ok(&manager, "/v1/me").await["key_id"].clone();
+    let admin_key_id = app.get_ok(&admin, "/v1/me").await["key_id"].clone();
+    let keys = app.get_ok(&owner, KEYS).await;
+    let listed =
+        |key_id: &Value| item(&keys["api_keys"], "key_id", key_id.as_str().unwrap()).clone();
     let kiosk = listed(&kiosk["key_id"]);
     assert_eq!(kiosk["issued_by_key_id"], manager_key_id);
     assert_eq!(kiosk["issued_by_member_id"], manager_id.as_str());

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{RawResponse, TestApp};
+use crate::helpers::{RawResponse, TestApp, sent};
 
 crate::on_both_backends!(
     health_answers_while_the_process_is_up,
@@ -103,7 +103,7 @@ async fn an_unknown_route_is_a_json_404(app: TestApp) -> TestApp {
 }
 
 async fn a_wrong_method_is_a_json_405(app: TestApp) -> TestApp {
-    let response = app.client.delete(app.url("/health")).send().await.unwrap();
+    let response = sent(app.client.delete(app.url("/health"))).await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     let (code, _) = error_of(response).await;
     assert_eq!(code, "method_not_allowed");

@@ -2,12 +2,12 @@
 //! every number on its recipient stream, all or nothing; exporting lists
 //! exactly the org's opted-out numbers, however they opted out.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use textbank_store::EventStore;
 
 use crate::helpers::{
     TestApp, assert_csv, expect_forbidden, expect_invalid_request, expect_payload_too_large,
-    expect_unsupported_media_type,
+    expect_unsupported_media_type, json, sent,
 };
 
 // The send app: a quiet simulator (no random replies) for the STOP test.
@@ -24,24 +24,20 @@ crate::on_both_backends!(
 
 const LIST_QUERY: &str = "name=Precinct%2012&source=voter%20file&consent_basis=opted%20in";
 
-async fn json(response: reqwest::Response) -> Value {
-    response.json().await.expect("JSON")
-}
-
 async fn post_body(
     app: &TestApp,
     key: &str,
     content_type: &str,
     body: impl Into<reqwest::Body>,
 ) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/opt-outs"))
-        .bearer_auth(key)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("request")
+    sent(
+        app.client
+            .post(app.url("/v1/opt-outs"))
+            .bearer_auth(key)
+            .header("content-type", content_type)
+            .body(body),
+    )
+    .await
 }
 
 async fn import_csv(app: &TestApp, key: &str, csv: impl Into<reqwest::Body>) -> reqwest::Response {
@@ -131,7 +127,7 @@ async fn csv_and_json_imports_record_each_number_once_and_reimporting_changes_no
         "{rows:?}"
     );
 
-    let listed = json(app.get_as(&owner, "/v1/opt-outs?format=json").await).await;
+    let listed = app.get_ok(&owner, "/v1/opt-outs?format=json").await;
     let listed = listed["opt_outs"].as_array().expect("opt_outs");
     assert_eq!(listed.len(), 4);
     assert_eq!(listed[0]["phone"], "+15552010001");
@@ -144,7 +140,7 @@ async fn the_export_lists_exactly_the_orgs_opt_outs_including_stop_replies(
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let org_id = json(app.get_as(&owner, "/v1/me").await).await["org_id"]
+    let org_id = app.get_ok(&owner, "/v1/me").await["org_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -177,7 +173,7 @@ async fn the_export_lists_exactly_the_orgs_opt_outs_including_stop_replies(
     // Another org sees none of it, and its own list stays its own.
     let other = app.create_org("Other").await;
     assert!(exported(&app, &other).await.is_empty());
-    let empty = json(app.get_as(&other, "/v1/opt-outs?format=json").await).await;
+    let empty = app.get_ok(&other, "/v1/opt-outs?format=json").await;
     assert_eq!(empty, json!({"opt_outs": []}));
     assert_eq!(
         summary(import_csv(&app, &other, "phone\n5552017777\n").await).await,
@@ -202,22 +198,16 @@ async fn a_bad_number_anywhere_rejects_the_whole_import_and_stores_nothing(
     let head = app.app.store().head_position().await.unwrap();
 
     // One bad number at the very end, after good ones.
-    let mut csv = String::from("phone\n");
-    for i in 2..50 {
-        csv.push_str(&format!("555201{i:04}\n"));
-    }
-    csv.push_str("call me maybe\n");
+    let numbers: String = (2..50).map(|i| format!("555201{i:04}\n")).collect();
+    let csv = format!("phone\n{numbers}call me maybe\n");
     let message = expect_invalid_request(import_csv(&app, &owner, csv).await).await;
-    assert!(message.contains("line 50"), "{message}");
-    assert!(message.contains("call me maybe"), "{message}");
-    assert!(message.contains("nothing was stored"), "{message}");
+    for part in ["line 50", "call me maybe", "nothing was stored"] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
 
     // Many bad rows: the first ten are named, the rest counted.
-    let mut csv = String::from("phone,name\n5552010002,Ana\n");
-    for i in 0..12 {
-        csv.push_str(&format!("12{i},Bad\n"));
-    }
-    csv.push_str(",No number\n");
+    let bad: String = (0..12).map(|i| format!("12{i},Bad\n")).collect();
+    let csv = format!("phone,name\n5552010002,Ana\n{bad},No number\n");
     let message = expect_invalid_request(import_csv(&app, &owner, csv).await).await;
     assert!(message.starts_with("13 entries"), "{message}");
     assert!(message.contains("line 3: \"120\""), "{message}");
@@ -262,14 +252,13 @@ async fn unusable_uploads_are_refused_and_store_nothing(app: TestApp) -> TestApp
         )
         .await;
     }
-    let no_type = app
-        .client
-        .post(app.url("/v1/opt-outs"))
-        .bearer_auth(&owner)
-        .body("phone\n5552010001\n")
-        .send()
-        .await
-        .unwrap();
+    let no_type = sent(
+        app.client
+            .post(app.url("/v1/opt-outs"))
+            .bearer_auth(&owner)
+            .body("phone\n5552010001\n"),
+    )
+    .await;
     expect_unsupported_media_type(no_type).await;
     assert_eq!(app.app.store().head_position().await.unwrap(), head);
     app
@@ -317,13 +306,13 @@ async fn only_owners_and_admins_may_import_or_export_opt_outs(app: TestApp) -> T
         ("manager", "m@example.org"),
         ("compliance", "c@example.org"),
     ] {
-        let (_, key) = app.member_with_key(&owner, email, role).await;
+        let key = app.member_key(&owner, email, role).await;
         expect_forbidden(import_csv(&app, &key, csv).await).await;
         expect_forbidden(app.get_as(&key, "/v1/opt-outs").await).await;
     }
     assert!(exported(&app, &owner).await.is_empty());
 
-    let (_, admin) = app.member_with_key(&owner, "a@example.org", "admin").await;
+    let admin = app.member_key(&owner, "a@example.org", "admin").await;
     assert_eq!(
         summary(import_csv(&app, &admin, csv).await).await,
         (1, 0, 1)

@@ -3,7 +3,7 @@
 //! back. Opt-outs are recorded on the recipient stream (the send path will
 //! record them from STOP replies; here the test records them directly).
 
-use serde_json::{Value, json};
+use serde_json::json;
 use textbank_domain::phone::{PhoneNumber, Region};
 use textbank_domain::recipient::{self, OptOutSource, RecipientEvent};
 use textbank_domain::{Actor, DomainEvent, EventMetadata, OrgId};
@@ -11,17 +11,13 @@ use textbank_projections::catch_up;
 use textbank_projections::opt_outs::OptOuts;
 use textbank_store::{ExpectedVersion, NewEvent};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, json};
 
 crate::on_both_backends!(
     opted_out_numbers_are_rejected_on_import_left_out_of_campaigns_and_never_assigned
 );
 
 const QUERY: &str = "name=Precinct%2012&source=voter%20file&consent_basis=opted%20in";
-
-async fn json(response: reqwest::Response) -> Value {
-    response.json().await.expect("JSON")
-}
 
 async fn record(app: &TestApp, org: OrgId, event: RecipientEvent) {
     let phone = match &event {
@@ -56,7 +52,7 @@ async fn opted_out_numbers_are_rejected_on_import_left_out_of_campaigns_and_neve
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera").await;
-    let org: OrgId = json(app.get_as(&owner, "/v1/me").await).await["org_id"]
+    let org: OrgId = app.get_ok(&owner, "/v1/me").await["org_id"]
         .as_str()
         .unwrap()
         .parse()
@@ -100,11 +96,9 @@ async fn opted_out_numbers_are_rejected_on_import_left_out_of_campaigns_and_neve
         .as_str()
         .unwrap()
         .to_owned();
-    let shown = json(
-        app.get_as(&owner, &format!("/v1/campaigns/{campaign_id}"))
-            .await,
-    )
-    .await;
+    let shown = app
+        .get_ok(&owner, &format!("/v1/campaigns/{campaign_id}"))
+        .await;
     assert_eq!(shown["contacts"], 2, "{shown}");
 
     // …and never assigns it.
@@ -122,11 +116,9 @@ async fn opted_out_numbers_are_rejected_on_import_left_out_of_campaigns_and_neve
         "{}",
         assigned.text().await.unwrap_or_default()
     );
-    let assignments = json(
-        app.get_as(&owner, &format!("/v1/campaigns/{campaign_id}/assignments"))
-            .await,
-    )
-    .await;
+    let assignments = app
+        .get_ok(&owner, &format!("/v1/campaigns/{campaign_id}/assignments"))
+        .await;
     assert_eq!(assignments["texters"][0]["assigned"], 2, "{assignments}");
     assert_eq!(assignments["unassigned"], 0, "{assignments}");
 
@@ -136,11 +128,9 @@ async fn opted_out_numbers_are_rejected_on_import_left_out_of_campaigns_and_neve
         source: OptOutSource::KeywordReply,
     };
     record(&app, org, start).await;
-    let shown = json(
-        app.get_as(&owner, &format!("/v1/campaigns/{campaign_id}"))
-            .await,
-    )
-    .await;
+    let shown = app
+        .get_ok(&owner, &format!("/v1/campaigns/{campaign_id}"))
+        .await;
     assert_eq!(shown["contacts"], 3, "{shown}");
     app
 }

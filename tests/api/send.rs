@@ -11,8 +11,8 @@ use textbank_domain::recipient::{self, RecipientEvent};
 use textbank_domain::{DomainEvent, OrgId};
 
 use crate::helpers::{
-    SendFixture, TestApp, expect_conflict, expect_error, expect_forbidden, expect_invalid_request,
-    expect_not_found, expect_payload_too_large,
+    SendFixture, TestApp, click_tokens, expect_conflict, expect_error, expect_forbidden,
+    expect_invalid_request, expect_not_found, expect_payload_too_large, json, sent, texts,
 };
 
 crate::on_both_backends!(spawn = spawn_send_app;
@@ -29,9 +29,16 @@ crate::on_both_backends!(spawn = spawn_send_app;
     telnyx_webhooks_are_verified_with_the_orgs_ed25519_key,
 );
 
-async fn json(response: reqwest::Response) -> Value {
-    response.json().await.expect("JSON")
-}
+// A message longer than the server allows, on a server that allows 40
+// characters.
+crate::on_both_backends!(mod too_long, spawn = spawn_short_message_app;
+    a_message_that_renders_too_long_is_held_with_its_own_reason,
+);
+
+// A simulator that answers every delivered message with a STOP variant.
+crate::on_both_backends!(mod simulated_replies, spawn = spawn_stop_sim_app;
+    the_simulators_stop_reply_arrives_through_the_signed_webhook,
+);
 
 fn phone(i: usize) -> String {
     format!("+1555201{i:04}")
@@ -137,15 +144,14 @@ async fn the_same_click_again_returns_the_same_message_and_sends_nothing_new(
         .to_owned();
     assert_ne!(second_presentation, token);
     // A client clock far from the server's is refused before anything else.
-    let far_future = app
-        .client
-        .post(app.url("/v1/messages"))
-        .bearer_auth(&fixture.texter)
-        .header("idempotency-key", "key-2099")
-        .json(&json!({"click_token": token, "clicked_at": "2099-01-01T00:00:00Z"}))
-        .send()
-        .await
-        .unwrap();
+    let far_future = sent(
+        app.client
+            .post(app.url("/v1/messages"))
+            .bearer_auth(&fixture.texter)
+            .header("idempotency-key", "key-2099")
+            .json(&json!({"click_token": token, "clicked_at": "2099-01-01T00:00:00Z"})),
+    )
+    .await;
     expect_invalid_request(far_future).await;
     let first = json(app.click(&fixture.texter, &token, "key-1").await).await;
     // The key of that click with the other token is another request, not a
@@ -169,50 +175,48 @@ async fn the_same_click_again_returns_the_same_message_and_sends_nothing_new(
         "token_used",
     )
     .await;
-    let events = recipient_events(&app, &fixture, &phone(0)).await;
-    assert_eq!(count(&events, "MessageSendClicked"), 1);
-    assert_eq!(count(&events, "SendBlocked"), 2);
+    assert_clicked_and_blocked(&app, &fixture, 0, (1, 2)).await;
     app
+}
+
+/// The recipient stream of the fixture's `i`th phone holds this many sent
+/// clicks and refused ones.
+async fn assert_clicked_and_blocked(
+    app: &TestApp,
+    fixture: &SendFixture,
+    i: usize,
+    (clicked, blocked): (usize, usize),
+) {
+    let events = recipient_events(app, fixture, &phone(i)).await;
+    assert_eq!(count(&events, "MessageSendClicked"), clicked);
+    assert_eq!(count(&events, "SendBlocked"), blocked);
 }
 
 async fn an_idempotency_key_reused_for_another_phone_sends_nothing_there(app: TestApp) -> TestApp {
     let fixture = app.send_fixture(2).await;
-    let queue = app.queue(&fixture, 2).await;
-    let token = |i: usize| {
-        queue["messages"][i]["click_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let first = json(app.click(&fixture.texter, &token(0), "retry-me").await).await;
+    let tokens = click_tokens(&app.queue(&fixture, 2).await);
+    let first = json(app.click(&fixture.texter, &tokens[0], "retry-me").await).await;
     // A client that retries "the last click" with the next contact's token.
     expect_error(
-        app.click(&fixture.texter, &token(1), "retry-me").await,
+        app.click(&fixture.texter, &tokens[1], "retry-me").await,
         422,
         "idempotency_key_reused",
     )
     .await;
-    let there = recipient_events(&app, &fixture, &phone(1)).await;
-    assert_eq!(count(&there, "MessageSendClicked"), 0);
-    assert_eq!(count(&there, "SendBlocked"), 1);
+    assert_clicked_and_blocked(&app, &fixture, 1, (0, 1)).await;
     // The first phone's retry is still a retry, and a new key still sends.
-    let again = json(app.click(&fixture.texter, &token(0), "retry-me").await).await;
+    let again = json(app.click(&fixture.texter, &tokens[0], "retry-me").await).await;
     assert_eq!(again["message_id"], first["message_id"]);
     assert_eq!(again["duplicate"], true);
-    let sent = app.click(&fixture.texter, &token(1), "fresh-key").await;
+    let sent = app.click(&fixture.texter, &tokens[1], "fresh-key").await;
     assert_eq!(sent.status(), 202);
     app
 }
 
 async fn each_refusal_has_its_own_code_and_is_recorded(app: TestApp) -> TestApp {
     let fixture = app.send_fixture(4).await;
-    let queue = app.queue(&fixture, 4).await;
-    let token = |i: usize| {
-        queue["messages"][i]["click_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let tokens = click_tokens(&app.queue(&fixture, 4).await);
+    let token = |i: usize| tokens[i].clone();
 
     // A forged or garbled token.
     expect_error(
@@ -231,8 +235,8 @@ async fn each_refusal_has_its_own_code_and_is_recorded(app: TestApp) -> TestApp 
     .await;
 
     // Another texter's token.
-    let (_, other) = app
-        .member_with_key(&fixture.owner, "other@example.org", "texter")
+    let other = app
+        .member_key(&fixture.owner, "other@example.org", "texter")
         .await;
     expect_error(
         app.click(&other, &token(0), "k2").await,
@@ -279,9 +283,9 @@ async fn each_refusal_has_its_own_code_and_is_recorded(app: TestApp) -> TestApp 
     let clock = app.clock.clone().unwrap();
     clock.advance(chrono::Duration::hours(13));
     let closed = app
-        .post_as(
+        .reply_in(
             &fixture.texter,
-            &format!("/v1/conversations/{conversation}/messages"),
+            &conversation,
             &json!({"body": "Still there?"}),
         )
         .await;
@@ -359,13 +363,7 @@ async fn a_stop_reply_opts_out_with_one_confirmation_and_blocks_later_sends(
     app: TestApp,
 ) -> TestApp {
     let fixture = app.send_fixture(1).await;
-    let queue = app.queue(&fixture, 1).await;
-    let token = queue["messages"][0]["click_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let sent = json(app.click(&fixture.texter, &token, "k").await).await;
-    let conversation = sent["conversation_id"].as_str().unwrap().to_owned();
+    let conversation = app.send_first(&fixture).await;
     let path = format!("/v1/conversations/{conversation}");
     app.eventually(&fixture.texter, &path, |t| {
         t["messages"][0]["status"] == "delivered"
@@ -405,11 +403,7 @@ async fn a_stop_reply_opts_out_with_one_confirmation_and_blocks_later_sends(
 
     // A reply from the texter is refused now.
     let reply = app
-        .post_as(
-            &fixture.texter,
-            &format!("{path}/messages"),
-            &json!({"body": "Sorry!"}),
-        )
+        .reply_in(&fixture.texter, &conversation, &json!({"body": "Sorry!"}))
         .await;
     expect_error(reply, 409, "opted_out").await;
     app
@@ -493,13 +487,12 @@ async fn webhooks_without_a_valid_signature_are_refused_and_record_nothing(
         ("Body".to_owned(), "STOP".to_owned()),
     ];
     // No signature.
-    let unsigned = app
-        .client
-        .post(app.url("/webhooks/twilio/inbound"))
-        .form(&params)
-        .send()
-        .await
-        .unwrap();
+    let unsigned = sent(
+        app.client
+            .post(app.url("/webhooks/twilio/inbound"))
+            .form(&params),
+    )
+    .await;
     expect_error(unsigned, 403, "invalid_signature").await;
     // Signed with the wrong token.
     let wrong = app
@@ -511,32 +504,24 @@ async fn webhooks_without_a_valid_signature_are_refused_and_record_nothing(
     let signature = textbank_sms::twilio::signature(carrier.webhook_secret(), &url, &params);
     let mut tampered = params.clone();
     tampered[3].1 = "Yes".into();
-    let response = app
-        .client
-        .post(&url)
-        .header("x-twilio-signature", signature)
-        .form(&tampered)
-        .send()
-        .await
-        .unwrap();
+    let response = sent(
+        app.client
+            .post(&url)
+            .header("x-twilio-signature", signature)
+            .form(&tampered),
+    )
+    .await;
     expect_error(response, 403, "invalid_signature").await;
     // Telnyx without its headers.
-    let telnyx = app
-        .client
-        .post(app.url("/webhooks/telnyx"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let telnyx = sent(app.client.post(app.url("/webhooks/telnyx")).body("{}")).await;
     expect_error(telnyx, 403, "invalid_signature").await;
     // A body over the limit.
-    let huge = app
-        .client
-        .post(app.url("/webhooks/twilio/status"))
-        .body(vec![b'a'; 100 * 1024])
-        .send()
-        .await
-        .unwrap();
+    let huge = sent(
+        app.client
+            .post(app.url("/webhooks/twilio/status"))
+            .body(vec![b'a'; 100 * 1024]),
+    )
+    .await;
     expect_payload_too_large(huge).await;
     assert_eq!(app.app.events().head_position().await.unwrap(), head);
     app
@@ -544,16 +529,8 @@ async fn webhooks_without_a_valid_signature_are_refused_and_record_nothing(
 
 async fn delivery_reports_are_deduplicated_and_a_final_status_stays(app: TestApp) -> TestApp {
     let fixture = app.send_fixture(1).await;
-    let queue = app.queue(&fixture, 1).await;
-    let token = queue["messages"][0]["click_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let sent = json(app.click(&fixture.texter, &token, "k").await).await;
-    let path = format!(
-        "/v1/conversations/{}",
-        sent["conversation_id"].as_str().unwrap()
-    );
+    let conversation = app.send_first(&fixture).await;
+    let path = format!("/v1/conversations/{conversation}");
     app.eventually(&fixture.texter, &path, |t| {
         t["messages"][0]["status"] == "delivered"
     })
@@ -592,7 +569,7 @@ async fn delivery_reports_are_deduplicated_and_a_final_status_stays(app: TestApp
     }
     let events = recipient_events(&app, &fixture, &phone(0)).await;
     assert_eq!(count(&events, "DeliveryReported"), reports_before);
-    let thread = json(app.get_as(&fixture.texter, &path).await).await;
+    let thread = app.get_ok(&fixture.texter, &path).await;
     assert_eq!(thread["messages"][0]["status"], "delivered");
 
     // A report about a message we never sent is kept, unattached.
@@ -617,13 +594,7 @@ async fn delivery_reports_are_deduplicated_and_a_final_status_stays(app: TestApp
 
 async fn replies_answers_and_a_texters_opt_out_in_a_conversation(app: TestApp) -> TestApp {
     let fixture = app.send_fixture(1).await;
-    let queue = app.queue(&fixture, 1).await;
-    let token = queue["messages"][0]["click_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let sent = json(app.click(&fixture.texter, &token, "k").await).await;
-    let conversation = sent["conversation_id"].as_str().unwrap().to_owned();
+    let conversation = app.send_first(&fixture).await;
     let path = format!("/v1/conversations/{conversation}");
 
     assert_eq!(
@@ -633,17 +604,17 @@ async fn replies_answers_and_a_texters_opt_out_in_a_conversation(app: TestApp) -
         200
     );
     let canned = app
-        .post_as(
+        .reply_in(
             &fixture.texter,
-            &format!("{path}/messages"),
+            &conversation,
             &json!({"canned_response_id": 0}),
         )
         .await;
     assert_eq!(canned.status(), 202);
     let typed = app
-        .post_as(
+        .reply_in(
             &fixture.texter,
-            &format!("{path}/messages"),
+            &conversation,
             &json!({"body": "See you at the polls"}),
         )
         .await;
@@ -655,9 +626,7 @@ async fn replies_answers_and_a_texters_opt_out_in_a_conversation(app: TestApp) -
         json!({"body": "  "}),
         json!({"canned_response_id": 7}),
     ] {
-        let response = app
-            .post_as(&fixture.texter, &format!("{path}/messages"), &body)
-            .await;
+        let response = app.reply_in(&fixture.texter, &conversation, &body).await;
         expect_invalid_request(response).await;
     }
     let answer = app
@@ -682,24 +651,19 @@ async fn replies_answers_and_a_texters_opt_out_in_a_conversation(app: TestApp) -
             t["messages"].as_array().unwrap().len() == 4
         })
         .await;
-    let bodies: Vec<&str> = thread["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["body"].as_str().unwrap())
-        .collect();
+    let bodies = texts(&thread["messages"], "body");
     assert_eq!(bodies[1], "Yes! Who is this?");
     assert_eq!(bodies[2], "Thanks Voter0!");
     assert_eq!(bodies[3], "See you at the polls");
     assert_eq!(thread["answers"][0]["answer"], "yes");
 
     // Another texter cannot see or act in it.
-    let (_, other) = app
-        .member_with_key(&fixture.owner, "o@example.org", "texter")
+    let other = app
+        .member_key(&fixture.owner, "o@example.org", "texter")
         .await;
     expect_not_found(app.get_as(&other, &path).await).await;
     expect_not_found(
-        app.post_as(&other, &format!("{path}/messages"), &json!({"body": "hi"}))
+        app.reply_in(&other, &conversation, &json!({"body": "hi"}))
             .await,
     )
     .await;
@@ -709,11 +673,9 @@ async fn replies_answers_and_a_texters_opt_out_in_a_conversation(app: TestApp) -
         .post_as(&fixture.texter, &format!("{path}/opt-out"), &json!({}))
         .await;
     assert_eq!(marked.status(), 200);
-    let again = json(
-        app.post_as(&fixture.texter, &format!("{path}/opt-out"), &json!({}))
-            .await,
-    )
-    .await;
+    let again = app
+        .post_ok(&fixture.texter, &format!("{path}/opt-out"), &json!({}))
+        .await;
     assert_eq!(again["already_opted_out"], true);
     let events = recipient_events(&app, &fixture, &phone(0)).await;
     assert_eq!(count(&events, "OptOutRecorded"), 1);
@@ -735,10 +697,10 @@ async fn carrier_settings_never_show_or_record_the_secret(app: TestApp) -> TestA
     assert_eq!(view["sending_numbers"], json!(["+12025550199"]));
     assert_eq!(view["secret_set"], true);
     assert!(!view.to_string().contains("super-secret-token"));
-    let got = json(app.get_as(&owner, "/v1/carrier").await).await;
+    let got = app.get_ok(&owner, "/v1/carrier").await;
     assert!(!got.to_string().contains("super-secret-token"));
     // Not in the log either.
-    let events = app.app.events().read_all(1, 10_000).await.unwrap();
+    let events = app.events_after(0).await;
     for event in &events {
         assert!(!event.data.to_string().contains("super-secret-token"));
         assert!(
@@ -759,12 +721,9 @@ async fn carrier_settings_never_show_or_record_the_secret(app: TestApp) -> TestA
         let response = app.put_as(&owner, "/v1/carrier", &bad).await;
         expect_invalid_request(response).await;
     }
-    assert_eq!(
-        json(app.get_as(&owner, "/v1/carrier").await).await["carrier"],
-        "twilio"
-    );
+    assert_eq!(app.get_ok(&owner, "/v1/carrier").await["carrier"], "twilio");
     // Changing a setting without the secret keeps the stored secret.
-    let org_id = json(app.get_as(&owner, "/v1/me").await).await["org_id"]
+    let org_id = app.get_ok(&owner, "/v1/me").await["org_id"]
         .as_str()
         .unwrap()
         .parse()
@@ -785,9 +744,7 @@ async fn carrier_settings_never_show_or_record_the_secret(app: TestApp) -> TestA
     let taken = app.put_as(&other, "/v1/carrier", &body).await;
     expect_conflict(taken).await;
     // Managers and texters may not touch it.
-    let (_, manager) = app
-        .member_with_key(&owner, "m@example.org", "manager")
-        .await;
+    let manager = app.member_key(&owner, "m@example.org", "manager").await;
     expect_forbidden(app.get_as(&manager, "/v1/carrier").await).await;
     app
 }
@@ -878,74 +835,59 @@ async fn telnyx_webhooks_are_verified_with_the_orgs_ed25519_key(app: TestApp) ->
 }
 
 /// A simulator that answers every delivered message with a STOP variant.
-mod simulated_replies {
-    use super::*;
-
-    crate::on_both_backends!(spawn = spawn_stop_sim_app;
-        the_simulators_stop_reply_arrives_through_the_signed_webhook,
-    );
-
-    async fn the_simulators_stop_reply_arrives_through_the_signed_webhook(app: TestApp) -> TestApp {
-        let fixture = app.send_fixture(1).await;
-        let queue = app.queue(&fixture, 1).await;
-        let token = queue["messages"][0]["click_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let sent = json(app.click(&fixture.texter, &token, "k").await).await;
-        let path = format!(
-            "/v1/conversations/{}",
-            sent["conversation_id"].as_str().unwrap()
-        );
-        // Delivered and answered with a STOP variant — all through the
-        // simulator's signed webhooks, none of it injected by the test. The
-        // simulator picks the variant at random: a keyword ("STOP",
-        // "unsubscribe") opts out with one confirmation; a phrase ("Stop
-        // texting me") is flagged for the texter instead.
-        let thread = app
-            .eventually(&fixture.texter, &path, |t| {
-                let keyword = &t["messages"][1]["keyword"];
-                (keyword == "opt_out"
-                    && t["opted_out"] == true
-                    && t["messages"].as_array().unwrap().len() >= 3
-                    && t["messages"][2]["status"] == "delivered")
-                    || (keyword == "likely_opt_out" && t["needs_opt_out_review"] == true)
-            })
-            .await;
-        assert_eq!(thread["messages"][0]["status"], "delivered");
-        if thread["messages"][1]["keyword"] == "opt_out" {
-            assert_eq!(thread["messages"][2]["kind"], "opt_out_confirmation");
-        } else {
-            assert_eq!(thread["opted_out"], false);
-        }
-        app
+async fn the_simulators_stop_reply_arrives_through_the_signed_webhook(app: TestApp) -> TestApp {
+    let fixture = app.send_fixture(1).await;
+    let conversation = app.send_first(&fixture).await;
+    let path = format!("/v1/conversations/{conversation}");
+    // Delivered and answered with a STOP variant — all through the
+    // simulator's signed webhooks, none of it injected by the test. The
+    // simulator picks the variant at random: a keyword ("STOP",
+    // "unsubscribe") opts out with one confirmation; a phrase ("Stop
+    // texting me") is flagged for the texter instead.
+    let thread = app
+        .eventually(&fixture.texter, &path, |t| {
+            let keyword = &t["messages"][1]["keyword"];
+            (keyword == "opt_out"
+                && t["opted_out"] == true
+                && t["messages"].as_array().unwrap().len() >= 3
+                && t["messages"][2]["status"] == "delivered")
+                || (keyword == "likely_opt_out" && t["needs_opt_out_review"] == true)
+        })
+        .await;
+    assert_eq!(thread["messages"][0]["status"], "delivered");
+    if thread["messages"][1]["keyword"] == "opt_out" {
+        assert_eq!(thread["messages"][2]["kind"], "opt_out_confirmation");
+    } else {
+        assert_eq!(thread["opted_out"], false);
     }
+    app
 }
 
 /// A message longer than the server allows, on a server that allows 40
 /// characters.
-mod too_long {
-    use serde_json::json;
-
-    use crate::helpers::TestApp;
-
-    crate::on_both_backends!(spawn = spawn_short_message_app;
-        a_message_that_renders_too_long_is_held_with_its_own_reason,
+async fn a_message_that_renders_too_long_is_held_with_its_own_reason(app: TestApp) -> TestApp {
+    let fixture = app.send_fixture(2).await;
+    let queue = app.queue(&fixture, 2).await;
+    assert_eq!(queue["messages"], json!([]), "{queue}");
+    assert_eq!(queue["held_for_length"], 2, "{queue}");
+    assert_eq!(queue["hold"]["code"], "message_too_long", "{queue}");
+    assert!(
+        queue["hold"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("40 characters"),
+        "{queue}"
     );
-
-    async fn a_message_that_renders_too_long_is_held_with_its_own_reason(app: TestApp) -> TestApp {
-        let fixture = app.send_fixture(2).await;
-        let queue = app.queue(&fixture, 2).await;
-        assert_eq!(queue["messages"], json!([]), "{queue}");
-        assert_eq!(queue["held_for_length"], 2, "{queue}");
-        assert_eq!(queue["hold"]["code"], "message_too_long", "{queue}");
-        assert!(
-            queue["hold"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("40 characters"),
-            "{queue}"
-        );
-        app
-    }
+    // The campaign's managers see the holds, once per contact however
+    // often the queue is asked, and apart from refused clicks.
+    assert_eq!(app.queue(&fixture, 2).await["held_for_length"], 2);
+    let path = format!("/v1/campaigns/{}/metrics", fixture.campaign_id);
+    let metrics = app
+        .eventually(&fixture.owner, &path, |m| {
+            m["held_by_reason"]["message_too_long"] == 2
+        })
+        .await;
+    assert_eq!(metrics["blocked"], 0, "{metrics}");
+    assert_eq!(metrics["blocked_by_reason"], json!({}), "{metrics}");
+    app
 }

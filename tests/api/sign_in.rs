@@ -9,12 +9,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 
-use crate::cli::{BIN, json_lines, remove, scratch_path, serve, signal, wait_exit};
+use crate::cli::{BIN, org_created_by_cli, scratch_path, serve, stop_cleanly};
 use crate::helpers::{
     TestApp, expect_conflict, expect_error, expect_forbidden, expect_invalid_request,
-    expect_not_found, expect_unauthenticated, expect_unsupported_media_type,
+    expect_not_found, expect_unauthenticated, expect_unsupported_media_type, item, json, sent,
 };
 
 crate::on_both_backends!(spawn = spawn_send_app;
@@ -47,10 +48,6 @@ crate::on_both_backends!(spawn = spawn_send_app;
 /// A password that meets the policy (10+ characters, not the email).
 const PASSWORD: &str = "correct horse battery";
 
-async fn json(response: reqwest::Response) -> Value {
-    response.json().await.expect("JSON body")
-}
-
 /// A browser's view of one session: the cookie to send back and the CSRF
 /// token the sign-in answer carried.
 struct Session {
@@ -58,6 +55,13 @@ struct Session {
     cookie: String,
     csrf: String,
     body: Value,
+}
+
+impl Session {
+    /// A POST from this session's pages: its cookie and its CSRF token.
+    async fn post(&self, app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
+        post_with(app, &self.cookie, Some(&self.csrf), path, body).await
+    }
 }
 
 /// The `name=value` pair of a response's session `Set-Cookie`, and the whole
@@ -76,12 +80,12 @@ fn set_cookie(response: &reqwest::Response) -> (String, String) {
 }
 
 async fn sign_in(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/sessions"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .expect("request")
+    sent(
+        app.client
+            .post(app.url("/v1/sessions"))
+            .json(&json!({"email": email, "password": password})),
+    )
+    .await
 }
 
 /// Signs in, checking that it worked; the session it opened.
@@ -128,13 +132,27 @@ async fn member_signed_in(
     (member_id, signed_in(app, email, PASSWORD).await)
 }
 
+/// `method path` as a browser sends it: with `cookie` and, when given, an
+/// `X-CSRF-Token`.
+fn from_browser(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    cookie: &str,
+    csrf: Option<&str>,
+) -> RequestBuilder {
+    let request = app
+        .client
+        .request(method, app.url(path))
+        .header(COOKIE, cookie);
+    match csrf {
+        Some(csrf) => request.header("x-csrf-token", csrf),
+        None => request,
+    }
+}
+
 async fn get_with(app: &TestApp, cookie: &str, path: &str) -> reqwest::Response {
-    app.client
-        .get(app.url(path))
-        .header(COOKIE, cookie)
-        .send()
-        .await
-        .expect("request")
+    sent(from_browser(app, Method::GET, path, cookie, None)).await
 }
 
 /// A POST with the session cookie and, when given, an `X-CSRF-Token`.
@@ -145,19 +163,17 @@ async fn post_with(
     path: &str,
     body: &Value,
 ) -> reqwest::Response {
-    let mut request = app
-        .client
-        .post(app.url(path))
-        .header(COOKIE, cookie)
-        .json(body);
-    if let Some(csrf) = csrf {
-        request = request.header("x-csrf-token", csrf);
-    }
-    request.send().await.expect("request")
+    sent(from_browser(app, Method::POST, path, cookie, csrf).json(body)).await
+}
+
+/// A sign-out (`DELETE /v1/sessions/current`) from a browser.
+async fn sign_out(app: &TestApp, cookie: &str, csrf: Option<&str>) -> reqwest::Response {
+    let path = "/v1/sessions/current";
+    sent(from_browser(app, Method::DELETE, path, cookie, csrf)).await
 }
 
 async fn member_emails(app: &TestApp, owner: &str) -> Vec<String> {
-    let members = json(app.get_as(owner, "/v1/members").await).await;
+    let members = app.get_ok(owner, "/v1/members").await;
     let mut emails: Vec<String> = members["members"]
         .as_array()
         .unwrap()
@@ -176,15 +192,13 @@ async fn a_member_with_a_password_signs_in_and_the_cookie_authenticates_as_them(
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
-    let added = json(
-        app.post_as(
+    let added = app
+        .post_ok(
             &owner,
             "/v1/members",
             &json!({"name": "Ana Ruiz", "email": "ana@example.org", "role": "manager"}),
         )
-        .await,
-    )
-    .await;
+        .await;
     app.app
         .set_password("ana@example.org", None, PASSWORD)
         .await
@@ -270,31 +284,28 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_401(app: TestApp) ->
     assert!(!wrong.contains("ana@"), "{wrong}");
 
     // Malformed bodies are refused before any password is checked.
-    let missing = app
-        .client
-        .post(app.url("/v1/sessions"))
-        .json(&json!({"email": "ana@example.org"}))
-        .send()
-        .await
-        .unwrap();
+    let missing = sent(
+        app.client
+            .post(app.url("/v1/sessions"))
+            .json(&json!({"email": "ana@example.org"})),
+    )
+    .await;
     expect_invalid_request(missing).await;
-    let extra = app
-        .client
-        .post(app.url("/v1/sessions"))
-        .json(&json!({"email": "ana@example.org", "password": PASSWORD, "role": "owner"}))
-        .send()
-        .await
-        .unwrap();
+    let extra = sent(
+        app.client
+            .post(app.url("/v1/sessions"))
+            .json(&json!({"email": "ana@example.org", "password": PASSWORD, "role": "owner"})),
+    )
+    .await;
     expect_invalid_request(extra).await;
     // Another site's plain form cannot sign a browser in (login CSRF): only
     // JSON is accepted, which a cross-site form cannot send.
-    let form = app
-        .client
-        .post(app.url("/v1/sessions"))
-        .form(&[("email", "ana@example.org"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let form = sent(
+        app.client
+            .post(app.url("/v1/sessions"))
+            .form(&[("email", "ana@example.org"), ("password", PASSWORD)]),
+    )
+    .await;
     assert!(form.headers().get(SET_COOKIE).is_none());
     expect_unsupported_media_type(form).await;
     // The right password still works after those failures.
@@ -419,23 +430,20 @@ async fn a_session_change_needs_the_csrf_token_and_api_keys_do_not(app: TestApp)
         "nothing was added"
     );
 
-    let accepted = post_with(
-        &app,
-        &admin.cookie,
-        Some(&admin.csrf),
-        "/v1/members",
-        &new_member("cal@example.org"),
-    )
-    .await;
+    let accepted = admin
+        .post(&app, "/v1/members", &new_member("cal@example.org"))
+        .await;
     assert_eq!(accepted.status(), 201);
     // Other unsafe methods are checked too.
-    let delete = app
-        .client
-        .delete(app.url("/v1/api-keys/00000000-0000-0000-0000-000000000000"))
-        .header(COOKIE, &admin.cookie)
-        .send()
-        .await
-        .unwrap();
+    let path = "/v1/api-keys/00000000-0000-0000-0000-000000000000";
+    let delete = sent(from_browser(
+        &app,
+        Method::DELETE,
+        path,
+        &admin.cookie,
+        None,
+    ))
+    .await;
     expect_error(delete, 403, "csrf_failed").await;
 
     // A bearer key is not sent by browsers on their own: no token needed.
@@ -457,16 +465,14 @@ async fn click_with(
     csrf: Option<&str>,
     token: &str,
 ) -> reqwest::Response {
-    let mut request = app
-        .client
-        .post(app.url("/v1/messages"))
-        .header(COOKIE, &session.cookie)
-        .header("idempotency-key", "session-click-1")
-        .json(&json!({"click_token": token, "clicked_at": crate::helpers::weekday_afternoon()}));
-    if let Some(csrf) = csrf {
-        request = request.header("x-csrf-token", csrf);
-    }
-    request.send().await.expect("request")
+    let body = json!({"click_token": token, "clicked_at": crate::helpers::weekday_afternoon()});
+    let request = from_browser(app, Method::POST, "/v1/messages", &session.cookie, csrf);
+    sent(
+        request
+            .header("idempotency-key", "session-click-1")
+            .json(&body),
+    )
+    .await
 }
 
 async fn a_texter_session_sends_and_reads_like_the_texters_key(app: TestApp) -> TestApp {
@@ -520,14 +526,7 @@ async fn a_texter_session_sends_and_reads_like_the_texters_key(app: TestApp) -> 
         "csrf_failed",
     )
     .await;
-    let read = post_with(
-        &app,
-        &texter.cookie,
-        Some(&texter.csrf),
-        &read_path,
-        &json!({}),
-    )
-    .await;
+    let read = texter.post(&app, &read_path, &json!({})).await;
     assert_eq!(read.status(), 200);
     app
 }
@@ -544,26 +543,13 @@ async fn signing_out_ends_the_session_and_clears_the_cookie(app: TestApp) -> Tes
 
     // Like any change made with the cookie, it needs the CSRF token: another
     // site must not sign people out.
-    let forged = app
-        .client
-        .delete(app.url("/v1/sessions/current"))
-        .header(COOKIE, &session.cookie)
-        .send()
-        .await
-        .unwrap();
+    let forged = sign_out(&app, &session.cookie, None).await;
     expect_error(forged, 403, "csrf_failed").await;
     assert_eq!(
         get_with(&app, &session.cookie, "/v1/me").await.status(),
         200
     );
-    let out = app
-        .client
-        .delete(app.url("/v1/sessions/current"))
-        .header(COOKIE, &session.cookie)
-        .header("x-csrf-token", &session.csrf)
-        .send()
-        .await
-        .unwrap();
+    let out = sign_out(&app, &session.cookie, Some(&session.csrf)).await;
     assert_eq!(out.status(), 204);
     let (cleared, header) = set_cookie(&out);
     assert_eq!(cleared, "textbank_session=");
@@ -580,14 +566,7 @@ async fn signing_out_ends_the_session_and_clears_the_cookie(app: TestApp) -> Tes
     assert_eq!(get_with(&app, &other.cookie, "/v1/me").await.status(), 200);
     // Signing out again, or without a session, is harmless.
     for cookie in [session.cookie.as_str(), ""] {
-        let again = app
-            .client
-            .delete(app.url("/v1/sessions/current"))
-            .header(COOKIE, cookie)
-            .header("x-csrf-token", &session.csrf)
-            .send()
-            .await
-            .unwrap();
+        let again = sign_out(&app, cookie, Some(&session.csrf)).await;
         assert_eq!(again.status(), 204);
     }
     app
@@ -639,28 +618,24 @@ async fn invite(app: &TestApp, key: &str, member_id: &str) -> Value {
 }
 
 async fn accept(app: &TestApp, token: &str, password: &str) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!("/v1/invites/{token}")))
-        .json(&json!({"password": password}))
-        .send()
-        .await
-        .expect("request")
+    sent(
+        app.client
+            .post(app.url(&format!("/v1/invites/{token}")))
+            .json(&json!({"password": password})),
+    )
+    .await
 }
 
 async fn an_invite_link_sets_the_password_once_and_signs_in(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
-    let (_, admin) = app
-        .member_with_key(&owner, "ada@example.org", "admin")
-        .await;
-    let added = json(
-        app.post_as(
+    let admin = app.member_key(&owner, "ada@example.org", "admin").await;
+    let added = app
+        .post_ok(
             &admin,
             "/v1/members",
             &json!({"name": "Tess Texter", "email": "tess@example.org", "role": "texter"}),
         )
-        .await,
-    )
-    .await;
+        .await;
     let member_id = added["member_id"].as_str().unwrap();
 
     let created = invite(&app, &admin, member_id).await;
@@ -766,9 +741,7 @@ async fn an_invite_expires_after_seventy_two_hours(app: TestApp) -> TestApp {
 
 async fn only_those_who_may_grant_a_members_role_may_invite_them(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
-    let (_, manager) = app
-        .member_with_key(&owner, "mo@example.org", "manager")
-        .await;
+    let manager = app.member_key(&owner, "mo@example.org", "manager").await;
     let (texter_id, texter) = app
         .member_with_key(&owner, "tess@example.org", "texter")
         .await;
@@ -815,13 +788,12 @@ async fn only_those_who_may_grant_a_members_role_may_invite_them(app: TestApp) -
         .await;
     }
     // An invite needs a key or a session.
-    let anonymous = app
-        .client
-        .post(app.url(&format!("/v1/members/{texter_id}/invites")))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = sent(
+        app.client
+            .post(app.url(&format!("/v1/members/{texter_id}/invites")))
+            .json(&json!({})),
+    )
+    .await;
     expect_unauthenticated(anonymous).await;
     app
 }
@@ -830,12 +802,8 @@ async fn a_password_reset_is_for_owners_admins_and_the_member_and_ends_their_ses
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
-    let (_, manager) = app
-        .member_with_key(&owner, "mo@example.org", "manager")
-        .await;
-    let (_, admin) = app
-        .member_with_key(&owner, "ada@example.org", "admin")
-        .await;
+    let manager = app.member_key(&owner, "mo@example.org", "manager").await;
+    let admin = app.member_key(&owner, "ada@example.org", "admin").await;
     let (texter_id, session) =
         member_signed_in(&app, &owner, "Tess Texter", "tess@example.org", "texter").await;
     let reset_path = format!("/v1/members/{texter_id}/invites");
@@ -850,14 +818,7 @@ async fn a_password_reset_is_for_owners_admins_and_the_member_and_ends_their_ses
     assert!(message.contains("owner or admin"), "{message}");
 
     // The member may reset their own, from their session.
-    let own = post_with(
-        &app,
-        &session.cookie,
-        Some(&session.csrf),
-        &reset_path,
-        &json!({}),
-    )
-    .await;
+    let own = session.post(&app, &reset_path, &json!({})).await;
     assert_eq!(own.status(), 201);
     assert_eq!(json(own).await["password_reset"], true);
 
@@ -868,13 +829,10 @@ async fn a_password_reset_is_for_owners_admins_and_the_member_and_ends_their_ses
     let token = reset["invite_token"].as_str().unwrap();
     let view = json(app.get(&format!("/v1/invites/{token}")).await).await;
     assert_eq!(view["password_reset"], true);
-    let admin_key = json(app.get_as(&admin, "/v1/me").await).await["key_id"].clone();
+    let admin_key = app.get_ok(&admin, "/v1/me").await["key_id"].clone();
     let recorded: Vec<_> = app
-        .app
-        .events()
-        .read_all(head + 1, 100)
+        .events_after(head)
         .await
-        .unwrap()
         .into_iter()
         .filter(|event| event.event_type == "PasswordResetIssued")
         .collect();
@@ -886,13 +844,8 @@ async fn a_password_reset_is_for_owners_admins_and_the_member_and_ends_their_ses
             .contains(admin_key.as_str().unwrap())
     );
     assert!(!recorded[0].data.to_string().contains(token));
-    let members = json(app.get_as(&owner, "/v1/members").await).await;
-    let listed = members["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|member| member["member_id"] == texter_id.as_str())
-        .unwrap();
+    let members = app.get_ok(&owner, "/v1/members").await;
+    let listed = item(&members["members"], "member_id", &texter_id);
     assert!(listed["password_reset_at"].is_string(), "{listed}");
 
     // Setting the new password ends every session opened with the old one.
@@ -933,7 +886,7 @@ async fn an_email_signs_in_to_one_org_only(app: TestApp) -> TestApp {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("name the organization"), "{err}");
-    let first_org = json(app.get_as(&first, "/v1/me").await).await["org_id"]
+    let first_org = app.get_ok(&first, "/v1/me").await["org_id"]
         .as_str()
         .unwrap()
         .parse()
@@ -1294,7 +1247,7 @@ async fn the_demo_never_mixes_with_another_org(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera for Council").await;
     assert!(app.app.seed_demo().await.unwrap().is_none());
     // Nothing was added to the database.
-    let members = json(app.get_as(&owner, "/v1/members").await).await;
+    let members = app.get_ok(&owner, "/v1/members").await;
     assert_eq!(members["members"], json!([]));
     expect_unauthenticated(sign_in(&app, "manager@demo.example.org", PASSWORD).await).await;
     assert!(app.app.seed_demo().await.unwrap().is_none());
@@ -1307,24 +1260,16 @@ async fn the_demo_never_mixes_with_another_org(app: TestApp) -> TestApp {
 async fn admin_set_password_from_stdin_lets_the_member_sign_in() {
     let db = scratch_path("set-password");
     let url = format!("sqlite://{}", db.display());
-    let created = json_lines(&[
-        "admin",
-        "create-org",
-        "--name",
-        "Rivera for Council",
-        "--database-url",
-        &url,
-    ]);
-    let owner = created[0]["owner_key"].as_str().unwrap().to_owned();
+    let owner = org_created_by_cli(&url, "Rivera for Council");
     let (child, address) = serve(&db);
     let client = textbank_sms::http_client(Duration::from_secs(30)).unwrap();
-    let added = client
-        .post(format!("{address}/v1/members"))
-        .bearer_auth(&owner)
-        .json(&json!({"name": "Ana Ruiz", "email": "ana@example.org", "role": "manager"}))
-        .send()
-        .await
-        .unwrap();
+    let added = sent(
+        client
+            .post(format!("{address}/v1/members"))
+            .bearer_auth(&owner)
+            .json(&json!({"name": "Ana Ruiz", "email": "ana@example.org", "role": "manager"})),
+    )
+    .await;
     assert_eq!(added.status(), 201);
     let added: Value = added.json().await.unwrap();
 
@@ -1365,12 +1310,12 @@ async fn admin_set_password_from_stdin_lets_the_member_sign_in() {
     assert_eq!(answer["member_id"], added["member_id"]);
     assert!(answer.get("password").is_none());
 
-    let signed_in = client
-        .post(format!("{address}/v1/sessions"))
-        .json(&json!({"email": "ana@example.org", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let signed_in = sent(
+        client
+            .post(format!("{address}/v1/sessions"))
+            .json(&json!({"email": "ana@example.org", "password": PASSWORD})),
+    )
+    .await;
     assert_eq!(signed_in.status(), 201);
     let body: Value = signed_in.json().await.unwrap();
     assert_eq!(body["role"], "manager");
@@ -1395,9 +1340,7 @@ async fn admin_set_password_from_stdin_lets_the_member_sign_in() {
         "{}",
         String::from_utf8_lossy(&unknown.stderr)
     );
-    signal(&child, "TERM");
-    assert!(wait_exit(child).success());
-    remove(&db);
+    stop_cleanly(child, "TERM", &db);
 }
 
 /// `textbank serve --demo` on a fresh SQLite file, with extra environment;
@@ -1464,12 +1407,12 @@ async fn serve_demo_prints_sign_ins_that_work() {
 
     let client = textbank_sms::http_client(Duration::from_secs(30)).unwrap();
     for (role, email, password) in &sign_ins {
-        let response = client
-            .post(format!("{address}/v1/sessions"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .unwrap();
+        let response = sent(
+            client
+                .post(format!("{address}/v1/sessions"))
+                .json(&json!({"email": email, "password": password})),
+        )
+        .await;
         assert_eq!(response.status(), 201, "{email}");
         let (_, header) = set_cookie(&response);
         assert!(!header.contains("Secure"), "plain HTTP: {header}");
@@ -1477,9 +1420,7 @@ async fn serve_demo_prints_sign_ins_that_work() {
         assert_eq!(body["role"], role.as_str());
         assert_eq!(body["org_name"], "Demo: Rivera for Council");
     }
-    signal(&child, "TERM");
-    assert!(wait_exit(child).success());
-    remove(&db);
+    stop_cleanly(child, "TERM", &db);
 }
 
 /// Behind an HTTPS public URL the session cookie is `Secure`, and invite
@@ -1497,12 +1438,12 @@ async fn behind_an_https_public_url_the_cookie_is_secure_and_invite_links_use_it
         .find(|(role, _, _)| role == "admin")
         .unwrap();
     let client = textbank_sms::http_client(Duration::from_secs(30)).unwrap();
-    let response = client
-        .post(format!("{address}/v1/sessions"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap();
+    let response = sent(
+        client
+            .post(format!("{address}/v1/sessions"))
+            .json(&json!({"email": email, "password": password})),
+    )
+    .await;
     assert_eq!(response.status(), 201);
     let (cookie, header) = set_cookie(&response);
     assert!(
@@ -1515,32 +1456,27 @@ async fn behind_an_https_public_url_the_cookie_is_secure_and_invite_links_use_it
         .to_owned();
 
     // The admin's browser session invites the demo texter.
-    let members: Value = client
-        .get(format!("{address}/v1/members"))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let texter = members["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|member| member["role"] == "texter")
-        .unwrap();
-    let invite = client
-        .post(format!(
-            "{address}/v1/members/{}/invites",
-            texter["member_id"].as_str().unwrap()
-        ))
-        .header(COOKIE, &cookie)
-        .header("x-csrf-token", &csrf)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let members: Value = sent(
+        client
+            .get(format!("{address}/v1/members"))
+            .header(COOKIE, &cookie),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let texter = item(&members["members"], "role", "texter");
+    let invite = sent(
+        client
+            .post(format!(
+                "{address}/v1/members/{}/invites",
+                texter["member_id"].as_str().unwrap()
+            ))
+            .header(COOKIE, &cookie)
+            .header("x-csrf-token", &csrf)
+            .json(&json!({})),
+    )
+    .await;
     assert_eq!(invite.status(), 201);
     let invite = json(invite).await;
     let token = invite["invite_token"].as_str().unwrap();
@@ -1549,22 +1485,20 @@ async fn behind_an_https_public_url_the_cookie_is_secure_and_invite_links_use_it
         format!("https://texts.example.org/invite/{token}")
     );
 
-    let out = client
-        .delete(format!("{address}/v1/sessions/current"))
-        .header(COOKIE, &cookie)
-        .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
+    let out = sent(
+        client
+            .delete(format!("{address}/v1/sessions/current"))
+            .header(COOKIE, &cookie)
+            .header("x-csrf-token", &csrf),
+    )
+    .await;
     assert_eq!(out.status(), 204);
     let (_, header) = set_cookie(&out);
     assert!(
         header.contains("Max-Age=0") && header.contains("Secure"),
         "{header}"
     );
-    signal(&child, "TERM");
-    assert!(wait_exit(child).success());
-    remove(&db);
+    stop_cleanly(child, "TERM", &db);
 }
 
 /// An org with a texter (tess@example.org) and an invite for her: (owner

@@ -15,15 +15,20 @@ use textbank_domain::Role;
 use crate::helpers::{TestApp, success_json};
 use crate::on_both_backends;
 
-use Role::{Admin, Compliance, Manager, Owner, Texter};
+use Role::{Admin, Compliance, Integration, Manager, Owner, Texter};
 
 const EVERYONE: &[Role] = &Role::ALL;
+/// Every role a person holds (an integration's key reads the event feed
+/// instead of conversations).
+const PEOPLE: &[Role] = &Role::PEOPLE;
+/// Who reads the event feed.
+const FEED: &[Role] = &[Owner, Admin, Integration];
 /// Owners and admins: carrier, opt-out list, keys that act as a member.
 const ADMINS: &[Role] = &[Owner, Admin];
 /// Who manages members, lists, campaigns and assignments.
 const MANAGERS: &[Role] = &[Owner, Admin, Manager];
 /// Who reads lists, metrics and the texters' names.
-const READERS: &[Role] = &[Owner, Admin, Manager, Compliance];
+const READERS: &[Role] = &[Owner, Admin, Manager, Compliance, Integration];
 /// Who reads the compliance audit.
 const AUDITORS: &[Role] = &[Owner, Admin, Compliance];
 /// Who works in conversations and assignments: staff who run campaigns, and
@@ -145,6 +150,9 @@ const PERMISSIONS: &[Rule] = &[
     key("GET", "/v1/audit/export.csv", AUDITORS).query("campaign_id={campaign_id}"),
     key("GET", "/v1/audit/verify", AUDITORS),
     key("GET", "/v1/audit/texters/{texter_id}/cadence", AUDITORS),
+    // The event feed.
+    key("GET", "/v1/events", FEED).query("after=0&types=MessageSendClicked"),
+    key("GET", "/v1/events/stream", FEED).query("after=0"),
     // Metrics.
     key("GET", "/v1/campaigns/{campaign_id}/metrics", READERS),
     key("GET", "/v1/campaigns/{campaign_id}/metrics/texters", READERS),
@@ -152,9 +160,9 @@ const PERMISSIONS: &[Rule] = &[
     key("GET", "/v1/metrics/overview", READERS),
     // The inbox: texters see their own conversations, every other role the
     // org's.
-    key("GET", "/v1/conversations", EVERYONE)
+    key("GET", "/v1/conversations", PEOPLE)
         .query("campaign_id={campaign_id}&texter_id={texter_id}"),
-    key("GET", "/v1/conversations/stream", EVERYONE)
+    key("GET", "/v1/conversations/stream", PEOPLE)
         .query("campaign_id={campaign_id}&texter_id={texter_id}"),
     key("POST", "/v1/conversations/{conversation_id}/read", WORKERS),
     // Members, keys, sessions and invites.
@@ -217,7 +225,7 @@ const PERMISSIONS: &[Rule] = &[
     key("GET", "/v1/texter/queue", TEXTERS).query("campaign_id={campaign_id}"),
     key("POST", "/v1/messages", TEXTERS)
         .json(r#"{"click_token": "{click_token}", "clicked_at": "{now}"}"#),
-    key("GET", "/v1/conversations/{conversation_id}", EVERYONE),
+    key("GET", "/v1/conversations/{conversation_id}", PEOPLE),
     key("POST", "/v1/conversations/{conversation_id}/messages", TEXTERS)
         .json(r#"{"body": "Thanks for your time", "clicked_at": "{now}"}"#),
     key("POST", "/v1/conversations/{conversation_id}/opt-out", WORKERS)
@@ -285,7 +293,7 @@ impl Org {
         let mut keys = BTreeMap::new();
         let mut sessions = BTreeMap::new();
         let mut member_ids = BTreeMap::new();
-        for role in Role::ALL {
+        for role in Role::PEOPLE {
             let email = format!("{role}@{lower}.example.org");
             let (member_id, key) = app.member_with_key(&founder, &email, role.as_str()).await;
             app.app.set_password(&email, None, PASSWORD).await.unwrap();
@@ -293,6 +301,15 @@ impl Org {
             sessions.insert(role, sign_in(app, &email).await);
             member_ids.insert(role, member_id);
         }
+        // An integration's key is bound to no member and signs in nowhere.
+        let integration = post_ok(
+            app,
+            &founder,
+            "/v1/api-keys",
+            json!({"role": "integration", "label": format!("{tag} CRM")}),
+        )
+        .await;
+        keys.insert(Integration, integration["key"].as_str().unwrap().to_owned());
         // A texter with no password yet, for invites and keys that act as
         // them; another whose invite link the walk follows.
         let spare = add_texter(app, &founder, &format!("spare@{lower}.example.org")).await;
@@ -684,7 +701,10 @@ impl Walk<'_> {
                 let credential = match rule.access {
                     // Nothing of `other`'s to use: no caller.
                     Access::Public | Access::Signed => continue,
-                    Access::Page(_) => Credential::Session(&other.sessions[&role]),
+                    Access::Page(_) => match other.sessions.get(&role) {
+                        Some(session) => Credential::Session(session),
+                        None => continue,
+                    },
                     Access::Key(_) => Credential::Key(&other.keys[&role]),
                 };
                 let request = self.request(rule, &paths.values, &org.values);
@@ -780,7 +800,10 @@ impl Walk<'_> {
                         let allowed = roles.contains(&role);
                         let request = self.request(rule, &org.values, &org.values);
                         let (credential, page) = match rule.access {
-                            Access::Page(_) => (Credential::Session(&org.sessions[&role]), true),
+                            Access::Page(_) => match org.sessions.get(&role) {
+                                Some(session) => (Credential::Session(session), true),
+                                None => continue,
+                            },
                             _ => (Credential::Key(&org.keys[&role]), false),
                         };
                         let answer = self.send(&request, credential).await;

@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
@@ -45,10 +44,6 @@ pub struct TimeseriesParams {
     min_position: Option<String>,
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
-}
-
 fn min_position(raw: Option<&str>) -> Result<Option<u64>, ApiError> {
     Ok(textbank_app::parse_min_position(raw)?)
 }
@@ -58,7 +53,7 @@ fn instant(name: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiEr
         DateTime::parse_from_rfc3339(raw)
             .map(|at| at.with_timezone(&Utc))
             .map_err(|_| {
-                invalid(format!(
+                ApiError::invalid_request(format!(
                     "{name} must be an RFC 3339 time such as 2026-11-25T19:00:00Z, not {raw:?}"
                 ))
             })
@@ -115,7 +110,7 @@ pub async fn timeseries(
 ) -> Result<Json<Value>, ApiError> {
     let bucket = match query.bucket.as_deref() {
         None => Bucket::Hour,
-        Some(raw) => raw.parse().map_err(invalid)?,
+        Some(raw) => raw.parse().map_err(ApiError::invalid_request)?,
     };
     let request = TimeseriesQuery {
         bucket,

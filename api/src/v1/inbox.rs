@@ -1,29 +1,25 @@
 //! The inbox over HTTP: the caller's conversations page by page, marking
 //! one read, and a Server-Sent Events stream of the rows as they change.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::Value;
+use textbank_app::AppError;
 use textbank_app::inbox::{InboxRequest, InboxStatus, InboxSubscription, event_id};
 use textbank_domain::{CampaignId, ConversationId, MemberId};
-use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::extract::{Auth, Path, Query, path_id};
 use crate::route_table::RouteTable;
 use crate::server::AppState;
+use crate::v1::live::{self, Source, last_event_id};
 use crate::v1::to_json;
-
-/// How often an idle stream sends a comment, so proxies keep it open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 pub fn routes() -> RouteTable {
     RouteTable::new()
@@ -58,10 +54,6 @@ pub struct StreamQuery {
     texter_id: Option<String>,
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
-}
-
 /// An id given as a query parameter: one that does not parse is the
 /// caller's mistake (422), unlike an unknown one (which matches nothing).
 fn query_id<T: std::str::FromStr>(
@@ -70,7 +62,7 @@ fn query_id<T: std::str::FromStr>(
 ) -> Result<Option<T>, ApiError> {
     raw.map(|raw| {
         raw.parse()
-            .map_err(|_| invalid(format!("{field} is not a valid id")))
+            .map_err(|_| ApiError::invalid_request(format!("{field} is not a valid id")))
     })
     .transpose()
 }
@@ -116,14 +108,7 @@ pub async fn stream(
     headers: HeaderMap,
     Query(params): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let resume = headers
-        .get("last-event-id")
-        .map(|value| {
-            value
-                .to_str()
-                .map_err(|_| invalid("Last-Event-ID must be visible ASCII"))
-        })
-        .transpose()?;
+    let resume = last_event_id(&headers)?;
     let subscription = state
         .app
         .inbox_stream(
@@ -134,67 +119,18 @@ pub async fn stream(
             resume,
         )
         .await?;
-    let events = futures_util::stream::unfold(
-        Live {
-            subscription,
-            closing: state.closing.clone(),
-            pending: VecDeque::new(),
-        },
-        Live::next,
-    );
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    Ok(live::respond(Rows(subscription), state.closing.clone()))
 }
 
-/// A stream's state between events.
-struct Live {
-    subscription: InboxSubscription,
-    closing: watch::Receiver<bool>,
-    pending: VecDeque<Event>,
-}
+/// The inbox's changed rows, each as `event: conversation`.
+struct Rows(InboxSubscription);
 
-impl Live {
-    /// The next event, or the end of the stream: on server shutdown, when
-    /// the feed stops, or after a failure (the client reconnects with
-    /// `Last-Event-ID`).
-    async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                return Some((Ok(event), self));
-            }
-            let changed = tokio::select! {
-                () = closed(&mut self.closing) => return None,
-                changed = self.subscription.next() => changed?,
-            };
-            match changed {
-                Ok(rows) => {
-                    for row in rows {
-                        match Event::default()
-                            .event("conversation")
-                            .id(event_id(&row))
-                            .json_data(&row)
-                        {
-                            Ok(event) => self.pending.push_back(event),
-                            Err(err) => tracing::error!(error = %err, "inbox event not encoded"),
-                        }
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "inbox stream ended");
-                    return None;
-                }
-            }
-        }
-    }
-}
-
-/// Resolves once the server is closing; never when nothing can close it.
-async fn closed(closing: &mut watch::Receiver<bool>) {
-    loop {
-        if *closing.borrow_and_update() {
-            return;
-        }
-        if closing.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
+impl Source for Rows {
+    async fn next_batch(&mut self) -> Option<Result<Vec<Event>, AppError>> {
+        Some(self.0.next().await?.map(|rows| {
+            rows.iter()
+                .filter_map(|row| live::encode("conversation", event_id(row), row))
+                .collect()
+        }))
     }
 }

@@ -23,6 +23,21 @@ pub(crate) const CSV_TYPES: [&str; 4] = [
     "text/plain",
     "application/vnd.ms-excel",
 ];
+/// The media type of the body, lower case, without parameters.
+pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
 /// Rejected rows per database page while streaming them out.
 const REJECTION_PAGE: u32 = 5_000;
 
@@ -40,18 +55,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: HttpBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(|value| {
-            value
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
-    if !content_type
+    if !media_type(&headers)
         .as_deref()
         .is_some_and(|t| CSV_TYPES.contains(&t))
     {

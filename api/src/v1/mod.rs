@@ -6,8 +6,10 @@ mod audit;
 mod campaign_metrics;
 mod campaigns;
 mod carrier;
+mod events;
 mod inbox;
 mod lists;
+mod live;
 mod members;
 mod opt_outs;
 mod send;
@@ -29,6 +31,7 @@ pub fn routes() -> RouteTable {
     RouteTable::new()
         .merge(audit::routes())
         .merge(campaign_metrics::routes())
+        .merge(events::routes())
         .merge(inbox::routes())
         .get("/v1/me", members::me)
         .get("/v1/texters", members::list_texters)

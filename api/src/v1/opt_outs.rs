@@ -15,7 +15,7 @@ use textbank_app::{OptOutEntry, OptOutFormat};
 use crate::error::ApiError;
 use crate::extract::{Auth, Query};
 use crate::server::AppState;
-use crate::v1::lists::{CSV_TYPES, csv_field};
+use crate::v1::lists::{CSV_TYPES, csv_field, media_type};
 
 /// `POST /v1/opt-outs`: the body is the list, as CSV or as
 /// `{"phones": [...]}`.
@@ -44,21 +44,6 @@ pub async fn import(
     Ok(Json(
         serde_json::to_value(summary).map_err(|err| ApiError::internal(&err))?,
     ))
-}
-
-/// The media type of the body, lower case, without parameters.
-fn media_type(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(|value| {
-            value
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
 }
 
 #[derive(Debug, Deserialize)]

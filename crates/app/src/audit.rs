@@ -145,16 +145,9 @@ pub struct RangeParams {
     pub min_position: Option<String>,
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> AppError {
-    AppError::Invalid {
-        field,
-        message: message.into(),
-    }
-}
-
 fn parse_phone(raw: &str, region: Region) -> Result<PhoneNumber, AppError> {
     PhoneNumber::parse(raw, region).map_err(|err| {
-        invalid(
+        AppError::invalid(
             "phone",
             format!("phone {raw:?} is not a phone number: {err}"),
         )
@@ -167,7 +160,7 @@ fn parse_id<T: std::str::FromStr>(
 ) -> Result<Option<T>, AppError> {
     raw.map(|raw| {
         raw.parse()
-            .map_err(|_| invalid(field, format!("{field} must be a UUID, not {raw:?}")))
+            .map_err(|_| AppError::invalid(field, format!("{field} must be a UUID, not {raw:?}")))
     })
     .transpose()
 }
@@ -182,7 +175,7 @@ fn parse_time(raw: &str, field: &'static str) -> Result<DateTime<Utc>, AppError>
         .and_then(|day| day.and_hms_opt(0, 0, 0))
         .map(|midnight| midnight.and_utc())
         .ok_or_else(|| {
-            invalid(
+            AppError::invalid(
                 field,
                 format!(
                     "{field} must be an RFC 3339 time (2026-11-25T19:00:00Z) or a date (2026-11-25), not {raw:?}"
@@ -200,7 +193,7 @@ fn time_range(from: Option<&str>, to: Option<&str>) -> Result<(Bound, Bound), Ap
     if let (Some(from), Some(to)) = (from, to)
         && from > to
     {
-        return Err(invalid("to", "to must not be before from"));
+        return Err(AppError::invalid("to", "to must not be before from"));
     }
     Ok((from, to))
 }
@@ -208,7 +201,7 @@ fn time_range(from: Option<&str>, to: Option<&str>) -> Result<(Bound, Bound), Ap
 fn parse_limit(raw: Option<&str>) -> Result<Option<u32>, AppError> {
     raw.map(|raw| match raw.parse::<u32>() {
         Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
-        _ => Err(invalid(
+        _ => Err(AppError::invalid(
             "limit",
             format!("limit must be a whole number from 1 to {MAX_LIMIT}, not {raw:?}"),
         )),
@@ -227,7 +220,7 @@ fn encode_cursor(occurred_at: DateTime<Utc>, position: u64) -> String {
 }
 
 fn decode_cursor(raw: &str) -> Result<Cursor, AppError> {
-    let bad = || invalid("cursor", "cursor is not one this API handed out");
+    let bad = || AppError::invalid("cursor", "cursor is not one this API handed out");
     let text = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
     let text = String::from_utf8(text).map_err(|_| bad())?;
     let (micros, position) = text
@@ -570,7 +563,7 @@ impl App {
     ) -> Result<impl Stream<Item = Result<Bytes, AppError>> + Send + 'static, AppError> {
         caller.require(Permission::ReadAudit)?;
         if search.cursor.is_some() || search.limit.is_some() {
-            return Err(invalid(
+            return Err(AppError::invalid(
                 "cursor",
                 "the export holds every matching message; cursor and limit do not apply",
             ));
@@ -820,7 +813,7 @@ impl App {
                     .map(|reason| reason.code().to_owned())
                     .ok_or_else(|| {
                         let known: Vec<&str> = BLOCK_REASONS.iter().map(|r| r.code()).collect();
-                        invalid(
+                        AppError::invalid(
                             "reason",
                             format!("reason must be one of {}, not {raw:?}", known.join(", ")),
                         )
@@ -874,7 +867,7 @@ impl App {
         let database = self.database();
         if let Some(raw) = stream {
             let stream = StreamId::parse(raw)
-                .map_err(|err| invalid("stream", format!("stream {raw:?}: {err}")))?;
+                .map_err(|err| AppError::invalid("stream", format!("stream {raw:?}: {err}")))?;
             if !audit::stream_belongs_to_org(database, org, stream.as_str()).await? {
                 return Err(AppError::NotFound("stream"));
             }

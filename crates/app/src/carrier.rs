@@ -209,13 +209,6 @@ impl Carriers {
     }
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> AppError {
-    AppError::Invalid {
-        field,
-        message: message.into(),
-    }
-}
-
 fn required(
     value: &Option<String>,
     field: &'static str,
@@ -223,7 +216,7 @@ fn required(
 ) -> Result<String, AppError> {
     match value.as_deref().map(str::trim) {
         Some(value) if !value.is_empty() && value.len() <= 512 => Ok(value.to_owned()),
-        _ => Err(invalid(
+        _ => Err(AppError::invalid(
             field,
             format!("{field} is required for {carrier} (at most 512 characters)"),
         )),
@@ -234,7 +227,7 @@ fn optional_text(value: &Option<String>, field: &'static str) -> Result<Option<S
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(text) if text.chars().count() <= MAX_TEXT => Ok(Some(text.to_owned())),
-        Some(_) => Err(invalid(
+        Some(_) => Err(AppError::invalid(
             field,
             format!("{field} must be at most {MAX_TEXT} characters"),
         )),
@@ -276,13 +269,13 @@ impl App {
         let mut numbers = Vec::new();
         for raw in &settings.sending_numbers {
             let number = PhoneNumber::parse(raw, self.default_region())
-                .map_err(|err| invalid("sending_numbers", format!("{raw:?}: {err}")))?;
+                .map_err(|err| AppError::invalid("sending_numbers", format!("{raw:?}: {err}")))?;
             if !numbers.contains(&number.as_str().to_owned()) {
                 numbers.push(number.as_str().to_owned());
             }
         }
         if numbers.len() > MAX_NUMBERS {
-            return Err(invalid(
+            return Err(AppError::invalid(
                 "sending_numbers",
                 format!("at most {MAX_NUMBERS} sending numbers"),
             ));
@@ -397,7 +390,7 @@ impl App {
                     public_key.as_bytes(),
                 );
                 if decoded.map(|key| key.len()) != Ok(32) {
-                    return Err(invalid(
+                    return Err(AppError::invalid(
                         "public_key",
                         "public_key must be the base64 Ed25519 key from the Telnyx portal",
                     ));
@@ -408,7 +401,7 @@ impl App {
                 secret_or_kept(&settings.api_key, "api_key")?
             }
             other => {
-                return Err(invalid(
+                return Err(AppError::invalid(
                     "carrier",
                     format!("unknown carrier {other:?}; use sim, twilio or telnyx"),
                 ));
@@ -418,13 +411,13 @@ impl App {
             && stored.messaging_service_sid.is_none()
             && stored.messaging_profile_id.is_none()
         {
-            return Err(invalid(
+            return Err(AppError::invalid(
                 "sending_numbers",
                 "give at least one sending number (or a messaging service / profile)",
             ));
         }
         if stored.sending_numbers.is_empty() {
-            return Err(invalid(
+            return Err(AppError::invalid(
                 "sending_numbers",
                 "list the numbers of the messaging service too: webhooks are matched to the organization by number",
             ));

@@ -18,6 +18,11 @@ use crate::stream_cache::StreamCache;
 
 /// Tries before a command gives up on a hot stream.
 pub(crate) const ATTEMPTS: usize = 8;
+/// An append the database could not take just now (a dropped connection,
+/// a failover) is tried again after these waits, doubling in between, so a
+/// blip does not lose a recorded fact (a carrier's answer) or a click.
+const RETRY_FIRST_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+const RETRY_LAST_WAIT: std::time::Duration = std::time::Duration::from_millis(1600);
 /// Events read per page while loading a stream.
 const PAGE: usize = 1_000;
 
@@ -207,24 +212,13 @@ impl<'a, E: Aggregate> StreamView<'a, E> {
         events: &[E],
         metadata: &EventMetadata,
     ) -> Result<Option<AppendResult>, AppError> {
-        self.append_at_fenced_by(loaded, events, metadata, None)
-            .await
+        self.append_at_fenced(loaded, events, metadata, None).await
     }
 
-    /// Like [`StreamView::append_at`], written only while `fence`'s leader
-    /// term is current ([`textbank_store::StoreError::Fenced`] otherwise).
-    pub async fn append_fenced_at(
-        &mut self,
-        loaded: &Loaded<E::State>,
-        events: &[E],
-        metadata: &EventMetadata,
-        fence: &Fence,
-    ) -> Result<Option<AppendResult>, AppError> {
-        self.append_at_fenced_by(loaded, events, metadata, Some(fence))
-            .await
-    }
-
-    async fn append_at_fenced_by(
+    /// Like [`StreamView::append_at`]; with a `fence`, written only while
+    /// the fence's leader term is current
+    /// ([`textbank_store::StoreError::Fenced`] otherwise).
+    pub async fn append_at_fenced(
         &mut self,
         loaded: &Loaded<E::State>,
         events: &[E],
@@ -263,13 +257,30 @@ impl<'a, E: Aggregate> StreamView<'a, E> {
         let new_events = to_new_events(events, metadata)?;
         let cache = E::cache(self.app);
         let store = self.app.events();
-        let appended = match fence {
-            Some(fence) => {
-                store
-                    .append_fenced(&self.stream, expected, new_events, fence)
-                    .await
+        let mut backoff = RETRY_FIRST_WAIT;
+        let appended = loop {
+            // The same event ids each time: an append that committed before
+            // its answer was lost replays its original result.
+            let appended = match fence {
+                Some(fence) => {
+                    store
+                        .append_fenced(&self.stream, expected, new_events.clone(), fence)
+                        .await
+                }
+                None => {
+                    store
+                        .append(&self.stream, expected, new_events.clone())
+                        .await
+                }
+            };
+            match appended {
+                // Not when this process is shutting down.
+                Err(err) if backoff <= RETRY_LAST_WAIT && err.is_transient() => {
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                other => break other,
             }
-            None => store.append(&self.stream, expected, new_events).await,
         };
         match appended {
             Ok(result) => {

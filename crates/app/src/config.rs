@@ -134,6 +134,20 @@ pub struct SimSettings {
     pub reply_delay_ms: (u64, u64),
 }
 
+impl SimSettings {
+    /// A simulator that delivers every message after `delay_ms` (a range)
+    /// and neither fails nor draws replies.
+    pub fn quiet(delay_ms: (u64, u64)) -> Self {
+        Self {
+            delivery_delay_ms: delay_ms,
+            failure_rate: 0.0,
+            reply_rate: 0.0,
+            opt_out_rate: 0.0,
+            reply_delay_ms: delay_ms,
+        }
+    }
+}
+
 impl Default for SimSettings {
     fn default() -> Self {
         Self {

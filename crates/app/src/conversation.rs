@@ -68,6 +68,10 @@ pub struct Thread {
     pub position: u64,
 }
 
+/// Why an integration's key is refused the conversation routes.
+pub(crate) const INTEGRATIONS_READ_THE_FEED: &str =
+    "the integration role reads conversations through the event feed (GET /v1/events)";
+
 fn corrupt(err: impl std::fmt::Display) -> AppError {
     AppError::Inconsistent(err.to_string())
 }
@@ -81,6 +85,9 @@ impl App {
         id: ConversationId,
         act: bool,
     ) -> Result<ConversationRow, AppError> {
+        if caller.role == Role::Integration {
+            return Err(AppError::Forbidden(INTEGRATIONS_READ_THE_FEED.into()));
+        }
         let conversation = self.conversation_for(caller, id).await?;
         let staff = matches!(caller.role, Role::Owner | Role::Admin | Role::Manager)
             || (!act && caller.role == Role::Compliance);

@@ -4,12 +4,18 @@
 //!
 //! The scanner follows the `csv` crate's default dialect (comma, `"` quotes
 //! that only open at the start of a field, `""` inside quotes, `\r`, `\n` or
-//! `\r\n` ending a row, blank lines skipped), so its row numbers are the
-//! importer's. It also notices a file that ends inside a quoted field: the
-//! `csv` crate quietly closes such a field, taking the rest of the file in.
+//! `\r\n` ending a row, blank lines skipped, a UTF-8 byte-order mark that
+//! opens the file dropped), so its row numbers are the importer's. It also
+//! notices a file that ends inside a quoted field: the `csv` crate quietly
+//! closes such a field, taking the rest of the file in.
 
 use crate::error::AppError;
 use crate::import::ImportLimits;
+
+/// The UTF-8 byte-order mark. The `csv` crate drops one that opens the
+/// file; read as data, it would hide a quote that opens the header (and
+/// with it a header the `csv` crate reads as one field of any length).
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -41,8 +47,12 @@ pub struct ShapeCheck {
     fields: usize,
     /// Bytes of the field being read, as the importer will see it.
     field_bytes: usize,
-    /// Bytes of the header as written, while it is being read.
+    /// Bytes of the header as written (its line ending not counted),
+    /// while it is being read.
     header_bytes: usize,
+    /// Bytes of a byte-order mark read so far while the file may still
+    /// open with one; `None` once that is settled.
+    bom_read: Option<usize>,
 }
 
 impl ShapeCheck {
@@ -54,11 +64,33 @@ impl ShapeCheck {
             fields: 0,
             field_bytes: 0,
             header_bytes: 0,
+            bom_read: Some(0),
         }
     }
 
     /// Checks the next bytes of the file.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), AppError> {
+        let bytes = match self.bom_read {
+            Some(read) => {
+                let wanted = &BOM[read..];
+                let given = wanted.len().min(bytes.len());
+                if bytes[..given] == wanted[..given] {
+                    let read = read + given;
+                    self.bom_read = (read < BOM.len()).then_some(read);
+                    &bytes[given..]
+                } else {
+                    // Not a mark after all: what began like one is data.
+                    self.bom_read = None;
+                    self.scan(&BOM[..read])?;
+                    bytes
+                }
+            }
+            None => bytes,
+        };
+        self.scan(bytes)
+    }
+
+    fn scan(&mut self, bytes: &[u8]) -> Result<(), AppError> {
         let mut next = 0;
         while next < bytes.len() {
             // Past the header, a run of plain bytes inside a field is
@@ -79,18 +111,14 @@ impl ShapeCheck {
             }
             let byte = bytes[next];
             next += 1;
-            if self.rows == 0 && !(self.state == State::StartRow && is_end(byte)) {
+            // The header's line ending (or a blank line before it) is not
+            // part of it; a line break inside quotes is.
+            if self.rows == 0 && (self.state == State::InQuotes || !is_end(byte)) {
                 self.header_bytes += 1;
-                if self.header_bytes > self.limits.max_header_bytes {
-                    return Err(over_limit(
-                        "header_too_long",
-                        self.limits.max_header_bytes,
-                        format!(
-                            "the header row is longer than {} bytes",
-                            self.limits.max_header_bytes
-                        ),
-                    ));
-                }
+                let limit = self.limits.max_header_bytes;
+                within(self.header_bytes, limit, "header_too_long", || {
+                    format!("the header row is longer than {limit} bytes")
+                })?;
             }
             self.state = match (self.state, byte) {
                 (State::StartRow, byte) if is_end(byte) => State::StartRow,
@@ -128,6 +156,10 @@ impl ShapeCheck {
 
     /// The file has ended.
     pub fn finish(mut self) -> Result<Shape, AppError> {
+        // A file shorter than a mark, that began like one.
+        if let Some(read) = self.bom_read.take() {
+            self.scan(&BOM[..read])?;
+        }
         let unterminated_row = (self.state == State::InQuotes).then_some(self.rows + 1);
         if self.state != State::StartRow {
             self.end_field()?;
@@ -141,35 +173,21 @@ impl ShapeCheck {
 
     fn grow_field(&mut self, bytes: usize) -> Result<(), AppError> {
         self.field_bytes += bytes;
-        if self.field_bytes > self.limits.max_field_bytes {
-            return Err(over_limit(
-                "field_too_long",
-                self.limits.max_field_bytes,
-                format!(
-                    "row {} has a field longer than {} bytes (or opens a quote it never closes)",
-                    self.rows + 1,
-                    self.limits.max_field_bytes
-                ),
-            ));
-        }
-        Ok(())
+        let (row, limit) = (self.rows + 1, self.limits.max_field_bytes);
+        within(self.field_bytes, limit, "field_too_long", || {
+            format!(
+                "row {row} has a field longer than {limit} bytes (or opens a quote it never closes)"
+            )
+        })
     }
 
     fn end_field(&mut self) -> Result<(), AppError> {
         self.fields += 1;
         self.field_bytes = 0;
-        if self.fields > self.limits.max_columns {
-            return Err(over_limit(
-                "too_many_columns",
-                self.limits.max_columns,
-                format!(
-                    "row {} has more than {} columns",
-                    self.rows + 1,
-                    self.limits.max_columns
-                ),
-            ));
-        }
-        Ok(())
+        let (row, limit) = (self.rows + 1, self.limits.max_columns);
+        within(self.fields, limit, "too_many_columns", || {
+            format!("row {row} has more than {limit} columns")
+        })
     }
 
     fn end_row(&mut self) {
@@ -182,12 +200,22 @@ fn is_end(byte: u8) -> bool {
     byte == b'\n' || byte == b'\r'
 }
 
-fn over_limit(code: &'static str, limit: usize, problem: String) -> AppError {
-    AppError::OverLimit {
+/// Fails with `code` once `count` is past `limit`; `problem` words it (only
+/// then, so the hot path formats nothing).
+fn within(
+    count: usize,
+    limit: usize,
+    code: &'static str,
+    problem: impl FnOnce() -> String,
+) -> Result<(), AppError> {
+    if count <= limit {
+        return Ok(());
+    }
+    Err(AppError::OverLimit {
         code,
         limit: limit as u64,
-        message: format!("{problem}; nothing was stored"),
-    }
+        message: format!("{}; nothing was stored", problem()),
+    })
 }
 
 #[cfg(test)]

@@ -98,6 +98,14 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// A value of the request that cannot be accepted, and which field.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
     pub fn blocked(reason: BlockReason, message: impl Into<String>) -> Self {
         Self::Blocked {
             reason,
@@ -116,6 +124,7 @@ fn describe(permission: Permission) -> &'static str {
         Permission::ManageMembers => "manage members and API keys",
         Permission::UploadLists => "upload contact lists",
         Permission::ReadLists => "read contact lists",
+        Permission::ReadEvents => "read the event feed",
         Permission::ManageCampaigns => "manage campaigns",
         Permission::ReadCampaigns => "read campaigns",
         Permission::AssignContacts => "assign contacts",

@@ -157,6 +157,11 @@ fn scope(
             Some(me)
         }
         Role::Owner | Role::Admin | Role::Manager | Role::Compliance => texter,
+        Role::Integration => {
+            return Err(AppError::Forbidden(
+                crate::conversation::INTEGRATIONS_READ_THE_FEED.into(),
+            ));
+        }
     };
     Ok(InboxFilter {
         org: caller.org_id,

@@ -221,10 +221,6 @@ fn parse_upload(
     }
 }
 
-fn invalid(field: &'static str, message: String) -> AppError {
-    AppError::Invalid { field, message }
-}
-
 fn too_many() -> AppError {
     AppError::TooLarge(format!(
         "the upload has more than {MAX_OPT_OUT_NUMBERS} numbers; nothing was stored"
@@ -291,7 +287,7 @@ impl Numbers {
         if more > 0 {
             message.push_str(&format!(" (and {more} more)"));
         }
-        Err(invalid(field, message))
+        Err(AppError::invalid(field, message))
     }
 }
 
@@ -303,7 +299,7 @@ fn shorten(text: &str) -> String {
 }
 
 fn csv_error(err: csv::Error) -> AppError {
-    invalid("file", format!("the file is not valid CSV: {err}"))
+    AppError::invalid("file", format!("the file is not valid CSV: {err}"))
 }
 
 /// Rows are numbered as a spreadsheet numbers them (as the list importer
@@ -319,11 +315,9 @@ fn parse_csv(bytes: &[u8], region: Region) -> Result<Vec<PhoneNumber>, AppError>
         .from_reader(bytes);
     let mut record = csv::ByteRecord::new();
     if !reader.read_byte_record(&mut record).map_err(csv_error)? {
-        return Err(invalid(
-            "file",
-            "the file is empty; it needs a header row naming the phone column, then the numbers"
-                .into(),
-        ));
+        let why =
+            "the file is empty; it needs a header row naming the phone column, then the numbers";
+        return Err(AppError::invalid("file", why));
     }
     let header = record
         .iter()
@@ -343,9 +337,9 @@ fn parse_csv(bytes: &[u8], region: Region) -> Result<Vec<PhoneNumber>, AppError>
         numbers.add(|| format!("line {line}"), raw);
     }
     if rows == 0 {
-        return Err(invalid(
+        return Err(AppError::invalid(
             "file",
-            "the file has a header row but no numbers".into(),
+            "the file has a header row but no numbers",
         ));
     }
     numbers.finish("file")
@@ -354,7 +348,7 @@ fn parse_csv(bytes: &[u8], region: Region) -> Result<Vec<PhoneNumber>, AppError>
 /// A field as text, or an error naming the line that is not UTF-8 text.
 fn text(field: &[u8], line: usize) -> Result<&str, AppError> {
     std::str::from_utf8(field).map_err(|_| {
-        invalid(
+        AppError::invalid(
             "file",
             format!("line {line} is not UTF-8 text; save the file as UTF-8 CSV"),
         )
@@ -377,13 +371,13 @@ struct JsonUpload {
 
 fn parse_json(bytes: &[u8], region: Region) -> Result<Vec<PhoneNumber>, AppError> {
     let upload: JsonUpload = serde_json::from_slice(bytes).map_err(|err| {
-        invalid(
+        AppError::invalid(
             "body",
             format!("the body must be {{\"phones\": [\"…\", …]}}: {err}"),
         )
     })?;
     if upload.phones.is_empty() {
-        return Err(invalid("phones", "phones is empty".into()));
+        return Err(AppError::invalid("phones", "phones is empty"));
     }
     if upload.phones.len() > MAX_OPT_OUT_NUMBERS {
         return Err(too_many());

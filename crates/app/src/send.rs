@@ -237,6 +237,15 @@ impl App {
                 let limits = self.send_settings().message_limits;
                 if click::check_message_length(&body, info.segments, limits).is_err() {
                     queue.held_for_length += 1;
+                    let held = RecipientEvent::ContactHeld {
+                        campaign_id,
+                        texter_id: texter,
+                        reason: BlockReason::MessageTooLong,
+                        script_version: campaign.script_version,
+                        chars: u32::try_from(body.chars().count()).unwrap_or(u32::MAX),
+                        segments: info.segments,
+                    };
+                    self.record_hold(caller, &phone, held).await?;
                     continue;
                 }
                 let token = ClickToken {
@@ -634,6 +643,34 @@ impl App {
                 message: refusal.detail,
             }),
         }
+    }
+
+    /// Records that the queue held a contact back, once per campaign and
+    /// script version. A hold found in the cached stream is trusted: a
+    /// stream only grows, so a cached hold is a stored one.
+    async fn record_hold(
+        &self,
+        caller: &Caller,
+        phone: &PhoneNumber,
+        held: RecipientEvent,
+    ) -> Result<(), AppError> {
+        let stream = recipient::stream_id(caller.org_id, phone);
+        let mut view = command::StreamView::<RecipientEvent>::new(self, stream);
+        for _ in 0..command::ATTEMPTS {
+            let loaded = view.load().await?;
+            let events = recipient::decide_hold(&loaded.state, held.clone());
+            if events.is_empty()
+                || view
+                    .append_at(&loaded, &events, &caller.metadata())
+                    .await?
+                    .is_some()
+            {
+                return Ok(());
+            }
+        }
+        Err(AppError::Conflict(
+            "the contact's history kept changing while its hold was recorded".into(),
+        ))
     }
 
     /// Appends a refused attempt to the recipient stream and returns the

@@ -3,7 +3,6 @@
 //! credentials must verify the signature. Nothing is recorded before the
 //! signature verifies.
 
-use textbank_domain::message::DeliveryStatus;
 use textbank_domain::phone::PhoneNumber;
 use textbank_domain::recipient::{self, Inbound, Report};
 use textbank_domain::{Actor, EventMetadata, MessageId, OrgId};
@@ -37,18 +36,6 @@ pub enum WebhookOutcome {
 
 fn bad_signature(why: &str) -> AppError {
     AppError::BadSignature(format!("webhook rejected: {why}"))
-}
-
-fn sms_status(status: textbank_sms::DeliveryStatus) -> DeliveryStatus {
-    use textbank_sms::DeliveryStatus as Sms;
-    match status {
-        Sms::Queued => DeliveryStatus::Queued,
-        Sms::Sending => DeliveryStatus::Sending,
-        Sms::Sent => DeliveryStatus::Sent,
-        Sms::Delivered => DeliveryStatus::Delivered,
-        Sms::Undelivered => DeliveryStatus::Undelivered,
-        Sms::Failed => DeliveryStatus::Failed,
-    }
 }
 
 fn carrier_metadata(org: OrgId, carrier: &str) -> EventMetadata {
@@ -193,7 +180,7 @@ impl App {
         let report = Report {
             carrier: carrier.kind.clone(),
             carrier_message_id: report.carrier_message_id,
-            status: sms_status(report.status),
+            status: report.status,
             error_code: report.error_code,
         };
         let stream = recipient::stream_id(carrier.org_id, &phone);

@@ -12,16 +12,9 @@ use textbank_store::{EventStore, ExpectedVersion, NewEvent, SqlEventStore};
 use textbank_testkit::ScratchDb;
 
 use crate::baseline::BaselineTable;
-use crate::{AppendArgs, BenchResult, print_figure, scratch_database};
+use crate::{AppendArgs, BenchResult, print_figure};
 
-pub(crate) async fn run(args: AppendArgs) -> BenchResult {
-    let scratch = scratch_database(&args.database_url).await?;
-    let outcome = append_on(&scratch, &args).await;
-    scratch.cleanup().await;
-    outcome
-}
-
-async fn append_on(scratch: &ScratchDb, args: &AppendArgs) -> BenchResult {
+pub(crate) async fn run(scratch: &ScratchDb, args: &AppendArgs) -> BenchResult {
     let store = Arc::new(SqlEventStore::on_database(scratch.database.clone()).await?);
     let backend = store.backend();
     let baseline = Arc::new(BaselineTable::create(&scratch.database).await?);

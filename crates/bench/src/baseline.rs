@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use sqlx::AssertSqlSafe;
 use textbank_domain::StreamId;
 use textbank_store::{Database, NewEvent, StoreResult, insert_unchecked};
 
@@ -18,38 +19,46 @@ pub struct BaselineTable {
     next_position: AtomicU64,
 }
 
+/// The events table's columns and keys; `{int}`, `{uuid}`, `{json}`,
+/// `{time}` and `{bytes}` stand for each engine's types.
+const COLUMNS: &str = "position {int} PRIMARY KEY, event_id {uuid} NOT NULL UNIQUE,
+    stream_id TEXT NOT NULL, version {int} NOT NULL, event_type TEXT NOT NULL,
+    schema_version INTEGER NOT NULL, data {json} NOT NULL, metadata {json} NOT NULL,
+    recorded_at {time} NOT NULL, prev_hash {bytes} NOT NULL, hash {bytes} NOT NULL,
+    UNIQUE (stream_id, version)";
+
+fn create_sql(database: &Database) -> String {
+    // Types as the migrations declare them for `events` on each engine.
+    let (int, uuid, json, time, bytes) = match database {
+        Database::Sqlite { .. } => ("INTEGER", "BLOB", "TEXT", "TEXT", "BLOB"),
+        Database::Postgres(_) => ("BIGINT", "UUID", "JSONB", "TIMESTAMPTZ", "BYTEA"),
+    };
+    let columns = COLUMNS
+        .replace("{int}", int)
+        .replace("{uuid}", uuid)
+        .replace("{json}", json)
+        .replace("{time}", time)
+        .replace("{bytes}", bytes);
+    format!("CREATE TABLE {TABLE} ({columns})")
+}
+
+/// Runs a statement built from constants of this module.
+async fn execute(database: &Database, sql: String) -> StoreResult<()> {
+    match database {
+        Database::Sqlite { write, .. } => {
+            sqlx::query(AssertSqlSafe(sql)).execute(write).await?;
+        }
+        Database::Postgres(pool) => {
+            sqlx::query(AssertSqlSafe(sql)).execute(pool).await?;
+        }
+    }
+    Ok(())
+}
+
 impl BaselineTable {
     pub async fn create(database: &Database) -> StoreResult<Self> {
-        let (drop, create) = match database {
-            Database::Sqlite { .. } => (
-                "DROP TABLE IF EXISTS bench_baseline_events",
-                "CREATE TABLE bench_baseline_events (
-                    position INTEGER PRIMARY KEY, event_id BLOB NOT NULL UNIQUE,
-                    stream_id TEXT NOT NULL, version INTEGER NOT NULL, event_type TEXT NOT NULL,
-                    schema_version INTEGER NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL,
-                    recorded_at TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL,
-                    UNIQUE (stream_id, version))",
-            ),
-            Database::Postgres(_) => (
-                "DROP TABLE IF EXISTS bench_baseline_events",
-                "CREATE TABLE bench_baseline_events (
-                    position BIGINT PRIMARY KEY, event_id UUID NOT NULL UNIQUE,
-                    stream_id TEXT NOT NULL, version BIGINT NOT NULL, event_type TEXT NOT NULL,
-                    schema_version INTEGER NOT NULL, data JSONB NOT NULL, metadata JSONB NOT NULL,
-                    recorded_at TIMESTAMPTZ NOT NULL, prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL,
-                    UNIQUE (stream_id, version))",
-            ),
-        };
-        match database {
-            Database::Sqlite { write, .. } => {
-                sqlx::query(drop).execute(write).await?;
-                sqlx::query(create).execute(write).await?;
-            }
-            Database::Postgres(pool) => {
-                sqlx::query(drop).execute(pool).await?;
-                sqlx::query(create).execute(pool).await?;
-            }
-        }
+        execute(database, format!("DROP TABLE IF EXISTS {TABLE}")).await?;
+        execute(database, create_sql(database)).await?;
         Ok(Self {
             database: database.clone(),
             next_position: AtomicU64::new(1),
@@ -79,15 +88,6 @@ impl BaselineTable {
     }
 
     pub async fn drop_table(self) -> StoreResult<()> {
-        let sql = "DROP TABLE IF EXISTS bench_baseline_events";
-        match &self.database {
-            Database::Sqlite { write, .. } => {
-                sqlx::query(sql).execute(write).await?;
-            }
-            Database::Postgres(pool) => {
-                sqlx::query(sql).execute(pool).await?;
-            }
-        }
-        Ok(())
+        execute(&self.database, format!("DROP TABLE IF EXISTS {TABLE}")).await
     }
 }

@@ -13,9 +13,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use textbank_app::{App, Config, ImportLimits, ListDeclaration, SecretKeySource};
+use textbank_testkit::ScratchDb;
 use tokio::io::AsyncReadExt;
 
-use crate::{BenchResult, ImportArgs, memory_mb, scratch_database};
+use crate::{BenchResult, ImportArgs, memory_mb};
 
 const FIRST: [&str; 10] = [
     "Maria", "James", "Aisha", "Wei", "Carlos", "Emily", "Dmitri", "Nia", "José", "Zoë",
@@ -34,13 +35,10 @@ const PRECINCTS: [&str; 5] = [
     "Lincoln HS \"Gym\"",
 ];
 
-pub async fn run(args: ImportArgs) -> BenchResult {
+pub async fn run(scratch: &ScratchDb, args: &ImportArgs) -> BenchResult {
     let file = tempfile::NamedTempFile::new()?;
     let bytes = generate(file.path(), args.rows, args.seed)?;
-    let scratch = scratch_database(&args.database_url).await?;
-    let outcome = measure(&scratch, file.path(), &args, bytes).await;
-    scratch.cleanup().await;
-    outcome
+    measure(scratch, file.path(), args, bytes).await
 }
 
 /// Writes the CSV; returns its size in bytes.
@@ -112,12 +110,7 @@ async fn body(
     })))
 }
 
-async fn measure(
-    scratch: &textbank_testkit::ScratchDb,
-    path: &Path,
-    args: &ImportArgs,
-    bytes: u64,
-) -> BenchResult {
+async fn measure(scratch: &ScratchDb, path: &Path, args: &ImportArgs, bytes: u64) -> BenchResult {
     // Baseline: read and parse the same CSV alone.
     let started = Instant::now();
     let path_owned = path.to_owned();

@@ -169,22 +169,36 @@ pub struct AppendArgs {
 
 /// Runs the chosen benchmark.
 pub async fn run(args: BenchArgs) -> BenchResult {
-    match args.bench {
-        Bench::Append(args) => append::run(args).await,
-        Bench::Import(args) => import::run(args).await,
-        Bench::Send(args) => send::send(args).await,
-        Bench::Webhooks(args) => send::webhooks(args).await,
-        Bench::Projections(args) => projections::run(args).await,
-        Bench::Memory(args) => memory::run(args).await,
-    }
+    let url = match &args.bench {
+        Bench::Append(args) => &args.database_url,
+        Bench::Import(args) => &args.database_url,
+        Bench::Send(args) => &args.database_url,
+        Bench::Webhooks(args) => &args.database_url,
+        Bench::Projections(args) => &args.database_url,
+        Bench::Memory(args) => &args.database_url,
+    };
+    on_scratch(url, async |scratch| match &args.bench {
+        Bench::Append(args) => append::run(scratch, args).await,
+        Bench::Import(args) => import::run(scratch, args).await,
+        Bench::Send(args) => send::send(scratch, args).await,
+        Bench::Webhooks(args) => send::webhooks(scratch, args).await,
+        Bench::Projections(args) => projections::run(scratch, args).await,
+        Bench::Memory(args) => memory::run(scratch, args).await,
+    })
+    .await
 }
 
-pub(crate) async fn scratch_database(url: &str) -> BenchResult<ScratchDb> {
-    Ok(if url == "sqlite" || url.starts_with("sqlite:") {
+/// Runs `bench` on a scratch database made from `url` (`sqlite` or a
+/// PostgreSQL URL), dropped afterwards whatever the outcome.
+async fn on_scratch(url: &str, bench: impl AsyncFnOnce(&ScratchDb) -> BenchResult) -> BenchResult {
+    let scratch = if url == "sqlite" || url.starts_with("sqlite:") {
         ScratchDb::sqlite_file("textbank-bench").await?
     } else {
         ScratchDb::postgres_schema_in(url, "textbank_bench").await?
-    })
+    };
+    let outcome = bench(&scratch).await;
+    scratch.cleanup().await;
+    outcome
 }
 
 /// Prints one figure (a rate in `unit`) beside its baseline, with `extra`'s

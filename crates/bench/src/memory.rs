@@ -21,13 +21,13 @@ use textbank_store::{Backend, EventStore, SqlEventStore};
 use textbank_testkit::ScratchDb;
 
 use crate::send::{Tally, Team, await_dispatch, click, server_database};
-use crate::{BenchResult, MemoryArgs, memory_mb, print_figure, scratch_database};
+use crate::{BenchResult, MemoryArgs, memory_mb, print_figure};
 
 /// The share of growth over the level after the first upload that still
 /// counts as bounded.
 const TOLERANCE: f64 = 0.20;
 
-pub async fn run(args: MemoryArgs) -> BenchResult {
+pub async fn run(scratch: &ScratchDb, args: &MemoryArgs) -> BenchResult {
     let texters = u64::from(args.texters.max(1));
     let contacts = args.uploads * args.rows;
     // Each round's clicks are split evenly among the texters, rounding up,
@@ -44,25 +44,6 @@ pub async fn run(args: MemoryArgs) -> BenchResult {
         )
         .into());
     }
-    let scratch = scratch_database(&args.database_url).await?;
-    let outcome = run_on(&scratch, &args, &rounds, per_texter).await;
-    scratch.cleanup().await;
-    outcome
-}
-
-/// Each round's clicks per texter.
-fn rounds(clicks: u64, every: u64, texters: u64) -> Vec<u64> {
-    (0..clicks.div_ceil(every))
-        .map(|round| (clicks - round * every).min(every).div_ceil(texters))
-        .collect()
-}
-
-async fn run_on(
-    scratch: &ScratchDb,
-    args: &MemoryArgs,
-    rounds: &[u64],
-    per_texter: u64,
-) -> BenchResult {
     let http = textbank_sms::http_client(Duration::from_secs(300))?;
     // The org is created as `textbank admin create-org` would, before the
     // server starts: no HTTP route creates one.
@@ -93,10 +74,7 @@ async fn run_on(
     for upload in 0..args.uploads {
         let seed = args.seed + upload;
         let first = upload * args.rows;
-        list_ids.push(
-            team.upload_contacts(base, &http, first, args.rows, seed)
-                .await?,
-        );
+        list_ids.push(team.upload_contacts(first, args.rows, seed).await?);
         if upload == 0 || upload + 1 == args.uploads {
             let rss = meter.print(
                 "upload",
@@ -110,17 +88,15 @@ async fn run_on(
         }
     }
     let started = Instant::now();
-    let fixture = team
-        .launch(base, &http, list_ids, u32::try_from(per_texter)?)
-        .await?;
+    let fixture = team.launch(list_ids, u32::try_from(per_texter)?).await?;
     meter.print(
         "campaign",
-        json!({"contacts_assigned": per_texter * u64::from(args.texters.max(1)),
+        json!({"contacts_assigned": per_texter * texters,
                "seconds": round_ms(started.elapsed())}),
     );
 
     let mut clicked = 0;
-    for &share in rounds {
+    for &share in &rounds {
         let from = store.head_position().await?;
         let (elapsed, runs) = click(base, &http, &fixture, u32::try_from(share)?).await?;
         let mut clicks = Tally::default();
@@ -168,6 +144,13 @@ async fn run_on(
         }),
     );
     Ok(())
+}
+
+/// Each round's clicks per texter.
+fn rounds(clicks: u64, every: u64, texters: u64) -> Vec<u64> {
+    (0..clicks.div_ceil(every))
+        .map(|round| (clicks - round * every).min(every).div_ceil(texters))
+        .collect()
 }
 
 fn round_ms(elapsed: Duration) -> f64 {

@@ -33,7 +33,7 @@ use textbank_store::{EventStore, ExpectedVersion, NewEvent, SqlEventStore, Store
 use textbank_testkit::ScratchDb;
 
 use crate::send::{expect_json, fixture, percentiles_ms, server_database, start};
-use crate::{BenchResult, ProjectionsArgs, memory_mb, print_figure, scratch_database};
+use crate::{BenchResult, ProjectionsArgs, memory_mb, print_figure};
 use textbank_api::Running;
 
 /// Contacts per wave: a wave's clicks, the previous wave's delivery reports
@@ -48,22 +48,10 @@ const SAMPLES: usize = 200;
 const WARM_UP: usize = 50;
 const READ_BATCH: usize = 1000;
 
-pub async fn run(args: ProjectionsArgs) -> BenchResult {
-    let scratch = scratch_database(&args.database_url).await?;
-    let outcome = run_on(&scratch, &args).await;
-    scratch.cleanup().await;
-    outcome
-}
-
-async fn run_on(scratch: &ScratchDb, args: &ProjectionsArgs) -> BenchResult {
+pub async fn run(scratch: &ScratchDb, args: &ProjectionsArgs) -> BenchResult {
     let http = textbank_sms::http_client(Duration::from_secs(120))?;
     let database = server_database(scratch, 16).await?;
-    let quiet = SimSettings {
-        failure_rate: 0.0,
-        reply_rate: 0.0,
-        opt_out_rate: 0.0,
-        ..SimSettings::default()
-    };
+    let quiet = SimSettings::quiet(SimSettings::default().delivery_delay_ms);
     let server = start(&database, quiet.clone()).await?;
     let texters = args.texters.max(1);
     let per_texter = u32::try_from(args.contacts.div_ceil(u64::from(texters)))?;
@@ -636,6 +624,46 @@ async fn time_get(
     Ok(percentiles_ms(latencies))
 }
 
+/// Times queries against one server and prints each figure beside the
+/// same server's `GET /health`.
+struct QueryTimer<'a> {
+    server: &'a Running,
+    http: &'a reqwest::Client,
+    backend: textbank_store::Backend,
+    baseline: (f64, f64),
+}
+
+impl QueryTimer<'_> {
+    async fn time(&self, query: &str, key: &str, paths: &[String], target_p99: f64) -> BenchResult {
+        let figure = time_get(self.server, self.http, key, paths).await?;
+        print_latency(query, self.backend, figure, self.baseline, target_p99);
+        Ok(())
+    }
+
+    /// Times `paths` together as `family`, then each of `queries` alone:
+    /// the i-th query is every `queries.len()`-th path from the i-th on.
+    async fn time_family(
+        &self,
+        family: &str,
+        queries: &[&str],
+        key: &str,
+        paths: &[String],
+        target_p99: f64,
+    ) -> BenchResult {
+        self.time(family, key, paths, target_p99).await?;
+        for (i, query) in queries.iter().enumerate() {
+            let paths: Vec<String> = paths
+                .iter()
+                .skip(i)
+                .step_by(queries.len())
+                .cloned()
+                .collect();
+            self.time(query, key, &paths, target_p99).await?;
+        }
+        Ok(())
+    }
+}
+
 fn print_latency(
     query: &str,
     backend: textbank_store::Backend,
@@ -677,7 +705,12 @@ async fn time_queries(
         "GET /v1/metrics/overview",
     )
     .await?;
-    let baseline = time_get(server, http, owner, &["/health".to_owned()]).await?;
+    let timer = QueryTimer {
+        server,
+        http,
+        backend,
+        baseline: time_get(server, http, owner, &["/health".to_owned()]).await?,
+    };
 
     let mut rng = StdRng::seed_from_u64(campaign.seed ^ 0x5eed);
     let texter_key = &fixture.texter_keys[0];
@@ -685,8 +718,7 @@ async fn time_queries(
         "/v1/conversations?limit=50".to_owned(),
         "/v1/conversations?status=needs_reply&limit=50".to_owned(),
     ];
-    let figure = time_get(server, http, texter_key, &inbox).await?;
-    print_latency("inbox", backend, figure, baseline, 20.0);
+    timer.time("inbox", texter_key, &inbox, 20.0).await?;
 
     let campaign_id = &fixture.campaign_id;
     let metrics = [
@@ -695,20 +727,15 @@ async fn time_queries(
         format!("/v1/campaigns/{campaign_id}/metrics/timeseries?bucket=hour"),
         "/v1/metrics/overview".to_owned(),
     ];
-    let figure = time_get(server, http, owner, &metrics).await?;
-    print_latency("metrics", backend, figure, baseline, 20.0);
-    for (name, path) in [
+    let queries = [
         "metrics_campaign",
         "metrics_texters",
         "metrics_timeseries",
         "metrics_overview",
-    ]
-    .into_iter()
-    .zip(&metrics)
-    {
-        let figure = time_get(server, http, owner, std::slice::from_ref(path)).await?;
-        print_latency(name, backend, figure, baseline, 20.0);
-    }
+    ];
+    timer
+        .time_family("metrics", &queries, owner, &metrics, 20.0)
+        .await?;
 
     let mut audit = Vec::new();
     for _ in 0..SAMPLES / 4 {
@@ -731,22 +758,15 @@ async fn time_queries(
             "/v1/audit/messages?campaign_id={campaign_id}&limit=50"
         ));
     }
-    let figure = time_get(server, http, owner, &audit).await?;
-    print_latency("audit_search", backend, figure, baseline, 100.0);
-    for (i, name) in [
+    let queries = [
         "audit_by_phone",
         "audit_by_texter",
         "audit_by_campaign_and_time",
         "audit_by_campaign",
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let paths: Vec<String> = audit.iter().skip(i).step_by(4).cloned().collect();
-        let figure = time_get(server, http, owner, &paths).await?;
-        print_latency(name, backend, figure, baseline, 100.0);
-    }
-    Ok(())
+    ];
+    timer
+        .time_family("audit_search", &queries, owner, &audit, 100.0)
+        .await
 }
 
 /// Streams the whole audit export, sampling this process's resident memory

@@ -23,6 +23,7 @@ use axum::routing::post;
 use chrono::{DateTime, Timelike, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use reqwest::Method;
 use serde_json::{Value, json};
 use textbank_api::Running;
 use textbank_app::{App, Config, MAX_QUEUE_LIMIT, SecretKeySource, SendSettings, SimSettings};
@@ -35,7 +36,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::{BenchResult, SendArgs, WebhooksArgs, print_figure, scratch_database};
+use crate::{BenchResult, SendArgs, WebhooksArgs, print_figure};
 
 /// How long the dispatcher gets, after the clicks, to hand every clicked
 /// message to the simulator.
@@ -53,37 +54,13 @@ const MAX_CONTACTS: u64 = 1_000_000;
 /// one per contiguous US zone: New York, Chicago, Denver, San Francisco.
 const ZIPS: [&str; 4] = ["10001", "60601", "80202", "94103"];
 
-pub async fn send(args: SendArgs) -> BenchResult {
-    let scratch = scratch_database(&args.database_url).await?;
-    let outcome = send_on(&scratch, &args).await;
-    scratch.cleanup().await;
-    outcome
-}
-
-pub async fn webhooks(args: WebhooksArgs) -> BenchResult {
-    let scratch = scratch_database(&args.database_url).await?;
-    let outcome = webhooks_on(&scratch, &args).await;
-    scratch.cleanup().await;
-    outcome
-}
-
-async fn send_on(scratch: &ScratchDb, args: &SendArgs) -> BenchResult {
+pub async fn send(scratch: &ScratchDb, args: &SendArgs) -> BenchResult {
     let http = textbank_sms::http_client(Duration::from_secs(30))?;
     let database = server_database(scratch, args.db_max_connections).await?;
     // A quick simulator that neither fails nor draws replies: every click
     // is one message and two status callbacks, posted back to this server
     // while the texters click, as they would be in production.
-    let server = start(
-        &database,
-        SimSettings {
-            delivery_delay_ms: (5, 20),
-            failure_rate: 0.0,
-            reply_rate: 0.0,
-            opt_out_rate: 0.0,
-            reply_delay_ms: (5, 20),
-        },
-    )
-    .await?;
+    let server = start(&database, SimSettings::quiet((5, 20))).await?;
     let outcome = measure_send(&database, &server, &http, args).await;
     let stopped = server.shutdown().await;
     outcome?;
@@ -176,23 +153,13 @@ async fn measure_send(
     Ok(())
 }
 
-async fn webhooks_on(scratch: &ScratchDb, args: &WebhooksArgs) -> BenchResult {
+pub async fn webhooks(scratch: &ScratchDb, args: &WebhooksArgs) -> BenchResult {
     let http = textbank_sms::http_client(Duration::from_secs(30))?;
     let database = server_database(scratch, args.db_max_connections).await?;
     // The simulator's own callbacks are put off past the end of the run, so
     // the endpoint sees only the reports the benchmark posts and counts.
     let hour = 3_600_000;
-    let server = start(
-        &database,
-        SimSettings {
-            delivery_delay_ms: (hour, hour),
-            failure_rate: 0.0,
-            reply_rate: 0.0,
-            opt_out_rate: 0.0,
-            reply_delay_ms: (hour, hour),
-        },
-    )
-    .await?;
+    let server = start(&database, SimSettings::quiet((hour, hour))).await?;
     let outcome = measure_webhooks(&database, &server, &http, args).await;
     let stopped = server.shutdown().await;
     outcome?;
@@ -386,6 +353,33 @@ pub(crate) fn text<'v>(value: &'v Value, field: &str) -> BenchResult<&'v str> {
         .ok_or_else(|| format!("no {field:?} in {value}").into())
 }
 
+/// The API as an org's owner, over HTTP at `base` (`http://host:port`):
+/// JSON in, JSON out, the status checked.
+struct AsOwner<'a> {
+    base: &'a str,
+    http: &'a reqwest::Client,
+    key: &'a str,
+}
+
+impl AsOwner<'_> {
+    /// A request to `path` with the owner's key, to add a body to.
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let url = format!("{}{path}", self.base);
+        self.http.request(method, url).bearer_auth(self.key)
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        expected: u16,
+    ) -> BenchResult<Value> {
+        let what = format!("{method} {path}");
+        expect_json(self.request(method, path).json(body), expected, &what).await
+    }
+}
+
 /// An org ready to text, set up through the API as an organizer would.
 pub(crate) struct Fixture {
     pub(crate) org: OrgId,
@@ -410,12 +404,15 @@ pub(crate) async fn fixture(
     let created = server.app().create_org("Benchmark").await?;
     let base = server.url("");
     let team = Team::enlist(&base, http, created.org_id, created.owner_key, texters).await?;
-    let list_id = team.upload_contacts(&base, http, 0, contacts, 0).await?;
-    team.launch(&base, http, vec![list_id], per_texter).await
+    let list_id = team.upload_contacts(0, contacts, 0).await?;
+    team.launch(vec![list_id], per_texter).await
 }
 
-/// An org on the simulated carrier with its texters, before any list.
+/// An org on the simulated carrier with its texters, before any list, and
+/// the server at `base` it is set up on.
 pub(crate) struct Team {
+    base: String,
+    http: reqwest::Client,
     org: OrgId,
     owner_key: String,
     texter_ids: Vec<String>,
@@ -432,14 +429,15 @@ impl Team {
         owner_key: String,
         texters: u32,
     ) -> BenchResult<Self> {
-        let as_owner = |request: reqwest::RequestBuilder| request.bearer_auth(&owner_key);
+        let owner = AsOwner {
+            base,
+            http,
+            key: &owner_key,
+        };
         let carrier = json!({"carrier": "sim"});
-        expect_json(
-            as_owner(http.put(format!("{base}/v1/carrier"))).json(&carrier),
-            200,
-            "PUT /v1/carrier",
-        )
-        .await?;
+        owner
+            .call(Method::PUT, "/v1/carrier", &carrier, 200)
+            .await?;
 
         let mut texter_ids = Vec::new();
         let mut texter_keys = Vec::new();
@@ -449,29 +447,32 @@ impl Team {
                 "email": format!("texter{texter}@bench.example.org"),
                 "role": "texter",
             });
-            let member = expect_json(
-                as_owner(http.post(format!("{base}/v1/members"))).json(&member),
-                201,
-                "POST /v1/members",
-            )
-            .await?;
+            let member = owner
+                .call(Method::POST, "/v1/members", &member, 201)
+                .await?;
             let member_id = text(&member, "member_id")?.to_owned();
             let key = json!({"role": "texter", "member_id": member_id, "label": "bench"});
-            let key = expect_json(
-                as_owner(http.post(format!("{base}/v1/api-keys"))).json(&key),
-                201,
-                "POST /v1/api-keys",
-            )
-            .await?;
+            let key = owner.call(Method::POST, "/v1/api-keys", &key, 201).await?;
             texter_keys.push(text(&key, "key")?.to_owned());
             texter_ids.push(member_id);
         }
         Ok(Self {
+            base: base.to_owned(),
+            http: http.clone(),
             org,
             owner_key,
             texter_ids,
             texter_keys,
         })
+    }
+
+    /// The API as this team's owner.
+    fn owner(&self) -> AsOwner<'_> {
+        AsOwner {
+            base: &self.base,
+            http: &self.http,
+            key: &self.owner_key,
+        }
     }
 
     /// Uploads a list of `count` contacts, the `first`th onwards (numbered
@@ -480,8 +481,6 @@ impl Team {
     /// its id.
     pub(crate) async fn upload_contacts(
         &self,
-        base: &str,
-        http: &reqwest::Client,
         first: u64,
         count: u64,
         seed: u64,
@@ -507,13 +506,12 @@ impl Team {
                 rng.random_range(1..=40),
             )?;
         }
+        let path = "/v1/lists?name=Benchmark&source=generated&consent_basis=benchmark";
         let list = expect_json(
-            http.post(format!(
-                "{base}/v1/lists?name=Benchmark&source=generated&consent_basis=benchmark"
-            ))
-            .bearer_auth(&self.owner_key)
-            .header("content-type", "text/csv")
-            .body(csv),
+            self.owner()
+                .request(Method::POST, path)
+                .header("content-type", "text/csv")
+                .body(csv),
             201,
             "POST /v1/lists",
         )
@@ -528,12 +526,10 @@ impl Team {
     /// `per_texter` of its contacts.
     pub(crate) async fn launch(
         self,
-        base: &str,
-        http: &reqwest::Client,
         list_ids: Vec<String>,
         per_texter: u32,
     ) -> BenchResult<Fixture> {
-        let as_owner = |request: reqwest::RequestBuilder| request.bearer_auth(&self.owner_key);
+        let owner = self.owner();
         let campaign = json!({
             "name": "Benchmark GOTV",
             "initial_message": "Hi {first_name}, it's {texter_name} with Rivera for Council. \
@@ -543,29 +539,16 @@ impl Team {
             // contacts are inside it whenever the benchmark runs.
             "texting_hours": {"start": "00:00", "end": "23:59"},
         });
-        let campaign = expect_json(
-            as_owner(http.post(format!("{base}/v1/campaigns"))).json(&campaign),
-            201,
-            "POST /v1/campaigns",
-        )
-        .await?;
+        let campaign = owner
+            .call(Method::POST, "/v1/campaigns", &campaign, 201)
+            .await?;
         let campaign_id = text(&campaign, "campaign_id")?.to_owned();
-        expect_json(
-            as_owner(http.post(format!("{base}/v1/campaigns/{campaign_id}/launch")))
-                .json(&json!({})),
-            200,
-            "POST /v1/campaigns/{id}/launch",
-        )
-        .await?;
-        let assignments = format!("{base}/v1/campaigns/{campaign_id}/assignments");
+        let launch = format!("/v1/campaigns/{campaign_id}/launch");
+        owner.call(Method::POST, &launch, &json!({}), 200).await?;
+        let assignments = format!("/v1/campaigns/{campaign_id}/assignments");
         for texter_id in &self.texter_ids {
             let share = json!({"texter_id": texter_id, "count": per_texter});
-            let assigned = expect_json(
-                as_owner(http.post(&assignments)).json(&share),
-                200,
-                "POST /v1/campaigns/{id}/assignments",
-            )
-            .await?;
+            let assigned = owner.call(Method::POST, &assignments, &share, 200).await?;
             if assigned["assigned"].as_u64() != Some(u64::from(per_texter)) {
                 return Err(
                     format!("a texter got fewer than {per_texter} contacts: {assigned}").into(),

@@ -247,6 +247,26 @@ mod tests {
     }
 
     #[test]
+    fn only_delivered_undelivered_and_failed_are_final() {
+        use DeliveryStatus::*;
+        let finals: Vec<_> = [Queued, Sending, Sent, Delivered, Undelivered, Failed]
+            .into_iter()
+            .filter(|s| s.is_final())
+            .collect();
+        assert_eq!(finals, vec![Delivered, Undelivered, Failed]);
+    }
+
+    #[test]
+    fn delivery_statuses_serialize_as_their_snake_case_names() {
+        use DeliveryStatus::*;
+        let json = serde_json::to_string(&Undelivered).unwrap_or_default();
+        assert_eq!(json, "\"undelivered\"");
+        for s in [Queued, Sending, Sent, Delivered, Undelivered, Failed] {
+            assert_eq!(serde_json::to_value(s).ok(), Some(s.as_str().into()));
+        }
+    }
+
+    #[test]
     fn final_statuses_never_move_back() {
         use DeliveryStatus::*;
         assert!(Queued.may_become(Sent));

@@ -233,6 +233,12 @@ pub fn decide(state: &OrgState, command: OrgCommand) -> Result<Vec<OrgEvent>, Or
             if !by.may_grant(role) {
                 return Err(OrgError::RoleNotGrantable(role));
             }
+            if !role.is_for_people() {
+                return Err(OrgError::Invalid {
+                    field: "role",
+                    problem: format!("{role} is a role for API keys, not for members"),
+                });
+            }
             let name = clean_text("name", &name, MAX_NAME_LEN)?;
             let email = normalize_email(&email)?;
             if state.members.values().any(|member| member.email == email) {

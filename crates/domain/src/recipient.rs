@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::event::DomainEvent;
 use crate::ids::{CampaignId, ConversationId, MemberId, MessageId, OrgId};
 use crate::keywords::{self, Keyword};
-use crate::message::{AutoReplyKind, BlockedAttempt, ClickRecord, DeliveryStatus};
+use crate::message::{AutoReplyKind, BlockReason, BlockedAttempt, ClickRecord, DeliveryStatus};
 use crate::phone::PhoneNumber;
 use crate::stream::StreamId;
 
@@ -156,9 +156,38 @@ pub enum RecipientEvent {
         /// Who recorded it (the conversation's texter or a manager).
         recorded_by: MemberId,
     },
+    /// The texter's queue held the contact back instead of offering it: its
+    /// message, rendered under `script_version`, is over the server's cap.
+    /// Recorded once per campaign and script version, so the campaign's
+    /// managers see how many contacts wait for a shorter script.
+    ContactHeld {
+        campaign_id: CampaignId,
+        texter_id: MemberId,
+        reason: BlockReason,
+        script_version: u32,
+        chars: u32,
+        segments: u32,
+    },
 }
 
 impl DomainEvent for RecipientEvent {}
+
+/// Records that the queue held the contact for `campaign_id` under
+/// `script_version`, unless that was recorded already.
+pub fn decide_hold(state: &RecipientState, held: RecipientEvent) -> Vec<RecipientEvent> {
+    let RecipientEvent::ContactHeld {
+        campaign_id,
+        script_version,
+        ..
+    } = &held
+    else {
+        return Vec::new();
+    };
+    if state.held.get(campaign_id) == Some(script_version) {
+        return Vec::new();
+    }
+    vec![held]
+}
 
 /// How far one outbound message got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +231,9 @@ pub struct RecipientState {
     pub tokens: HashMap<Uuid, MessageId>,
     /// Idempotency keys of clicks, with the message each sent.
     pub idempotency_keys: HashMap<String, MessageId>,
+    /// The script version under which each campaign's queue last held the
+    /// contact back ([`RecipientEvent::ContactHeld`]).
+    pub held: HashMap<CampaignId, u32>,
     /// The conversation each campaign opened with this phone.
     pub conversations: HashMap<CampaignId, ConversationRef>,
     /// The conversation of the latest outbound click.
@@ -262,6 +294,13 @@ pub fn evolve(mut state: RecipientState, event: &RecipientEvent) -> RecipientSta
                     delivery: None,
                 },
             );
+        }
+        RecipientEvent::ContactHeld {
+            campaign_id,
+            script_version,
+            ..
+        } => {
+            state.held.insert(*campaign_id, *script_version);
         }
         RecipientEvent::SendBlocked(_) | RecipientEvent::SurveyAnswerRecorded { .. } => {}
         RecipientEvent::AutoReplyQueued {
@@ -704,6 +743,25 @@ mod tests {
             decide_dispatch(&stopped, id, &dispatcher(3)),
             DispatchDecision::Cancel
         );
+    }
+
+    #[test]
+    fn a_hold_is_recorded_once_per_campaign_and_script_version() {
+        let (campaign, texter) = (CampaignId::new(), MemberId::new());
+        let held = |script_version| RecipientEvent::ContactHeld {
+            campaign_id: campaign,
+            texter_id: texter,
+            reason: BlockReason::MessageTooLong,
+            script_version,
+            chars: 2000,
+            segments: 14,
+        };
+        let fresh = given(&[]);
+        assert_eq!(decide_hold(&fresh, held(1)), [held(1)]);
+        let once = given(&[held(1)]);
+        assert_eq!(decide_hold(&once, held(1)), []);
+        // A revised script that still renders too long is held again.
+        assert_eq!(decide_hold(&once, held(2)), [held(2)]);
     }
 
     #[test]

@@ -16,16 +16,35 @@ pub enum Role {
     Manager,
     Texter,
     Compliance,
+    /// An API key of a system the campaign connects (a CRM, a data
+    /// warehouse): reads events, lists, campaigns and metrics, and changes
+    /// nothing. Never a person's role.
+    Integration,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
+        Role::Owner,
+        Role::Admin,
+        Role::Manager,
+        Role::Texter,
+        Role::Compliance,
+        Role::Integration,
+    ];
+
+    /// The roles a member (a person) may hold.
+    pub const PEOPLE: [Role; 5] = [
         Role::Owner,
         Role::Admin,
         Role::Manager,
         Role::Texter,
         Role::Compliance,
     ];
+
+    /// Whether a person may hold this role (an integration's is a key's).
+    pub fn is_for_people(self) -> bool {
+        self != Self::Integration
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +53,7 @@ impl Role {
             Self::Manager => "manager",
             Self::Texter => "texter",
             Self::Compliance => "compliance",
+            Self::Integration => "integration",
         }
     }
 
@@ -46,7 +66,7 @@ impl Role {
             Self::Owner => true,
             Self::Admin => other != Self::Owner,
             Self::Manager => other == Self::Texter,
-            Self::Texter | Self::Compliance => false,
+            Self::Texter | Self::Compliance | Self::Integration => false,
         }
     }
 
@@ -65,7 +85,9 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?}; expected one of owner, admin, manager, texter, compliance")]
+#[error(
+    "unknown role {0:?}; expected one of owner, admin, manager, texter, compliance, integration"
+)]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -106,10 +128,12 @@ pub enum Permission {
     ConfigureCarrier,
     /// Import and export the organization's opt-out list.
     ManageOptOuts,
+    /// Read the organization's event feed.
+    ReadEvents,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Permission::ManageMembers,
         Permission::UploadLists,
         Permission::ReadLists,
@@ -122,6 +146,7 @@ impl Permission {
         Permission::ReadAudit,
         Permission::ConfigureCarrier,
         Permission::ManageOptOuts,
+        Permission::ReadEvents,
     ];
 }
 
@@ -151,6 +176,10 @@ pub fn allows(role: Role, permission: Permission) -> bool {
             permission,
             ReadAudit | ReadLists | ReadCampaigns | ReadMetrics
         ),
+        Role::Integration => matches!(
+            permission,
+            ReadEvents | ReadLists | ReadCampaigns | ReadMetrics
+        ),
     }
 }
 
@@ -172,10 +201,44 @@ mod tests {
                     | Permission::ConfigureCarrier
                     | Permission::ManageOptOuts
             );
+            // The event feed is for integrations (and owners and admins).
+            let feed = permission == Permission::ReadEvents;
             assert_eq!(
                 allows(Role::Compliance, permission),
-                !changes,
+                !changes && !feed,
                 "{permission:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn integrations_read_events_lists_campaigns_and_metrics_and_change_nothing() {
+        for permission in Permission::ALL {
+            let reads = matches!(
+                permission,
+                Permission::ReadEvents
+                    | Permission::ReadLists
+                    | Permission::ReadCampaigns
+                    | Permission::ReadMetrics
+            );
+            assert_eq!(
+                allows(Role::Integration, permission),
+                reads,
+                "{permission:?}"
+            );
+        }
+        assert!(!Role::Integration.is_for_people());
+        assert!(Role::Admin.may_grant(Role::Integration));
+        assert!(!Role::Manager.may_grant(Role::Integration));
+    }
+
+    #[test]
+    fn only_owners_and_admins_and_integrations_read_events() {
+        for role in Role::ALL {
+            assert_eq!(
+                allows(role, Permission::ReadEvents),
+                matches!(role, Role::Owner | Role::Admin | Role::Integration),
+                "{role}"
             );
         }
     }

@@ -79,48 +79,9 @@ pub trait Carrier: Send + Sync + 'static {
     async fn submit(&self, message: &OutboundMessage) -> SubmitOutcome;
 }
 
-/// Where a sent message stands according to the carrier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    Queued,
-    Sending,
-    Sent,
-    Delivered,
-    Undelivered,
-    Failed,
-}
-
-impl DeliveryStatus {
-    /// True once the carrier will say nothing more about the message.
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Delivered | Self::Undelivered | Self::Failed)
-    }
-
-    /// Progress order. Carriers' callbacks arrive out of order, so a report
-    /// should only move a message forward: apply it when its rank is higher
-    /// than the current one. Final statuses share the top rank so the first
-    /// final report wins.
-    pub fn rank(self) -> u8 {
-        match self {
-            Self::Queued => 0,
-            Self::Sending => 1,
-            Self::Sent => 2,
-            Self::Delivered | Self::Undelivered | Self::Failed => 3,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Sending => "sending",
-            Self::Sent => "sent",
-            Self::Delivered => "delivered",
-            Self::Undelivered => "undelivered",
-            Self::Failed => "failed",
-        }
-    }
-}
+/// Where a sent message stands according to the carrier: the domain's own
+/// type, so a report needs no translating.
+pub use textbank_domain::message::DeliveryStatus;
 
 /// A status callback for a message we sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,42 +140,6 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, SmsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_delivered_undelivered_and_failed_are_final() {
-        use DeliveryStatus::*;
-        let finals: Vec<_> = [Queued, Sending, Sent, Delivered, Undelivered, Failed]
-            .into_iter()
-            .filter(|s| s.is_final())
-            .collect();
-        assert_eq!(finals, vec![Delivered, Undelivered, Failed]);
-    }
-
-    #[test]
-    fn rank_orders_progress_and_finals_tie() {
-        use DeliveryStatus::*;
-        assert!(Queued.rank() < Sending.rank());
-        assert!(Sending.rank() < Sent.rank());
-        assert!(Sent.rank() < Delivered.rank());
-        assert_eq!(Delivered.rank(), Failed.rank());
-        assert_eq!(Delivered.rank(), Undelivered.rank());
-    }
-
-    #[test]
-    fn delivery_status_serializes_snake_case() {
-        let json = serde_json::to_string(&DeliveryStatus::Undelivered).unwrap_or_default();
-        assert_eq!(json, "\"undelivered\"");
-        for s in [
-            DeliveryStatus::Queued,
-            DeliveryStatus::Sending,
-            DeliveryStatus::Sent,
-            DeliveryStatus::Delivered,
-            DeliveryStatus::Undelivered,
-            DeliveryStatus::Failed,
-        ] {
-            assert_eq!(serde_json::to_value(s).ok(), Some(s.as_str().into()));
-        }
-    }
 
     #[test]
     fn http_client_builds_with_the_ring_provider() {

@@ -23,23 +23,19 @@ pub struct CarrierAccount {
 
 /// Stores the org's account, replacing the one it had.
 pub async fn upsert(tx: &mut StoreTx, org: OrgId, account: &CarrierAccount) -> StoreResult<()> {
-    crate::on_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO carrier_accounts (org_id, carrier, settings, sealed_secret, updated_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (org_id) DO UPDATE SET carrier = excluded.carrier,
-                 settings = excluded.settings, sealed_secret = excluded.sealed_secret,
-                 updated_at = excluded.updated_at",
-        )
-        .bind(Uuid::from(org))
-        .bind(&account.carrier)
-        .bind(&account.settings)
-        .bind(&account.sealed_secret)
-        .bind(account.updated_at)
-        .execute(conn)
-        .await
-        .map(|_| ())?
-    });
+    crate::execute!(
+        tx,
+        "INSERT INTO carrier_accounts (org_id, carrier, settings, sealed_secret, updated_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (org_id) DO UPDATE SET carrier = excluded.carrier,
+             settings = excluded.settings, sealed_secret = excluded.sealed_secret,
+             updated_at = excluded.updated_at",
+        Uuid::from(org),
+        &account.carrier,
+        &account.settings,
+        &account.sealed_secret,
+        account.updated_at
+    );
     Ok(())
 }
 

@@ -21,6 +21,26 @@ pub(crate) fn to_hash(bytes: Vec<u8>) -> StoreResult<[u8; 32]> {
         .map_err(|_| StoreError::Corrupt(format!("hash of {} bytes, expected 32", bytes.len())))
 }
 
+/// Reads every checkpoint: the table holds one row per read model.
+pub(crate) const ALL_CHECKPOINTS: &str = "SELECT name, position FROM checkpoints";
+
+/// The position of each of `names` in `rows` read by [`ALL_CHECKPOINTS`];
+/// `None` for a read model that has none yet.
+pub(crate) fn checkpoint_positions(
+    names: &[&str],
+    rows: &[(String, i64)],
+) -> StoreResult<Vec<Option<u64>>> {
+    names
+        .iter()
+        .map(|name| {
+            rows.iter()
+                .find(|(stored, _)| stored == name)
+                .map(|&(_, position)| to_u64(position))
+                .transpose()
+        })
+        .collect()
+}
+
 /// Decodes rows selected as `position, event_id, stream_id, version,
 /// event_type, schema_version, data, metadata, recorded_at, prev_hash, hash`,
 /// the metadata as `M`: a `Value` for the chain check, `EventMetadata` for

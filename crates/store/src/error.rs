@@ -72,6 +72,16 @@ impl StoreError {
     /// down or out of connections, a SQLite file busy past its timeout or
     /// failing I/O): asking again shortly may work. Anything else is a
     /// genuine failure.
+    /// Unavailable for a moment, so worth one more try: not a pool this
+    /// process closed (it is shutting down).
+    pub fn is_transient(&self) -> bool {
+        self.is_unavailable()
+            && !matches!(
+                self,
+                Self::WriterGone | Self::ShuttingDown | Self::Database(sqlx::Error::PoolClosed)
+            )
+    }
+
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::WriterGone | Self::ShuttingDown => true,

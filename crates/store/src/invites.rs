@@ -32,23 +32,19 @@ pub struct UnusedInvite {
 }
 
 pub async fn insert(tx: &mut StoreTx, invite: &NewInvite<'_>) -> StoreResult<()> {
-    crate::on_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO member_invites
-                 (token_hash, member_id, org_id, created_by, created_at, expires_at, password_reset)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(invite.token_hash)
-        .bind(Uuid::from(invite.member_id))
-        .bind(Uuid::from(invite.org_id))
-        .bind(Uuid::from(invite.created_by))
-        .bind(invite.created_at)
-        .bind(invite.expires_at)
-        .bind(invite.password_reset)
-        .execute(conn)
-        .await
-        .map(|_| ())?
-    });
+    crate::execute!(
+        tx,
+        "INSERT INTO member_invites
+             (token_hash, member_id, org_id, created_by, created_at, expires_at, password_reset)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        invite.token_hash,
+        Uuid::from(invite.member_id),
+        Uuid::from(invite.org_id),
+        Uuid::from(invite.created_by),
+        invite.created_at,
+        invite.expires_at,
+        invite.password_reset
+    );
     Ok(())
 }
 
@@ -75,15 +71,11 @@ pub async fn unused(db: &Database, token_hash: &str) -> StoreResult<Option<Unuse
 /// Marks the invite used; false when it was already used (or never
 /// existed), so of two racing acceptances only one gets true.
 pub async fn use_up(tx: &mut StoreTx, token_hash: &str, at: DateTime<Utc>) -> StoreResult<bool> {
-    let used = crate::on_tx!(tx, |conn| {
-        sqlx::query(
-            "UPDATE member_invites SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
-        )
-        .bind(at)
-        .bind(token_hash)
-        .execute(conn)
-        .await?
-        .rows_affected()
-    });
+    let used = crate::execute!(
+        tx,
+        "UPDATE member_invites SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+        at,
+        token_hash
+    );
     Ok(used == 1)
 }

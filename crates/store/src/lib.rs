@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use textbank_domain::StreamId;
+use textbank_domain::{OrgId, StreamId};
 use tokio::sync::watch;
 
 pub use chain::{BreakReason, BrokenLink, ChainReport};
@@ -84,6 +84,17 @@ pub trait EventStore: Send + Sync + 'static {
         stream: &StreamId,
         from_version: u64,
         limit: usize,
+    ) -> StoreResult<Vec<RecordedEvent>>;
+
+    /// Up to `limit` events of one organization (its metadata's `org_id`),
+    /// after position `after`, in log order; only `types` when any are
+    /// named.
+    async fn read_org(
+        &self,
+        org: OrgId,
+        after: u64,
+        limit: usize,
+        types: &[String],
     ) -> StoreResult<Vec<RecordedEvent>>;
 
     /// Up to `limit` events of the whole log, from `from_position` on.

@@ -51,3 +51,32 @@ macro_rules! current_terms {
     };
 }
 pub(crate) use current_terms;
+
+/// `execute!(&mut tx, "SQL", value, …)`: runs one statement in the
+/// transaction with the values bound in the order given; evaluates to the
+/// number of rows it affected.
+#[macro_export]
+macro_rules! execute {
+    ($tx:expr, $sql:expr $(, $value:expr)* $(,)?) => {
+        $crate::on_tx!($tx, |conn| {
+            sqlx::query($sql)$(.bind($value))*.execute(conn).await?.rows_affected()
+        })
+    };
+}
+
+/// `optional_id!(on_reader!(&database), "SQL", key)` or
+/// `optional_id!(on_tx!(&mut tx), "SQL", key)`: the one UUID `SQL` selects
+/// for `key`, if a row matches, read from the reader pool or in the
+/// transaction.
+macro_rules! optional_id {
+    ($on:ident!($source:expr), $sql:expr, $key:expr) => {{
+        let id: Option<uuid::Uuid> = $crate::$on!($source, |conn| {
+            sqlx::query_scalar($sql)
+                .bind($key)
+                .fetch_optional(conn)
+                .await?
+        });
+        id
+    }};
+}
+pub(crate) use optional_id;

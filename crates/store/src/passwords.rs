@@ -6,6 +6,7 @@ use textbank_domain::{MemberId, OrgId};
 use uuid::Uuid;
 
 use crate::error::StoreResult;
+use crate::macros::optional_id;
 use crate::{Database, StoreTx};
 
 /// The password set for an email.
@@ -48,13 +49,8 @@ pub async fn by_email(db: &Database, email: &str) -> StoreResult<Option<StoredPa
 
 /// The member whose password is stored under an email, read in `tx`.
 pub async fn holder(tx: &mut StoreTx, email: &str) -> StoreResult<Option<MemberId>> {
-    let holder: Option<Uuid> = crate::on_tx!(tx, |conn| {
-        sqlx::query_scalar("SELECT member_id FROM member_passwords WHERE email = $1")
-            .bind(email)
-            .fetch_optional(conn)
-            .await?
-    });
-    Ok(holder.map(MemberId::from_uuid))
+    let sql = "SELECT member_id FROM member_passwords WHERE email = $1";
+    Ok(optional_id!(on_tx!(tx), sql, email).map(MemberId::from_uuid))
 }
 
 /// Sets (or replaces) a member's password and the email it signs in with.
@@ -64,21 +60,17 @@ pub async fn upsert(
     email: &str,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    crate::on_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO member_passwords (member_id, org_id, email, password_hash, updated_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (member_id) DO UPDATE SET email = excluded.email,
-                 password_hash = excluded.password_hash, updated_at = excluded.updated_at",
-        )
-        .bind(Uuid::from(password.member_id))
-        .bind(Uuid::from(password.org_id))
-        .bind(email)
-        .bind(&password.password_hash)
-        .bind(at)
-        .execute(conn)
-        .await
-        .map(|_| ())?
-    });
+    crate::execute!(
+        tx,
+        "INSERT INTO member_passwords (member_id, org_id, email, password_hash, updated_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (member_id) DO UPDATE SET email = excluded.email,
+             password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+        Uuid::from(password.member_id),
+        Uuid::from(password.org_id),
+        email,
+        &password.password_hash,
+        at
+    );
     Ok(())
 }

@@ -173,6 +173,32 @@ pub(crate) struct PendingRow<'a> {
     pub hash: [u8; 32],
 }
 
+impl<'a> PendingRow<'a> {
+    /// `event` of `request` at `position` in the log and `version` in its
+    /// stream, chained after `prev_hash` as `hash`.
+    pub fn new(
+        request: &'a AppendRequest,
+        event: &'a PreparedEvent,
+        (position, version): (u64, u64),
+        recorded_at: DateTime<Utc>,
+        (prev_hash, hash): ([u8; 32], [u8; 32]),
+    ) -> Self {
+        Self {
+            position,
+            event_id: event.event_id,
+            stream_id: &request.stream_name,
+            version,
+            event_type: &event.event_type,
+            schema_version: event.schema_version,
+            data_json: &event.data_json,
+            metadata_json: &event.metadata_json,
+            recorded_at,
+            prev_hash,
+            hash,
+        }
+    }
+}
+
 /// The facts a writer looked up under its lock.
 #[derive(Debug, Default)]
 pub(crate) struct BatchFacts {
@@ -266,19 +292,13 @@ pub(crate) fn plan_batch<'a>(
                     position,
                 },
             );
-            rows.push(PendingRow {
-                position,
-                event_id: event.event_id,
-                stream_id: &request.stream_name,
-                version,
-                event_type: &event.event_type,
-                schema_version: event.schema_version,
-                data_json: &event.data_json,
-                metadata_json: &event.metadata_json,
+            rows.push(PendingRow::new(
+                request,
+                event,
+                (position, version),
                 recorded_at,
-                prev_hash,
-                hash,
-            });
+                (prev_hash, hash),
+            ));
             prev_hash = hash;
             version += 1;
         }

@@ -5,45 +5,32 @@ use textbank_domain::OrgId;
 use uuid::Uuid;
 
 use crate::error::StoreResult;
+use crate::macros::optional_id;
 use crate::{Database, StoreTx};
+
+const ORG_OF: &str = "SELECT org_id FROM sending_numbers WHERE number = $1";
 
 /// The org a sending number belongs to.
 pub async fn org_of(db: &Database, number: &str) -> StoreResult<Option<OrgId>> {
-    let org: Option<Uuid> = crate::on_reader!(db, |pool| {
-        sqlx::query_scalar("SELECT org_id FROM sending_numbers WHERE number = $1")
-            .bind(number)
-            .fetch_optional(pool)
-            .await?
-    });
-    Ok(org.map(OrgId::from_uuid))
+    Ok(optional_id!(on_reader!(db), ORG_OF, number).map(OrgId::from_uuid))
 }
 
 /// [`org_of`], read in `tx` (before [`replace`] in the same transaction).
 pub async fn org_of_in(tx: &mut StoreTx, number: &str) -> StoreResult<Option<OrgId>> {
-    let org: Option<Uuid> = crate::on_tx!(tx, |conn| {
-        sqlx::query_scalar("SELECT org_id FROM sending_numbers WHERE number = $1")
-            .bind(number)
-            .fetch_optional(conn)
-            .await?
-    });
-    Ok(org.map(OrgId::from_uuid))
+    Ok(optional_id!(on_tx!(tx), ORG_OF, number).map(OrgId::from_uuid))
 }
 
 /// Makes `numbers` the org's sending numbers, dropping the ones it had.
 pub async fn replace(tx: &mut StoreTx, org: OrgId, numbers: &[String]) -> StoreResult<()> {
     let org = Uuid::from(org);
-    crate::on_tx!(tx, |conn| {
-        sqlx::query("DELETE FROM sending_numbers WHERE org_id = $1")
-            .bind(org)
-            .execute(&mut *conn)
-            .await?;
-        for number in numbers {
-            sqlx::query("INSERT INTO sending_numbers (number, org_id) VALUES ($1, $2)")
-                .bind(number)
-                .bind(org)
-                .execute(&mut *conn)
-                .await?;
-        }
-    });
+    crate::execute!(tx, "DELETE FROM sending_numbers WHERE org_id = $1", org);
+    for number in numbers {
+        crate::execute!(
+            tx,
+            "INSERT INTO sending_numbers (number, org_id) VALUES ($1, $2)",
+            number,
+            org
+        );
+    }
     Ok(())
 }

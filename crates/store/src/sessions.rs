@@ -34,24 +34,20 @@ pub struct SessionMember {
 }
 
 pub async fn insert(tx: &mut StoreTx, session: &NewSession<'_>) -> StoreResult<()> {
-    crate::on_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO web_sessions
-                 (session_hash, session_id, org_id, member_id, created_at, expires_at, ip, user_agent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(session.session_hash)
-        .bind(session.session_id)
-        .bind(Uuid::from(session.org_id))
-        .bind(Uuid::from(session.member_id))
-        .bind(session.created_at)
-        .bind(session.expires_at)
-        .bind(session.ip)
-        .bind(session.user_agent)
-        .execute(conn)
-        .await
-        .map(|_| ())?
-    });
+    crate::execute!(
+        tx,
+        "INSERT INTO web_sessions
+             (session_hash, session_id, org_id, member_id, created_at, expires_at, ip, user_agent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        session.session_hash,
+        session.session_id,
+        Uuid::from(session.org_id),
+        Uuid::from(session.member_id),
+        session.created_at,
+        session.expires_at,
+        session.ip,
+        session.user_agent
+    );
     Ok(())
 }
 
@@ -92,16 +88,12 @@ pub async fn member_of(db: &Database, session_hash: &str) -> StoreResult<Option<
 
 /// Ends the session with this hash (signing out).
 pub async fn end(tx: &mut StoreTx, session_hash: &str, at: DateTime<Utc>) -> StoreResult<()> {
-    crate::on_tx!(tx, |conn| {
-        sqlx::query(
-            "UPDATE web_sessions SET ended_at = $1 WHERE session_hash = $2 AND ended_at IS NULL",
-        )
-        .bind(at)
-        .bind(session_hash)
-        .execute(conn)
-        .await
-        .map(|_| ())?
-    });
+    crate::execute!(
+        tx,
+        "UPDATE web_sessions SET ended_at = $1 WHERE session_hash = $2 AND ended_at IS NULL",
+        at,
+        session_hash
+    );
     Ok(())
 }
 
@@ -111,15 +103,11 @@ pub async fn end_all_of(
     member_id: MemberId,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    crate::on_tx!(tx, |conn| {
-        sqlx::query(
-            "UPDATE web_sessions SET ended_at = $1 WHERE member_id = $2 AND ended_at IS NULL",
-        )
-        .bind(at)
-        .bind(Uuid::from(member_id))
-        .execute(conn)
-        .await
-        .map(|_| ())?
-    });
+    crate::execute!(
+        tx,
+        "UPDATE web_sessions SET ended_at = $1 WHERE member_id = $2 AND ended_at IS NULL",
+        at,
+        Uuid::from(member_id)
+    );
     Ok(())
 }

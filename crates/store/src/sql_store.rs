@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::Row;
-use textbank_domain::StreamId;
+use textbank_domain::{OrgId, StreamId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -14,7 +14,7 @@ use crate::EventStore;
 use crate::appender::Appender;
 use crate::chain::{ChainReport, ChainVerifier};
 use crate::database::{Backend, ConnectOptions, Database};
-use crate::decode::{decode_rows, into_events, to_u64};
+use crate::decode::{ALL_CHECKPOINTS, checkpoint_positions, decode_rows, into_events, to_u64};
 use crate::error::{StoreError, StoreResult};
 use crate::event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent, StoredRow};
 use crate::plan::{AppendRequest, Fence};
@@ -125,6 +125,21 @@ const READ_STREAM: &str = "SELECT position, event_id, stream_id, version, event_
 const READ_ALL: &str = "SELECT position, event_id, stream_id, version, event_type, \
      schema_version, data, metadata, recorded_at, prev_hash, hash \
      FROM events WHERE position >= $1 ORDER BY position LIMIT $2";
+
+/// One organization's events after a position, optionally of some types
+/// (a JSON array of names; empty for all). Each engine's expression is the
+/// one its `events_by_org` index is built on.
+const READ_ORG_SQLITE: &str = "SELECT position, event_id, stream_id, version, event_type, \
+     schema_version, data, metadata, recorded_at, prev_hash, hash \
+     FROM events WHERE json_extract(metadata, '$.org_id') = $1 AND position > $2 \
+       AND (json_array_length($4) = 0 OR event_type IN (SELECT value FROM json_each($4))) \
+     ORDER BY position LIMIT $3";
+const READ_ORG_POSTGRES: &str = "SELECT position, event_id, stream_id, version, event_type, \
+     schema_version, data, metadata, recorded_at, prev_hash, hash \
+     FROM events WHERE (metadata->>'org_id') = $1 AND position > $2 \
+       AND (jsonb_array_length($4::jsonb) = 0 \
+            OR event_type IN (SELECT jsonb_array_elements_text($4::jsonb))) \
+     ORDER BY position LIMIT $3";
 
 /// `READ_ALL` up to a byte budget: the running total of the payloads'
 /// stored sizes, excluding the row itself, must stay under `$3`.
@@ -252,22 +267,37 @@ impl EventStore for SqlEventStore {
         })
     }
 
-    async fn checkpoints(&self, names: &[&str]) -> StoreResult<Vec<Option<u64>>> {
-        // The table holds one row per read model: read it whole.
-        let rows: Vec<(String, i64)> = crate::on_reader!(&self.database, |pool| {
-            sqlx::query_as("SELECT name, position FROM checkpoints")
+    async fn read_org(
+        &self,
+        org: OrgId,
+        after: u64,
+        limit: usize,
+        types: &[String],
+    ) -> StoreResult<Vec<RecordedEvent>> {
+        let (after, limit) = page(after, limit)?;
+        let types = serde_json::to_string(types)
+            .map_err(|err| StoreError::InvalidInput(format!("event types: {err}")))?;
+        let sql = match self.database.backend() {
+            Backend::Sqlite => READ_ORG_SQLITE,
+            Backend::Postgres => READ_ORG_POSTGRES,
+        };
+        crate::on_reader!(&self.database, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(org.to_string())
+                .bind(after)
+                .bind(limit)
+                .bind(&types)
                 .fetch_all(pool)
-                .await?
+                .await?;
+            decode_page(rows.len(), move || into_events(decode_rows(&rows)?)).await
+        })
+    }
+
+    async fn checkpoints(&self, names: &[&str]) -> StoreResult<Vec<Option<u64>>> {
+        let rows: Vec<(String, i64)> = crate::on_reader!(&self.database, |pool| {
+            sqlx::query_as(ALL_CHECKPOINTS).fetch_all(pool).await?
         });
-        names
-            .iter()
-            .map(|name| {
-                rows.iter()
-                    .find(|(stored, _)| stored == name)
-                    .map(|&(_, position)| crate::decode::to_u64(position))
-                    .transpose()
-            })
-            .collect()
+        checkpoint_positions(names, &rows)
     }
 
     fn subscribe(&self) -> watch::Receiver<u64> {

@@ -5,7 +5,7 @@ use chrono::Utc;
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::database::WriteTurn;
-use crate::decode::to_u64;
+use crate::decode::{ALL_CHECKPOINTS, checkpoint_positions, to_u64};
 use crate::error::{StoreError, StoreResult};
 
 /// Longest checkpoint name.
@@ -88,19 +88,9 @@ impl StoreTx {
             .await?;
         }
         let rows: Vec<(String, i64)> = crate::on_tx!(self, |conn| {
-            sqlx::query_as("SELECT name, position FROM checkpoints")
-                .fetch_all(conn)
-                .await?
+            sqlx::query_as(ALL_CHECKPOINTS).fetch_all(conn).await?
         });
-        names
-            .iter()
-            .map(|name| {
-                rows.iter()
-                    .find(|(stored, _)| stored == name)
-                    .map(|&(_, position)| to_u64(position))
-                    .transpose()
-            })
-            .collect()
+        checkpoint_positions(names, &rows)
     }
 
     /// [`StoreTx::save_checkpoint`] for several read models in one statement.

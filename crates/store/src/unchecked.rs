@@ -33,18 +33,14 @@ pub async fn insert_unchecked(
         .iter()
         .zip(first_version..)
         .zip(first_position..)
-        .map(|((event, version), position)| PendingRow {
-            position,
-            event_id: event.event_id,
-            stream_id: &request.stream_name,
-            version,
-            event_type: &event.event_type,
-            schema_version: event.schema_version,
-            data_json: &event.data_json,
-            metadata_json: &event.metadata_json,
-            recorded_at,
-            prev_hash: GENESIS_HASH,
-            hash: GENESIS_HASH,
+        .map(|((event, version), position)| {
+            PendingRow::new(
+                &request,
+                event,
+                (position, version),
+                recorded_at,
+                (GENESIS_HASH, GENESIS_HASH),
+            )
         })
         .collect();
     match database {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::json;
 use textbank_domain::{Actor, EventMetadata, OrgId, StreamId};
 use textbank_store::{
-    Backend, BreakReason, Database, EventStore, ExpectedVersion, NewEvent, SqlEventStore,
-    StoreError, wait_beyond,
+    AppendResult, Backend, BreakReason, Database, EventStore, ExpectedVersion, NewEvent,
+    SqlEventStore, StoreError, wait_beyond,
 };
 use textbank_testkit::ScratchDb;
 use uuid::Uuid;
@@ -43,14 +43,50 @@ impl Ctx {
         self.store.backend()
     }
 
+    /// An append that must succeed.
+    async fn append_ok(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> AppendResult {
+        self.store.append(stream, expected, events).await.unwrap()
+    }
+
+    /// A new stream of `n` events numbered from 0.
+    async fn new_stream(&self, name: &str, n: u64) -> StreamId {
+        let s = stream(name);
+        self.append_ok(&s, ExpectedVersion::NoStream, events(0..n))
+            .await;
+        s
+    }
+
+    /// Makes the database itself refuse every event of type `Poison`.
+    async fn poison_events(&self) {
+        match self.backend() {
+            Backend::Sqlite => {
+                self.execute(
+                    "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.event_type = 'Poison'
+                     BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+                )
+                .await
+            }
+            Backend::Postgres => {
+                self.execute(
+                    "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+                     BEGIN IF NEW.event_type = 'Poison' THEN RAISE EXCEPTION 'poisoned'; END IF;
+                     RETURN NEW; END; $$",
+                )
+                .await;
+                self.execute("CREATE TRIGGER poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION poison()")
+                    .await
+            }
+        }
+    }
+
     /// Raw SQL, for tests that play the attacker or the broken disk.
     async fn execute(&self, sql: &str) {
-        let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        match &self.db.database {
-            Database::Sqlite { write, .. } => sqlx::query(sql).execute(write).await.map(|_| ()),
-            Database::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-        }
-        .unwrap();
+        self.db.execute(sql).await;
     }
 }
 
@@ -127,10 +163,8 @@ async fn a_bounded_read_stops_at_its_byte_budget(ctx: &Ctx) {
     let big: Vec<NewEvent> = (0..10)
         .map(|n| NewEvent::new("Big", json!({"n": n, "pad": "x".repeat(10_000)}), meta()))
         .collect();
-    ctx.store
-        .append(&stream("big-1"), ExpectedVersion::NoStream, big)
-        .await
-        .unwrap();
+    ctx.append_ok(&stream("big-1"), ExpectedVersion::NoStream, big)
+        .await;
     let read = ctx.store.read_all_bounded(1, 100, 35_000).await.unwrap();
     let positions: Vec<u64> = read.iter().map(|event| event.position).collect();
     assert!(
@@ -176,10 +210,8 @@ async fn appended_events_read_back_exactly(ctx: &Ctx) {
     let s = stream("counter-1");
     let sent = events(0..3);
     let result = ctx
-        .store
-        .append(&s, ExpectedVersion::NoStream, sent.clone())
-        .await
-        .unwrap();
+        .append_ok(&s, ExpectedVersion::NoStream, sent.clone())
+        .await;
     assert_eq!((result.first_version, result.last_version), (0, 2));
     assert_eq!((result.first_position, result.last_position), (1, 3));
 
@@ -197,11 +229,7 @@ async fn appended_events_read_back_exactly(ctx: &Ctx) {
 }
 
 async fn a_moved_stream_is_a_conflict_naming_both_versions(ctx: &Ctx) {
-    let s = stream("campaign-1");
-    ctx.store
-        .append(&s, ExpectedVersion::NoStream, events(0..2))
-        .await
-        .unwrap();
+    let s = ctx.new_stream("campaign-1", 2).await;
 
     let err = ctx
         .store
@@ -249,36 +277,23 @@ async fn a_moved_stream_is_a_conflict_naming_both_versions(ctx: &Ctx) {
     assert!(matches!(err, StoreError::Conflict { actual: None, .. }));
 
     assert_eq!(ctx.store.read_stream(&s, 0, 100).await.unwrap().len(), 2);
-    ctx.store
-        .append(&s, ExpectedVersion::Exact(1), events(2..3))
-        .await
-        .unwrap();
-    ctx.store
-        .append(&s, ExpectedVersion::Any, events(3..4))
-        .await
-        .unwrap();
+    ctx.append_ok(&s, ExpectedVersion::Exact(1), events(2..3))
+        .await;
+    ctx.append_ok(&s, ExpectedVersion::Any, events(3..4)).await;
     assert_eq!(ctx.store.read_stream(&s, 0, 100).await.unwrap().len(), 4);
 }
 
 async fn reappending_the_same_event_ids_returns_the_original_result_and_writes_nothing(ctx: &Ctx) {
-    let s = stream("recipient-1");
-    ctx.store
-        .append(&s, ExpectedVersion::NoStream, events(0..1))
-        .await
-        .unwrap();
+    let s = ctx.new_stream("recipient-1", 1).await;
     let batch = events(1..3);
     let first = ctx
-        .store
-        .append(&s, ExpectedVersion::Exact(0), batch.clone())
-        .await
-        .unwrap();
+        .append_ok(&s, ExpectedVersion::Exact(0), batch.clone())
+        .await;
     // A retry after a lost response: the stream has moved, yet the answer is
     // the original one and nothing is written twice.
     let again = ctx
-        .store
-        .append(&s, ExpectedVersion::Exact(0), batch.clone())
-        .await
-        .unwrap();
+        .append_ok(&s, ExpectedVersion::Exact(0), batch.clone())
+        .await;
     assert_eq!(first, again);
     let concurrent = futures_like_join(
         ctx.store.append(&s, ExpectedVersion::Any, batch.clone()),
@@ -297,10 +312,8 @@ async fn futures_like_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::O
 
 async fn event_ids_stored_by_another_append_are_refused(ctx: &Ctx) {
     let stored = events(0..2);
-    ctx.store
-        .append(&stream("a-1"), ExpectedVersion::Any, stored.clone())
-        .await
-        .unwrap();
+    ctx.append_ok(&stream("a-1"), ExpectedVersion::Any, stored.clone())
+        .await;
 
     let mixed = vec![stored[1].clone(), event(9)];
     let err = ctx
@@ -325,30 +338,8 @@ async fn event_ids_stored_by_another_append_are_refused(ctx: &Ctx) {
 
 async fn a_failed_multi_event_append_leaves_nothing_behind(ctx: &Ctx) {
     // Make the database itself refuse the third event of a batch.
-    match ctx.backend() {
-        Backend::Sqlite => {
-            ctx.execute(
-                "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.event_type = 'Poison'
-                 BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
-            )
-            .await
-        }
-        Backend::Postgres => {
-            ctx.execute(
-                "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
-                 BEGIN IF NEW.event_type = 'Poison' THEN RAISE EXCEPTION 'poisoned'; END IF;
-                 RETURN NEW; END; $$",
-            )
-            .await;
-            ctx.execute("CREATE TRIGGER poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION poison()")
-                .await
-        }
-    }
-    let s = stream("list-1");
-    ctx.store
-        .append(&s, ExpectedVersion::NoStream, events(0..1))
-        .await
-        .unwrap();
+    ctx.poison_events().await;
+    let s = ctx.new_stream("list-1", 1).await;
     let mut batch = events(1..3);
     batch.push(NewEvent::new("Poison", json!({}), meta()));
     batch.push(event(4));
@@ -363,34 +354,14 @@ async fn a_failed_multi_event_append_leaves_nothing_behind(ctx: &Ctx) {
     assert_eq!(ctx.store.head_position().await.unwrap(), 1);
     // The stream is untouched: the same expectation still holds.
     let next = ctx
-        .store
-        .append(&s, ExpectedVersion::Exact(0), events(1..2))
-        .await
-        .unwrap();
+        .append_ok(&s, ExpectedVersion::Exact(0), events(1..2))
+        .await;
     assert_eq!((next.first_position, next.first_version), (2, 1));
     assert!(ctx.store.verify_stream(&s).await.unwrap().is_intact());
 }
 
 async fn a_failing_append_does_not_sink_the_appends_committed_with_it(ctx: &Ctx) {
-    match ctx.backend() {
-        Backend::Sqlite => {
-            ctx.execute(
-                "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.event_type = 'Poison'
-                 BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
-            )
-            .await
-        }
-        Backend::Postgres => {
-            ctx.execute(
-                "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
-                 BEGIN IF NEW.event_type = 'Poison' THEN RAISE EXCEPTION 'poisoned'; END IF;
-                 RETURN NEW; END; $$",
-            )
-            .await;
-            ctx.execute("CREATE TRIGGER poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION poison()")
-                .await
-        }
-    }
+    ctx.poison_events().await;
     // Many concurrent appends share write transactions; the poisoned ones
     // must fail alone.
     let mut tasks = Vec::new();
@@ -442,14 +413,10 @@ async fn malformed_appends_are_refused(ctx: &Ctx) {
 
 async fn read_stream_pages_by_version(ctx: &Ctx) {
     let s = stream("paged-1");
-    ctx.store
-        .append(&stream("other-1"), ExpectedVersion::Any, events(0..5))
-        .await
-        .unwrap();
-    ctx.store
-        .append(&s, ExpectedVersion::NoStream, events(0..25))
-        .await
-        .unwrap();
+    ctx.append_ok(&stream("other-1"), ExpectedVersion::Any, events(0..5))
+        .await;
+    ctx.append_ok(&s, ExpectedVersion::NoStream, events(0..25))
+        .await;
     let mut from = 0;
     let mut seen = Vec::new();
     loop {
@@ -476,10 +443,8 @@ async fn read_stream_pages_by_version(ctx: &Ctx) {
 async fn a_big_page_reads_back_exactly(ctx: &Ctx) {
     let s = stream("counter-big");
     let sent = events(0..1_200);
-    ctx.store
-        .append(&s, ExpectedVersion::NoStream, sent.clone())
-        .await
-        .unwrap();
+    ctx.append_ok(&s, ExpectedVersion::NoStream, sent.clone())
+        .await;
     let reads = [
         ctx.store.read_all(1, 2_000).await.unwrap(),
         ctx.store
@@ -503,14 +468,12 @@ async fn a_big_page_reads_back_exactly(ctx: &Ctx) {
 /// Metadata is decoded straight into its type: a stored row it does not fit
 /// is reported as corrupt, with its position, by small and big pages alike.
 async fn corrupt_metadata_is_reported_with_its_position(ctx: &Ctx) {
-    ctx.store
-        .append(
-            &stream("counter-m"),
-            ExpectedVersion::NoStream,
-            events(0..600),
-        )
-        .await
-        .unwrap();
+    ctx.append_ok(
+        &stream("counter-m"),
+        ExpectedVersion::NoStream,
+        events(0..600),
+    )
+    .await;
     drop_append_only_guards(ctx).await;
     ctx.execute(r#"UPDATE events SET metadata = '{"actor": 7}' WHERE position = 3"#)
         .await;
@@ -529,14 +492,12 @@ async fn corrupt_metadata_is_reported_with_its_position(ctx: &Ctx) {
 
 async fn read_all_pages_by_position(ctx: &Ctx) {
     for i in 0..7 {
-        ctx.store
-            .append(
-                &stream(&format!("s-{}", i % 3)),
-                ExpectedVersion::Any,
-                events(0..3),
-            )
-            .await
-            .unwrap();
+        ctx.append_ok(
+            &stream(&format!("s-{}", i % 3)),
+            ExpectedVersion::Any,
+            events(0..3),
+        )
+        .await;
     }
     let mut from = 1;
     let mut positions = Vec::new();
@@ -748,10 +709,8 @@ async fn subscribers_wake_when_events_are_appended(ctx: &Ctx) {
         );
     tokio::time::sleep(Duration::from_millis(50)).await;
     let appended = ctx
-        .store
-        .append(&stream("wake-1"), ExpectedVersion::Any, events(0..2))
-        .await
-        .unwrap();
+        .append_ok(&stream("wake-1"), ExpectedVersion::Any, events(0..2))
+        .await;
     assert_eq!(waiter.await.unwrap(), appended.last_position);
     head.changed().await.unwrap();
     assert_eq!(*head.borrow(), appended.last_position);
@@ -766,15 +725,9 @@ async fn subscribers_wake_when_events_are_appended(ctx: &Ctx) {
 }
 
 async fn the_hash_chain_links_each_event_to_the_previous_one(ctx: &Ctx) {
-    let s = stream("org-1");
-    ctx.store
-        .append(&s, ExpectedVersion::NoStream, events(0..3))
-        .await
-        .unwrap();
-    ctx.store
-        .append(&s, ExpectedVersion::Exact(2), events(3..5))
-        .await
-        .unwrap();
+    let s = ctx.new_stream("org-1", 3).await;
+    ctx.append_ok(&s, ExpectedVersion::Exact(2), events(3..5))
+        .await;
     let read = ctx.store.read_stream(&s, 0, 100).await.unwrap();
     assert_eq!(read[0].prev_hash, [0; 32]);
     for pair in read.windows(2) {
@@ -802,11 +755,7 @@ async fn drop_append_only_guards(ctx: &Ctx) {
 }
 
 async fn verification_finds_a_tampered_event(ctx: &Ctx) {
-    let s = stream("recipient-7");
-    ctx.store
-        .append(&s, ExpectedVersion::NoStream, events(0..4))
-        .await
-        .unwrap();
+    let s = ctx.new_stream("recipient-7", 4).await;
     drop_append_only_guards(ctx).await;
     ctx.execute(
         r#"UPDATE events SET data = '{"n": 999}' WHERE stream_id = 'recipient-7' AND version = 2"#,
@@ -819,11 +768,7 @@ async fn verification_finds_a_tampered_event(ctx: &Ctx) {
     assert_eq!(report.events_checked, 2);
 
     // Re-hashing the edited row does not help: the next link breaks.
-    let s2 = stream("recipient-8");
-    ctx.store
-        .append(&s2, ExpectedVersion::NoStream, events(0..3))
-        .await
-        .unwrap();
+    let s2 = ctx.new_stream("recipient-8", 3).await;
     ctx.execute(
         "UPDATE events SET hash = prev_hash WHERE stream_id = 'recipient-8' AND version = 1",
     )
@@ -833,11 +778,7 @@ async fn verification_finds_a_tampered_event(ctx: &Ctx) {
 }
 
 async fn verification_finds_a_deleted_event(ctx: &Ctx) {
-    let s = stream("recipient-9");
-    ctx.store
-        .append(&s, ExpectedVersion::NoStream, events(0..4))
-        .await
-        .unwrap();
+    let s = ctx.new_stream("recipient-9", 4).await;
     drop_append_only_guards(ctx).await;
     ctx.execute("DELETE FROM events WHERE stream_id = 'recipient-9' AND version = 1")
         .await;
@@ -853,10 +794,8 @@ async fn verification_finds_a_deleted_event(ctx: &Ctx) {
 }
 
 async fn the_log_refuses_updates_and_deletes(ctx: &Ctx) {
-    ctx.store
-        .append(&stream("org-2"), ExpectedVersion::Any, events(0..1))
-        .await
-        .unwrap();
+    ctx.append_ok(&stream("org-2"), ExpectedVersion::Any, events(0..1))
+        .await;
     for sql in [
         "UPDATE events SET event_type = 'Forged'",
         "DELETE FROM events",

@@ -109,6 +109,26 @@ impl ScratchDb {
     }
 
     /// A URL that opens this same database (another "process").
+    /// Runs one statement of the test's own (a table, an index, a deletion)
+    /// with the writer.
+    pub async fn execute(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.database {
+            Database::Sqlite { write, .. } => sqlx::query(sql).execute(write).await.map(|_| ()),
+            Database::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        }
+        .expect("the test's statement");
+    }
+
+    /// The rows of two integers that `sql` selects, read with the readers.
+    pub async fn int_pairs(&self, sql: &'static str) -> Vec<(i64, i64)> {
+        match &self.database {
+            Database::Sqlite { read, .. } => sqlx::query_as(sql).fetch_all(read).await,
+            Database::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await,
+        }
+        .expect("the test's query")
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }

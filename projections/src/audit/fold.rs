@@ -505,7 +505,8 @@ impl<'a> Fold<'a> {
             }
             RecipientEvent::OptOutRecorded { .. }
             | RecipientEvent::OptInRecorded { .. }
-            | RecipientEvent::SurveyAnswerRecorded { .. } => {}
+            | RecipientEvent::SurveyAnswerRecorded { .. }
+            | RecipientEvent::ContactHeld { .. } => {}
         }
     }
 

@@ -5,9 +5,14 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use textbank_domain::message::{BlockedAttempt, ClickRecord, DeliveryStatus, MessageKind};
+use textbank_domain::message::{
+    BlockReason, BlockedAttempt, ClickRecord, DeliveryStatus, MessageKind,
+};
 use textbank_domain::recipient::RecipientEvent;
 use uuid::Uuid;
+
+/// How a hold's reason is kept among the refused attempts' reasons.
+pub(crate) const HELD_PREFIX: &str = "held:";
 
 /// The error code of a failure report that carried none.
 pub(super) const UNKNOWN_CODE: &str = "unknown";
@@ -161,7 +166,9 @@ pub(super) struct Fold {
     pub texters: HashMap<(Uuid, Uuid), Counts>,
     pub hours: HashMap<(Uuid, i64), Counts>,
     pub failures: HashMap<(Uuid, String), i64>,
-    pub blocked: HashMap<(Uuid, &'static str), i64>,
+    /// Refused attempts by reason code, and contacts the queue held back by
+    /// [`HELD_PREFIX`] and reason code (one table serves both).
+    pub blocked: HashMap<(Uuid, String), i64>,
     pub answers: HashMap<(Uuid, String, String), i64>,
     /// Initial messages per (campaign, texter, whole second of display-to-click).
     pub display_seconds: HashMap<(Uuid, Uuid, i64), i64>,
@@ -237,6 +244,11 @@ impl Fold {
         match event {
             RecipientEvent::MessageSendClicked(click) => self.click(org, at, click),
             RecipientEvent::SendBlocked(attempt) => self.blocked_attempt(org, at, attempt),
+            RecipientEvent::ContactHeld {
+                campaign_id,
+                reason,
+                ..
+            } => self.held((*campaign_id).into(), *reason),
             RecipientEvent::MessageDispatchStarted {
                 message_id,
                 attempt,
@@ -365,7 +377,16 @@ impl Fold {
         });
         *self
             .blocked
-            .entry((campaign, attempt.reason.code()))
+            .entry((campaign, attempt.reason.code().to_owned()))
+            .or_default() += 1;
+    }
+
+    /// A contact the queue held back: counted by reason, apart from the
+    /// refused attempts (nobody clicked).
+    fn held(&mut self, campaign: Uuid, reason: BlockReason) {
+        *self
+            .blocked
+            .entry((campaign, format!("{HELD_PREFIX}{}", reason.code())))
             .or_default() += 1;
     }
 

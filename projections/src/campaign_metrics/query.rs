@@ -13,7 +13,7 @@ use textbank_domain::{CampaignId, MemberId, OrgId};
 use textbank_store::{Database, StoreResult, on_reader};
 use uuid::Uuid;
 
-use super::fold::Counts;
+use super::fold::{Counts, HELD_PREFIX};
 
 /// The width of a timeseries bucket (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -96,6 +96,10 @@ pub struct CampaignMetricsView {
     pub failed_by_code: BTreeMap<String, i64>,
     /// Refused send attempts by reason.
     pub blocked_by_reason: BTreeMap<String, i64>,
+    /// Contacts texters' queues held back instead of offering them, by
+    /// reason (`message_too_long`: the message renders over the server's
+    /// cap), once per contact and script version.
+    pub held_by_reason: BTreeMap<String, i64>,
     /// Question id → answer → conversations whose current answer it is.
     pub survey_answers: BTreeMap<String, BTreeMap<String, i64>>,
     pub median_time_to_first_reply_ms: Option<i64>,
@@ -275,10 +279,18 @@ pub async fn campaign_metrics(
             median(replied, &values)
         }
     };
+    let (held_by_reason, blocked_by_reason): (BTreeMap<_, _>, BTreeMap<_, _>) = blocked_by_reason
+        .into_iter()
+        .partition(|(reason, _)| reason.starts_with(HELD_PREFIX));
+    let held_by_reason = held_by_reason
+        .into_iter()
+        .map(|(reason, count)| (reason[HELD_PREFIX.len()..].to_owned(), count))
+        .collect();
     Ok(Some(CampaignMetricsView {
         headline: row.headline(),
         failed_by_code: failed_by_code.into_iter().collect(),
-        blocked_by_reason: blocked_by_reason.into_iter().collect(),
+        blocked_by_reason,
+        held_by_reason,
         survey_answers,
         median_time_to_first_reply_ms,
     }))

@@ -388,10 +388,7 @@ pub(super) async fn store(tx: &mut StoreTx, tables: Tables, fold: Fold) -> Store
         .blocked
         .iter()
         .map(|((campaign, reason), by)| {
-            (
-                vec![Bind::Uuid(*campaign), Bind::Text((*reason).to_owned())],
-                *by,
-            )
+            (vec![Bind::Uuid(*campaign), Bind::Text(reason.clone())], *by)
         })
         .collect();
     store_tally(

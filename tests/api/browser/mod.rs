@@ -20,6 +20,9 @@ use crate::helpers::{On, TestApp, spawn_app_with, test_send_settings, weekday_af
 
 const ENTER: &str = "\u{E007}";
 const PASSWORD: &str = "browser-test-password";
+const MANAGER: &str = "manager@browser.example.org";
+const TEXTER: &str = "texter@browser.example.org";
+const COMPLIANCE: &str = "compliance@browser.example.org";
 
 struct Org {
     org_id: String,
@@ -85,13 +88,9 @@ async fn set_up_org(app: &TestApp) -> Org {
     assert_eq!(carrier.status(), 200);
     let mut texter_id = String::new();
     for (name, email, role) in [
-        ("Mo Manager", "manager@browser.example.org", "manager"),
-        ("Tess Texter", "texter@browser.example.org", "texter"),
-        (
-            "Cy Compliance",
-            "compliance@browser.example.org",
-            "compliance",
-        ),
+        ("Mo Manager", MANAGER, "manager"),
+        ("Tess Texter", TEXTER, "texter"),
+        ("Cy Compliance", COMPLIANCE, "compliance"),
     ] {
         let member = app
             .post_as(
@@ -138,13 +137,7 @@ async fn sign_out(browser: &Browser) {
 }
 
 async fn manager_builds_a_campaign(app: &TestApp, browser: &Browser, org: &Org) -> String {
-    sign_in(
-        app,
-        browser,
-        "manager@browser.example.org",
-        "/app/campaigns",
-    )
-    .await;
+    sign_in(app, browser, MANAGER, "/app/campaigns").await;
 
     // Upload a list through the file input.
     let folder = tempfile::tempdir().expect("temp dir");
@@ -266,7 +259,7 @@ async fn texter_sends_and_answers(
     org: &Org,
     campaign_id: &str,
 ) -> Sent {
-    sign_in(app, browser, "texter@browser.example.org", "/app/send").await;
+    sign_in(app, browser, TEXTER, "/app/send").await;
     let metrics = format!("/v1/campaigns/{campaign_id}/metrics");
     let mut phones = Vec::new();
 
@@ -484,13 +477,7 @@ async fn manager_reads_the_dashboard(
         })
         .await;
     assert_eq!(figures["messaged"], sent.phones.len());
-    sign_in(
-        app,
-        browser,
-        "manager@browser.example.org",
-        "/app/campaigns",
-    )
-    .await;
+    sign_in(app, browser, MANAGER, "/app/campaigns").await;
     browser
         .goto(&app.url(&format!("/app/campaigns/{campaign_id}")))
         .await;
@@ -530,13 +517,7 @@ async fn manager_reads_the_dashboard(
 }
 
 async fn compliance_finds_the_click_trail(app: &TestApp, browser: &Browser, sent: &Sent) {
-    sign_in(
-        app,
-        browser,
-        "compliance@browser.example.org",
-        "/app/compliance",
-    )
-    .await;
+    sign_in(app, browser, COMPLIANCE, "/app/compliance").await;
     browser.fill("#filter-phone", &sent.phones[2]).await;
     browser.click_css("#search").await;
     // The page lists every message when it opens; wait for the search's

@@ -148,12 +148,7 @@ impl Browser {
                 return element;
             }
             if started.elapsed() > WAIT {
-                self.screenshot("timeout").await;
-                panic!(
-                    "{css} never appeared on {}; console: {}",
-                    self.current_url().await,
-                    self.console().await
-                );
+                panic!("{css} never appeared {}", self.gave_up().await);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -169,15 +164,21 @@ impl Browser {
                 return value;
             }
             if started.elapsed() > WAIT {
-                self.screenshot("timeout").await;
-                panic!(
-                    "never true: {what} (last {value}) on {}; console: {}",
-                    self.current_url().await,
-                    self.console().await
-                );
+                panic!("never true: {what} (last {value}) {}", self.gave_up().await);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Gives up waiting: takes a screenshot; where the page is and what its
+    /// console says, for the failure message.
+    async fn gave_up(&self) -> String {
+        self.screenshot("timeout").await;
+        format!(
+            "on {}; console: {}",
+            self.current_url().await,
+            self.console().await
+        )
     }
 
     /// Runs a function body in the page with `args`; its return value.

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use textbank_sms::OutboundMessage;
+use textbank_sms::{Carrier, OutboundMessage, SubmitOutcome};
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -165,4 +165,85 @@ pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
+}
+
+/// The sender of the messages the contract tests submit.
+pub const SENDER: &str = "+12025550100";
+
+/// What `carrier` answers when handed a message from [`SENDER`].
+pub async fn submit(carrier: impl Carrier) -> SubmitOutcome {
+    carrier.submit(&message(SENDER)).await
+}
+
+/// The outcome of a message the carrier refused.
+pub fn rejected(code: &str, message: &str, retryable: bool) -> SubmitOutcome {
+    SubmitOutcome::Rejected {
+        code: code.to_owned(),
+        message: message.to_owned(),
+        retryable,
+    }
+}
+
+/// What a carrier client must do alike whatever its API, as tests in the
+/// module that invokes it (the carrier's own tests cover its request and
+/// error formats):
+/// - `connect`: `|base, http| client`, the client for an API at `base`;
+/// - `created`: the `(status, body)` the API answers a new message with;
+/// - `throttled`: `(status, body, code, message)` of a too-many-requests
+///   answer, and the code and message the client must report;
+/// - `server_error`: the `(status, body)` of a server error.
+#[macro_export]
+macro_rules! carrier_contract {
+    (
+        connect: $connect:expr,
+        created: $created:expr,
+        throttled: $throttled:expr,
+        server_error: $server_error:expr $(,)?
+    ) => {
+        mod contract {
+            use std::time::Duration;
+
+            use textbank_sms::SubmitOutcome;
+
+            use super::*;
+            use $crate::helpers::{MockServer, Reply, client, closed_port_base, rejected, submit};
+
+            #[tokio::test]
+            async fn too_many_requests_is_rejected_as_retryable() {
+                let (status, body, code, message) = $throttled;
+                let server = MockServer::start(Reply::json(status, body)).await;
+                let outcome = submit($connect(&server.base, client())).await;
+                assert_eq!(outcome, rejected(code, message, true));
+            }
+
+            #[tokio::test]
+            async fn server_error_is_unknown_because_the_carrier_may_have_queued_it() {
+                let (status, body) = $server_error;
+                let server = MockServer::start(Reply::json(status, body)).await;
+                let outcome = submit($connect(&server.base, client())).await;
+                assert!(matches!(outcome, SubmitOutcome::Unknown { .. }), "{outcome:?}");
+            }
+
+            #[tokio::test]
+            async fn refused_connection_is_rejected_as_retryable() {
+                let outcome = submit($connect(&closed_port_base().await, client())).await;
+                assert!(
+                    matches!(&outcome, SubmitOutcome::Rejected { code, retryable: true, .. } if code == "connect_failed"),
+                    "{outcome:?}"
+                );
+            }
+
+            #[tokio::test]
+            async fn timeout_after_sending_is_unknown() {
+                let (status, body) = $created;
+                let reply = Reply::json(status, body).after(Duration::from_secs(3));
+                let server = MockServer::start(reply).await;
+                let http = textbank_sms::http_client(Duration::from_millis(300)).unwrap();
+                let outcome = submit($connect(&server.base, http)).await;
+                assert!(matches!(outcome, SubmitOutcome::Unknown { .. }), "{outcome:?}");
+                // The request did reach the server: exactly why this can't be retried.
+                assert_eq!(server.requests().len(), 1);
+            }
+        }
+    };
 }

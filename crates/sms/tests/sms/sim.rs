@@ -48,8 +48,10 @@ fn signed_params(server: &MockServer, request: &Recorded) -> Vec<(String, String
     params
 }
 
-fn names(params: &[(String, String)]) -> Vec<&str> {
-    params.iter().map(|(k, _)| k.as_str()).collect()
+/// The parameters' names in order, space-separated.
+fn names(params: &[(String, String)]) -> String {
+    let names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+    names.join(" ")
 }
 
 fn value<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
@@ -103,16 +105,7 @@ async fn accepted_message_gets_signed_sent_then_delivered_callbacks() {
         let params = signed_params(&server, request);
         assert_eq!(
             names(&params),
-            [
-                "MessageSid",
-                "SmsSid",
-                "AccountSid",
-                "From",
-                "To",
-                "MessageStatus",
-                "SmsStatus",
-                "ApiVersion"
-            ]
+            "MessageSid SmsSid AccountSid From To MessageStatus SmsStatus ApiVersion"
         );
         assert_eq!(value(&params, "SmsSid"), sid);
         assert_eq!(value(&params, "AccountSid"), ACCOUNT);
@@ -162,7 +155,7 @@ async fn failed_messages_end_failed_or_undelivered_with_an_error_code() {
             "undelivered" => {
                 assert_eq!(statuses.len(), 2);
                 assert_eq!(value(&statuses[0], "MessageStatus"), "sent");
-                assert!(!names(&statuses[0]).contains(&"ErrorCode"));
+                assert!(!statuses[0].iter().any(|(name, _)| name == "ErrorCode"));
             }
             other => panic!("unexpected final status {other}"),
         }
@@ -251,16 +244,7 @@ async fn send_inbound_posts_a_signed_twilio_inbound_body() {
     let params = signed_params(&server, &requests[0]);
     assert_eq!(
         names(&params),
-        [
-            "MessageSid",
-            "SmsSid",
-            "AccountSid",
-            "From",
-            "To",
-            "Body",
-            "NumMedia",
-            "ApiVersion"
-        ]
+        "MessageSid SmsSid AccountSid From To Body NumMedia ApiVersion"
     );
     assert_eq!(value(&params, "NumMedia"), "0");
     assert_eq!(

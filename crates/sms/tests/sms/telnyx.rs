@@ -1,11 +1,9 @@
 //! The Telnyx client against a stand-in for api.telnyx.com.
 
-use std::time::Duration;
-
-use serde_json::json;
+use serde_json::{Value, json};
 use textbank_sms::{Carrier, SubmitOutcome, TelnyxCarrier, TelnyxConfig};
 
-use crate::helpers::{MockServer, Recorded, Reply, client, closed_port_base, message};
+use crate::helpers::{MockServer, Recorded, Reply, client, message, rejected, submit};
 
 const KEY: &str = "KEY0123456789ABCDEF_secret";
 const PROFILE: &str = "4001767e-ce0f-4cae-9d5f-0d5e636e7809";
@@ -29,7 +27,7 @@ const CREATED: &str = r#"{"data":{"record_type":"message","direction":"outbound"
   "encoding":"GSM-7","parts":1,"tags":[],"cost":null,"received_at":"2024-01-01T00:00:00.000+00:00",
   "sent_at":null,"completed_at":null,"valid_until":null,"errors":[]}}"#;
 
-fn assert_is_messages_create(request: &Recorded) -> serde_json::Value {
+fn assert_is_messages_create(request: &Recorded) -> Value {
     assert_eq!(request.method, "POST");
     assert_eq!(request.path, "/v2/messages");
     assert_eq!(
@@ -40,13 +38,37 @@ fn assert_is_messages_create(request: &Recorded) -> serde_json::Value {
     serde_json::from_slice(&request.body).unwrap()
 }
 
-#[tokio::test]
-async fn created_message_is_accepted_with_id_and_sender() {
+crate::carrier_contract! {
+    connect: |base: &str, http| carrier(base, None, http),
+    created: (200, CREATED),
+    throttled: (
+        429,
+        r#"{"errors":[{"code":"10011","title":"Too many requests"}]}"#,
+        "10011",
+        "Too many requests",
+    ),
+    server_error: (503, r#"{"errors":[{"code":"10007","title":"Unexpected error"}]}"#),
+}
+
+/// Submits a message from `from` through a client with `profile` to an
+/// API that creates it: the outcome, the message's text, and the JSON body
+/// the client sent.
+async fn submitted(from: &str, profile: Option<&str>) -> (SubmitOutcome, String, Value) {
     let server = MockServer::start(Reply::json(200, CREATED)).await;
-    let message = message("+12025550100");
-    let outcome = carrier(&server.base, Some(PROFILE), client())
+    let message = message(from);
+    let outcome = carrier(&server.base, profile, client())
         .submit(&message)
         .await;
+    (
+        outcome,
+        message.body,
+        assert_is_messages_create(&server.requests()[0]),
+    )
+}
+
+#[tokio::test]
+async fn created_message_is_accepted_with_id_and_sender() {
+    let (outcome, text, body) = submitted("+12025550100", Some(PROFILE)).await;
     assert_eq!(
         outcome,
         SubmitOutcome::Accepted {
@@ -54,53 +76,38 @@ async fn created_message_is_accepted_with_id_and_sender() {
             from: Some("+12025550100".to_owned()),
         }
     );
-    let body = assert_is_messages_create(&server.requests()[0]);
-    assert_eq!(
-        body,
-        json!({
-            "from": "+12025550100",
-            "to": "+15558675309",
-            "text": message.body,
-            "messaging_profile_id": PROFILE,
-            "webhook_url": HOOK,
-        })
-    );
+    let expected = json!({
+        "from": "+12025550100",
+        "to": "+15558675309",
+        "text": text,
+        "messaging_profile_id": PROFILE,
+        "webhook_url": HOOK,
+    });
+    assert_eq!(body, expected);
 }
 
 #[tokio::test]
 async fn empty_sender_with_a_profile_leaves_from_out() {
-    let server = MockServer::start(Reply::json(200, CREATED)).await;
-    let message = message("");
-    carrier(&server.base, Some(PROFILE), client())
-        .submit(&message)
-        .await;
-    let body = assert_is_messages_create(&server.requests()[0]);
-    assert_eq!(
-        body,
-        json!({
-            "to": "+15558675309",
-            "text": message.body,
-            "messaging_profile_id": PROFILE,
-            "webhook_url": HOOK,
-        })
-    );
+    let (_, text, body) = submitted("", Some(PROFILE)).await;
+    let expected = json!({
+        "to": "+15558675309",
+        "text": text,
+        "messaging_profile_id": PROFILE,
+        "webhook_url": HOOK,
+    });
+    assert_eq!(body, expected);
 }
 
 #[tokio::test]
 async fn without_a_profile_the_request_has_no_profile_field() {
-    let server = MockServer::start(Reply::json(200, CREATED)).await;
-    let message = message("+12025550100");
-    carrier(&server.base, None, client()).submit(&message).await;
-    let body = assert_is_messages_create(&server.requests()[0]);
-    assert_eq!(
-        body,
-        json!({
-            "from": "+12025550100",
-            "to": "+15558675309",
-            "text": message.body,
-            "webhook_url": HOOK,
-        })
-    );
+    let (_, text, body) = submitted("+12025550100", None).await;
+    let expected = json!({
+        "from": "+12025550100",
+        "to": "+15558675309",
+        "text": text,
+        "webhook_url": HOOK,
+    });
+    assert_eq!(body, expected);
 }
 
 #[tokio::test]
@@ -110,82 +117,13 @@ async fn refused_message_is_rejected_for_good_with_telnyx_code() {
         r#"{"errors":[{"code":"40310","title":"Invalid 'to' address","detail":"The 'to' address should be in E.164 format.","source":{"pointer":"/to"},"meta":{"url":"https://developers.telnyx.com/docs/overview/errors/40310"}}]}"#,
     ))
     .await;
-    let outcome = carrier(&server.base, None, client())
-        .submit(&message("+12025550100"))
-        .await;
+    let outcome = submit(carrier(&server.base, None, client())).await;
     assert_eq!(
         outcome,
-        SubmitOutcome::Rejected {
-            code: "40310".to_owned(),
-            message: "The 'to' address should be in E.164 format.".to_owned(),
-            retryable: false,
-        }
-    );
-}
-
-#[tokio::test]
-async fn too_many_requests_is_rejected_as_retryable() {
-    let server = MockServer::start(Reply::json(
-        429,
-        r#"{"errors":[{"code":"10011","title":"Too many requests"}]}"#,
-    ))
-    .await;
-    let outcome = carrier(&server.base, None, client())
-        .submit(&message("+12025550100"))
-        .await;
-    assert_eq!(
-        outcome,
-        SubmitOutcome::Rejected {
-            code: "10011".to_owned(),
-            message: "Too many requests".to_owned(),
-            retryable: true,
-        }
-    );
-}
-
-#[tokio::test]
-async fn server_error_is_unknown() {
-    let server = MockServer::start(Reply::json(
-        503,
-        r#"{"errors":[{"code":"10007","title":"Unexpected error"}]}"#,
-    ))
-    .await;
-    let outcome = carrier(&server.base, None, client())
-        .submit(&message("+12025550100"))
-        .await;
-    assert!(
-        matches!(outcome, SubmitOutcome::Unknown { .. }),
-        "{outcome:?}"
-    );
-}
-
-#[tokio::test]
-async fn refused_connection_is_rejected_as_retryable() {
-    let base = closed_port_base().await;
-    let outcome = carrier(&base, None, client())
-        .submit(&message("+12025550100"))
-        .await;
-    assert!(
-        matches!(
-            &outcome,
-            SubmitOutcome::Rejected {
-                retryable: true,
-                ..
-            }
-        ),
-        "{outcome:?}"
-    );
-}
-
-#[tokio::test]
-async fn timeout_after_sending_is_unknown() {
-    let server = MockServer::start(Reply::json(200, CREATED).after(Duration::from_secs(3))).await;
-    let http = textbank_sms::http_client(Duration::from_millis(300)).unwrap();
-    let outcome = carrier(&server.base, None, http)
-        .submit(&message("+12025550100"))
-        .await;
-    assert!(
-        matches!(outcome, SubmitOutcome::Unknown { .. }),
-        "{outcome:?}"
+        rejected(
+            "40310",
+            "The 'to' address should be in E.164 format.",
+            false
+        )
     );
 }

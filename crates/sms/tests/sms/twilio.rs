@@ -1,13 +1,11 @@
 //! The Twilio client against a stand-in for api.twilio.com.
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use textbank_sms::twilio::form_params;
 use textbank_sms::{Carrier, SubmitOutcome, TwilioCarrier, TwilioConfig};
 
-use crate::helpers::{MockServer, Recorded, Reply, client, closed_port_base, message, pairs};
+use crate::helpers::{MockServer, Recorded, Reply, client, message, pairs, rejected, submit};
 
 const SID: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
 const TOKEN: &str = "twilio-token-123";
@@ -48,6 +46,21 @@ fn assert_is_messages_create(request: &Recorded) {
         request.header("content-type"),
         Some("application/x-www-form-urlencoded")
     );
+}
+
+crate::carrier_contract! {
+    connect: |base: &str, http| carrier(base, None, http),
+    created: (201, CREATED),
+    throttled: (
+        429,
+        r#"{"code": 20429, "message": "Too Many Requests", "more_info": "https://www.twilio.com/docs/errors/20429", "status": 429}"#,
+        "20429",
+        "Too Many Requests",
+    ),
+    server_error: (
+        500,
+        r#"{"code": 20500, "message": "Internal Server Error", "status": 500}"#,
+    ),
 }
 
 #[tokio::test]
@@ -124,45 +137,17 @@ async fn invalid_number_is_rejected_for_good_with_twilios_code() {
         r#"{"code": 21211, "message": "Invalid 'To' Phone Number: +1555867530", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}"#,
     ))
     .await;
-    let outcome = carrier(&server.base, None, client())
-        .submit(&message("+12025550100"))
-        .await;
+    let outcome = submit(carrier(&server.base, None, client())).await;
     assert_eq!(
         outcome,
-        SubmitOutcome::Rejected {
-            code: "21211".to_owned(),
-            message: "Invalid 'To' Phone Number: +1555867530".to_owned(),
-            retryable: false,
-        }
-    );
-}
-
-#[tokio::test]
-async fn too_many_requests_is_rejected_as_retryable() {
-    let server = MockServer::start(Reply::json(
-        429,
-        r#"{"code": 20429, "message": "Too Many Requests", "more_info": "https://www.twilio.com/docs/errors/20429", "status": 429}"#,
-    ))
-    .await;
-    let outcome = carrier(&server.base, None, client())
-        .submit(&message("+12025550100"))
-        .await;
-    assert_eq!(
-        outcome,
-        SubmitOutcome::Rejected {
-            code: "20429".to_owned(),
-            message: "Too Many Requests".to_owned(),
-            retryable: true,
-        }
+        rejected("21211", "Invalid 'To' Phone Number: +1555867530", false)
     );
 }
 
 #[tokio::test]
 async fn client_error_without_a_json_body_falls_back_to_the_http_status() {
     let server = MockServer::start(Reply::json(403, "<html>Forbidden</html>")).await;
-    let outcome = carrier(&server.base, None, client())
-        .submit(&message("+12025550100"))
-        .await;
+    let outcome = submit(carrier(&server.base, None, client())).await;
     assert!(
         matches!(&outcome, SubmitOutcome::Rejected { code, retryable: false, .. } if code == "http_403"),
         "{outcome:?}"
@@ -170,56 +155,11 @@ async fn client_error_without_a_json_body_falls_back_to_the_http_status() {
 }
 
 #[tokio::test]
-async fn server_error_is_unknown_because_twilio_may_have_queued_it() {
-    let server = MockServer::start(Reply::json(
-        500,
-        r#"{"code": 20500, "message": "Internal Server Error", "status": 500}"#,
-    ))
-    .await;
-    let outcome = carrier(&server.base, None, client())
-        .submit(&message("+12025550100"))
-        .await;
-    assert!(
-        matches!(outcome, SubmitOutcome::Unknown { .. }),
-        "{outcome:?}"
-    );
-}
-
-#[tokio::test]
 async fn success_with_an_unreadable_body_is_unknown() {
     let server = MockServer::start(Reply::json(201, "{not json")).await;
-    let outcome = carrier(&server.base, None, client())
-        .submit(&message("+12025550100"))
-        .await;
+    let outcome = submit(carrier(&server.base, None, client())).await;
     assert!(
         matches!(outcome, SubmitOutcome::Unknown { .. }),
         "{outcome:?}"
     );
-}
-
-#[tokio::test]
-async fn refused_connection_is_rejected_as_retryable() {
-    let base = closed_port_base().await;
-    let outcome = carrier(&base, None, client())
-        .submit(&message("+12025550100"))
-        .await;
-    assert!(
-        matches!(&outcome, SubmitOutcome::Rejected { code, retryable: true, .. } if code == "connect_failed"),
-        "{outcome:?}"
-    );
-}
-
-#[tokio::test]
-async fn timeout_after_sending_is_unknown() {
-    let server = MockServer::start(Reply::json(201, CREATED).after(Duration::from_secs(3))).await;
-    let http = textbank_sms::http_client(Duration::from_millis(300)).unwrap();
-    let outcome = carrier(&server.base, None, http)
-        .submit(&message("+12025550100"))
-        .await;
-    assert!(
-        matches!(outcome, SubmitOutcome::Unknown { .. }),
-        "{outcome:?}"
-    );
-    // The request did reach the server: exactly why this can't be retried.
-    assert_eq!(server.requests().len(), 1);
 }
