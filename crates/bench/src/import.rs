@@ -16,12 +16,12 @@ use textbank_app::{App, Config, ImportLimits, ListDeclaration, SecretKeySource};
 use textbank_testkit::ScratchDb;
 use tokio::io::AsyncReadExt;
 
-use crate::{BenchResult, ImportArgs};
+use crate::{BenchResult, ImportArgs, memory_mb};
 
 const FIRST: [&str; 10] = [
     "Maria", "James", "Aisha", "Wei", "Carlos", "Emily", "Dmitri", "Nia", "José", "Zoë",
 ];
-const LAST: [&str; 8] = [
+pub(crate) const LAST: [&str; 8] = [
     "Garcia", "Smith", "Okafor", "Chen", "Rivera", "Nguyen", "O'Brien", "Kowalski",
 ];
 const ZIPS: [&str; 8] = [
@@ -167,18 +167,10 @@ async fn measure(scratch: &ScratchDb, path: &Path, args: &ImportArgs, bytes: u64
             "imported": summary.imported,
             "rejected": summary.rejected,
             "events": events,
-            "peak_rss_mb": peak_rss_mb(),
+            "peak_rss_mb": memory_mb("self", "VmHWM"),
         })
     );
     debug_assert_eq!(parsed, args.rows);
     app.close().await;
     Ok(())
-}
-
-/// Peak resident set size of this process (Linux), in MiB.
-fn peak_rss_mb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024)
 }

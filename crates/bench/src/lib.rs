@@ -10,6 +10,7 @@
 mod append;
 mod baseline;
 mod import;
+mod memory;
 mod projections;
 mod send;
 
@@ -47,6 +48,39 @@ pub enum Bench {
     /// Signed Twilio delivery reports posted concurrently to the in-process
     /// server, beside the same plain-INSERT axum endpoint.
     Webhooks(WebhooksArgs),
+    /// The resident memory of a `textbank serve` child process: idle, through
+    /// many list uploads, then through clicks on the simulated carrier;
+    /// the final figure beside the one after the first upload.
+    Memory(MemoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MemoryArgs {
+    /// `sqlite` (scratch file) or a `postgres://…` URL (scratch schema).
+    #[arg(long, env = "TEXTBANK_BENCH_DATABASE_URL", default_value = "sqlite")]
+    pub database_url: String,
+    /// Contact lists uploaded, one after another.
+    #[arg(long, default_value_t = 100)]
+    pub uploads: u64,
+    /// Generated rows in each list; the lists share no phone, and one
+    /// campaign goes to all of them.
+    #[arg(long, default_value_t = 10_000)]
+    pub rows: u64,
+    /// Send clicks after the uploads (at most uploads × rows).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub clicks: u64,
+    /// Clicks between two memory readings.
+    #[arg(long, default_value_t = 100_000)]
+    pub report_every: u64,
+    /// Concurrent texters, each with its own API key and HTTP connection.
+    #[arg(long, default_value_t = 50)]
+    pub texters: u32,
+    /// The server's database pool size (`textbank serve`'s default).
+    #[arg(long, default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// Seed of the list generator.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +175,7 @@ pub async fn run(args: BenchArgs) -> BenchResult {
         Bench::Send(args) => &args.database_url,
         Bench::Webhooks(args) => &args.database_url,
         Bench::Projections(args) => &args.database_url,
+        Bench::Memory(args) => &args.database_url,
     };
     on_scratch(url, async |scratch| match &args.bench {
         Bench::Append(args) => append::run(scratch, args).await,
@@ -148,6 +183,7 @@ pub async fn run(args: BenchArgs) -> BenchResult {
         Bench::Send(args) => send::send(scratch, args).await,
         Bench::Webhooks(args) => send::webhooks(scratch, args).await,
         Bench::Projections(args) => projections::run(scratch, args).await,
+        Bench::Memory(args) => memory::run(scratch, args).await,
     })
     .await
 }
@@ -187,4 +223,16 @@ pub(crate) fn print_figure(
         line.extend(extra);
     }
     println!("{line}");
+}
+
+/// A memory figure (`VmRSS`, `VmHWM`, …) of a process (`self` or a process
+/// id) from /proc, in MiB to a tenth; `None` off Linux.
+pub(crate) fn memory_mb(process: &str, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
+    let line = status.lines().find(|line| {
+        line.strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kib / 102.4).round() / 10.0)
 }

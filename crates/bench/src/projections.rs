@@ -33,7 +33,7 @@ use textbank_store::{EventStore, ExpectedVersion, NewEvent, SqlEventStore, Store
 use textbank_testkit::ScratchDb;
 
 use crate::send::{expect_json, fixture, percentiles_ms, server_database, start};
-use crate::{BenchResult, ProjectionsArgs, print_figure};
+use crate::{BenchResult, ProjectionsArgs, memory_mb, print_figure};
 use textbank_api::Running;
 
 /// Contacts per wave: a wave's clicks, the previous wave's delivery reports
@@ -777,7 +777,7 @@ async fn measure_export(
     owner: &str,
     backend: textbank_store::Backend,
 ) -> BenchResult {
-    let before = rss_mb("VmRSS");
+    let before = memory_mb("self", "VmRSS");
     // Reset the high-water mark, so the peak is the export's own.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let started = Instant::now();
@@ -797,7 +797,7 @@ async fn measure_export(
         let before_rows = rows;
         rows += chunk.iter().filter(|&&byte| byte == b'\n').count() as u64;
         if before_rows / 50_000 != rows / 50_000 {
-            samples.push(json!({"rows": rows, "rss_mb": rss_mb("VmRSS")}));
+            samples.push(json!({"rows": rows, "rss_mb": memory_mb("self", "VmRSS")}));
         }
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -811,17 +811,9 @@ async fn measure_export(
             "seconds": seconds,
             "rows_per_s": (rows as f64 / seconds).round(),
             "rss_before_mb": before,
-            "peak_rss_mb": rss_mb("VmHWM"),
+            "peak_rss_mb": memory_mb("self", "VmHWM"),
             "rss_during": samples,
         })
     );
     Ok(())
-}
-
-/// A memory figure of this process from /proc (Linux), in MiB.
-fn rss_mb(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with(field))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024)
 }

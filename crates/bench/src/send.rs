@@ -14,12 +14,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::baseline::BaselineTable;
+use crate::import::LAST;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use chrono::{DateTime, Timelike, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use reqwest::Method;
 use serde_json::{Value, json};
 use textbank_api::Running;
@@ -27,7 +30,7 @@ use textbank_app::{App, Config, MAX_QUEUE_LIMIT, SecretKeySource, SendSettings, 
 use textbank_domain::recipient::RecipientEvent;
 use textbank_domain::timezone::zip_zone;
 use textbank_domain::{Actor, DomainEvent, EventMetadata, MessageId, OrgId, StreamId};
-use textbank_store::{ConnectOptions, Database, NewEvent};
+use textbank_store::{ConnectOptions, Database, EventStore, NewEvent};
 use textbank_testkit::ScratchDb;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -73,7 +76,7 @@ async fn measure_send(
     let fixture = fixture(server, http, args.texters, args.clicks_per_texter).await?;
     let from = server.app().events().head_position().await?;
     let clicks_started = Utc::now();
-    let (elapsed, runs) = click(server, http, &fixture, args.clicks_per_texter).await?;
+    let (elapsed, runs) = click(&server.url(""), http, &fixture, args.clicks_per_texter).await?;
     let clicks_ended = Utc::now();
 
     let mut clicks = Tally::default();
@@ -87,7 +90,7 @@ async fn measure_send(
         bodies.push(run.bodies);
     }
     let accepted = clicks.statuses.get(&202).copied().unwrap_or(0);
-    let dispatched = await_dispatch(server.app(), from, accepted).await?;
+    let dispatched = await_dispatch(server.app().events(), from, accepted).await?;
 
     // The dispatcher is done (or out of time) before the baseline runs, so
     // the two runs do not share the machine.
@@ -184,7 +187,7 @@ async fn measure_webhooks(
     let per_texter = messages.div_ceil(texters);
     let fixture = fixture(server, http, texters as u32, per_texter as u32).await?;
     let from = server.app().events().head_position().await?;
-    let (_, runs) = click(server, http, &fixture, per_texter as u32).await?;
+    let (_, runs) = click(&server.url(""), http, &fixture, per_texter as u32).await?;
     let mut clicks = Tally::default();
     for run in runs {
         clicks.merge(run.clicks);
@@ -192,7 +195,8 @@ async fn measure_webhooks(
     if let Some(error) = clicks.first_error {
         return Err(format!("clicking the messages to report on failed: {error}").into());
     }
-    let dispatched = await_dispatch(server.app(), from, clicks.latencies.len() as u64).await?;
+    let dispatched =
+        await_dispatch(server.app().events(), from, clicks.latencies.len() as u64).await?;
     if dispatched.submitted.len() < messages {
         return Err(format!(
             "only {} of {messages} messages reached the simulator in {DISPATCH_WAIT:?}",
@@ -349,14 +353,21 @@ pub(crate) fn text<'v>(value: &'v Value, field: &str) -> BenchResult<&'v str> {
         .ok_or_else(|| format!("no {field:?} in {value}").into())
 }
 
-/// The API as an org's owner: JSON in, JSON out, the status checked.
+/// The API as an org's owner, over HTTP at `base` (`http://host:port`):
+/// JSON in, JSON out, the status checked.
 struct AsOwner<'a> {
-    server: &'a Running,
+    base: &'a str,
     http: &'a reqwest::Client,
     key: &'a str,
 }
 
 impl AsOwner<'_> {
+    /// A request to `path` with the owner's key, to add a body to.
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let url = format!("{}{path}", self.base);
+        self.http.request(method, url).bearer_auth(self.key)
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -364,9 +375,8 @@ impl AsOwner<'_> {
         body: &Value,
         expected: u16,
     ) -> BenchResult<Value> {
-        let request = self.http.request(method.clone(), self.server.url(path));
         let what = format!("{method} {path}");
-        expect_json(request.bearer_auth(self.key).json(body), expected, &what).await
+        expect_json(self.request(method, path).json(body), expected, &what).await
     }
 }
 
@@ -375,6 +385,7 @@ pub(crate) struct Fixture {
     pub(crate) org: OrgId,
     pub(crate) owner_key: String,
     pub(crate) campaign_id: String,
+    /// The campaign's first list.
     pub(crate) list_id: String,
     pub(crate) texter_ids: Vec<String>,
     pub(crate) texter_keys: Vec<String>,
@@ -390,98 +401,169 @@ pub(crate) async fn fixture(
     per_texter: u32,
 ) -> BenchResult<Fixture> {
     let contacts = u64::from(texters) * u64::from(per_texter);
-    if !(1..=MAX_CONTACTS).contains(&contacts) {
-        return Err(format!(
-            "texters × messages per texter must be 1 to {MAX_CONTACTS}, got {contacts}"
-        )
-        .into());
-    }
     let created = server.app().create_org("Benchmark").await?;
-    let owner = AsOwner {
-        server,
-        http,
-        key: &created.owner_key,
-    };
-    let carrier = json!({"carrier": "sim"});
-    owner
-        .call(Method::PUT, "/v1/carrier", &carrier, 200)
-        .await?;
+    let base = server.url("");
+    let team = Team::enlist(&base, http, created.org_id, created.owner_key, texters).await?;
+    let list_id = team.upload_contacts(0, contacts, 0).await?;
+    team.launch(vec![list_id], per_texter).await
+}
 
-    let mut texter_ids = Vec::new();
-    let mut texter_keys = Vec::new();
-    for texter in 0..texters {
-        let member = json!({
-            "name": format!("Texter {texter}"),
-            "email": format!("texter{texter}@bench.example.org"),
-            "role": "texter",
-        });
-        let member = owner
-            .call(Method::POST, "/v1/members", &member, 201)
+/// An org on the simulated carrier with its texters, before any list, and
+/// the server at `base` it is set up on.
+pub(crate) struct Team {
+    base: String,
+    http: reqwest::Client,
+    org: OrgId,
+    owner_key: String,
+    texter_ids: Vec<String>,
+    texter_keys: Vec<String>,
+}
+
+impl Team {
+    /// Sets the org `owner_key` owns on the simulated carrier and adds
+    /// `texters` texters with keys of their own, over HTTP at `base`.
+    pub(crate) async fn enlist(
+        base: &str,
+        http: &reqwest::Client,
+        org: OrgId,
+        owner_key: String,
+        texters: u32,
+    ) -> BenchResult<Self> {
+        let owner = AsOwner {
+            base,
+            http,
+            key: &owner_key,
+        };
+        let carrier = json!({"carrier": "sim"});
+        owner
+            .call(Method::PUT, "/v1/carrier", &carrier, 200)
             .await?;
-        let member_id = text(&member, "member_id")?.to_owned();
-        let key = json!({"role": "texter", "member_id": member_id, "label": "bench"});
-        let key = owner.call(Method::POST, "/v1/api-keys", &key, 201).await?;
-        texter_keys.push(text(&key, "key")?.to_owned());
-        texter_ids.push(member_id);
+
+        let mut texter_ids = Vec::new();
+        let mut texter_keys = Vec::new();
+        for texter in 0..texters {
+            let member = json!({
+                "name": format!("Texter {texter}"),
+                "email": format!("texter{texter}@bench.example.org"),
+                "role": "texter",
+            });
+            let member = owner
+                .call(Method::POST, "/v1/members", &member, 201)
+                .await?;
+            let member_id = text(&member, "member_id")?.to_owned();
+            let key = json!({"role": "texter", "member_id": member_id, "label": "bench"});
+            let key = owner.call(Method::POST, "/v1/api-keys", &key, 201).await?;
+            texter_keys.push(text(&key, "key")?.to_owned());
+            texter_ids.push(member_id);
+        }
+        Ok(Self {
+            base: base.to_owned(),
+            http: http.clone(),
+            org,
+            owner_key,
+            texter_ids,
+            texter_keys,
+        })
     }
 
-    let zip = contact_zip(Utc::now())?;
-    let mut csv = String::with_capacity(contacts as usize * 40);
-    csv.push_str("first_name,last_name,cell,zip\r\n");
-    for n in 0..contacts {
-        write!(
-            csv,
-            "Voter{n},Lee,555-{}-{:04},{zip}\r\n",
-            200 + n / 10_000,
-            n % 10_000
-        )?;
-    }
-    let list = expect_json(
-        http.post(server.url("/v1/lists?name=Benchmark&source=generated&consent_basis=benchmark"))
-            .bearer_auth(owner.key)
-            .header("content-type", "text/csv")
-            .body(csv),
-        201,
-        "POST /v1/lists",
-    )
-    .await?;
-    if list["imported"].as_u64() != Some(contacts) {
-        return Err(format!("the list did not import all {contacts} contacts: {list}").into());
-    }
-
-    let campaign = json!({
-        "name": "Benchmark GOTV",
-        "initial_message": "Hi {first_name}, it's {texter_name} with Rivera for Council. \
-            Early voting starts Saturday. Can we count on you? Reply STOP to opt out",
-        "list_ids": [text(&list, "list_id")?],
-        // The widest window the API takes; see `contact_zip` for why the
-        // contacts are inside it whenever the benchmark runs.
-        "texting_hours": {"start": "00:00", "end": "23:59"},
-    });
-    let campaign = owner
-        .call(Method::POST, "/v1/campaigns", &campaign, 201)
-        .await?;
-    let campaign_id = text(&campaign, "campaign_id")?.to_owned();
-    let launch = format!("/v1/campaigns/{campaign_id}/launch");
-    owner.call(Method::POST, &launch, &json!({}), 200).await?;
-    let assignments = format!("/v1/campaigns/{campaign_id}/assignments");
-    for texter_id in &texter_ids {
-        let share = json!({"texter_id": texter_id, "count": per_texter});
-        let assigned = owner.call(Method::POST, &assignments, &share, 200).await?;
-        if assigned["assigned"].as_u64() != Some(u64::from(per_texter)) {
-            return Err(
-                format!("a texter got fewer than {per_texter} contacts: {assigned}").into(),
-            );
+    /// The API as this team's owner.
+    fn owner(&self) -> AsOwner<'_> {
+        AsOwner {
+            base: &self.base,
+            http: &self.http,
+            key: &self.owner_key,
         }
     }
-    Ok(Fixture {
-        org: created.org_id,
-        list_id: text(&list, "list_id")?.to_owned(),
-        owner_key: created.owner_key.clone(),
-        campaign_id,
-        texter_ids,
-        texter_keys,
-    })
+
+    /// Uploads a list of `count` contacts, the `first`th onwards (numbered
+    /// 555-200-0000 on, so lists of distinct ranges share no phone), with
+    /// last names and precincts drawn from a generator seeded with `seed`;
+    /// its id.
+    pub(crate) async fn upload_contacts(
+        &self,
+        first: u64,
+        count: u64,
+        seed: u64,
+    ) -> BenchResult<String> {
+        let end = first + count;
+        if count == 0 || end > MAX_CONTACTS {
+            return Err(format!(
+                "a list takes 1 to {MAX_CONTACTS} contacts in all, got {first}..{end}"
+            )
+            .into());
+        }
+        let zip = contact_zip(Utc::now())?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut csv = String::with_capacity(count as usize * 50);
+        csv.push_str("first_name,last_name,cell,zip,precinct\r\n");
+        for n in first..end {
+            write!(
+                csv,
+                "Voter{n},{},555-{}-{:04},{zip},{}\r\n",
+                LAST[rng.random_range(0..LAST.len())],
+                200 + n / 10_000,
+                n % 10_000,
+                rng.random_range(1..=40),
+            )?;
+        }
+        let path = "/v1/lists?name=Benchmark&source=generated&consent_basis=benchmark";
+        let list = expect_json(
+            self.owner()
+                .request(Method::POST, path)
+                .header("content-type", "text/csv")
+                .body(csv),
+            201,
+            "POST /v1/lists",
+        )
+        .await?;
+        if list["imported"].as_u64() != Some(count) {
+            return Err(format!("the list did not import all {count} contacts: {list}").into());
+        }
+        Ok(text(&list, "list_id")?.to_owned())
+    }
+
+    /// A launched campaign over `list_ids`, each texter assigned
+    /// `per_texter` of its contacts.
+    pub(crate) async fn launch(
+        self,
+        list_ids: Vec<String>,
+        per_texter: u32,
+    ) -> BenchResult<Fixture> {
+        let owner = self.owner();
+        let campaign = json!({
+            "name": "Benchmark GOTV",
+            "initial_message": "Hi {first_name}, it's {texter_name} with Rivera for Council. \
+                Early voting starts Saturday. Can we count on you? Reply STOP to opt out",
+            "list_ids": list_ids,
+            // The widest window the API takes; see `contact_zip` for why the
+            // contacts are inside it whenever the benchmark runs.
+            "texting_hours": {"start": "00:00", "end": "23:59"},
+        });
+        let campaign = owner
+            .call(Method::POST, "/v1/campaigns", &campaign, 201)
+            .await?;
+        let campaign_id = text(&campaign, "campaign_id")?.to_owned();
+        let launch = format!("/v1/campaigns/{campaign_id}/launch");
+        owner.call(Method::POST, &launch, &json!({}), 200).await?;
+        let assignments = format!("/v1/campaigns/{campaign_id}/assignments");
+        for texter_id in &self.texter_ids {
+            let share = json!({"texter_id": texter_id, "count": per_texter});
+            let assigned = owner.call(Method::POST, &assignments, &share, 200).await?;
+            if assigned["assigned"].as_u64() != Some(u64::from(per_texter)) {
+                return Err(
+                    format!("a texter got fewer than {per_texter} contacts: {assigned}").into(),
+                );
+            }
+        }
+        Ok(Fixture {
+            org: self.org,
+            owner_key: self.owner_key,
+            campaign_id,
+            list_id: list_ids.into_iter().next().unwrap_or_default(),
+            texter_ids: self.texter_ids,
+            texter_keys: self.texter_keys,
+        })
+    }
 }
 
 /// The contacts' ZIP: of `ZIPS`, the one whose local time is nearest noon.
@@ -503,8 +585,8 @@ fn contact_zip(now: DateTime<Utc>) -> BenchResult<&'static str> {
 
 /// What one texter did.
 #[derive(Default)]
-struct TexterRun {
-    clicks: Tally,
+pub(crate) struct TexterRun {
+    pub(crate) clicks: Tally,
     /// How long each queue fetch took.
     queue: Vec<Duration>,
     /// Queue fetches answered 503 `projection_lagging` (then retried).
@@ -516,17 +598,17 @@ struct TexterRun {
 /// Every texter at once, each fetching its queue and clicking Send on each
 /// message until it has sent `per_texter`; the wall time and each texter's
 /// run.
-async fn click(
-    server: &Running,
+pub(crate) async fn click(
+    base: &str,
     http: &reqwest::Client,
     fixture: &Fixture,
     per_texter: u32,
 ) -> BenchResult<(Duration, Vec<TexterRun>)> {
-    let queue_url = server.url(&format!(
-        "/v1/texter/queue?campaign_id={}&limit={MAX_QUEUE_LIMIT}",
+    let queue_url = format!(
+        "{base}/v1/texter/queue?campaign_id={}&limit={MAX_QUEUE_LIMIT}",
         fixture.campaign_id
-    ));
-    let send_url = server.url("/v1/messages");
+    );
+    let send_url = format!("{base}/v1/messages");
     let started = Instant::now();
     let tasks: Vec<JoinHandle<BenchResult<TexterRun>>> = fixture
         .texter_keys
@@ -613,7 +695,7 @@ async fn fetch_queue(
 }
 
 /// One message the simulator accepted.
-struct Submitted {
+pub(crate) struct Submitted {
     message_id: MessageId,
     sid: String,
     from: Option<String>,
@@ -621,24 +703,28 @@ struct Submitted {
 
 /// What the dispatcher did with the clicked messages, as the log tells it.
 #[derive(Default)]
-struct Dispatched {
+pub(crate) struct Dispatched {
     /// Each clicked message's voter.
     phones: HashMap<MessageId, String>,
-    submitted: Vec<Submitted>,
+    pub(crate) submitted: Vec<Submitted>,
     /// Messages that ended otherwise: refused, cancelled, outcome unknown.
-    not_submitted: u64,
+    pub(crate) not_submitted: u64,
     last_submitted_at: Option<DateTime<Utc>>,
 }
 
 /// Follows the log after `after` until `clicked` messages have an outcome,
 /// or `DISPATCH_WAIT` has passed.
-async fn await_dispatch(app: &App, after: u64, clicked: u64) -> BenchResult<Dispatched> {
+pub(crate) async fn await_dispatch(
+    events: &dyn EventStore,
+    after: u64,
+    clicked: u64,
+) -> BenchResult<Dispatched> {
     let deadline = Instant::now() + DISPATCH_WAIT;
     let mut next = after + 1;
     let mut seen = Dispatched::default();
     while (seen.submitted.len() as u64 + seen.not_submitted) < clicked && Instant::now() < deadline
     {
-        let events = app.events().read_all(next, 1_000).await?;
+        let events = events.read_all(next, 1_000).await?;
         let Some(last) = events.last() else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
@@ -706,11 +792,11 @@ async fn recorded_reports(app: &App, after: u64) -> BenchResult<u64> {
 
 /// Each request's latency and answer.
 #[derive(Default)]
-struct Tally {
-    latencies: Vec<Duration>,
-    statuses: BTreeMap<u16, u64>,
+pub(crate) struct Tally {
+    pub(crate) latencies: Vec<Duration>,
+    pub(crate) statuses: BTreeMap<u16, u64>,
     /// The first answer that was not the expected status, to say why.
-    first_error: Option<String>,
+    pub(crate) first_error: Option<String>,
 }
 
 impl Tally {
@@ -722,7 +808,7 @@ impl Tally {
         }
     }
 
-    fn merge(&mut self, other: Tally) {
+    pub(crate) fn merge(&mut self, other: Tally) {
         self.latencies.extend(other.latencies);
         for (status, count) in other.statuses {
             *self.statuses.entry(status).or_default() += count;
