@@ -15,8 +15,8 @@ use textbank_domain::{Actor, CampaignId, DomainEvent, EventMetadata, MemberId, M
 use textbank_store::{ExpectedVersion, NewEvent};
 
 use crate::helpers::{
-    TestApp, assert_csv, expect_error, expect_forbidden, expect_invalid_request, expect_not_found,
-    sent, success_json as json, weekday_afternoon,
+    TestApp, csv_download, expect_error, expect_forbidden, expect_invalid_request,
+    expect_not_found, sent, success_json as json, weekday_afternoon,
 };
 
 crate::on_both_backends!(spawn = spawn_send_app;
@@ -612,17 +612,8 @@ async fn the_csv_export_has_the_same_rows_as_the_search(app: TestApp) -> TestApp
             &format!("/v1/audit/export.csv?campaign_id={}", fx.campaign_id),
         )
         .await;
-    assert_csv(&response);
-    let text = response.text().await.unwrap();
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let (header, records) = csv_download(response).await;
     assert_eq!(header.join(","), textbank_app::audit::EXPORT_COLUMNS);
-    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(records.len(), rows.len());
     let cell = |record: &csv::StringRecord, name: &str| {
         let index = header.iter().position(|h| h == name).unwrap();

@@ -594,6 +594,20 @@ pub fn assert_csv(response: &Response) {
     );
 }
 
+/// A 200 CSV download read whole: its header and its records.
+pub async fn csv_download(response: Response) -> (Vec<String>, Vec<csv::StringRecord>) {
+    assert_csv(&response);
+    let text = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    (header, reader.records().map(Result::unwrap).collect())
+}
+
 /// An org ready to text: a simulated carrier, a launched campaign over
 /// `contacts` contacts (+1555201xxxx), all assigned to one texter.
 pub struct SendFixture {

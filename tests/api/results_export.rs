@@ -3,7 +3,9 @@
 //! back; another organization's campaign is 404 and a texter may not read
 //! it.
 
-use crate::helpers::{TestApp, click_tokens, expect_forbidden, expect_not_found, json};
+use crate::helpers::{
+    TestApp, click_tokens, csv_download, expect_forbidden, expect_not_found, json,
+};
 
 crate::on_both_backends!(mod sending, spawn = spawn_send_app;
     the_results_export_has_a_row_per_contact_with_what_became_of_it,
@@ -34,22 +36,7 @@ async fn the_results_export_has_a_row_per_contact_with_what_became_of_it(app: Te
     assert!(stop.status().is_success());
 
     let path = format!("/v1/campaigns/{}/export.csv", fixture.campaign_id);
-    let response = app.get_as(&fixture.owner, &path).await;
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/csv")
-    );
-    let text = response.text().await.unwrap();
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let (header, rows) = csv_download(app.get_as(&fixture.owner, &path).await).await;
     assert_eq!(
         header,
         [
@@ -71,7 +58,6 @@ async fn the_results_export_has_a_row_per_contact_with_what_became_of_it(app: Te
             "support",
         ]
     );
-    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     let column = |row: usize, name: &str| {
         let at = header.iter().position(|column| column == name).unwrap();
         rows[row][at].to_owned()
