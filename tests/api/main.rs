@@ -14,6 +14,7 @@ mod helpers;
 mod inbox;
 mod lists;
 mod members;
+mod openapi;
 mod ops;
 mod opt_out_lists;
 mod opt_outs;

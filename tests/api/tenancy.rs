@@ -240,6 +240,7 @@ const PERMISSIONS: &[Rule] = &[
     rule("GET", "/health", Access::Public),
     rule("GET", "/ready", Access::Public),
     rule("GET", "/metrics", Access::Public),
+    rule("GET", "/openapi.json", Access::Public),
 ];
 
 const PASSWORD: &str = "correct horse battery";
