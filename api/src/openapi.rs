@@ -198,91 +198,63 @@ pub async fn openapi_json() -> Response {
         .into_response()
 }
 
-/// What an operation is, for the errors it shares with others of its kind.
-struct Kind {
-    authenticated: bool,
-    path_parameters: bool,
-    query_parameters: bool,
-    json_body: bool,
+/// What makes an operation give one of the shared error answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trait {
+    /// Every operation.
+    Any,
+    /// Needs an API key or a session (has no `security` of its own).
+    Authenticated,
+    /// Authenticated and changes something.
+    Write,
+    /// Has path parameters: ids parsed by the handler.
+    Path,
+    /// Has query parameters.
+    Query,
+    /// Takes `min_position`, so waits for a read model.
+    MinPosition,
+    /// Takes a JSON body.
+    JsonBody,
 }
 
-impl Kind {
-    fn of(operation: &Operation) -> Self {
-        let parameters = operation.parameters.as_deref().unwrap_or_default();
-        let has = |place: ParameterIn| {
-            parameters
-                .iter()
-                .any(|parameter| parameter.parameter_in == place)
-        };
-        Self {
-            // No `security` of its own: the document's (a key or session).
-            authenticated: operation.security.is_none(),
-            path_parameters: has(ParameterIn::Path),
-            query_parameters: has(ParameterIn::Query),
-            json_body: operation
-                .request_body
-                .as_ref()
-                .is_some_and(|body| body.content.contains_key("application/json")),
-        }
-    }
+/// (trait, status, code, description) of the answers an operation gives
+/// for what it is, whatever it does.
+#[rustfmt::skip]
+const SHARED_ERRORS: &[(Trait, u16, &str, &str)] = &[
+    (Trait::Any, 500, "internal", "a failure of ours; logged, not explained"),
+    (Trait::Any, 503, "storage_unavailable", "the database is unavailable; ask again after `retry_after_secs`"),
+    (Trait::Authenticated, 401, "unauthenticated", "no valid API key or session"),
+    (Trait::Authenticated, 403, "forbidden", "the caller's role may not do this"),
+    (Trait::Write, 403, "csrf_failed", "a session request without its X-CSRF-Token"),
+    (Trait::Write, 409, "conflict", "a concurrent change moved what this writes; try again"),
+    (Trait::Path, 400, "invalid_path", "a path segment is not UTF-8 once decoded"),
+    (Trait::Path, 404, "not_found", "what the path names does not exist in the caller's organization"),
+    (Trait::Query, 422, "invalid_request", "a query parameter is unknown or malformed"),
+    (Trait::MinPosition, 503, "projection_lagging", "the read model has not reached `min_position` yet; try again"),
+    (Trait::JsonBody, 400, "invalid_json", "the body is not JSON"),
+    (Trait::JsonBody, 413, "payload_too_large", "the body is larger than the server reads"),
+    (Trait::JsonBody, 415, "unsupported_media_type", "the body is not `Content-Type: application/json`"),
+    (Trait::JsonBody, 422, "invalid_request", "the body has the wrong shape, an unknown field or a bad value"),
+];
 
-    /// (status, code, description) of the answers this kind of operation
-    /// can give whatever it does.
-    fn shared_errors(&self) -> Vec<(u16, &'static str, &'static str)> {
-        let mut errors = vec![
-            (500, "internal", "A failure of ours; logged, not explained"),
-            (
-                503,
-                "storage_unavailable",
-                "The database is unavailable; ask again after `retry_after_secs`",
-            ),
-        ];
-        if self.authenticated {
-            errors.extend([
-                (401, "unauthenticated", "No valid API key or session"),
-                (403, "forbidden", "The caller's role may not do this"),
-                (
-                    403,
-                    "csrf_failed",
-                    "A session request that changes something lacks its X-CSRF-Token",
-                ),
-            ]);
-        }
-        if self.path_parameters {
-            errors.push((
-                400,
-                "invalid_path",
-                "A path segment is not UTF-8 once decoded",
-            ));
-        }
-        if self.query_parameters {
-            errors.push((
-                422,
-                "invalid_request",
-                "A query parameter is unknown or malformed",
-            ));
-        }
-        if self.json_body {
-            errors.extend([
-                (400, "invalid_json", "The body is not JSON"),
-                (
-                    413,
-                    "payload_too_large",
-                    "The body is larger than the server reads",
-                ),
-                (
-                    415,
-                    "unsupported_media_type",
-                    "The body is not `Content-Type: application/json`",
-                ),
-                (
-                    422,
-                    "invalid_request",
-                    "The body has the wrong shape, an unknown field or a bad value",
-                ),
-            ]);
-        }
-        errors
+/// Whether `operation` (answering `method`) has `quality`.
+fn has(operation: &Operation, write: bool, quality: Trait) -> bool {
+    let parameters = operation.parameters.as_deref().unwrap_or_default();
+    let parameter =
+        |test: &dyn Fn(&utoipa::openapi::path::Parameter) -> bool| parameters.iter().any(test);
+    // No `security` of its own: the document's (a key or a session).
+    let authenticated = operation.security.is_none();
+    match quality {
+        Trait::Any => true,
+        Trait::Authenticated => authenticated,
+        Trait::Write => authenticated && write,
+        Trait::Path => parameter(&|p| p.parameter_in == ParameterIn::Path),
+        Trait::Query => parameter(&|p| p.parameter_in == ParameterIn::Query),
+        Trait::MinPosition => parameter(&|p| p.name == "min_position"),
+        Trait::JsonBody => operation
+            .request_body
+            .as_ref()
+            .is_some_and(|body| body.content.contains_key("application/json")),
     }
 }
 
@@ -295,8 +267,10 @@ pub fn describe_errors(document: &mut OpenApi) {
         .schemas
         .insert(ApiError::name().into_owned(), ApiError::schema());
     for item in document.paths.paths.values_mut() {
+        if let Some(operation) = &mut item.get {
+            describe_operation_errors(operation, false);
+        }
         for operation in [
-            &mut item.get,
             &mut item.post,
             &mut item.put,
             &mut item.patch,
@@ -305,13 +279,12 @@ pub fn describe_errors(document: &mut OpenApi) {
         .into_iter()
         .flatten()
         {
-            describe_operation_errors(operation);
+            describe_operation_errors(operation, true);
         }
     }
 }
 
-fn describe_operation_errors(operation: &mut Operation) {
-    let kind = Kind::of(operation);
+fn describe_operation_errors(operation: &mut Operation, write: bool) {
     // status → (codes, description lines)
     let mut errors: BTreeMap<u16, (BTreeSet<String>, Vec<String>)> = BTreeMap::new();
     for (status, response) in &operation.responses.responses {
@@ -327,7 +300,10 @@ fn describe_operation_errors(operation: &mut Operation) {
             entry.1.push(response.description.clone());
         }
     }
-    for (status, code, description) in kind.shared_errors() {
+    for &(quality, status, code, description) in SHARED_ERRORS {
+        if !has(operation, write, quality) {
+            continue;
+        }
         let entry = errors.entry(status).or_default();
         if entry.0.insert(code.to_owned()) {
             entry.1.push(format!("`{code}`: {description}"));

@@ -101,57 +101,49 @@ async fn twilio(
         .into_response())
 }
 
-/// Twilio's delivery status callbacks.
-#[utoipa::path(
-    post,
-    path = "/webhooks/twilio/status",
-    tag = "webhooks",
-    security(()),
-    request_body(content = HashMap<String, String>, description = "Twilio's form fields", content_type = "application/x-www-form-urlencoded"),
-    params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and form")),
-    responses(
-        (status = 200, description = "Verified (recorded, a duplicate, or ignored): an empty TwiML answer", content_type = "text/xml", body = String),
-        (status = 403, description = "`invalid_signature`: a missing or bad signature; nothing was recorded", body = ApiError),
-        (status = 413, description = "`payload_too_large`: larger than a webhook can be", body = ApiError),
-        (status = 400, description = "`invalid_request`: the body could not be read", body = ApiError),
-        (status = 404, description = "`not_found`: no organization sends from that number", body = ApiError),
-        (status = 422, description = "`invalid_request`: a form without the fields Twilio sends", body = ApiError),
-    ),
-)]
-pub async fn twilio_status(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    twilio(state, TwilioHook::Status, uri, headers, body(raw)?).await
+/// A Twilio webhook's handler. (A macro, since `#[utoipa::path]` needs the
+/// path as a literal.)
+macro_rules! twilio_handler {
+    ($(#[doc = $doc:literal])* $name:ident, $path:literal, $hook:expr) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "webhooks",
+            security(()),
+            request_body(content = HashMap<String, String>, description = "Twilio's form fields", content_type = "application/x-www-form-urlencoded"),
+            params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and form")),
+            responses(
+                (status = 200, description = "Verified (recorded, a duplicate, or ignored): an empty TwiML answer", content_type = "text/xml", body = String),
+                (status = 400, description = "`invalid_request`: the body could not be read", body = ApiError),
+                (status = 403, description = "`invalid_signature`: a missing or bad signature, or a number that is not ours; nothing was recorded", body = ApiError),
+                (status = 413, description = "`payload_too_large`: larger than a webhook can be", body = ApiError),
+                (status = 422, description = "`invalid_request`: a verified form without the fields Twilio sends", body = ApiError),
+            ),
+        )]
+        pub async fn $name(
+            State(state): State<AppState>,
+            uri: Uri,
+            headers: HeaderMap,
+            raw: Result<Bytes, BytesRejection>,
+        ) -> Result<Response, ApiError> {
+            twilio(state, $hook, uri, headers, body(raw)?).await
+        }
+    };
 }
 
-/// Twilio's inbound messages (a voter's reply).
-#[utoipa::path(
-    post,
-    path = "/webhooks/twilio/inbound",
-    tag = "webhooks",
-    security(()),
-    request_body(content = HashMap<String, String>, description = "Twilio's form fields", content_type = "application/x-www-form-urlencoded"),
-    params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and form")),
-    responses(
-        (status = 200, description = "Verified (recorded, a duplicate, or ignored): an empty TwiML answer", content_type = "text/xml", body = String),
-        (status = 403, description = "`invalid_signature`: a missing or bad signature; nothing was recorded", body = ApiError),
-        (status = 413, description = "`payload_too_large`: larger than a webhook can be", body = ApiError),
-        (status = 400, description = "`invalid_request`: the body could not be read", body = ApiError),
-        (status = 404, description = "`not_found`: no organization sends from that number", body = ApiError),
-        (status = 422, description = "`invalid_request`: a form without the fields Twilio sends", body = ApiError),
-    ),
-)]
-pub async fn twilio_inbound(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    twilio(state, TwilioHook::Inbound, uri, headers, body(raw)?).await
-}
+twilio_handler!(
+    /// Twilio's delivery status callbacks.
+    twilio_status,
+    "/webhooks/twilio/status",
+    TwilioHook::Status
+);
+twilio_handler!(
+    /// Twilio's inbound messages (a voter's reply).
+    twilio_inbound,
+    "/webhooks/twilio/inbound",
+    TwilioHook::Inbound
+);
 
 /// Telnyx's webhooks: inbound messages and delivery status.
 #[utoipa::path(
@@ -166,11 +158,10 @@ pub async fn twilio_inbound(
     ),
     responses(
         (status = 200, description = "Verified: what became of it", body = Outcome),
-        (status = 403, description = "`invalid_signature`: a missing, bad or stale signature; nothing was recorded", body = ApiError),
-        (status = 413, description = "`payload_too_large`: larger than a webhook can be", body = ApiError),
         (status = 400, description = "`invalid_request`: the body could not be read", body = ApiError),
-        (status = 404, description = "`not_found`: no organization sends from that number", body = ApiError),
-        (status = 422, description = "`invalid_request`: an event without the fields Telnyx sends", body = ApiError),
+        (status = 403, description = "`invalid_signature`: a missing, bad or stale signature, or a number that is not ours; nothing was recorded", body = ApiError),
+        (status = 413, description = "`payload_too_large`: larger than a webhook can be", body = ApiError),
+        (status = 422, description = "`invalid_request`: a verified event without the fields Telnyx sends", body = ApiError),
     ),
 )]
 pub async fn telnyx(

@@ -65,7 +65,6 @@ pub struct VerifyQuery {
     responses(
         (status = 200, description = "A page of messages", body = MessagePage),
         (status = 422, description = "`invalid_request`: a parameter that does not parse (named in the message)", body = ApiError),
-        (status = 503, description = "`projection_lagging`: the audit has not reached `min_position` yet; try again", body = ApiError),
     ),
 )]
 pub async fn messages(
@@ -87,9 +86,6 @@ pub async fn messages(
     params(("message_id" = uuid::Uuid, Path, description = "The message's id"), TrailQuery),
     responses(
         (status = 200, description = "The trail", body = MessageTrail),
-        (status = 404, description = "`not_found`: no such message in the caller's organization", body = ApiError),
-        (status = 422, description = "`invalid_request`: a min_position that does not parse", body = ApiError),
-        (status = 503, description = "`projection_lagging`: the audit has not reached `min_position` yet; try again", body = ApiError),
     ),
 )]
 pub async fn message(
@@ -140,7 +136,6 @@ pub async fn phone(
     responses(
         (status = 200, description = "A page of refused attempts", body = BlockedPage),
         (status = 422, description = "`invalid_request`: a parameter that does not parse (named in the message)", body = ApiError),
-        (status = 503, description = "`projection_lagging`: the audit has not reached `min_position` yet; try again", body = ApiError),
     ),
 )]
 pub async fn blocked(
@@ -162,7 +157,6 @@ pub async fn blocked(
     responses(
         (status = 200, description = "The messages as CSV", content_type = "text/csv", body = String),
         (status = 422, description = "`invalid_request`: a parameter that does not parse (named in the message)", body = ApiError),
-        (status = 503, description = "`projection_lagging`: the audit has not reached `min_position` yet; try again", body = ApiError),
     ),
 )]
 pub async fn export(
@@ -225,9 +219,7 @@ pub async fn verify(
     params(("texter_id" = uuid::Uuid, Path, description = "The texter's member id"), RangeParams),
     responses(
         (status = 200, description = "The cadence", body = Cadence),
-        (status = 404, description = "`not_found`: no such texter in the caller's organization", body = ApiError),
         (status = 422, description = "`invalid_request`: a parameter that does not parse (named in the message)", body = ApiError),
-        (status = 503, description = "`projection_lagging`: the audit has not reached `min_position` yet; try again", body = ApiError),
     ),
 )]
 pub async fn cadence(

@@ -96,9 +96,6 @@ fn campaign_id(raw: &str) -> Result<CampaignId, ApiError> {
     params(CampaignPath, ReadParams),
     responses(
         (status = 200, description = "The figures", body = CampaignMetricsView),
-        (status = 404, description = "`not_found`: no such campaign in the caller's organization", body = ApiError),
-        (status = 422, description = "`invalid_request`: a min_position that does not parse", body = ApiError),
-        (status = 503, description = "`projection_lagging`: the metrics have not reached `min_position` yet; try again", body = ApiError),
     ),
 )]
 pub async fn campaign(
@@ -127,9 +124,6 @@ pub async fn campaign(
     params(CampaignPath, ReadParams),
     responses(
         (status = 200, description = "The figures per texter", body = TexterBreakdown),
-        (status = 404, description = "`not_found`: no such campaign in the caller's organization", body = ApiError),
-        (status = 422, description = "`invalid_request`: a min_position that does not parse", body = ApiError),
-        (status = 503, description = "`projection_lagging`: the metrics have not reached `min_position` yet; try again", body = ApiError),
     ),
 )]
 pub async fn texters(
@@ -158,9 +152,7 @@ pub async fn texters(
     params(CampaignPath, TimeseriesParams),
     responses(
         (status = 200, description = "The figures per bucket, oldest first", body = Timeseries),
-        (status = 404, description = "`not_found`: no such campaign in the caller's organization", body = ApiError),
         (status = 422, description = "`invalid_request`: a bucket, time or min_position that does not parse", body = ApiError),
-        (status = 503, description = "`projection_lagging`: the metrics have not reached `min_position` yet; try again", body = ApiError),
     ),
 )]
 pub async fn timeseries(
@@ -199,8 +191,6 @@ pub async fn timeseries(
     params(ReadParams),
     responses(
         (status = 200, description = "The headline figures", body = Overview),
-        (status = 422, description = "`invalid_request`: a min_position that does not parse", body = ApiError),
-        (status = 503, description = "`projection_lagging`: the metrics have not reached `min_position` yet; try again", body = ApiError),
     ),
 )]
 pub async fn overview(

@@ -90,7 +90,6 @@ fn canned(responses: Vec<CannedResponseBody>) -> Vec<CannedResponse> {
     responses(
         (status = 201, description = "The campaign", body = CampaignWritten),
         (status = 404, description = "`not_found`: a list that does not exist in the caller's organization", body = ApiError),
-        (status = 409, description = "`conflict`: the campaign moved; try again", body = ApiError),
         (status = 422, description = "`invalid_request`: an empty or too long field, a template naming an unknown column, bad texting hours", body = ApiError),
     ),
 )]
@@ -154,7 +153,6 @@ pub async fn list_campaigns(
     params(CampaignPath),
     responses(
         (status = 200, description = "The campaign", body = CampaignView),
-        (status = 404, description = "`not_found`: no such campaign in the caller's organization", body = ApiError),
     ),
 )]
 pub async fn get_campaign(
@@ -176,7 +174,6 @@ pub async fn get_campaign(
     request_body = ScriptBody,
     responses(
         (status = 200, description = "The campaign with its new script", body = CampaignWritten),
-        (status = 404, description = "`not_found`: no such campaign in the caller's organization", body = ApiError),
         (status = 409, description = "`conflict`: the campaign's state does not allow it, or it moved", body = ApiError),
         (status = 422, description = "`invalid_request`: an empty or too long field, a template naming an unknown column", body = ApiError),
     ),
@@ -218,7 +215,6 @@ pub struct SettingsBody {
     request_body = SettingsBody,
     responses(
         (status = 200, description = "The campaign", body = CampaignView),
-        (status = 404, description = "`not_found`: no such campaign in the caller's organization", body = ApiError),
         (status = 409, description = "`conflict`: the campaign is archived, or it moved", body = ApiError),
         (status = 422, description = "`invalid_request`: an empty or too long name, bad texting hours, a batch size out of range", body = ApiError),
     ),
@@ -258,82 +254,54 @@ async fn transition(
     ))
 }
 
-/// Launches a draft campaign: texters can request contacts and send. It needs at least one list.
-#[utoipa::path(
-    post,
-    path = "/v1/campaigns/{campaign_id}/launch",
-    tag = "campaigns",
-    params(CampaignPath),
-    responses(
-        (status = 200, description = "The campaign in its new state", body = CampaignTransitioned),
-        (status = 404, description = "`not_found`: no such campaign in the caller's organization", body = ApiError),
-        (status = 409, description = "`conflict`: the campaign's state does not allow it (or it has no list), or it moved", body = ApiError),
-    ),
-)]
-pub async fn launch(
-    State(state): State<AppState>,
-    Auth(caller): Auth,
-    Path(campaign_id): Path<String>,
-) -> Result<Json<CampaignTransitioned>, ApiError> {
-    transition(state, caller, &campaign_id, Transition::Launch).await
+/// A lifecycle step's handler: `POST /v1/campaigns/{campaign_id}/<step>`.
+/// (A macro, since `#[utoipa::path]` needs the path as a literal.)
+macro_rules! transition_handler {
+    ($(#[doc = $doc:literal])* $name:ident, $path:literal, $step:expr) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "campaigns",
+            params(CampaignPath),
+            responses(
+                (status = 200, description = "The campaign in its new state", body = CampaignTransitioned),
+                (status = 409, description = "`conflict`: the campaign's state does not allow it (or it has no list), or it moved", body = ApiError),
+            ),
+        )]
+        pub async fn $name(
+            State(state): State<AppState>,
+            Auth(caller): Auth,
+            Path(campaign_id): Path<String>,
+        ) -> Result<Json<CampaignTransitioned>, ApiError> {
+            transition(state, caller, &campaign_id, $step).await
+        }
+    };
 }
 
-/// Pauses a live campaign: no initial message can be sent until it resumes; replies still can.
-#[utoipa::path(
-    post,
-    path = "/v1/campaigns/{campaign_id}/pause",
-    tag = "campaigns",
-    params(CampaignPath),
-    responses(
-        (status = 200, description = "The campaign in its new state", body = CampaignTransitioned),
-        (status = 404, description = "`not_found`: no such campaign in the caller's organization", body = ApiError),
-        (status = 409, description = "`conflict`: the campaign's state does not allow it (or it has no list), or it moved", body = ApiError),
-    ),
-)]
-pub async fn pause(
-    State(state): State<AppState>,
-    Auth(caller): Auth,
-    Path(campaign_id): Path<String>,
-) -> Result<Json<CampaignTransitioned>, ApiError> {
-    transition(state, caller, &campaign_id, Transition::Pause).await
-}
-
-/// Resumes a paused campaign.
-#[utoipa::path(
-    post,
-    path = "/v1/campaigns/{campaign_id}/resume",
-    tag = "campaigns",
-    params(CampaignPath),
-    responses(
-        (status = 200, description = "The campaign in its new state", body = CampaignTransitioned),
-        (status = 404, description = "`not_found`: no such campaign in the caller's organization", body = ApiError),
-        (status = 409, description = "`conflict`: the campaign's state does not allow it (or it has no list), or it moved", body = ApiError),
-    ),
-)]
-pub async fn resume(
-    State(state): State<AppState>,
-    Auth(caller): Auth,
-    Path(campaign_id): Path<String>,
-) -> Result<Json<CampaignTransitioned>, ApiError> {
-    transition(state, caller, &campaign_id, Transition::Resume).await
-}
-
-/// Archives a campaign: nothing more can be sent in it.
-#[utoipa::path(
-    post,
-    path = "/v1/campaigns/{campaign_id}/archive",
-    tag = "campaigns",
-    params(CampaignPath),
-    responses(
-        (status = 200, description = "The campaign in its new state", body = CampaignTransitioned),
-        (status = 404, description = "`not_found`: no such campaign in the caller's organization", body = ApiError),
-        (status = 409, description = "`conflict`: the campaign's state does not allow it (or it has no list), or it moved", body = ApiError),
-    ),
-)]
-pub async fn archive(
-    State(state): State<AppState>,
-    Auth(caller): Auth,
-    Path(campaign_id): Path<String>,
-) -> Result<Json<CampaignTransitioned>, ApiError> {
-    transition(state, caller, &campaign_id, Transition::Archive).await
-}
+transition_handler!(
+    /// Launches a draft campaign: texters can request contacts and send.
+    /// It needs at least one list.
+    launch,
+    "/v1/campaigns/{campaign_id}/launch",
+    Transition::Launch
+);
+transition_handler!(
+    /// Pauses a live campaign: no initial message can be sent until it
+    /// resumes; replies still can.
+    pause,
+    "/v1/campaigns/{campaign_id}/pause",
+    Transition::Pause
+);
+transition_handler!(
+    /// Resumes a paused campaign.
+    resume,
+    "/v1/campaigns/{campaign_id}/resume",
+    Transition::Resume
+);
+transition_handler!(
+    /// Archives a campaign: nothing more can be sent in it.
+    archive,
+    "/v1/campaigns/{campaign_id}/archive",
+    Transition::Archive
+);

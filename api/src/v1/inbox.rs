@@ -136,8 +136,6 @@ pub async fn list(
     params(ConversationPath),
     responses(
         (status = 200, description = "Marked read", body = MarkedRead),
-        (status = 404, description = "`not_found`: no such conversation the caller may see", body = ApiError),
-        (status = 409, description = "`conflict`: the conversation moved; try again", body = ApiError),
     ),
 )]
 pub async fn read(

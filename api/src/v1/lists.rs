@@ -133,7 +133,6 @@ pub async fn list_lists(
     params(("list_id" = Uuid, Path, description = "The list's id")),
     responses(
         (status = 200, description = "The list", body = ListView),
-        (status = 404, description = "`not_found`: no such list in the caller's organization", body = ApiError),
     ),
 )]
 pub async fn get_list(
@@ -155,7 +154,6 @@ pub async fn get_list(
     params(("list_id" = Uuid, Path, description = "The list's id")),
     responses(
         (status = 200, description = "The rejected rows", content_type = "text/csv", body = String),
-        (status = 404, description = "`not_found`: no such list in the caller's organization", body = ApiError),
     ),
 )]
 pub async fn rejections(

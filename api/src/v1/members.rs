@@ -136,7 +136,6 @@ pub struct NewKey {
         (status = 201, description = "The key, with its secret", body = IssuedKey),
         (status = 403, description = "`forbidden`: the caller may not manage keys or grant that role; `member_key_not_yours`: a key for another member's account", body = ApiError),
         (status = 404, description = "`not_found`: no such member", body = ApiError),
-        (status = 409, description = "`conflict`: the directory moved; try again", body = ApiError),
         (status = 422, description = "`invalid_request`: the role differs from the member's, or a texter key without a member", body = ApiError),
     ),
 )]
@@ -187,8 +186,6 @@ pub struct KeyRevoked {
     params(("key_id" = Uuid, Path, description = "The key's id")),
     responses(
         (status = 200, description = "Revoked (again, if it already was)", body = KeyRevoked),
-        (status = 404, description = "`not_found`: no such key in the caller's organization", body = ApiError),
-        (status = 409, description = "`conflict`: the directory moved; try again", body = ApiError),
     ),
 )]
 pub async fn revoke_key(

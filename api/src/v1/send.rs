@@ -152,7 +152,6 @@ pub async fn send(
     params(ConversationPath),
     responses(
         (status = 200, description = "The conversation", body = Thread),
-        (status = 404, description = "`not_found`: no such conversation the caller may see", body = ApiError),
     ),
 )]
 pub async fn thread(
@@ -232,7 +231,6 @@ pub struct OptedOut {
     responses(
         (status = 200, description = "The number is opted out", body = OptedOut),
         (status = 403, description = "`not_assigned`: the conversation is not the caller's", body = ApiError),
-        (status = 404, description = "`not_found`: no such conversation the caller may see", body = ApiError),
         (status = 409, description = "`conflict`: no carrier is configured to send the confirmation, or the number's stream moved", body = ApiError),
     ),
 )]
@@ -284,8 +282,6 @@ pub struct AnswerRecorded {
     responses(
         (status = 201, description = "Recorded", body = AnswerRecorded),
         (status = 403, description = "`not_assigned`: the conversation is not the caller's", body = ApiError),
-        (status = 404, description = "`not_found`: no such conversation the caller may see", body = ApiError),
-        (status = 409, description = "`conflict`: the conversation moved; try again", body = ApiError),
         (status = 422, description = "`invalid_request`: no such question, or an answer it does not offer", body = ApiError),
     ),
 )]
