@@ -317,19 +317,23 @@ fn describe_operation_errors(operation: &mut Operation, write: bool) {
     }
 }
 
-/// The codes in backticks in an error answer's description.
-fn codes_in(description: &str) -> impl Iterator<Item = String> + '_ {
-    description
-        .split('`')
-        .skip(1)
+/// The codes in an error answer's description: each in backticks followed
+/// by a colon (other backticked words, like field names, are not codes).
+fn codes_in(description: &str) -> Vec<String> {
+    let parts: Vec<&str> = description.split('`').collect();
+    (1..parts.len())
         .step_by(2)
-        .filter(|code| {
-            !code.is_empty()
+        .filter(|&index| {
+            let code = parts[index];
+            let after = parts.get(index + 1).copied().unwrap_or_default();
+            after.starts_with(':')
+                && !code.is_empty()
                 && code
                     .bytes()
                     .all(|byte| byte.is_ascii_lowercase() || byte == b'_')
         })
-        .map(str::to_owned)
+        .map(|index| parts[index].to_owned())
+        .collect()
 }
 
 /// An error answer that carries one of `codes`.
@@ -365,8 +369,9 @@ mod tests {
 
     #[test]
     fn codes_are_read_from_backticks_in_descriptions() {
-        let codes: Vec<String> =
-            codes_in("`not_found`: no such campaign; `conflict`: it moved; `Not A Code`").collect();
+        let codes = codes_in(
+            "`not_found`: no such campaign; `conflict`: it moved (`next_open`); `Not A`: x",
+        );
         assert_eq!(codes, ["not_found", "conflict"]);
     }
 }

@@ -155,3 +155,54 @@ async fn the_document_is_openapi_3_1_with_security_schemes_and_error_codes_per_o
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn docs_render_every_operation_from_the_document_with_nothing_from_other_sites() {
+    let app = spawn_app(On::Sqlite, "openapi_docs")
+        .await
+        .expect("sqlite always runs");
+    let document = served_document(&app).await;
+    let response = app.get("/docs").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let page = response.text().await.unwrap();
+    for (method, path) in documented(&document) {
+        let heading = format!(
+            "<code class=\"method {}\">{method}</code> <code>{path}</code>",
+            method.to_lowercase()
+        );
+        assert!(page.contains(&heading), "/docs lacks {method} {path}");
+    }
+    for code in [
+        "projection_lagging",
+        "opted_out",
+        "csrf_failed",
+        "min_position",
+    ] {
+        assert!(page.contains(code), "/docs never mentions {code}");
+    }
+    for outside in [
+        "http://",
+        "https://",
+        "src=\"//",
+        "href=\"//",
+        "<script",
+        "@import",
+    ] {
+        assert!(!page.contains(outside), "/docs refers elsewhere: {outside}");
+    }
+    app.stop().await;
+}

@@ -233,6 +233,7 @@ const PERMISSIONS: &[Rule] = &[
     rule("GET", "/app/{page}", Access::Page(READERS)),
     rule("GET", "/app/campaigns/{campaign_id}", Access::Page(READERS)),
     rule("GET", "/assets/{name}", Access::Public),
+    rule("GET", "/docs", Access::Public),
     // Carrier webhooks and operations.
     rule("POST", "/webhooks/twilio/status", Access::Signed),
     rule("POST", "/webhooks/twilio/inbound", Access::Signed),
