@@ -48,7 +48,8 @@ Every error answer is JSON: `{\"error\":{\"code\":\"…\",\"message\":\"…\"}}`
 Lists page with `cursor` and `limit`: pass the `next_cursor` of one page as the `cursor` of \
 the next; the last page has none. A write answers with the log `position` it reached; pass it \
 as `min_position` to a read to see that write (the read waits briefly for its read model and \
-answers 503 `projection_lagging` if it is still behind).",
+answers 503 `projection_lagging` if it is still behind; a position past the end of the log is \
+422 `invalid_request`).",
         license(name = "AGPL-3.0-or-later"),
     ),
     modifiers(&Security),
@@ -231,6 +232,7 @@ const SHARED_ERRORS: &[(Trait, u16, &str, &str)] = &[
     (Trait::Path, 404, "not_found", "what the path names does not exist in the caller's organization"),
     (Trait::Query, 422, "invalid_request", "a query parameter is unknown or malformed"),
     (Trait::MinPosition, 503, "projection_lagging", "the read model has not reached `min_position` yet; try again"),
+    (Trait::MinPosition, 422, "invalid_request", "`min_position` is past the end of the log"),
     (Trait::JsonBody, 400, "invalid_json", "the body is not JSON"),
     (Trait::JsonBody, 413, "payload_too_large", "the body is larger than the server reads"),
     (Trait::JsonBody, 415, "unsupported_media_type", "the body is not `Content-Type: application/json`"),
