@@ -9,6 +9,7 @@ mod connection;
 mod error;
 mod extract;
 mod metrics;
+mod openapi;
 mod ops;
 mod responses;
 mod route_table;
@@ -20,6 +21,7 @@ mod webhooks;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
-pub use route_table::{Endpoint, endpoints};
+pub use openapi::document as openapi_document;
+pub use route_table::{Endpoint, Route, endpoints, routes};
 pub use running::{Running, StartError, start};
 pub use server::router;

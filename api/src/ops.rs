@@ -5,19 +5,58 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::metrics::Gauges;
 use crate::server::AppState;
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`
+    status: &'static str,
+    /// The server's version.
+    version: &'static str,
+}
+
 /// The process is up and serving.
-pub async fn health() -> Json<Value> {
-    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "ops",
+    security(()),
+    responses((status = 200, description = "Up", body = Health)),
+)]
+pub async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready`
+    status: &'static str,
+    /// The storage backend (`sqlite`, `postgres`, …).
+    database: &'static str,
+    /// `ok`: a test write succeeded.
+    writes: &'static str,
 }
 
 /// The process can do its job: the database answers and takes writes.
-pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "ops",
+    security(()),
+    responses(
+        (status = 200, description = "Ready", body = Ready),
+        (status = 503, description = "`database_unavailable`: the database does not answer; `storage_unavailable`: it refuses writes", body = ApiError),
+    ),
+)]
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     if let Err(err) = state.app.ready().await {
         tracing::warn!(error = %err, "readiness check failed");
         return Err(
@@ -33,13 +72,22 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         )
         .retry_after_storage());
     }
-    Ok(Json(json!({
-        "status": "ready",
-        "database": state.app.events().backend().name(),
-        "writes": "ok",
-    })))
+    Ok(Json(Ready {
+        status: "ready",
+        database: state.app.events().backend().name(),
+        writes: "ok",
+    }))
 }
 
+/// Prometheus metrics: requests by route and status, latencies, the log's
+/// head, each projection's position.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    security(()),
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)),
+)]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Read the head before awaiting: a watch borrow must not cross an await.
     let event_log_head = *state.app.events().subscribe().borrow();

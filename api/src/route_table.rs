@@ -1,16 +1,23 @@
-//! The route table: the router is built through it, one (method, path) at a
-//! time, so the list of endpoints it hands out and the routes the router
-//! serves cannot differ. axum's `Router` cannot list its routes; tests that
-//! must cover every route (the tenancy walk) read this list instead.
+//! The route table: the router is built through it, so the list of
+//! endpoints it hands out and the routes the router serves cannot differ.
+//! axum's `Router` cannot list its routes; tests that must cover every route
+//! (the tenancy walk, the OpenAPI coverage test) read this list instead.
 //!
-//! When the API moves to utoipa-axum's `OpenApiRouter`, the list can come
-//! from the OpenAPI document's paths instead: [`endpoints`] keeps returning
-//! [`Endpoint`]s, so the tests that walk it need no change.
+//! A documented route is registered with [`RouteTable::routes`] from
+//! utoipa-axum's `routes!`: its method and path come from the handler's
+//! `#[utoipa::path]`, and the same call adds the operation to the OpenAPI
+//! document, so the document cannot drift from the router. The few routes
+//! that are not API (the web app's pages and assets) are registered with
+//! [`RouteTable::get`] and recorded as undocumented.
 
-use axum::Router;
+use std::sync::OnceLock;
+
 use axum::handler::Handler;
 use axum::http::Method;
-use axum::routing::{MethodFilter, on};
+use axum::routing::get;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::path::PathItem;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 use crate::server::AppState;
 
@@ -22,10 +29,19 @@ pub struct Endpoint {
     pub path: &'static str,
 }
 
-/// A router under construction and the endpoints registered on it.
+/// A registered route and whether the OpenAPI document describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub method: Method,
+    pub path: String,
+    pub documented: bool,
+}
+
+/// A router under construction, its OpenAPI document, and the routes
+/// registered on it.
 pub struct RouteTable<S = AppState> {
-    router: Router<S>,
-    endpoints: Vec<Endpoint>,
+    router: OpenApiRouter<S>,
+    routes: Vec<Route>,
 }
 
 impl<S: Clone + Send + Sync + 'static> Default for RouteTable<S> {
@@ -34,60 +50,93 @@ impl<S: Clone + Send + Sync + 'static> Default for RouteTable<S> {
     }
 }
 
+/// The methods `item` has an operation for (the ones the API uses).
+pub fn operation_methods(item: &PathItem) -> impl Iterator<Item = Method> {
+    [
+        (Method::GET, &item.get),
+        (Method::POST, &item.post),
+        (Method::PUT, &item.put),
+        (Method::PATCH, &item.patch),
+        (Method::DELETE, &item.delete),
+    ]
+    .into_iter()
+    .filter(|(_, operation)| operation.is_some())
+    .map(|(method, _)| method)
+    .collect::<Vec<_>>()
+    .into_iter()
+}
+
 impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
     pub fn new() -> Self {
         Self {
-            router: Router::new(),
-            endpoints: Vec::new(),
+            router: OpenApiRouter::new(),
+            routes: Vec::new(),
         }
     }
 
-    pub fn get<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
-        self.on(Method::GET, MethodFilter::GET, path, handler)
+    /// A table whose document starts from `frame` (info, tags, security).
+    pub fn with_openapi(frame: OpenApi) -> Self {
+        Self {
+            router: OpenApiRouter::with_openapi(frame),
+            routes: Vec::new(),
+        }
     }
 
-    pub fn post<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
-        self.on(Method::POST, MethodFilter::POST, path, handler)
+    /// Registers documented handlers made with `utoipa_axum::routes!` (one
+    /// path, one or more methods): path and methods come from their
+    /// `#[utoipa::path]` annotations.
+    pub fn routes(mut self, routes: UtoipaMethodRouter<S>) -> Self {
+        for (path, item) in &routes.1.paths {
+            for method in operation_methods(item) {
+                self.routes.push(Route {
+                    method,
+                    path: path.clone(),
+                    documented: true,
+                });
+            }
+        }
+        self.router = self.router.routes(routes);
+        self
     }
 
-    pub fn put<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
-        self.on(Method::PUT, MethodFilter::PUT, path, handler)
-    }
-
-    pub fn patch<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
-        self.on(Method::PATCH, MethodFilter::PATCH, path, handler)
-    }
-
-    pub fn delete<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
-        self.on(Method::DELETE, MethodFilter::DELETE, path, handler)
-    }
-
-    /// Registers one endpoint; a second method on a known path joins the
-    /// path's other methods, as `get(a).post(b)` does.
-    fn on<H: Handler<T, S>, T: 'static>(
-        mut self,
-        method: Method,
-        filter: MethodFilter,
-        path: &'static str,
-        handler: H,
-    ) -> Self {
-        self.router = self.router.route(path, on(filter, handler));
-        self.endpoints.push(Endpoint { method, path });
+    /// Registers an undocumented GET route: a web page or asset, not API.
+    pub fn get<H: Handler<T, S>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
+        self.router = self.router.route(path, get(handler));
+        self.routes.push(Route {
+            method: Method::GET,
+            path: path.to_owned(),
+            documented: false,
+        });
         self
     }
 
     pub fn merge(mut self, other: Self) -> Self {
         self.router = self.router.merge(other.router);
-        self.endpoints.extend(other.endpoints);
+        self.routes.extend(other.routes);
         self
     }
 
-    pub fn into_parts(self) -> (Router<S>, Vec<Endpoint>) {
-        (self.router, self.endpoints)
+    /// The router, the OpenAPI document of its documented routes, and every
+    /// route in registration order.
+    pub fn into_parts(self) -> (axum::Router<S>, OpenApi, Vec<Route>) {
+        let (router, document) = self.router.split_for_parts();
+        (router, document, self.routes)
     }
+}
+
+/// Every route the server's router serves, in registration order.
+pub fn routes() -> &'static [Route] {
+    static ROUTES: OnceLock<Vec<Route>> = OnceLock::new();
+    ROUTES.get_or_init(|| crate::server::route_table().into_parts().2)
 }
 
 /// Every endpoint the server's router serves, in registration order.
 pub fn endpoints() -> Vec<Endpoint> {
-    crate::server::route_table().into_parts().1
+    routes()
+        .iter()
+        .map(|route| Endpoint {
+            method: route.method.clone(),
+            path: route.path.as_str(),
+        })
+        .collect()
 }

@@ -9,7 +9,6 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{MatchedPath, Request, State};
-use axum::handler::Handler;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use textbank_app::App;
@@ -17,9 +16,13 @@ use textbank_app::inbox::InboxStreams;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::UtoipaMethodRouterExt;
+use utoipa_axum::routes;
 
 use crate::connection::{JsonListener, PeerAddr};
 use crate::metrics::Metrics;
+use crate::openapi::{self, ApiDoc};
 use crate::route_table::RouteTable;
 use crate::{ops, responses, webhooks};
 
@@ -52,7 +55,7 @@ fn router_closing(app: App, metrics: Arc<Metrics>, closing: watch::Receiver<bool
         closing,
         inbox_streams: Arc::default(),
     };
-    let (routes, _) = route_table().into_parts();
+    let (routes, _, _) = route_table().into_parts();
     routes
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
@@ -70,20 +73,16 @@ fn router_closing(app: App, metrics: Arc<Metrics>, closing: watch::Receiver<bool
 pub(crate) fn route_table() -> RouteTable {
     // Webhook bodies are small forms or JSON: refuse big ones early.
     let webhook_limit = DefaultBodyLimit::max(textbank_app::MAX_WEBHOOK_BYTES);
-    crate::v1::routes()
+    RouteTable::with_openapi(ApiDoc::openapi())
+        .merge(crate::v1::routes())
         .merge(crate::web::routes())
-        .post(
-            "/webhooks/twilio/status",
-            webhooks::twilio_status.layer(webhook_limit),
-        )
-        .post(
-            "/webhooks/twilio/inbound",
-            webhooks::twilio_inbound.layer(webhook_limit),
-        )
-        .post("/webhooks/telnyx", webhooks::telnyx.layer(webhook_limit))
-        .get("/health", ops::health)
-        .get("/ready", ops::ready)
-        .get("/metrics", ops::metrics)
+        .routes(routes!(webhooks::twilio_status).layer(webhook_limit))
+        .routes(routes!(webhooks::twilio_inbound).layer(webhook_limit))
+        .routes(routes!(webhooks::telnyx).layer(webhook_limit))
+        .routes(routes!(ops::health))
+        .routes(routes!(ops::ready))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(openapi::openapi_json))
 }
 
 async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {

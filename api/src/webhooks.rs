@@ -8,8 +8,9 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use textbank_app::{TwilioHook, WebhookOutcome};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -18,11 +19,45 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-fn outcome_json(outcome: &WebhookOutcome) -> serde_json::Value {
-    match outcome {
-        WebhookOutcome::Recorded(position) => json!({"recorded": true, "position": position}),
-        WebhookOutcome::Duplicate => json!({"recorded": false, "duplicate": true}),
-        WebhookOutcome::Ignored(why) => json!({"recorded": false, "ignored": why}),
+/// What became of a verified webhook.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Outcome {
+    /// Whether an event was recorded.
+    recorded: bool,
+    /// The recorded event's log position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<u64>,
+    /// The carrier sent this one before; nothing new was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate: Option<bool>,
+    /// Why nothing was recorded (an event type textbank does not use).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignored: Option<String>,
+}
+
+impl From<&WebhookOutcome> for Outcome {
+    fn from(outcome: &WebhookOutcome) -> Self {
+        let nothing = Self {
+            recorded: false,
+            position: None,
+            duplicate: None,
+            ignored: None,
+        };
+        match outcome {
+            WebhookOutcome::Recorded(position) => Self {
+                recorded: true,
+                position: Some(*position),
+                ..nothing
+            },
+            WebhookOutcome::Duplicate => Self {
+                duplicate: Some(true),
+                ..nothing
+            },
+            WebhookOutcome::Ignored(why) => Self {
+                ignored: Some(why.to_string()),
+                ..nothing
+            },
+        }
     }
 }
 
@@ -66,24 +101,69 @@ async fn twilio(
         .into_response())
 }
 
-pub async fn twilio_status(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    twilio(state, TwilioHook::Status, uri, headers, body(raw)?).await
+/// A Twilio webhook's handler. (A macro, since `#[utoipa::path]` needs the
+/// path as a literal.)
+macro_rules! twilio_handler {
+    ($(#[doc = $doc:literal])* $name:ident, $path:literal, $hook:expr) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "webhooks",
+            security(()),
+            request_body(content = HashMap<String, String>, description = "Twilio's form fields", content_type = "application/x-www-form-urlencoded"),
+            params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and form")),
+            responses(
+                (status = 200, description = "Verified (recorded, a duplicate, or ignored): an empty TwiML answer", content_type = "text/xml", body = String),
+                (status = 400, description = "`invalid_request`: the body could not be read", body = ApiError),
+                (status = 403, description = "`invalid_signature`: a missing or bad signature, or a number that is not ours; nothing was recorded", body = ApiError),
+                (status = 413, description = "`payload_too_large`: larger than a webhook can be", body = ApiError),
+                (status = 422, description = "`invalid_request`: a verified form without the fields Twilio sends", body = ApiError),
+            ),
+        )]
+        pub async fn $name(
+            State(state): State<AppState>,
+            uri: Uri,
+            headers: HeaderMap,
+            raw: Result<Bytes, BytesRejection>,
+        ) -> Result<Response, ApiError> {
+            twilio(state, $hook, uri, headers, body(raw)?).await
+        }
+    };
 }
 
-pub async fn twilio_inbound(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    twilio(state, TwilioHook::Inbound, uri, headers, body(raw)?).await
-}
+twilio_handler!(
+    /// Twilio's delivery status callbacks.
+    twilio_status,
+    "/webhooks/twilio/status",
+    TwilioHook::Status
+);
+twilio_handler!(
+    /// Twilio's inbound messages (a voter's reply).
+    twilio_inbound,
+    "/webhooks/twilio/inbound",
+    TwilioHook::Inbound
+);
 
+/// Telnyx's webhooks: inbound messages and delivery status.
+#[utoipa::path(
+    post,
+    path = "/webhooks/telnyx",
+    tag = "webhooks",
+    security(()),
+    request_body(content = Object, description = "Telnyx's event", content_type = "application/json"),
+    params(
+        ("telnyx-signature-ed25519" = String, Header, description = "Telnyx's Ed25519 signature"),
+        ("telnyx-timestamp" = String, Header, description = "When Telnyx signed it"),
+    ),
+    responses(
+        (status = 200, description = "Verified: what became of it", body = Outcome),
+        (status = 400, description = "`invalid_request`: the body could not be read", body = ApiError),
+        (status = 403, description = "`invalid_signature`: a missing, bad or stale signature, or a number that is not ours; nothing was recorded", body = ApiError),
+        (status = 413, description = "`payload_too_large`: larger than a webhook can be", body = ApiError),
+        (status = 422, description = "`invalid_request`: a verified event without the fields Telnyx sends", body = ApiError),
+    ),
+)]
 pub async fn telnyx(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -98,5 +178,5 @@ pub async fn telnyx(
             &body,
         )
         .await?;
-    Ok((StatusCode::OK, axum::Json(outcome_json(&outcome))).into_response())
+    Ok((StatusCode::OK, axum::Json(Outcome::from(&outcome))).into_response())
 }

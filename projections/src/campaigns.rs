@@ -326,13 +326,13 @@ async fn attach_lists(
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TextingHoursView {
     pub start: String,
     pub end: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScriptView {
     pub version: u32,
     pub initial_message: String,
@@ -340,7 +340,7 @@ pub struct ScriptView {
 }
 
 /// A campaign as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CampaignView {
     pub campaign_id: CampaignId,
     pub name: String,

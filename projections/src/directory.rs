@@ -154,7 +154,7 @@ pub async fn active_key_by_hash(db: &Database, key_hash: &str) -> StoreResult<Op
     .transpose()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MemberView {
     pub member_id: MemberId,
     pub name: String,
@@ -213,7 +213,7 @@ pub async fn member(
         .find(|m| m.member_id == member))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub key_id: ApiKeyId,
     pub role: Role,

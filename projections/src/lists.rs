@@ -191,7 +191,7 @@ async fn insert_rejections(
 }
 
 /// A list as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ListView {
     pub list_id: ListId,
     pub name: String,

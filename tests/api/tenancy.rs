@@ -242,6 +242,7 @@ const PERMISSIONS: &[Rule] = &[
     rule("GET", "/app/{page}", Access::Page(READERS)),
     rule("GET", "/app/campaigns/{campaign_id}", Access::Page(READERS)),
     rule("GET", "/assets/{name}", Access::Public),
+    rule("GET", "/docs", Access::Public),
     // Carrier webhooks and operations.
     rule("POST", "/webhooks/twilio/status", Access::Signed),
     rule("POST", "/webhooks/twilio/inbound", Access::Signed),
@@ -249,6 +250,7 @@ const PERMISSIONS: &[Rule] = &[
     rule("GET", "/health", Access::Public),
     rule("GET", "/ready", Access::Public),
     rule("GET", "/metrics", Access::Public),
+    rule("GET", "/openapi.json", Access::Public),
 ];
 
 const PASSWORD: &str = "correct horse battery";

@@ -6,41 +6,57 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::Value;
-use textbank_app::campaign_metrics::{Bucket, TimeseriesQuery};
+use textbank_app::campaign_metrics::{
+    Bucket, Overview, TexterBreakdown, Timeseries, TimeseriesQuery,
+};
 use textbank_domain::CampaignId;
+use textbank_projections::campaign_metrics::CampaignMetricsView;
+use utoipa::IntoParams;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Auth, Path, Query, path_id};
 use crate::route_table::RouteTable;
 use crate::server::AppState;
-use crate::v1::to_json;
+use crate::v1::CampaignPath;
 
 pub fn routes() -> RouteTable {
     RouteTable::new()
-        .get("/v1/campaigns/{campaign_id}/metrics", campaign)
-        .get("/v1/campaigns/{campaign_id}/metrics/texters", texters)
-        .get("/v1/campaigns/{campaign_id}/metrics/timeseries", timeseries)
-        .get("/v1/metrics/overview", overview)
+        .routes(routes!(campaign))
+        .routes(routes!(texters))
+        .routes(routes!(timeseries))
+        .routes(routes!(overview))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReadParams {
+    /// A position a write of the caller's returned: the figures include it.
     #[serde(default)]
+    #[param(value_type = Option<u64>)]
     min_position: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TimeseriesParams {
+    /// `hour` (the default) or `day`.
     #[serde(default)]
+    #[param(pattern = "^(hour|day)$")]
     bucket: Option<String>,
+    /// From this time on (RFC 3339).
     #[serde(default)]
+    #[param(value_type = Option<DateTime<Utc>>)]
     from: Option<String>,
+    /// Before this time (RFC 3339).
     #[serde(default)]
+    #[param(value_type = Option<DateTime<Utc>>)]
     to: Option<String>,
+    /// A position a write of the caller's returned: the figures include it.
     #[serde(default)]
+    #[param(value_type = Option<u64>)]
     min_position: Option<String>,
 }
 
@@ -65,13 +81,24 @@ fn campaign_id(raw: &str) -> Result<CampaignId, ApiError> {
     path_id(raw, "campaign")
 }
 
-/// `GET /v1/campaigns/{id}/metrics`
+/// One campaign's figures: contacts, messages, deliveries, replies,
+/// opt-outs, refusals, survey answers.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns/{campaign_id}/metrics",
+    operation_id = "campaign_metrics",
+    tag = "metrics",
+    params(CampaignPath, ReadParams),
+    responses(
+        (status = 200, description = "The figures", body = CampaignMetricsView),
+    ),
+)]
 pub async fn campaign(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
     Query(query): Query<ReadParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CampaignMetricsView>, ApiError> {
     let metrics = state
         .app
         .campaign_metrics(
@@ -80,16 +107,26 @@ pub async fn campaign(
             min_position(query.min_position.as_deref())?,
         )
         .await?;
-    to_json(metrics)
+    Ok(Json(metrics))
 }
 
-/// `GET /v1/campaigns/{id}/metrics/texters`
+/// One campaign's figures per texter.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns/{campaign_id}/metrics/texters",
+    operation_id = "campaign_texter_metrics",
+    tag = "metrics",
+    params(CampaignPath, ReadParams),
+    responses(
+        (status = 200, description = "The figures per texter", body = TexterBreakdown),
+    ),
+)]
 pub async fn texters(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
     Query(query): Query<ReadParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TexterBreakdown>, ApiError> {
     let texters = state
         .app
         .campaign_texter_metrics(
@@ -98,16 +135,27 @@ pub async fn texters(
             min_position(query.min_position.as_deref())?,
         )
         .await?;
-    to_json(texters)
+    Ok(Json(texters))
 }
 
-/// `GET /v1/campaigns/{id}/metrics/timeseries?bucket=hour|day&from=&to=`
+/// One campaign's figures per hour or day.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns/{campaign_id}/metrics/timeseries",
+    operation_id = "campaign_timeseries",
+    tag = "metrics",
+    params(CampaignPath, TimeseriesParams),
+    responses(
+        (status = 200, description = "The figures per bucket, oldest first", body = Timeseries),
+        (status = 422, description = "`invalid_request`: a bucket, time or min_position that does not parse", body = ApiError),
+    ),
+)]
 pub async fn timeseries(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
     Query(query): Query<TimeseriesParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Timeseries>, ApiError> {
     let bucket = match query.bucket.as_deref() {
         None => Bucket::Hour,
         Some(raw) => raw.parse().map_err(ApiError::invalid_request)?,
@@ -126,18 +174,28 @@ pub async fn timeseries(
             min_position(query.min_position.as_deref())?,
         )
         .await?;
-    to_json(series)
+    Ok(Json(series))
 }
 
-/// `GET /v1/metrics/overview`
+/// Every campaign's headline figures.
+#[utoipa::path(
+    get,
+    path = "/v1/metrics/overview",
+    operation_id = "metrics_overview",
+    tag = "metrics",
+    params(ReadParams),
+    responses(
+        (status = 200, description = "The headline figures", body = Overview),
+    ),
+)]
 pub async fn overview(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Query(query): Query<ReadParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Overview>, ApiError> {
     let overview = state
         .app
         .metrics_overview(&caller, min_position(query.min_position.as_deref())?)
         .await?;
-    to_json(overview)
+    Ok(Json(overview))
 }

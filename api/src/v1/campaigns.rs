@@ -4,25 +4,26 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
-use textbank_app::NewCampaign;
+use serde::{Deserialize, Serialize};
+use textbank_app::{CampaignTransitioned, CampaignWritten, NewCampaign};
 use textbank_domain::campaign::{CannedResponse, Question, ScriptDraft, Transition};
 use textbank_domain::{CampaignId, ListId};
+use textbank_projections::campaigns::CampaignView;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{Auth, Body, Path, path_id};
 use crate::server::AppState;
-use crate::v1::{csv_attachment, to_json};
+use crate::v1::{CampaignPath, csv_attachment};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CannedResponseBody {
     title: String,
     body: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuestionBody {
     id: String,
@@ -30,14 +31,17 @@ pub struct QuestionBody {
     answers: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+/// Local texting hours of the recipient, `HH:MM` to `HH:MM`.
 pub struct TextingHoursBody {
+    #[schema(example = "09:00")]
     start: String,
+    #[schema(example = "21:00")]
     end: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCampaignBody {
     name: String,
@@ -51,11 +55,13 @@ pub struct NewCampaignBody {
     /// Contacts per texter request; 1–1,000, default 100.
     #[serde(default)]
     assignment_batch_size: Option<u32>,
+    /// The contact lists the campaign texts.
     #[serde(default)]
+    #[schema(value_type = Vec<uuid::Uuid>)]
     list_ids: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptBody {
     initial_message: String,
@@ -73,11 +79,25 @@ fn canned(responses: Vec<CannedResponseBody>) -> Vec<CannedResponse> {
         .collect()
 }
 
+/// Creates a campaign (a draft: launch it to start texting). The answer
+/// shows the initial message rendered for the first contact, with its
+/// length in segments.
+#[utoipa::path(
+    post,
+    path = "/v1/campaigns",
+    tag = "campaigns",
+    request_body = NewCampaignBody,
+    responses(
+        (status = 201, description = "The campaign", body = CampaignWritten),
+        (status = 404, description = "`not_found`: a list that does not exist in the caller's organization", body = ApiError),
+        (status = 422, description = "`invalid_request`: an empty or too long field, a template naming an unknown column, bad texting hours", body = ApiError),
+    ),
+)]
 pub async fn create_campaign(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Body(body): Body<NewCampaignBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CampaignWritten>), ApiError> {
     // A list id that does not parse cannot exist: 404, like an unknown one.
     let list_ids = body
         .list_ids
@@ -102,29 +122,61 @@ pub async fn create_campaign(
         list_ids,
     };
     let written = state.app.create_campaign(&caller, new).await?;
-    Ok((StatusCode::CREATED, to_json(written)?))
+    Ok((StatusCode::CREATED, Json(written)))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Campaigns {
+    campaigns: Vec<CampaignView>,
+}
+
+/// The organization's campaigns.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns",
+    tag = "campaigns",
+    responses((status = 200, description = "Every campaign", body = Campaigns)),
+)]
 pub async fn list_campaigns(
     State(state): State<AppState>,
     Auth(caller): Auth,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        json!({ "campaigns": state.app.campaigns(&caller).await? }),
-    ))
+) -> Result<Json<Campaigns>, ApiError> {
+    let campaigns = state.app.campaigns(&caller).await?;
+    Ok(Json(Campaigns { campaigns }))
 }
 
+/// One campaign.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns/{campaign_id}",
+    tag = "campaigns",
+    params(CampaignPath),
+    responses(
+        (status = 200, description = "The campaign", body = CampaignView),
+    ),
+)]
 pub async fn get_campaign(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(campaign_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CampaignView>, ApiError> {
     let campaign_id: CampaignId = path_id(&campaign_id, "campaign")?;
-    to_json(state.app.campaign(&caller, campaign_id).await?)
+    Ok(Json(state.app.campaign(&caller, campaign_id).await?))
 }
 
-/// `GET /v1/campaigns/{id}/export.csv`: the campaign's results, one row
-/// per contact, streamed.
+/// The campaign's results, the file a CRM loads back: one row per
+/// contact with its list columns, texter, initial message, final delivery
+/// status, reply, opt-out and latest survey answers, streamed.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns/{campaign_id}/export.csv",
+    operation_id = "campaign_results_export",
+    tag = "campaigns",
+    params(CampaignPath),
+    responses(
+        (status = 200, description = "One row per contact, as CSV", content_type = "text/csv", body = String),
+    ),
+)]
 pub async fn export_results(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -139,51 +191,79 @@ pub async fn export_results(
     ))
 }
 
+/// Replaces the script (initial message and canned responses) of a
+/// campaign that is not archived; the script's version goes up.
+#[utoipa::path(
+    put,
+    path = "/v1/campaigns/{campaign_id}/script",
+    tag = "campaigns",
+    params(CampaignPath),
+    request_body = ScriptBody,
+    responses(
+        (status = 200, description = "The campaign with its new script", body = CampaignWritten),
+        (status = 409, description = "`conflict`: the campaign's state does not allow it, or it moved", body = ApiError),
+        (status = 422, description = "`invalid_request`: an empty or too long field, a template naming an unknown column", body = ApiError),
+    ),
+)]
 pub async fn revise_script(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(campaign_id): Path<String>,
     Body(body): Body<ScriptBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CampaignWritten>, ApiError> {
     let campaign_id: CampaignId = path_id(&campaign_id, "campaign")?;
     let script = ScriptDraft {
         initial_message: body.initial_message,
         canned_responses: canned(body.canned_responses),
     };
-    to_json(
+    Ok(Json(
         state
             .app
             .revise_script(&caller, campaign_id, script)
             .await?,
-    )
+    ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+/// Settings to change; fields left out stay as they are.
 pub struct SettingsBody {
     name: Option<String>,
     texting_hours: Option<TextingHoursBody>,
     assignment_batch_size: Option<u32>,
 }
 
+/// Changes a campaign's name, texting hours or assignment batch size.
+#[utoipa::path(
+    patch,
+    path = "/v1/campaigns/{campaign_id}",
+    tag = "campaigns",
+    params(CampaignPath),
+    request_body = SettingsBody,
+    responses(
+        (status = 200, description = "The campaign", body = CampaignView),
+        (status = 409, description = "`conflict`: the campaign is archived, or it moved", body = ApiError),
+        (status = 422, description = "`invalid_request`: an empty or too long name, bad texting hours, a batch size out of range", body = ApiError),
+    ),
+)]
 pub async fn change_settings(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(campaign_id): Path<String>,
     Body(body): Body<SettingsBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CampaignView>, ApiError> {
     let campaign_id: CampaignId = path_id(&campaign_id, "campaign")?;
     let changes = textbank_app::SettingsChange {
         name: body.name,
         texting_hours: body.texting_hours.map(|h| (h.start, h.end)),
         assignment_batch_size: body.assignment_batch_size,
     };
-    to_json(
+    Ok(Json(
         state
             .app
             .change_campaign_settings(&caller, campaign_id, changes)
             .await?,
-    )
+    ))
 }
 
 async fn transition(
@@ -191,44 +271,64 @@ async fn transition(
     caller: textbank_app::Caller,
     campaign_id: &str,
     step: Transition,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CampaignTransitioned>, ApiError> {
     let campaign_id: CampaignId = path_id(campaign_id, "campaign")?;
-    to_json(
+    Ok(Json(
         state
             .app
             .transition_campaign(&caller, campaign_id, step)
             .await?,
-    )
+    ))
 }
 
-pub async fn launch(
-    State(state): State<AppState>,
-    Auth(caller): Auth,
-    Path(campaign_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    transition(state, caller, &campaign_id, Transition::Launch).await
+/// A lifecycle step's handler: `POST /v1/campaigns/{campaign_id}/<step>`.
+/// (A macro, since `#[utoipa::path]` needs the path as a literal.)
+macro_rules! transition_handler {
+    ($(#[doc = $doc:literal])* $name:ident, $path:literal, $step:expr) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "campaigns",
+            params(CampaignPath),
+            responses(
+                (status = 200, description = "The campaign in its new state", body = CampaignTransitioned),
+                (status = 409, description = "`conflict`: the campaign's state does not allow it (or it has no list), or it moved", body = ApiError),
+            ),
+        )]
+        pub async fn $name(
+            State(state): State<AppState>,
+            Auth(caller): Auth,
+            Path(campaign_id): Path<String>,
+        ) -> Result<Json<CampaignTransitioned>, ApiError> {
+            transition(state, caller, &campaign_id, $step).await
+        }
+    };
 }
 
-pub async fn pause(
-    State(state): State<AppState>,
-    Auth(caller): Auth,
-    Path(campaign_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    transition(state, caller, &campaign_id, Transition::Pause).await
-}
-
-pub async fn resume(
-    State(state): State<AppState>,
-    Auth(caller): Auth,
-    Path(campaign_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    transition(state, caller, &campaign_id, Transition::Resume).await
-}
-
-pub async fn archive(
-    State(state): State<AppState>,
-    Auth(caller): Auth,
-    Path(campaign_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    transition(state, caller, &campaign_id, Transition::Archive).await
-}
+transition_handler!(
+    /// Launches a draft campaign: texters can request contacts and send.
+    /// It needs at least one list.
+    launch,
+    "/v1/campaigns/{campaign_id}/launch",
+    Transition::Launch
+);
+transition_handler!(
+    /// Pauses a live campaign: no initial message can be sent until it
+    /// resumes; replies still can.
+    pause,
+    "/v1/campaigns/{campaign_id}/pause",
+    Transition::Pause
+);
+transition_handler!(
+    /// Resumes a paused campaign.
+    resume,
+    "/v1/campaigns/{campaign_id}/resume",
+    Transition::Resume
+);
+transition_handler!(
+    /// Archives a campaign: nothing more can be sent in it.
+    archive,
+    "/v1/campaigns/{campaign_id}/archive",
+    Transition::Archive
+);

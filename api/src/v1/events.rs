@@ -10,30 +10,34 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
-use serde_json::Value;
 use textbank_app::AppError;
-use textbank_app::feed::{FeedQuery, FeedSubscription};
+use textbank_app::feed::{FeedPage, FeedQuery, FeedSubscription};
+use utoipa::IntoParams;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Auth, Query};
 use crate::route_table::RouteTable;
 use crate::server::AppState;
 use crate::v1::live::{self, Source, last_event_id};
-use crate::v1::to_json;
 
 pub fn routes() -> RouteTable {
     RouteTable::new()
-        .get("/v1/events", list)
-        .get("/v1/events/stream", stream)
+        .routes(routes!(list))
+        .routes(routes!(stream))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FeedParams {
+    /// Events after this position (default 0: from the start).
     #[serde(default)]
     after: Option<u64>,
+    /// Comma-separated event type names, e.g. `MessageSendClicked,OptOutRecorded`.
     #[serde(default)]
     types: Option<String>,
+    /// At most this many events (1–1000, default 100).
     #[serde(default)]
     limit: Option<u32>,
 }
@@ -48,17 +52,42 @@ impl FeedParams {
     }
 }
 
-/// `GET /v1/events?after=&types=&limit=`
+/// The organization's events after a position, in log order, in their
+/// public representation (`textbank.event.v1`).
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    operation_id = "list_events",
+    tag = "events",
+    params(FeedParams),
+    responses(
+        (status = 200, description = "A page of events", body = FeedPage),
+        (status = 422, description = "`invalid_request`: a bad `after`, `limit` or `types`", body = ApiError),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Query(params): Query<FeedParams>,
-) -> Result<Json<Value>, ApiError> {
-    to_json(state.app.event_feed(&caller, &params.query()?).await?)
+) -> Result<Json<FeedPage>, ApiError> {
+    Ok(Json(state.app.event_feed(&caller, &params.query()?).await?))
 }
 
-/// `GET /v1/events/stream?after=&types=`: each event as `event: <type>`
+/// The same events live, as Server-Sent Events: each as `event: <type>`
 /// with its position as the id.
+#[utoipa::path(
+    get,
+    path = "/v1/events/stream",
+    operation_id = "stream_events",
+    tag = "events",
+    params(FeedParams, ("Last-Event-ID" = Option<String>, Header, description = "The position of the last event received: the stream resumes after it")),
+    responses(
+        (status = 200, description = "The event stream; it does not end by itself", content_type = "text/event-stream", body = String),
+        (status = 422, description = "`invalid_request`: a bad `after`, `types` or Last-Event-ID", body = ApiError),
+        (status = 429, description = "`too_many_member_streams`: the caller has too many streams open", body = ApiError),
+        (status = 503, description = "`too_many_streams`: the server has too many streams open", body = ApiError),
+    ),
+)]
 pub async fn stream(
     State(state): State<AppState>,
     Auth(caller): Auth,

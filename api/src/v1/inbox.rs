@@ -9,48 +9,65 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
-use serde_json::Value;
 use textbank_app::AppError;
-use textbank_app::inbox::{InboxRequest, InboxStatus, InboxSubscription, event_id};
+use textbank_app::inbox::{
+    InboxPage, InboxRequest, InboxStatus, InboxSubscription, MarkedRead, event_id,
+};
 use textbank_domain::{CampaignId, ConversationId, MemberId};
+use utoipa::IntoParams;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Auth, Path, Query, path_id};
 use crate::route_table::RouteTable;
 use crate::server::AppState;
+use crate::v1::ConversationPath;
 use crate::v1::live::{self, Source, last_event_id};
-use crate::v1::to_json;
 
 pub fn routes() -> RouteTable {
     RouteTable::new()
-        .get("/v1/conversations", list)
-        .get("/v1/conversations/stream", stream)
-        .post("/v1/conversations/{conversation_id}/read", read)
+        .routes(routes!(list))
+        .routes(routes!(stream))
+        .routes(routes!(read))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this campaign's conversations.
     #[serde(default)]
+    #[param(value_type = Option<uuid::Uuid>)]
     campaign_id: Option<String>,
+    /// Only this texter's (for roles that see every texter's).
     #[serde(default)]
+    #[param(value_type = Option<uuid::Uuid>)]
     texter_id: Option<String>,
+    /// `needs_reply` (the default), `unread`, `opted_out` or `all`.
     #[serde(default)]
     status: Option<String>,
+    /// The `next_cursor` of the previous page.
     #[serde(default)]
     cursor: Option<String>,
+    /// Conversations per page.
     #[serde(default)]
     limit: Option<u32>,
+    /// A position a write of the caller's returned: the page reflects it.
     #[serde(default)]
     min_position: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
+    /// Only this campaign's conversations.
     #[serde(default)]
+    #[param(value_type = Option<uuid::Uuid>)]
     campaign_id: Option<String>,
+    /// Only this texter's (for roles that see every texter's).
     #[serde(default)]
+    #[param(value_type = Option<uuid::Uuid>)]
     texter_id: Option<String>,
 }
 
@@ -67,12 +84,25 @@ fn query_id<T: std::str::FromStr>(
     .transpose()
 }
 
-/// `GET /v1/conversations`
+/// The caller's conversations (a texter's own; every texter's for roles
+/// that manage them), newest activity first, page by page.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations",
+    operation_id = "list_conversations",
+    tag = "inbox",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of conversations", body = InboxPage),
+        (status = 422, description = "`invalid_request`: an unknown status, a malformed id or cursor, a limit out of range", body = ApiError),
+        (status = 503, description = "`projection_lagging`: the inbox has not reached `min_position` yet; try again", body = ApiError),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Query(params): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InboxPage>, ApiError> {
     let request = InboxRequest {
         status: params
             .status
@@ -86,22 +116,45 @@ pub async fn list(
         limit: params.limit,
         min_position: params.min_position,
     };
-    to_json(state.app.inbox(&caller, request).await?)
+    Ok(Json(state.app.inbox(&caller, request).await?))
 }
 
-/// `POST /v1/conversations/{id}/read`
+/// Marks a conversation read: its unread count drops to 0.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/read",
+    operation_id = "mark_conversation_read",
+    tag = "inbox",
+    params(ConversationPath),
+    responses(
+        (status = 200, description = "Marked read", body = MarkedRead),
+    ),
+)]
 pub async fn read(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MarkedRead>, ApiError> {
     let id: ConversationId = path_id(&id, "conversation")?;
-    to_json(state.app.mark_read(&caller, id).await?)
+    Ok(Json(state.app.mark_read(&caller, id).await?))
 }
 
-/// `GET /v1/conversations/stream`: `event: conversation` with a list item
-/// for every change to the caller's conversations, each with an id to
-/// resume from (`Last-Event-ID`).
+/// The caller's conversations as they change, as Server-Sent Events:
+/// `event: conversation` with a list item (as in `GET /v1/conversations`)
+/// for every change, each with an id to resume from (`Last-Event-ID`).
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/stream",
+    operation_id = "stream_conversations",
+    tag = "inbox",
+    params(StreamQuery, ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received: the stream resumes after it")),
+    responses(
+        (status = 200, description = "The event stream; it does not end by itself", content_type = "text/event-stream", body = String),
+        (status = 422, description = "`invalid_request`: a malformed id or Last-Event-ID", body = ApiError),
+        (status = 429, description = "`too_many_member_streams`: the member has too many streams open", body = ApiError),
+        (status = 503, description = "`too_many_streams`: the server has too many streams open", body = ApiError),
+    ),
+)]
 pub async fn stream(
     State(state): State<AppState>,
     Auth(caller): Auth,

@@ -6,10 +6,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
-use serde::Deserialize;
-use serde_json::{Value, json};
-use textbank_app::ListDeclaration;
+use serde::{Deserialize, Serialize};
+use textbank_app::{ImportSummary, ListDeclaration};
 use textbank_domain::ListId;
+use textbank_projections::lists::ListView;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{Auth, Path, Query, path_id};
@@ -41,20 +42,46 @@ pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
 /// Rejected rows per database page while streaming them out.
 const REJECTION_PAGE: u32 = 5_000;
 
-#[derive(Debug, Deserialize)]
+/// Where the list came from, declared with the upload.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadParams {
+    /// The list's name.
     name: Option<String>,
+    /// Where the numbers came from (a voter file, a sign-up form).
     source: Option<String>,
+    /// Why these people may be texted.
     consent_basis: Option<String>,
 }
 
+/// Uploads a contact list: the CSV file is the body (a header row naming the
+/// columns, one of them the phone number). Rows that cannot be texted are
+/// rejected and counted by reason; see `/v1/lists/{list_id}/rejections`.
+#[utoipa::path(
+    post,
+    path = "/v1/lists",
+    tag = "lists",
+    params(UploadParams),
+    request_body(description = "The CSV file", content(
+        (String = "text/csv"),
+        (String = "application/csv"),
+        (String = "text/plain"),
+        (String = "application/vnd.ms-excel"),
+    )),
+    responses(
+        (status = 201, description = "The list was imported", body = ImportSummary),
+        (status = 413, description = "`payload_too_large`: the file is larger than the server takes", body = ApiError),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as CSV", body = ApiError),
+        (status = 422, description = "`invalid_request`: a missing declaration, no phone column, a duplicate column or a file that is not CSV; `too_many_columns`, `header_too_long`, `field_too_long`: over a limit (`limit`)", body = ApiError),
+    ),
+)]
 pub async fn upload(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Query(params): Query<UploadParams>,
     headers: HeaderMap,
     body: HttpBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ImportSummary>), ApiError> {
     if !media_type(&headers)
         .as_deref()
         .is_some_and(|t| CSV_TYPES.contains(&t))
@@ -79,33 +106,60 @@ pub async fn upload(
             state.app.import_limits(),
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::to_value(summary).map_err(|err| ApiError::internal(&err))?),
-    ))
+    Ok((StatusCode::CREATED, Json(summary)))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Lists {
+    lists: Vec<ListView>,
+}
+
+/// The organization's contact lists.
+#[utoipa::path(
+    get,
+    path = "/v1/lists",
+    tag = "lists",
+    responses((status = 200, description = "Every list", body = Lists)),
+)]
 pub async fn list_lists(
     State(state): State<AppState>,
     Auth(caller): Auth,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "lists": state.app.lists(&caller).await? })))
+) -> Result<Json<Lists>, ApiError> {
+    let lists = state.app.lists(&caller).await?;
+    Ok(Json(Lists { lists }))
 }
 
+/// One contact list.
+#[utoipa::path(
+    get,
+    path = "/v1/lists/{list_id}",
+    tag = "lists",
+    params(("list_id" = Uuid, Path, description = "The list's id")),
+    responses(
+        (status = 200, description = "The list", body = ListView),
+    ),
+)]
 pub async fn get_list(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(list_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListView>, ApiError> {
     let list_id: ListId = path_id(&list_id, "list")?;
-    let list = state.app.list(&caller, list_id).await?;
-    Ok(Json(
-        serde_json::to_value(list).map_err(|err| ApiError::internal(&err))?,
-    ))
+    Ok(Json(state.app.list(&caller, list_id).await?))
 }
 
-/// Streams `line,reason,phone,detail` rows page by page, so a list with a
-/// million rejections never sits in memory.
+/// The rows of a list that were rejected, as CSV: `line,reason,phone,detail`.
+/// Streamed page by page, so a list with a million rejections never sits
+/// in memory.
+#[utoipa::path(
+    get,
+    path = "/v1/lists/{list_id}/rejections",
+    tag = "lists",
+    params(("list_id" = Uuid, Path, description = "The list's id")),
+    responses(
+        (status = 200, description = "The rejected rows", content_type = "text/csv", body = String),
+    ),
+)]
 pub async fn rejections(
     State(state): State<AppState>,
     Auth(caller): Auth,

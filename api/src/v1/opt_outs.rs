@@ -9,22 +9,50 @@ use axum::response::{IntoResponse, Response};
 use chrono::SecondsFormat;
 use futures_util::{StreamExt, stream};
 use serde::Deserialize;
-use serde_json::Value;
-use textbank_app::{OptOutEntry, OptOutFormat};
+use textbank_app::{OptOutEntry, OptOutFormat, OptOutImport};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{Auth, Query};
 use crate::server::AppState;
 use crate::v1::lists::{CSV_TYPES, csv_field, media_type};
 
-/// `POST /v1/opt-outs`: the body is the list, as CSV or as
-/// `{"phones": [...]}`.
+/// The JSON form of an opt-out import.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the body for the document; the app parses it"
+)]
+pub struct OptOutPhones {
+    /// Phone numbers (E.164, or national in the server's default region).
+    phones: Vec<String>,
+}
+
+/// Imports an external opt-out list: every number in it is opted out of the
+/// organization. The body is CSV (a header row naming the phone column) or
+/// JSON (`{"phones": [...]}`).
+#[utoipa::path(
+    post,
+    path = "/v1/opt-outs",
+    tag = "opt-outs",
+    request_body(content(
+        (OptOutPhones = "application/json"),
+        (String = "text/csv"),
+    )),
+    responses(
+        (status = 200, description = "How many numbers were opted out", body = OptOutImport),
+        (status = 409, description = "`conflict`: a number's stream moved; try again", body = ApiError),
+        (status = 413, description = "`payload_too_large`: too large or too many numbers", body = ApiError),
+        (status = 415, description = "`unsupported_media_type`: neither CSV nor JSON", body = ApiError),
+        (status = 422, description = "`invalid_request`: no phone column, or a number that does not parse", body = ApiError),
+    ),
+)]
 pub async fn import(
     State(state): State<AppState>,
     Auth(caller): Auth,
     headers: HeaderMap,
     body: HttpBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OptOutImport>, ApiError> {
     let format = match media_type(&headers).as_deref() {
         Some(media) if CSV_TYPES.contains(&media) => OptOutFormat::Csv,
         Some("application/json") => OptOutFormat::Json,
@@ -41,18 +69,41 @@ pub async fn import(
         .app
         .import_opt_outs(&caller, format, body.into_data_stream())
         .await?;
-    Ok(Json(
-        serde_json::to_value(summary).map_err(|err| ApiError::internal(&err))?,
-    ))
+    Ok(Json(summary))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportParams {
+    /// `csv` (the default) or `json`.
+    #[param(pattern = "^(csv|json)$")]
     format: Option<String>,
 }
 
-/// `GET /v1/opt-outs[?format=json]`: streamed page by page, so an org with
-/// a great many opt-outs never has them all in memory.
+/// The export as JSON.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes the streamed body for the document")]
+pub struct OptOutList {
+    opt_outs: Vec<OptOutEntry>,
+}
+
+/// Every number that may not be texted, as CSV (`phone,source,opted_out_at`)
+/// or JSON; streamed page by page, so an org with a great many opt-outs
+/// never has them all in memory.
+#[utoipa::path(
+    get,
+    path = "/v1/opt-outs",
+    tag = "opt-outs",
+    params(ExportParams),
+    responses(
+        (status = 200, description = "The opt-out list", content(
+            (String = "text/csv"),
+            (OptOutList = "application/json"),
+        )),
+        (status = 422, description = "`invalid_request`: a format other than csv or json", body = ApiError),
+        (status = 503, description = "`projection_lagging`: the opt-out list is catching up; try again", body = ApiError),
+    ),
+)]
 pub async fn export(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -164,8 +215,9 @@ mod tests {
     fn json_pages_join_into_one_array() {
         let first = json_rows(&[entry("+15552010001"), entry("+15552010002")], true).unwrap();
         let second = json_rows(&[entry("+15552010003")], false).unwrap();
-        let body: Value = serde_json::from_str(&format!("{{\"opt_outs\":[{first}{second}]}}"))
-            .expect("valid JSON");
+        let body: serde_json::Value =
+            serde_json::from_str(&format!("{{\"opt_outs\":[{first}{second}]}}"))
+                .expect("valid JSON");
         assert_eq!(body["opt_outs"].as_array().map(Vec::len), Some(3));
     }
 }

@@ -34,6 +34,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
     ("compliance.js", JS, include_str!("../../web/compliance.js")),
     ("admin.js", JS, include_str!("../../web/admin.js")),
+    (
+        "reference.css",
+        CSS,
+        include_str!("../../web/reference.css"),
+    ),
 ];
 
 pub async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {

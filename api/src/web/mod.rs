@@ -3,6 +3,7 @@
 //! every client. Pages need a session; without one they redirect to sign-in.
 
 mod assets;
+mod reference;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -23,6 +24,7 @@ pub fn routes() -> RouteTable {
         .get("/app/{page}", app_page)
         .get("/app/campaigns/{campaign_id}", campaign_page)
         .get("/assets/{name}", assets::asset)
+        .get("/docs", reference::page)
 }
 
 /// One page of the app: its script, stylesheet and who may open it.
@@ -336,6 +338,27 @@ async fn invite_page(Path(token): Path<String>) -> Response {
 
 /// A page for people who are not signed in (sign-in, invites).
 fn public_page(page: &str, title: &str, body: &str) -> String {
+    let body = format!("<h1>{}</h1>\n{body}", escape(title));
+    plain_page(page, title, None, "auth-box", &body, &["app", "login"])
+}
+
+/// A page without the signed-in navigation: the app's stylesheet (and
+/// `stylesheet`, if any), then `scripts` from `/assets`.
+fn plain_page(
+    page: &str,
+    title: &str,
+    stylesheet: Option<&str>,
+    main_class: &str,
+    body: &str,
+    scripts: &[&str],
+) -> String {
+    let stylesheet = stylesheet
+        .map(|name| format!("\n<link rel=\"stylesheet\" href=\"/assets/{name}.css\">"))
+        .unwrap_or_default();
+    let scripts: String = scripts
+        .iter()
+        .map(|name| format!("<script src=\"/assets/{name}.js\"></script>\n"))
+        .collect();
     format!(
         r#"<!doctype html>
 <html lang="en">
@@ -343,16 +366,13 @@ fn public_page(page: &str, title: &str, body: &str) -> String {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · textbank</title>
-<link rel="stylesheet" href="/assets/app.css">
+<link rel="stylesheet" href="/assets/app.css">{stylesheet}
 </head>
 <body data-page="{page}">
-<main id="main" class="auth-box" tabindex="-1">
-<h1>{title}</h1>
+<main id="main" class="{main_class}" tabindex="-1">
 {body}
 </main>
-<script src="/assets/app.js"></script>
-<script src="/assets/login.js"></script>
-</body>
+{scripts}</body>
 </html>
 "#,
         title = escape(title),

@@ -35,21 +35,21 @@ const ATTEMPTS: u32 = 64;
 const MAX_BACKOFF_MS: u64 = 25;
 
 /// What moved, and the log position that moved it (read your own writes).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Assigned {
     pub assigned: u64,
     pub texter_id: MemberId,
     pub position: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Released {
     pub released: u64,
     pub texter_id: MemberId,
     pub position: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Reassigned {
     pub reassigned: u64,
     pub from_texter_id: MemberId,
@@ -58,7 +58,7 @@ pub struct Reassigned {
 }
 
 /// One texter's share of a campaign.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TexterAssignment {
     pub texter_id: MemberId,
     pub name: String,
@@ -67,7 +67,7 @@ pub struct TexterAssignment {
 
 /// Who holds how many contacts. A texter sees only its own line and no
 /// totals.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Assignments {
     pub campaign_id: CampaignId,
     pub texters: Vec<TexterAssignment>,

@@ -51,16 +51,32 @@ pub(crate) const EXPORT_BUFFER: usize = 4;
 const EXPORT_CHUNK: usize = 64 * 1024;
 
 /// Query parameters of the message search and export, as written.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct MessageParams {
+    /// Messages to or from this number (E.164, or national in the server's
+    /// default region).
     pub phone: Option<String>,
+    /// Messages this texter clicked.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub texter_id: Option<String>,
+    /// Messages of this campaign.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub campaign_id: Option<String>,
+    /// From this time on (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub from: Option<String>,
+    /// Before this time (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub to: Option<String>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Rows per page.
+    #[param(value_type = Option<u32>)]
     pub limit: Option<String>,
+    /// A log position the answer must reflect.
+    #[param(value_type = Option<u64>)]
     pub min_position: Option<String>,
 }
 
@@ -123,25 +139,47 @@ impl MessageSearch {
 }
 
 /// Query parameters of the refused-attempts search, as written.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct BlockedParams {
+    /// Attempts of this texter.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub texter_id: Option<String>,
+    /// Attempts in this campaign.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub campaign_id: Option<String>,
+    /// Attempts refused for this reason (`opted_out`, `quiet_hours`, …).
     pub reason: Option<String>,
+    /// From this time on (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub from: Option<String>,
+    /// Before this time (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub to: Option<String>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Rows per page.
+    #[param(value_type = Option<u32>)]
     pub limit: Option<String>,
+    /// A log position the answer must reflect.
+    #[param(value_type = Option<u64>)]
     pub min_position: Option<String>,
 }
 
 /// Query parameters that only bound a time range and wait for a position.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RangeParams {
+    /// From this time on (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub from: Option<String>,
+    /// Before this time (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub to: Option<String>,
+    /// A log position the answer must reflect.
+    #[param(value_type = Option<u64>)]
     pub min_position: Option<String>,
 }
 
@@ -239,7 +277,7 @@ fn corrupt(err: impl std::fmt::Display) -> AppError {
 }
 
 /// One page of messages.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MessagePage {
     pub messages: Vec<MessageRow>,
     /// Pass as `cursor` for the next page; absent on the last.
@@ -247,7 +285,7 @@ pub struct MessagePage {
 }
 
 /// One event of a message's trail, as stored, with its chain link.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TrailEvent {
     pub position: u64,
     pub event_id: uuid::Uuid,
@@ -264,7 +302,7 @@ pub struct TrailEvent {
 }
 
 /// A message and everything that happened to it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MessageTrail {
     pub message: MessageRow,
     pub events: Vec<TrailEvent>,
@@ -273,7 +311,7 @@ pub struct MessageTrail {
 }
 
 /// An opt-out or opt-in of the number.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OptOutChange {
     pub position: u64,
     pub at: DateTime<Utc>,
@@ -287,7 +325,7 @@ pub struct OptOutChange {
     pub actor: Value,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SurveyAnswer {
     pub position: u64,
     pub at: DateTime<Utc>,
@@ -299,7 +337,7 @@ pub struct SurveyAnswer {
 }
 
 /// Everything the org did with one phone number.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PhoneHistory {
     pub phone: String,
     pub stream_id: String,
@@ -322,7 +360,7 @@ pub struct PhoneHistory {
 }
 
 /// One page of refused attempts, with how many match per reason.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BlockedPage {
     pub total: u64,
     pub by_reason: BTreeMap<String, u64>,
@@ -331,7 +369,7 @@ pub struct BlockedPage {
 }
 
 /// A stream whose chain is broken, and where.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BrokenStream {
     pub stream_id: String,
     #[serde(flatten)]
@@ -339,7 +377,7 @@ pub struct BrokenStream {
 }
 
 /// What a hash-chain verification found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VerifyReport {
     /// stream | organization
     pub scope: &'static str,

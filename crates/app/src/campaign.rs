@@ -51,7 +51,7 @@ pub struct SettingsChange {
 }
 
 /// The initial message rendered for one contact, and what it costs to send.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SampleMessage {
     pub text: String,
     /// `first_contact` (of the first list) or `placeholder`.
@@ -64,7 +64,7 @@ pub struct SampleMessage {
 
 /// The answer to a script write: the campaign as now stored, the sample and
 /// the warnings.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CampaignWritten {
     #[serde(flatten)]
     pub campaign: CampaignView,
@@ -73,7 +73,7 @@ pub struct CampaignWritten {
     pub position: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CampaignTransitioned {
     #[serde(flatten)]
     pub campaign: CampaignView,

@@ -26,7 +26,7 @@ pub struct TimeseriesQuery {
 }
 
 /// A campaign's activity per UTC hour or day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Timeseries {
     pub campaign_id: CampaignId,
     pub bucket: Bucket,
@@ -37,14 +37,14 @@ pub struct Timeseries {
 }
 
 /// A campaign's figures per texter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TexterBreakdown {
     pub campaign_id: CampaignId,
     pub texters: Vec<TexterMetrics>,
 }
 
 /// Every campaign of the org with its headline figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Overview {
     pub campaigns: Vec<Headline>,
 }

@@ -34,7 +34,7 @@ const MAX_NUMBERS: usize = 1_000;
 const MAX_TEXT: usize = 320;
 
 /// The body of `PUT /v1/carrier`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CarrierSettings {
     /// "sim", "twilio" or "telnyx".
@@ -79,7 +79,7 @@ struct StoredSettings {
 }
 
 /// The carrier as `GET /v1/carrier` shows it: no secrets.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CarrierView {
     pub carrier: String,
     pub sending_numbers: Vec<String>,

@@ -23,7 +23,7 @@ use crate::{App, AppError, Caller};
 const PAGE: usize = 1_000;
 const MAX_ANSWER: usize = 200;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ThreadEntry {
     pub message_id: MessageId,
     /// "outbound" or "inbound".
@@ -45,7 +45,7 @@ pub struct ThreadEntry {
     pub texter_id: Option<MemberId>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Answer {
     pub question_id: String,
     pub answer: String,
@@ -53,7 +53,7 @@ pub struct Answer {
     pub recorded_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Thread {
     pub conversation_id: ConversationId,
     pub campaign_id: CampaignId,

@@ -36,8 +36,10 @@ const LIVE_POLL: Duration = Duration::from_secs(5);
 const NETWORK_FIELDS: [&str; 2] = ["ip", "user_agent"];
 
 /// One event as API clients see it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PublicEvent {
+    /// `textbank.event.v1`.
+    #[schema(value_type = String)]
     pub format: &'static str,
     /// The event's id: the receiver's key for deduplication.
     pub id: Uuid,
@@ -53,7 +55,10 @@ pub struct PublicEvent {
     /// The ids it concerns.
     pub subject: Subject,
     /// Who caused it (a key and member, a carrier webhook, the system).
+    #[schema(value_type = Object)]
     pub actor: Value,
+    /// The event's own fields (by `type` and `schema_version`).
+    #[schema(value_type = Object)]
     pub data: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
@@ -62,7 +67,7 @@ pub struct PublicEvent {
 }
 
 /// The ids an event concerns, found in its data.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Subject {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub campaign_id: Option<String>,
@@ -89,7 +94,7 @@ pub struct FeedQuery {
 }
 
 /// One page of the feed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FeedPage {
     pub events: Vec<PublicEvent>,
     /// The position to ask `after` next: the last event's, or the request's

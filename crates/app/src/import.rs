@@ -76,7 +76,7 @@ impl Default for ImportLimits {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportSummary {
     pub list_id: ListId,
     /// Data rows in the file (the header not counted).

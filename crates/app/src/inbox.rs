@@ -78,7 +78,7 @@ pub struct InboxRequest {
     pub min_position: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InboxPage {
     pub conversations: Vec<InboxConversation>,
     /// Pass as `cursor` for the next page; absent on the last one.
@@ -87,7 +87,7 @@ pub struct InboxPage {
     pub position: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MarkedRead {
     pub conversation_id: ConversationId,
     /// Pass as `min_position` to list the inbox with the read applied.

@@ -235,6 +235,21 @@ impl App {
         projector: &dyn Projector,
         position: u64,
     ) -> Result<(), AppError> {
+        // A position past the end of the log is none a write returned: the
+        // caller's mistake (422), not a read model that is behind (503).
+        let known_head = *self.events().subscribe().borrow();
+        if position > known_head {
+            let head = self.events().head_position().await?;
+            if position > head {
+                return Err(AppError::Invalid {
+                    field: "min_position",
+                    message: format!(
+                        "min_position {position} is past the end of the log ({head}); pass a \
+                         position a write returned"
+                    ),
+                });
+            }
+        }
         let follower = self
             .progress
             .lock()

@@ -50,7 +50,7 @@ pub enum OptOutFormat {
 }
 
 /// What an import did, counting each distinct number once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OptOutImport {
     /// Numbers opted out by this import.
     pub imported: u64,
@@ -61,7 +61,7 @@ pub struct OptOutImport {
 }
 
 /// One number that has opted out of the organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OptOutEntry {
     /// E.164.
     pub phone: String,

@@ -19,7 +19,7 @@ pub struct CreatedOrg {
     pub owner_key: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IssuedKey {
     pub key_id: ApiKeyId,
     /// The secret, shown once.
@@ -31,7 +31,7 @@ pub struct IssuedKey {
 }
 
 /// A texter as the audit and metrics pages name them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TexterName {
     pub member_id: MemberId,
     pub name: String,

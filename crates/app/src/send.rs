@@ -43,7 +43,7 @@ pub const MAX_REPLY_CHARS: usize = 1_600;
 const QUEUE_SCAN_LIMIT: u32 = 2_000;
 
 /// A contact ready to be texted, as the texter's screen shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QueuedMessage {
     pub phone: String,
     pub first_name: String,
@@ -60,14 +60,14 @@ pub struct QueuedMessage {
 }
 
 /// Why the queue is empty when contacts remain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QueueHold {
     pub code: &'static str,
     pub message: String,
     pub next_open: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Queue {
     pub campaign_id: CampaignId,
     pub campaign_status: CampaignStatus,
@@ -93,7 +93,7 @@ pub struct Click {
 }
 
 /// The message a click sent (or had already sent).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Sent {
     pub message_id: MessageId,
     pub conversation_id: ConversationId,

@@ -35,7 +35,7 @@ const SESSION_PREFIX: &str = "tbs_";
 const INVITE_PREFIX: &str = "tbi_";
 
 /// A new session: the secret goes into an HttpOnly cookie and nowhere else.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SignedIn {
     #[serde(skip)]
     pub session_secret: String,
@@ -50,7 +50,7 @@ pub struct SignedIn {
     pub csrf_token: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Invite {
     pub member_id: MemberId,
     pub invite_token: String,
@@ -62,7 +62,7 @@ pub struct Invite {
 }
 
 /// What the set-password page shows about an invite.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InviteView {
     pub name: String,
     pub email: String,

@@ -50,7 +50,7 @@ const LIKELY_OPT_OUT: [&str; 22] = [
 ];
 
 /// The meaning of a reply as far as automatic handling goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Keyword {
     /// The whole message is an opt-out keyword: stop at once, confirm once.

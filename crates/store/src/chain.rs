@@ -61,7 +61,7 @@ pub fn chain_hash(prev_hash: &[u8; 32], input: &ChainInput<'_>) -> [u8; 32] {
 }
 
 /// How a stream's chain first went wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakReason {
     /// Versions are not 0, 1, 2, … (an event was deleted or renumbered).
@@ -73,19 +73,21 @@ pub enum BreakReason {
 }
 
 /// The first broken link of a stream.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct BrokenLink {
     pub version: u64,
     pub position: u64,
     pub reason: BreakReason,
     #[serde(serialize_with = "hex_bytes")]
+    #[schema(value_type = String)]
     pub stored_hash: [u8; 32],
     #[serde(serialize_with = "hex_bytes")]
+    #[schema(value_type = String)]
     pub expected_hash: [u8; 32],
 }
 
 /// The result of recomputing one stream's chain.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ChainReport {
     pub stream_id: String,
     pub events_checked: u64,

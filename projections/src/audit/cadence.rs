@@ -35,14 +35,15 @@ const CLICK_EDGES: [i64; 8] = [250, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60
 const RATE_EDGES: [u64; 6] = [2, 6, 11, 21, 31, 61];
 
 /// A histogram bucket: values in `[from, to)` (`to` open-ended when absent).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = CadenceBucket)]
 pub struct Bucket {
     pub from: i64,
     pub to: Option<i64>,
     pub count: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DisplayToClick {
     /// Clicks whose message was presented by the server (initial messages).
     pub measured: u64,
@@ -55,7 +56,7 @@ pub struct DisplayToClick {
     pub buckets: Vec<Bucket>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ClicksPerMinute {
     /// Calendar minutes (UTC) with at least one click.
     pub active_minutes: u64,
@@ -65,7 +66,7 @@ pub struct ClicksPerMinute {
     pub buckets: Vec<Bucket>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Intervals {
     /// Gaps between consecutive clicks, breaks left out.
     pub count: u64,
@@ -75,7 +76,7 @@ pub struct Intervals {
 }
 
 /// The thresholds the verdict used, so a reader can check it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CadenceThresholds {
     pub fast_click_ms: i64,
     pub fast_share: f64,
@@ -85,7 +86,7 @@ pub struct CadenceThresholds {
     pub session_gap_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Cadence {
     pub clicks: u64,
     pub first_click_at: Option<DateTime<Utc>>,

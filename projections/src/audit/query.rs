@@ -58,7 +58,7 @@ pub struct Cursor {
 /// a texter's click (`origin: texter_click`, with all its evidence) or an
 /// automated answer to the voter (`origin: automated_reply`, no click);
 /// inbound ones are the voter's texts (`origin: voter`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MessageRow {
     pub message_id: MessageId,
     /// The log position of the event that created it.
@@ -552,7 +552,7 @@ impl BlockedFilter {
 }
 
 /// One refused send attempt.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BlockedRow {
     pub attempt_id: Uuid,
     #[serde(skip)]
@@ -715,7 +715,7 @@ pub async fn cadence_clicks(
 }
 
 /// A list of the org that holds the phone, with the row it came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PhoneList {
     pub list_id: ListId,
     pub name: String,
@@ -785,7 +785,7 @@ pub async fn phone_lists(db: &Database, org: OrgId, phone: &str) -> StoreResult<
 }
 
 /// A campaign of the org that includes the phone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PhoneCampaign {
     pub campaign_id: CampaignId,
     pub name: Option<String>,

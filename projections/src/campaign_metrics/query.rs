@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::fold::{Counts, HELD_PREFIX};
 
 /// The width of a timeseries bucket (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Bucket {
     Hour,
@@ -63,7 +63,7 @@ impl FromStr for Bucket {
 }
 
 /// A campaign's headline figures (see the module's definitions).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Headline {
     pub campaign_id: CampaignId,
     pub name: String,
@@ -88,7 +88,7 @@ pub struct Headline {
 }
 
 /// Everything `GET /v1/campaigns/{id}/metrics` shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CampaignMetricsView {
     #[serde(flatten)]
     pub headline: Headline,
@@ -106,7 +106,7 @@ pub struct CampaignMetricsView {
 }
 
 /// One texter's figures in a campaign.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TexterMetrics {
     pub texter_id: MemberId,
     /// The member's name, as the directory has it.
@@ -127,7 +127,7 @@ pub struct TexterMetrics {
 }
 
 /// One timeseries bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BucketCounts {
     pub start: DateTime<Utc>,
     pub messaged: i64,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::TABLE;
 
 /// A conversation as an inbox lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct InboxConversation {
     pub conversation_id: ConversationId,
     pub campaign_id: CampaignId,
@@ -40,7 +40,7 @@ pub struct InboxConversation {
     pub last_position: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LastMessage {
     /// The first 200 characters.
     pub body: String,
