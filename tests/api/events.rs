@@ -214,6 +214,7 @@ async fn bad_feed_requests_are_refused_with_the_problem_named(app: TestApp) -> T
     let owner = app.create_org("Careless Client").await;
     for query in [
         "after=-1",
+        "after=9223372036854775808",
         "limit=0",
         "limit=1001",
         "types=Opt-Out",

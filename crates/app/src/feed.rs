@@ -134,6 +134,13 @@ impl App {
         query: &FeedQuery,
     ) -> Result<FeedPage, AppError> {
         caller.require(Permission::ReadEvents)?;
+        // Positions are stored as signed 64-bit integers.
+        if i64::try_from(query.after).is_err() {
+            return Err(AppError::Invalid {
+                field: "after",
+                message: format!("after must be a position, at most {}", i64::MAX),
+            });
+        }
         let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(AppError::Invalid {
