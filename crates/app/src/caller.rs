@@ -26,6 +26,13 @@ impl Caller {
         }
     }
 
+    /// Whose live streams this caller's count against: its member's, or an
+    /// unbound key's own.
+    pub fn stream_holder(&self) -> uuid::Uuid {
+        self.member_id
+            .map_or_else(|| self.key_id.into(), uuid::Uuid::from)
+    }
+
     /// Metadata for the events this caller's request causes.
     pub fn metadata(&self) -> EventMetadata {
         EventMetadata {

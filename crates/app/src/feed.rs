@@ -189,10 +189,7 @@ impl App {
                 message: "Last-Event-ID must be the position of an event (a whole number)".into(),
             })?;
         }
-        let holder = caller
-            .member_id
-            .map_or_else(|| Uuid::from(caller.key_id), Uuid::from);
-        let slot = streams.take_slot(caller.org_id, holder)?;
+        let slot = streams.take_slot(caller.org_id, caller.stream_holder())?;
         Ok(FeedSubscription {
             app: self.clone(),
             caller: caller.clone(),

@@ -261,10 +261,7 @@ impl App {
     ) -> Result<InboxSubscription, AppError> {
         let filter = scope(caller, texter_id, campaign_id, InboxStatus::All)?;
         let resume = resume.map(parse_event_id).transpose()?;
-        let holder = caller
-            .member_id
-            .map_or_else(|| Uuid::from(caller.key_id), Uuid::from);
-        let slot = streams.take_slot(caller.org_id, holder)?;
+        let slot = streams.take_slot(caller.org_id, caller.stream_holder())?;
         let start = self
             .events()
             .checkpoint(Inbox::live().name())
