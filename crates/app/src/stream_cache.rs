@@ -200,7 +200,7 @@ mod tests {
         let kept: Vec<usize> = (0..5)
             .filter(|n| cache.get(&stream(*n)).is_some())
             .collect();
-        assert_eq!(kept, Vec::<usize>::new());
+        assert_eq!(kept, vec![4], "the four oldest made room, no more");
         assert!(cache.get(&stream(9)).is_some());
     }
 
