@@ -29,6 +29,7 @@
     30006: "Landline or unreachable carrier",
     30007: "Carrier filtered (spam filter)",
     30008: "Unknown carrier error",
+    no_carrier: "No carrier was set up (the contact can be texted again)",
   };
   const BLOCK_MEANINGS = {
     opted_out: "The contact had opted out",
@@ -41,6 +42,7 @@
     not_your_token: "The click token belonged to another texter",
     not_assigned: "The contact was not assigned to the texter",
     too_fast: "Clicked faster than a person can read",
+    no_carrier: "The organization had no carrier set up",
   };
 
   const METRICS = [

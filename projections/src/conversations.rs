@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 use textbank_domain::campaign::{CampaignStatus, CannedResponse, Question, parse_texting_hours};
-use textbank_domain::message::MessageKind;
-use textbank_domain::recipient::RecipientEvent;
+use textbank_domain::message::{ClickRecord, MessageKind};
+use textbank_domain::recipient::{NO_CARRIER, RecipientEvent};
 use textbank_domain::texting_hours::TextingWindow;
 use textbank_domain::timezone::ContactZone;
 use textbank_domain::{CampaignId, ConversationId, ListId, MemberId, OrgId};
@@ -38,45 +38,77 @@ impl Projector for Conversations {
         let mut opened = Vec::new();
         for item in batch.recipient_events("conversations") {
             let (event, parsed) = item?;
-            let (RecipientEvent::MessageSendClicked(click), Some(org)) =
-                (parsed, event.metadata.org_id)
-            else {
-                continue;
-            };
-            if click.evidence.kind == MessageKind::Initial {
-                opened.push((click, org, event.recorded_at));
+            match (parsed, event.metadata.org_id) {
+                (RecipientEvent::MessageSendClicked(click), Some(org))
+                    if click.evidence.kind == MessageKind::Initial =>
+                {
+                    opened.push((&**click, Uuid::from(org), event.recorded_at));
+                }
+                // A first message that never reached any carrier did not
+                // message the contact: its conversation goes, so the contact
+                // is in its texter's queue again (see the recipient
+                // aggregate). Written in log order with the openings.
+                (
+                    RecipientEvent::MessageSubmitFailed {
+                        message_id, code, ..
+                    },
+                    _,
+                ) if code == NO_CARRIER => {
+                    open_conversations(tx, &std::mem::take(&mut opened)).await?;
+                    let id = Uuid::from(*message_id);
+                    on_tx!(tx, |conn| {
+                        sqlx::query("DELETE FROM conversations WHERE conversation_id = $1")
+                            .bind(id)
+                            .execute(conn)
+                            .await
+                            .map(|_| ())
+                            .map_err(StoreError::from)?
+                    });
+                }
+                _ => {}
             }
         }
-        // One statement per few hundred conversations, not one per click.
-        for chunk in opened.chunks(500) {
-            let sql = for_engine(
-                tx,
-                format!(
-                    "INSERT INTO conversations (conversation_id, org_id, campaign_id, phone, texter_id, started_at)
-                     VALUES {} ON CONFLICT DO NOTHING",
-                    placeholders(chunk.len(), 6)
-                ),
-            );
-            on_tx!(tx, |conn| {
-                let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
-                for (click, org, started_at) in chunk {
-                    query = query
-                        .bind(Uuid::from(click.conversation_id))
-                        .bind(Uuid::from(*org))
-                        .bind(Uuid::from(click.campaign_id))
-                        .bind(click.phone.as_str())
-                        .bind(Uuid::from(click.evidence.texter_id))
-                        .bind(*started_at);
-                }
-                query
-                    .execute(conn)
-                    .await
-                    .map(|_| ())
-                    .map_err(StoreError::from)?
-            });
-        }
+        open_conversations(tx, &opened).await?;
         Ok(())
     }
+}
+
+type Opened<'a> = (&'a ClickRecord, Uuid, DateTime<Utc>);
+
+/// Inserts the conversations the clicks opened: one statement per few
+/// hundred, not one per click.
+async fn open_conversations(
+    tx: &mut StoreTx,
+    opened: &[Opened<'_>],
+) -> Result<(), ProjectionError> {
+    for chunk in opened.chunks(500) {
+        let sql = for_engine(
+            tx,
+            format!(
+                "INSERT INTO conversations (conversation_id, org_id, campaign_id, phone, texter_id, started_at)
+                 VALUES {} ON CONFLICT DO NOTHING",
+                placeholders(chunk.len(), 6)
+            ),
+        );
+        on_tx!(tx, |conn| {
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+            for (click, org, started_at) in chunk {
+                query = query
+                    .bind(Uuid::from(click.conversation_id))
+                    .bind(*org)
+                    .bind(Uuid::from(click.campaign_id))
+                    .bind(click.phone.as_str())
+                    .bind(Uuid::from(click.evidence.texter_id))
+                    .bind(*started_at);
+            }
+            query
+                .execute(conn)
+                .await
+                .map(|_| ())
+                .map_err(StoreError::from)?
+        });
+    }
+    Ok(())
 }
 
 /// A conversation's identity.

@@ -387,6 +387,7 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera").await;
+    app.use_simulator(&owner).await;
     let manager = app.key_of_a(&owner, "manager").await;
     let list = upload(&app, &owner, FIRST_LIST).await;
     let created = create(&app, &manager, &campaign_body(&[&list])).await;
@@ -549,6 +550,7 @@ async fn another_orgs_campaign_answers_404(app: TestApp) -> TestApp {
 
 async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera").await;
+    app.use_simulator(&owner).await;
     let list = upload(&app, &owner, FIRST_LIST).await;
     let created = create(&app, &owner, &campaign_body(&[&list])).await;
     let id = created["campaign_id"].as_str().unwrap().to_owned();

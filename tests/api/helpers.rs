@@ -229,6 +229,15 @@ impl TestApp {
             .owner_key
     }
 
+    /// Gives the org the built-in simulator as its carrier: launching a
+    /// campaign needs one. Configuring it again keeps its numbers.
+    pub async fn use_simulator(&self, owner: &str) {
+        let response = self
+            .put_as(owner, "/v1/carrier", &serde_json::json!({"carrier": "sim"}))
+            .await;
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    }
+
     pub async fn get_as(&self, key: &str, path: &str) -> Response {
         sent(self.request_as(Method::GET, key, path)).await
     }
@@ -256,6 +265,15 @@ impl TestApp {
     }
 
     /// The events appended after position `head`.
+    /// How many events of `event_type` the whole log holds.
+    pub async fn count_events(&self, event_type: &str) -> usize {
+        self.events_after(0)
+            .await
+            .iter()
+            .filter(|event| event.event_type == event_type)
+            .count()
+    }
+
     pub async fn events_after(&self, head: u64) -> Vec<textbank_store::RecordedEvent> {
         let limit = textbank_store::MAX_READ_BATCH;
         self.app

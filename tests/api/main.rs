@@ -15,6 +15,7 @@ mod helpers;
 mod inbox;
 mod lists;
 mod members;
+mod no_carrier;
 mod openapi;
 mod ops;
 mod opt_out_lists;

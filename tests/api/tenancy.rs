@@ -206,6 +206,8 @@ const PERMISSIONS: &[Rule] = &[
     key("POST", "/v1/campaigns/{campaign_id}/pause", MANAGERS),
     key("POST", "/v1/campaigns/{campaign_id}/resume", MANAGERS),
     key("POST", "/v1/campaigns/{campaign_id}/archive", MANAGERS).last(),
+    // Removing the carrier ends every send: last of all, after the archive.
+    key("DELETE", "/v1/carrier", ADMINS).last(),
     // Assignments: staff assign; a texter asks for work and sees its own.
     key("POST", "/v1/campaigns/{campaign_id}/assignments", MANAGERS)
         .json(r#"{"texter_id": "{texter_id}", "count": 1}"#),

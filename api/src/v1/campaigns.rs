@@ -293,7 +293,7 @@ macro_rules! transition_handler {
             params(CampaignPath),
             responses(
                 (status = 200, description = "The campaign in its new state", body = CampaignTransitioned),
-                (status = 409, description = "`conflict`: the campaign's state does not allow it (or it has no list), or it moved", body = ApiError),
+                (status = 409, description = "`conflict`: the campaign's state does not allow it (or it has no list), or it moved; `no_carrier`: launching or resuming while the organization has no carrier configured", body = ApiError),
             ),
         )]
         pub async fn $name(
@@ -308,7 +308,7 @@ macro_rules! transition_handler {
 
 transition_handler!(
     /// Launches a draft campaign: texters can request contacts and send.
-    /// It needs at least one list.
+    /// It needs at least one list and the organization's carrier.
     launch,
     "/v1/campaigns/{campaign_id}/launch",
     Transition::Launch
@@ -321,7 +321,7 @@ transition_handler!(
     Transition::Pause
 );
 transition_handler!(
-    /// Resumes a paused campaign.
+    /// Resumes a paused campaign (it needs the organization's carrier).
     resume,
     "/v1/campaigns/{campaign_id}/resume",
     Transition::Resume

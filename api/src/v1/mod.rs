@@ -99,7 +99,11 @@ pub fn routes() -> RouteTable {
         .routes(routes!(assignments::request))
         .routes(routes!(assignments::release))
         .routes(routes!(assignments::reassign))
-        .routes(routes!(carrier::put_carrier, carrier::get_carrier))
+        .routes(routes!(
+            carrier::put_carrier,
+            carrier::get_carrier,
+            carrier::delete_carrier
+        ))
         .routes(routes!(opt_outs::import, opt_outs::export))
         .routes(routes!(send::queue))
         .routes(routes!(send::send))

@@ -190,9 +190,11 @@ impl App {
         transition: Transition,
     ) -> Result<CampaignTransitioned, AppError> {
         caller.require(Permission::ManageCampaigns)?;
-        let position = self
-            .campaign_command(caller, campaign_id, CampaignCommand::Transition(transition))
-            .await?;
+        let command = CampaignCommand::Transition {
+            step: transition,
+            carrier_ready: self.carrier_ready(caller.org_id).await?,
+        };
+        let position = self.campaign_command(caller, campaign_id, command).await?;
         Ok(CampaignTransitioned {
             campaign: self.campaign(caller, campaign_id).await?,
             position,

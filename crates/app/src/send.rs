@@ -22,6 +22,7 @@ use textbank_domain::timezone::ContactZone;
 use textbank_domain::{
     CampaignId, ConversationId, EventMetadata, ListId, MemberId, MessageId, Permission,
 };
+use textbank_projections::campaign_metrics;
 use textbank_projections::conversations::{self, Conversations, SendingCampaign};
 use textbank_projections::directory;
 use textbank_projections::opt_outs::OptOuts;
@@ -81,6 +82,14 @@ pub struct Queue {
     /// Contacts skipped because their rendered message is over the length
     /// limits (a field far too long): they need the data or script fixed.
     pub held_for_length: u64,
+    /// Contacts that would be offered now, held because the organization
+    /// has no carrier to send with.
+    pub held_for_carrier: u64,
+    /// The caller's initial messages in this campaign that failed (the
+    /// carrier refused them, or there was no carrier): shown to the texter,
+    /// who may need to tell staff. A message that never reached a carrier
+    /// leaves its contact in the queue, to be sent with a new click.
+    pub failed: u64,
     pub hold: Option<QueueHold>,
 }
 
@@ -176,6 +185,7 @@ impl App {
             conversations::queue_remaining(self.database(), campaign_id, texter).await?;
         let sent =
             conversations::texter_sent(self.database(), caller.org_id, campaign_id, texter).await?;
+        let failed = campaign_metrics::texter_failed(self.database(), campaign_id, texter).await?;
         let mut queue = Queue {
             campaign_id,
             campaign_status: campaign.status,
@@ -184,6 +194,8 @@ impl App {
             sent,
             held_for_quiet_hours: 0,
             held_for_length: 0,
+            held_for_carrier: 0,
+            failed,
             hold: None,
         };
         if !campaign.status.is_open() {
@@ -194,6 +206,7 @@ impl App {
             });
             return Ok(queue);
         }
+        let carrier_ready = self.carrier_ready(caller.org_id).await?;
         let window = &campaign.window;
         let template = Template::parse_unchecked(&campaign.initial_message);
         let texter_name = directory::member(self.database(), caller.org_id, texter)
@@ -206,7 +219,8 @@ impl App {
         let mut next_open: Option<DateTime<Utc>> = None;
         let mut after = String::new();
         let mut scanned = 0;
-        while queue.messages.len() < limit as usize && scanned < QUEUE_SCAN_LIMIT {
+        let offered = |queue: &Queue| queue.messages.len() + queue.held_for_carrier as usize;
+        while offered(&queue) < limit as usize && scanned < QUEUE_SCAN_LIMIT {
             let page =
                 conversations::queue_candidates(self.database(), campaign_id, texter, &after, 200)
                     .await?;
@@ -223,7 +237,7 @@ impl App {
                     };
                     continue;
                 }
-                if queue.messages.len() == limit as usize {
+                if offered(&queue) == limit as usize {
                     continue;
                 }
                 let phone = PhoneNumber::from_e164(&contact.phone).map_err(inconsistent)?;
@@ -235,12 +249,21 @@ impl App {
                 });
                 let info = segments::analyze(&body);
                 let limits = self.send_settings().message_limits;
-                if click::check_message_length(&body, info.segments, limits).is_err() {
+                let too_long = click::check_message_length(&body, info.segments, limits).is_err();
+                let held_for = if too_long {
                     queue.held_for_length += 1;
+                    Some(BlockReason::MessageTooLong)
+                } else if !carrier_ready {
+                    queue.held_for_carrier += 1;
+                    Some(BlockReason::NoCarrier)
+                } else {
+                    None
+                };
+                if let Some(reason) = held_for {
                     let held = RecipientEvent::ContactHeld {
                         campaign_id,
                         texter_id: texter,
-                        reason: BlockReason::MessageTooLong,
+                        reason,
                         script_version: campaign.script_version,
                         chars: u32::try_from(body.chars().count()).unwrap_or(u32::MAX),
                         segments: info.segments,
@@ -277,7 +300,15 @@ impl App {
                 });
             }
         }
-        if queue.messages.is_empty() && queue.held_for_quiet_hours > 0 {
+        if !carrier_ready && queue.remaining > 0 {
+            queue.hold = Some(QueueHold {
+                code: BlockReason::NoCarrier.code(),
+                message: "the organization has no carrier configured, so nothing can be sent; an \
+                          owner or admin must set one up"
+                    .into(),
+                next_open: None,
+            });
+        } else if queue.messages.is_empty() && queue.held_for_quiet_hours > 0 {
             queue.hold = Some(QueueHold {
                 code: BlockReason::QuietHours.code(),
                 message: "it is outside texting hours for the contacts left".into(),
@@ -426,6 +457,7 @@ impl App {
         let attempt = ClickAttempt {
             record,
             campaign_open: campaign.status.is_open(),
+            carrier_ready: self.carrier_ready(caller.org_id).await?,
         };
         self.send_click(caller, &stream, attempt, check.next_open)
             .await
@@ -537,6 +569,7 @@ impl App {
         let attempt = ClickAttempt {
             record,
             campaign_open: campaign.status.is_open(),
+            carrier_ready: self.carrier_ready(caller.org_id).await?,
         };
         self.send_click(caller, &stream, attempt, check.next_open)
             .await

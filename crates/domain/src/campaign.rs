@@ -269,7 +269,13 @@ pub enum CampaignCommand {
         texting_hours: TextingWindow,
         assignment_batch_size: u32,
     },
-    Transition(Transition),
+    /// A lifecycle step. `carrier_ready` is the organization's carrier as
+    /// looked up before deciding: launching and resuming need one, as a
+    /// campaign nobody can send for would only fail at dispatch.
+    Transition {
+        step: Transition,
+        carrier_ready: bool,
+    },
     /// A manager gives the texter these phones. The caller picks them from
     /// the read model at exactly the stream version the events will be
     /// appended under, so they are unassigned and reachable.
@@ -324,6 +330,12 @@ pub enum CampaignError {
     },
     #[error("cannot launch a campaign without a contact list; attach at least one list")]
     NoLists,
+    #[error(
+        "cannot {} the campaign: the organization has no carrier configured; an owner or admin \
+         must set one up (PUT /v1/carrier, or the admin page's carrier settings) first",
+        .0.as_str()
+    )]
+    NoCarrier(Transition),
     #[error(
         "the script of a campaign that is {0} cannot be edited; it can be edited while {editable}",
         editable = states(&SCRIPT_EDITABLE)
@@ -439,18 +451,23 @@ pub fn decide(
                 assignment_batch_size: check_batch_size(assignment_batch_size)?,
             }])
         }
-        CampaignCommand::Transition(transition) => {
+        CampaignCommand::Transition {
+            step: transition,
+            carrier_ready,
+        } => {
             let from = state.status.ok_or(CampaignError::NoSuchCampaign)?;
             if !transition.from_states().contains(&from) {
                 return Err(CampaignError::IllegalTransition { transition, from });
             }
+            let opens_sending = matches!(transition, Transition::Launch | Transition::Resume);
+            if transition == Transition::Launch && state.list_ids.is_empty() {
+                return Err(CampaignError::NoLists);
+            }
+            if opens_sending && !carrier_ready {
+                return Err(CampaignError::NoCarrier(transition));
+            }
             Ok(vec![match transition {
-                Transition::Launch => {
-                    if state.list_ids.is_empty() {
-                        return Err(CampaignError::NoLists);
-                    }
-                    CampaignEvent::CampaignLaunched {}
-                }
+                Transition::Launch => CampaignEvent::CampaignLaunched {},
                 Transition::Pause => CampaignEvent::CampaignPaused {},
                 Transition::Resume => CampaignEvent::CampaignResumed {},
                 Transition::Archive => CampaignEvent::CampaignArchived {},
@@ -709,8 +726,17 @@ fn clean_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::given_when_then;
 
     /// given(events).when(command) → the events or the error.
+    /// A lifecycle step by an organization that has a carrier.
+    fn step(step: Transition) -> CampaignCommand {
+        CampaignCommand::Transition {
+            step,
+            carrier_ready: true,
+        }
+    }
+
     fn given(events: &[CampaignEvent]) -> CampaignState {
         events.iter().fold(CampaignState::default(), evolve)
     }
@@ -855,8 +881,7 @@ mod tests {
     #[test]
     fn the_lifecycle_allows_only_its_transitions() {
         use Transition::*;
-        let step =
-            |history: &[CampaignEvent], t| decide(&given(history), CampaignCommand::Transition(t));
+        let step = |history: &[CampaignEvent], t| decide(&given(history), step(t));
         let draft = created(1);
         assert_eq!(
             step(&draft, Launch),
@@ -906,21 +931,45 @@ mod tests {
     #[test]
     fn launching_needs_a_list() {
         assert_eq!(
-            decide(
-                &given(&created(0)),
-                CampaignCommand::Transition(Transition::Launch)
-            ),
+            decide(&given(&created(0)), step(Transition::Launch)),
             Err(CampaignError::NoLists)
+        );
+    }
+
+    #[test]
+    fn launching_and_resuming_need_a_carrier_pausing_and_archiving_do_not() {
+        let without_carrier = |step| CampaignCommand::Transition {
+            step,
+            carrier_ready: false,
+        };
+        given_when_then::given(&created(1), evolve)
+            .when(|state| decide(state, without_carrier(Transition::Launch)))
+            .then(Err(CampaignError::NoCarrier(Transition::Launch)));
+        let active = with(created(1), &[CampaignEvent::CampaignLaunched {}]);
+        given_when_then::given(&active, evolve)
+            .when(|state| decide(state, without_carrier(Transition::Pause)))
+            .then(Ok(vec![CampaignEvent::CampaignPaused {}]));
+        let paused = with(active, &[CampaignEvent::CampaignPaused {}]);
+        given_when_then::given(&paused, evolve)
+            .when(|state| decide(state, without_carrier(Transition::Resume)))
+            .then(Err(CampaignError::NoCarrier(Transition::Resume)));
+        given_when_then::given(&paused, evolve)
+            .when(|state| decide(state, without_carrier(Transition::Archive)))
+            .then(Ok(vec![CampaignEvent::CampaignArchived {}]));
+        given_when_then::given(&paused, evolve)
+            .when(|state| decide(state, step(Transition::Resume)))
+            .then(Ok(vec![CampaignEvent::CampaignResumed {}]));
+        assert!(
+            CampaignError::NoCarrier(Transition::Launch)
+                .to_string()
+                .starts_with("cannot launch the campaign: the organization has no carrier")
         );
     }
 
     #[test]
     fn commands_on_a_missing_campaign_are_refused() {
         assert_eq!(
-            decide(
-                &CampaignState::default(),
-                CampaignCommand::Transition(Transition::Pause)
-            ),
+            decide(&CampaignState::default(), step(Transition::Pause)),
             Err(CampaignError::NoSuchCampaign)
         );
     }
