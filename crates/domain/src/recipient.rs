@@ -913,6 +913,22 @@ mod tests {
     }
 
     #[test]
+    fn stop2quit_opts_out_with_one_confirmation_like_stop() {
+        for (i, body) in ["STOP2QUIT", "Stop 2 Quit"].into_iter().enumerate() {
+            let carrier_id = format!("SM{i}");
+            let events = crate::given_when_then::given(&[], evolve)
+                .when(|state| decide_inbound(state, &inbound(body, &carrier_id), MessageId::new));
+            let events = events.into_inner();
+            assert!(
+                matches!(events[1], RecipientEvent::OptOutRecorded { .. }),
+                "{body}: {events:?}"
+            );
+            assert_eq!(auto_replies(&events), [AutoReplyKind::OptOutConfirmation]);
+            assert!(given(&events).opted_out, "{body}");
+        }
+    }
+
+    #[test]
     fn help_gets_the_help_text_and_yes_without_an_opt_out_is_just_a_reply() {
         let help = decide_inbound(
             &RecipientState::default(),
