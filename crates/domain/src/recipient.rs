@@ -805,7 +805,10 @@ mod tests {
             chars: 40,
             segments: 1,
         };
-        assert_eq!(decide_hold(&once, no_carrier.clone()), [no_carrier.clone()]);
+        assert_eq!(
+            decide_hold(&once, no_carrier.clone()),
+            std::slice::from_ref(&no_carrier)
+        );
         let both = given(&[held(1), no_carrier.clone()]);
         assert_eq!(decide_hold(&both, no_carrier), []);
     }
