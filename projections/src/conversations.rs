@@ -223,12 +223,43 @@ pub struct QueuedContact {
     pub fields: BTreeMap<String, String>,
 }
 
-/// The texter's next assigned contacts (phone order, after `after`) that
-/// have no conversation in the campaign and have not opted out.
+/// The texter's assigned contacts still waiting for the campaign's first
+/// message (no conversation, not opted out), counted per zone
+/// (`contacts.zone` JSON): texting hours are checked once per zone.
+pub async fn queue_zones(
+    db: &Database,
+    campaign: CampaignId,
+    texter: MemberId,
+) -> StoreResult<Vec<(String, u64)>> {
+    let rows: Vec<(String, i64)> = on_reader!(db, |pool| {
+        sqlx::query_as(
+            "SELECT cc.zone, COUNT(*) FROM campaign_contacts cc
+              WHERE cc.campaign_id = $1 AND cc.texter_id = $2
+                AND NOT EXISTS (SELECT 1 FROM conversations cv
+                                 WHERE cv.campaign_id = cc.campaign_id AND cv.phone = cc.phone)
+                AND NOT EXISTS (SELECT 1 FROM opt_outs o
+                                 WHERE o.org_id = cc.org_id AND o.phone = cc.phone)
+              GROUP BY cc.zone",
+        )
+        .bind(Uuid::from(campaign))
+        .bind(Uuid::from(texter))
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(zone, count)| (zone, u64::try_from(count).unwrap_or(0)))
+        .collect())
+}
+
+/// The texter's next assigned contacts in `zone` (phone order, after
+/// `after`) that have no conversation in the campaign and have not opted
+/// out.
 pub async fn queue_candidates(
     db: &Database,
     campaign: CampaignId,
     texter: MemberId,
+    zone: &str,
     after: &str,
     limit: u32,
 ) -> StoreResult<Vec<QueuedContact>> {
@@ -237,45 +268,23 @@ pub async fn queue_candidates(
             "SELECT cc.phone, cc.list_id, ct.first_name, ct.last_name, ct.zone, ct.fields
                FROM campaign_contacts cc
                JOIN contacts ct ON ct.list_id = cc.list_id AND ct.line = cc.line
-              WHERE cc.campaign_id = $1 AND cc.texter_id = $2 AND cc.phone > $3
+              WHERE cc.campaign_id = $1 AND cc.texter_id = $2 AND cc.zone = $3 AND cc.phone > $4
                 AND NOT EXISTS (SELECT 1 FROM conversations cv
                                  WHERE cv.campaign_id = cc.campaign_id AND cv.phone = cc.phone)
                 AND NOT EXISTS (SELECT 1 FROM opt_outs o
                                  WHERE o.org_id = cc.org_id AND o.phone = cc.phone)
               ORDER BY cc.phone
-              LIMIT $4",
+              LIMIT $5",
         )
         .bind(Uuid::from(campaign))
         .bind(Uuid::from(texter))
+        .bind(zone)
         .bind(after)
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await?
     });
     rows.into_iter().map(queued_contact).collect()
-}
-
-/// How many of the texter's contacts still wait for the initial message.
-pub async fn queue_remaining(
-    db: &Database,
-    campaign: CampaignId,
-    texter: MemberId,
-) -> StoreResult<u64> {
-    let count: i64 = on_reader!(db, |pool| {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM campaign_contacts cc
-              WHERE cc.campaign_id = $1 AND cc.texter_id = $2
-                AND NOT EXISTS (SELECT 1 FROM conversations cv
-                                 WHERE cv.campaign_id = cc.campaign_id AND cv.phone = cc.phone)
-                AND NOT EXISTS (SELECT 1 FROM opt_outs o
-                                 WHERE o.org_id = cc.org_id AND o.phone = cc.phone)",
-        )
-        .bind(Uuid::from(campaign))
-        .bind(Uuid::from(texter))
-        .fetch_one(pool)
-        .await?
-    });
-    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 /// How many of a campaign's contacts `texter` has sent the initial message.

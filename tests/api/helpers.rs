@@ -83,6 +83,23 @@ pub async fn spawn_send_app(on: On, test: &str) -> Option<TestApp> {
     .await
 }
 
+/// 07:50 UTC on the same Wednesday: night in the 50 states (02:50 in New
+/// York, 21:50 in Honolulu), evening in Guam (17:50), where texting is open.
+pub fn early_morning_utc() -> DateTime<Utc> {
+    "2026-11-25T07:50:00Z".parse().unwrap()
+}
+
+/// Like [`spawn_send_app`], at [`early_morning_utc`].
+pub async fn spawn_early_morning_app(on: On, test: &str) -> Option<TestApp> {
+    spawn_app_with(
+        on,
+        test,
+        Some(FixedClock::at(early_morning_utc())),
+        test_send_settings(),
+    )
+    .await
+}
+
 /// Like [`spawn_send_app`], with a simulator that answers every delivered
 /// message with a STOP-like reply, through the signed webhooks.
 pub async fn spawn_stop_sim_app(on: On, test: &str) -> Option<TestApp> {

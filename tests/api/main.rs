@@ -3,6 +3,7 @@
 
 mod assignments;
 mod audit;
+mod batches;
 mod browser;
 mod campaign_metrics;
 mod campaigns;

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use textbank_app::{CampaignTransitioned, CampaignWritten, NewCampaign};
-use textbank_domain::campaign::{CannedResponse, Question, ScriptDraft, Transition};
+use textbank_domain::campaign::{BatchRules, CannedResponse, Question, ScriptDraft, Transition};
 use textbank_domain::{CampaignId, ListId};
 use textbank_projections::campaigns::CampaignView;
 use utoipa::ToSchema;
@@ -55,6 +55,15 @@ pub struct NewCampaignBody {
     /// Contacts per texter request; 1–1,000, default 100.
     #[serde(default)]
     assignment_batch_size: Option<u32>,
+    /// The most contacts a texter may hold that still wait for their first
+    /// message (1–10,000); none by default.
+    #[serde(default)]
+    max_contacts_held: Option<u32>,
+    /// A texter with more than this many of the campaign's conversations
+    /// needing a reply gets no new batch until they answer (0–10,000; 0:
+    /// every reply first); no such rule by default.
+    #[serde(default)]
+    max_replies_waiting: Option<u32>,
     /// The contact lists the campaign texts.
     #[serde(default)]
     #[schema(value_type = Vec<uuid::Uuid>)]
@@ -119,6 +128,10 @@ pub async fn create_campaign(
             .collect(),
         texting_hours: body.texting_hours.map(|h| (h.start, h.end)),
         assignment_batch_size: body.assignment_batch_size,
+        batch_rules: BatchRules {
+            max_contacts_held: body.max_contacts_held,
+            max_replies_waiting: body.max_replies_waiting,
+        },
         list_ids,
     };
     let written = state.app.create_campaign(&caller, new).await?;
@@ -231,9 +244,28 @@ pub struct SettingsBody {
     name: Option<String>,
     texting_hours: Option<TextingHoursBody>,
     assignment_batch_size: Option<u32>,
+    /// The most contacts a texter may hold that still wait for their first
+    /// message (1–10,000); `null` removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, nullable)]
+    max_contacts_held: Option<Option<u32>>,
+    /// A texter with more than this many conversations needing a reply gets
+    /// no new batch until they answer (0–10,000); `null` removes the rule.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, nullable)]
+    max_replies_waiting: Option<Option<u32>>,
 }
 
-/// Changes a campaign's name, texting hours or assignment batch size.
+/// A field given (`null` included) as opposed to left out: `null` is
+/// `Some(None)`, a number `Some(Some(n))`, and a field left out `None`.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(deserializer).map(Some)
+}
+
+/// Changes a campaign's name, texting hours, assignment batch size or batch
+/// rules.
 #[utoipa::path(
     patch,
     path = "/v1/campaigns/{campaign_id}",
@@ -243,7 +275,7 @@ pub struct SettingsBody {
     responses(
         (status = 200, description = "The campaign", body = CampaignView),
         (status = 409, description = "`conflict`: the campaign is archived, or it moved", body = ApiError),
-        (status = 422, description = "`invalid_request`: an empty or too long name, bad texting hours, a batch size out of range", body = ApiError),
+        (status = 422, description = "`invalid_request`: an empty or too long name, bad texting hours, a batch size or batch rule out of range", body = ApiError),
     ),
 )]
 pub async fn change_settings(
@@ -257,6 +289,8 @@ pub async fn change_settings(
         name: body.name,
         texting_hours: body.texting_hours.map(|h| (h.start, h.end)),
         assignment_batch_size: body.assignment_batch_size,
+        max_contacts_held: body.max_contacts_held,
+        max_replies_waiting: body.max_replies_waiting,
     };
     Ok(Json(
         state

@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 use textbank_domain::campaign::{
-    self, CampaignCommand, CampaignEvent, CampaignState, CannedResponse, Question, ScriptDraft,
-    Transition,
+    self, BatchRules, CampaignCommand, CampaignEvent, CampaignState, CannedResponse, Question,
+    ScriptDraft, Transition,
 };
 use textbank_domain::segments::{self, Encoding};
 use textbank_domain::template::{self, Template};
@@ -38,6 +38,8 @@ pub struct NewCampaign {
     pub texting_hours: Option<(String, String)>,
     /// Contacts per self-service assignment request; `None` for the default.
     pub assignment_batch_size: Option<u32>,
+    /// Limits on handing out batches (off by default).
+    pub batch_rules: BatchRules,
     pub list_ids: Vec<ListId>,
 }
 
@@ -48,6 +50,10 @@ pub struct SettingsChange {
     /// `(start, end)` as "HH:MM".
     pub texting_hours: Option<(String, String)>,
     pub assignment_batch_size: Option<u32>,
+    /// `Some(None)` turns the limit off.
+    pub max_contacts_held: Option<Option<u32>>,
+    /// `Some(None)` turns the rule off.
+    pub max_replies_waiting: Option<Option<u32>>,
 }
 
 /// The initial message rendered for one contact, and what it costs to send.
@@ -105,6 +111,7 @@ impl App {
             questions: new.questions,
             texting_hours,
             assignment_batch_size: new.assignment_batch_size,
+            batch_rules: new.batch_rules,
             list_ids: new.list_ids.clone(),
             known_fields: known_fields.clone(),
         };
@@ -130,9 +137,8 @@ impl App {
         })
     }
 
-    /// Saves script version n+1 (draft or paused campaigns only).
-    /// Renames a campaign, or changes its texting hours or batch size; a
-    /// field left out keeps its value. Any status but archived.
+    /// Renames a campaign, or changes its texting hours, batch size or batch
+    /// rules; a field left out keeps its value. Any status but archived.
     pub async fn change_campaign_settings(
         &self,
         caller: &Caller,
@@ -151,11 +157,20 @@ impl App {
             assignment_batch_size: changes
                 .assignment_batch_size
                 .unwrap_or(current.assignment_batch_size),
+            batch_rules: BatchRules {
+                max_contacts_held: changes
+                    .max_contacts_held
+                    .unwrap_or(current.max_contacts_held),
+                max_replies_waiting: changes
+                    .max_replies_waiting
+                    .unwrap_or(current.max_replies_waiting),
+            },
         };
         self.campaign_command(caller, campaign_id, command).await?;
         self.campaign(caller, campaign_id).await
     }
 
+    /// Saves script version n+1 (draft or paused campaigns only).
     pub async fn revise_script(
         &self,
         caller: &Caller,

@@ -197,6 +197,14 @@ impl From<CampaignError> for AppError {
                 code: BlockReason::NoCarrier.code(),
                 message,
             },
+            CampaignError::HoldingLimit { .. } => Self::ConflictBy {
+                code: "contact_limit_reached",
+                message,
+            },
+            CampaignError::RepliesWaiting { .. } => Self::ConflictBy {
+                code: "replies_waiting",
+                message,
+            },
         }
     }
 }
