@@ -129,6 +129,26 @@
   });
   const facts = tb.el("dl", { class: "facts" });
 
+  // Copy: a new draft with this campaign's script, questions, hours and
+  // settings (POST /v1/campaigns/{id}/copy); its lists only if kept.
+  const keepLists = tb.el("input", { type: "checkbox", id: "copy-keep-lists" });
+  const copyButton = tb.el("button", { type: "button", id: "copy-campaign", class: "secondary",
+    on: { click: copyCampaign } }, "Copy to a new draft");
+  const copyBox = tb.el("div", { id: "copy", class: "lifecycle-copy", role: "group", "aria-label": "Copy campaign", hidden: true },
+    copyButton, tb.el("label", { for: "copy-keep-lists" }, keepLists, " Keep its lists attached"));
+
+  async function copyCampaign() {
+    tb.clearFlash();
+    copyButton.disabled = true;
+    try {
+      const copy = await tb.api("POST", `${base}/copy`, { keep_lists: keepLists.checked });
+      window.location.assign(`/app/campaigns/${encodeURIComponent(copy.campaign_id)}`);
+    } catch (err) {
+      tb.showError(err);
+      copyButton.disabled = false;
+    }
+  }
+
   // A step that cannot be undone asks again in the page (no confirm()
   // dialog): the button turns into "Yes, archive" beside a Cancel.
   const confirmBox = tb.el("div", { id: "lifecycle-confirm", class: "lifecycle-confirm", role: "group", hidden: true });
@@ -170,6 +190,7 @@
     statusBadge.dataset.status = campaign.status;
     const manage = tb.can("manage_campaigns");
     TRANSITIONS.forEach((t) => { buttons[t.step].hidden = !(manage && t.from.includes(campaign.status)); });
+    copyBox.hidden = !manage;
     const factsKey = JSON.stringify([campaign.contacts, campaign.texting_hours, campaign.assignment_batch_size,
       campaign.max_contacts_held, campaign.max_replies_waiting, listNames, campaign.list_ids]);
     if (facts.dataset.key === factsKey) return;
@@ -640,6 +661,7 @@
       tb.el("div", { class: "campaign-head" }, title, statusBadge),
       lifecycle,
       facts,
+      copyBox,
       settingsSection,
       scriptSection);
     drawHeader();

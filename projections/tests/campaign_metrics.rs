@@ -174,6 +174,7 @@ fn created(campaign: CampaignId, org: OrgId, name: &str) -> Vec<CampaignEvent> {
             .unwrap(),
             assignment_batch_size: 100,
             batch_rules: Default::default(),
+            copied_from: None,
         },
         CampaignEvent::ScriptRevised {
             version: 1,

@@ -202,6 +202,7 @@ const PERMISSIONS: &[Rule] = &[
     key("PUT", "/v1/campaigns/{campaign_id}/script", MANAGERS).json(
         r#"{"initial_message": "Hello again from the walk. Reply STOP to opt out"}"#,
     ),
+    key("POST", "/v1/campaigns/{campaign_id}/copy", MANAGERS).json(r#"{"keep_lists": true}"#),
     key("POST", "/v1/campaigns/{campaign_id}/launch", MANAGERS),
     key("POST", "/v1/campaigns/{campaign_id}/pause", MANAGERS),
     key("POST", "/v1/campaigns/{campaign_id}/resume", MANAGERS),

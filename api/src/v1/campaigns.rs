@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use textbank_app::{CampaignTransitioned, CampaignWritten, NewCampaign};
+use textbank_app::{CampaignCopy, CampaignTransitioned, CampaignWritten, NewCampaign};
 use textbank_domain::campaign::{BatchRules, CannedResponse, Question, ScriptDraft, Transition};
 use textbank_domain::{CampaignId, ListId};
 use textbank_projections::campaigns::CampaignView;
@@ -88,6 +88,14 @@ fn canned(responses: Vec<CannedResponseBody>) -> Vec<CannedResponse> {
         .collect()
 }
 
+/// List ids from a body. One that does not parse cannot exist: 404, like
+/// an unknown one.
+fn list_ids(raw: &[String]) -> Result<Vec<ListId>, ApiError> {
+    raw.iter()
+        .map(|raw| path_id::<ListId>(raw, "list"))
+        .collect()
+}
+
 /// Creates a campaign (a draft: launch it to start texting). The answer
 /// shows the initial message rendered for the first contact, with its
 /// length in segments.
@@ -107,12 +115,7 @@ pub async fn create_campaign(
     Auth(caller): Auth,
     Body(body): Body<NewCampaignBody>,
 ) -> Result<(StatusCode, Json<CampaignWritten>), ApiError> {
-    // A list id that does not parse cannot exist: 404, like an unknown one.
-    let list_ids = body
-        .list_ids
-        .iter()
-        .map(|raw| path_id::<ListId>(raw, "list"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let list_ids = list_ids(&body.list_ids)?;
     let new = NewCampaign {
         name: body.name,
         initial_message: body.initial_message,
@@ -135,6 +138,57 @@ pub async fn create_campaign(
         list_ids,
     };
     let written = state.app.create_campaign(&caller, new).await?;
+    Ok((StatusCode::CREATED, Json(written)))
+}
+
+/// What to copy besides the script and settings; `{}` for the defaults.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CopyBody {
+    /// The copy's name; "Copy of" and the source's name by default.
+    #[serde(default)]
+    name: Option<String>,
+    /// Keep the source's lists attached to the copy (off by default: the
+    /// copy texts only the lists given in `list_ids`).
+    #[serde(default)]
+    keep_lists: bool,
+    /// Lists for the copy (after the source's, when kept).
+    #[serde(default)]
+    #[schema(value_type = Vec<uuid::Uuid>)]
+    list_ids: Vec<String>,
+}
+
+/// Copies a campaign into a new draft: its script, canned responses,
+/// questions, texting hours, batch size and batch rules. Its lists stay
+/// attached only with `keep_lists`; nothing of its contacts' state
+/// (assignments, messages, holds) is copied. The new campaign's
+/// `CampaignCreated` event names the source (`copied_from`).
+#[utoipa::path(
+    post,
+    path = "/v1/campaigns/{campaign_id}/copy",
+    tag = "campaigns",
+    params(CampaignPath),
+    request_body = CopyBody,
+    responses(
+        (status = 201, description = "The new draft", body = CampaignWritten),
+        (status = 404, description = "`not_found`: no such campaign, or a list that does not exist, in the caller's organization", body = ApiError),
+        (status = 422, description = "`invalid_request`: an empty or too long name, a script naming a column the copy's lists lack, a list still importing", body = ApiError),
+    ),
+)]
+pub async fn copy_campaign(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(campaign_id): Path<String>,
+    Body(body): Body<CopyBody>,
+) -> Result<(StatusCode, Json<CampaignWritten>), ApiError> {
+    let campaign_id: CampaignId = path_id(&campaign_id, "campaign")?;
+    let list_ids = list_ids(&body.list_ids)?;
+    let copy = CampaignCopy {
+        name: body.name,
+        keep_lists: body.keep_lists,
+        list_ids,
+    };
+    let written = state.app.copy_campaign(&caller, campaign_id, copy).await?;
     Ok((StatusCode::CREATED, Json(written)))
 }
 

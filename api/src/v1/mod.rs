@@ -91,6 +91,7 @@ pub fn routes() -> RouteTable {
         .routes(routes!(campaigns::get_campaign, campaigns::change_settings))
         .routes(routes!(campaigns::export_results))
         .routes(routes!(campaigns::revise_script))
+        .routes(routes!(campaigns::copy_campaign))
         .routes(routes!(campaigns::launch))
         .routes(routes!(campaigns::pause))
         .routes(routes!(campaigns::resume))

@@ -43,6 +43,18 @@ pub struct NewCampaign {
     pub list_ids: Vec<ListId>,
 }
 
+/// What a copy of a campaign takes besides its script, canned responses,
+/// questions, texting hours and settings.
+#[derive(Debug, Clone, Default)]
+pub struct CampaignCopy {
+    /// `None`: "Copy of …" and the source's name.
+    pub name: Option<String>,
+    /// Whether the source's lists stay attached to the copy.
+    pub keep_lists: bool,
+    /// More lists for the copy (after the source's, when kept).
+    pub list_ids: Vec<ListId>,
+}
+
 /// A change of a campaign's settings; `None` keeps the current value.
 #[derive(Debug, Clone, Default)]
 pub struct SettingsChange {
@@ -93,11 +105,75 @@ impl App {
         new: NewCampaign,
     ) -> Result<CampaignWritten, AppError> {
         caller.require(Permission::ManageCampaigns)?;
+        let known_fields = self.template_fields(caller, &new.list_ids).await?;
+        self.create(caller, new, known_fields, None).await
+    }
+
+    /// A new draft with `source`'s script, canned responses, questions,
+    /// texting hours, batch size and batch rules; its lists only if the
+    /// copy keeps them. Nothing of the source's contacts (assignments,
+    /// messages, holds) comes along. Another org's campaign is "not found".
+    pub async fn copy_campaign(
+        &self,
+        caller: &Caller,
+        source: CampaignId,
+        copy: CampaignCopy,
+    ) -> Result<CampaignWritten, AppError> {
+        caller.require(Permission::ManageCampaigns)?;
+        let view = self.campaign(caller, source).await?;
+        let mut list_ids = if copy.keep_lists {
+            view.list_ids.clone()
+        } else {
+            Vec::new()
+        };
+        list_ids.extend(copy.list_ids);
+        // The script must render for the copy's lists; a copy with none
+        // (to be given lists later as a new campaign's are) keeps the
+        // fields of the source's lists, so its script is copied as it is.
+        let fields_from = if list_ids.is_empty() {
+            &view.list_ids
+        } else {
+            &list_ids
+        };
+        let known_fields = self.template_fields(caller, fields_from).await?;
+        let corrupt = |what: &str, err: serde_json::Error| {
+            AppError::Inconsistent(format!("campaigns.{what} of {source}: {err}"))
+        };
+        let name = copy.name.unwrap_or_else(|| {
+            format!("Copy of {}", view.name)
+                .chars()
+                .take(campaign::MAX_CAMPAIGN_NAME_LEN)
+                .collect()
+        });
+        let new = NewCampaign {
+            name,
+            initial_message: view.script.initial_message,
+            canned_responses: serde_json::from_value(view.script.canned_responses)
+                .map_err(|err| corrupt("canned_responses", err))?,
+            questions: serde_json::from_value(view.questions)
+                .map_err(|err| corrupt("questions", err))?,
+            texting_hours: Some((view.texting_hours.start, view.texting_hours.end)),
+            assignment_batch_size: Some(view.assignment_batch_size),
+            batch_rules: BatchRules {
+                max_contacts_held: view.max_contacts_held,
+                max_replies_waiting: view.max_replies_waiting,
+            },
+            list_ids,
+        };
+        self.create(caller, new, known_fields, Some(source)).await
+    }
+
+    async fn create(
+        &self,
+        caller: &Caller,
+        new: NewCampaign,
+        known_fields: Vec<String>,
+        copied_from: Option<CampaignId>,
+    ) -> Result<CampaignWritten, AppError> {
         let texting_hours = match &new.texting_hours {
             Some((start, end)) => campaign::parse_texting_hours(start, end)?,
             None => TextingWindow::default(),
         };
-        let known_fields = self.template_fields(caller, &new.list_ids).await?;
         let campaign_id = CampaignId::new();
         let script = ScriptDraft {
             initial_message: new.initial_message,
@@ -112,6 +188,7 @@ impl App {
             texting_hours,
             assignment_batch_size: new.assignment_batch_size,
             batch_rules: new.batch_rules,
+            copied_from,
             list_ids: new.list_ids.clone(),
             known_fields: known_fields.clone(),
         };

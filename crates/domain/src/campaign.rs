@@ -150,6 +150,10 @@ pub enum CampaignEvent {
         /// recorded before they existed.
         #[serde(default, skip_serializing_if = "BatchRules::is_off")]
         batch_rules: BatchRules,
+        /// The campaign whose script, questions and settings this one was
+        /// copied from (none of its contacts' state is).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        copied_from: Option<CampaignId>,
     },
     /// Script version `version` (1 at creation, then n+1 per revision).
     /// Messages record the version they were sent from.
@@ -266,6 +270,8 @@ pub enum CampaignCommand {
         /// Contacts per self-service request; `None` for the default.
         assignment_batch_size: Option<u32>,
         batch_rules: BatchRules,
+        /// The campaign this one copies, if it is a copy.
+        copied_from: Option<CampaignId>,
         /// Complete lists of the org, checked by the caller beforehand.
         list_ids: Vec<ListId>,
         /// The custom fields of those lists: what templates may use besides
@@ -500,6 +506,7 @@ pub fn decide(
             texting_hours,
             assignment_batch_size,
             batch_rules,
+            copied_from,
             list_ids,
             known_fields,
         } => {
@@ -527,6 +534,7 @@ pub fn decide(
                     texting_hours,
                     assignment_batch_size,
                     batch_rules,
+                    copied_from,
                 },
                 CampaignEvent::ScriptRevised {
                     version: 1,
@@ -885,6 +893,7 @@ mod tests {
             texting_hours: TextingWindow::default(),
             assignment_batch_size: None,
             batch_rules: BatchRules::default(),
+            copied_from: None,
             list_ids,
             known_fields: vec!["polling_place".into()],
         }
@@ -924,6 +933,27 @@ mod tests {
             decide(&state, create(vec![])),
             Err(CampaignError::AlreadyExists)
         );
+    }
+
+    #[test]
+    fn a_copy_records_its_source_and_old_creations_load_without_one() {
+        let source = CampaignId::new();
+        let mut copy = create(vec![]);
+        if let CampaignCommand::Create { copied_from, .. } = &mut copy {
+            *copied_from = Some(source);
+        }
+        given_when_then::given(&[], evolve)
+            .when(|state| match decide(state, copy.clone()) {
+                Ok(events) => match &events[0] {
+                    CampaignEvent::CampaignCreated { copied_from, .. } => *copied_from,
+                    _ => None,
+                },
+                Err(_) => None,
+            })
+            .then(Some(source));
+        let original = decide(&CampaignState::default(), create(vec![])).unwrap();
+        let (_, data) = original[0].to_parts().unwrap();
+        assert!(data.get("copied_from").is_none(), "{data}");
     }
 
     #[test]
@@ -1147,6 +1177,7 @@ mod tests {
                     texting_hours,
                     assignment_batch_size,
                     batch_rules,
+                    copied_from: None,
                     list_ids,
                     known_fields,
                 },
@@ -1217,6 +1248,7 @@ mod tests {
                     texting_hours,
                     assignment_batch_size: Some(size),
                     batch_rules: BatchRules::default(),
+                    copied_from: None,
                     list_ids,
                     known_fields,
                 },
