@@ -10,13 +10,11 @@ UPDATE campaign_contacts SET zone = (
      WHERE c.list_id = campaign_contacts.list_id AND c.line = campaign_contacts.line
 );
 
--- A texter's queue: its contacts per zone, in phone order.
+-- A texter's contacts per zone, in phone order: the texter's queue, and
+-- with texter_id IS NULL the unassigned ones that assignment hands out
+-- (the zones open now first, then the soonest to open).
 CREATE INDEX campaign_contacts_by_texter_zone
     ON campaign_contacts (campaign_id, texter_id, zone, phone);
--- Assignment: the unassigned contacts per zone, in phone order (the zones
--- open now first, then the soonest to open).
-CREATE INDEX campaign_contacts_unassigned_zone ON campaign_contacts (campaign_id, zone, phone)
-    WHERE texter_id IS NULL;
 
 -- Per-campaign batch rules (both NULL: off). max_contacts_held: the most
 -- contacts a texter may hold that still wait for their first message;
@@ -24,3 +22,10 @@ CREATE INDEX campaign_contacts_unassigned_zone ON campaign_contacts (campaign_id
 -- gets no new batch.
 ALTER TABLE campaigns ADD COLUMN max_contacts_held BIGINT;
 ALTER TABLE campaigns ADD COLUMN max_replies_waiting BIGINT;
+
+-- PostgreSQL does not take the minimum of `zone` under `texter_id IS NULL`
+-- from the index above (it scans the table), so the loose index scan over
+-- the unassigned contacts' zones gets an index of its own: 0.3 ms instead of
+-- 0.9 s over 200,000 contacts. SQLite uses the index above for both.
+CREATE INDEX campaign_contacts_unassigned_zone ON campaign_contacts (campaign_id, zone, phone)
+    WHERE texter_id IS NULL;

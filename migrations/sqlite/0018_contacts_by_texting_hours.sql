@@ -10,13 +10,11 @@ UPDATE campaign_contacts SET zone = (
      WHERE c.list_id = campaign_contacts.list_id AND c.line = campaign_contacts.line
 );
 
--- A texter's queue: its contacts per zone, in phone order.
+-- A texter's contacts per zone, in phone order: the texter's queue, and
+-- with texter_id IS NULL the unassigned ones that assignment hands out
+-- (the zones open now first, then the soonest to open).
 CREATE INDEX campaign_contacts_by_texter_zone
     ON campaign_contacts (campaign_id, texter_id, zone, phone);
--- Assignment: the unassigned contacts per zone, in phone order (the zones
--- open now first, then the soonest to open).
-CREATE INDEX campaign_contacts_unassigned_zone ON campaign_contacts (campaign_id, zone, phone)
-    WHERE texter_id IS NULL;
 
 -- Per-campaign batch rules (both NULL: off). max_contacts_held: the most
 -- contacts a texter may hold that still wait for their first message;
