@@ -260,6 +260,7 @@ impl From<AppError> for ApiError {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
             }
             AppError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            AppError::ConflictBy { code, .. } => Self::new(StatusCode::CONFLICT, code, message),
             AppError::TooLarge(_) => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
             }
@@ -314,7 +315,8 @@ fn blocked_status(reason: BlockReason) -> StatusCode {
         | BlockReason::QuietHours
         | BlockReason::CampaignNotOpen
         | BlockReason::TokenUsed
-        | BlockReason::AlreadyMessaged => StatusCode::CONFLICT,
+        | BlockReason::AlreadyMessaged
+        | BlockReason::NoCarrier => StatusCode::CONFLICT,
         BlockReason::TokenExpired => StatusCode::GONE,
         BlockReason::NotYourToken | BlockReason::NotAssigned => StatusCode::FORBIDDEN,
         BlockReason::TokenInvalid

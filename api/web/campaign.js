@@ -29,6 +29,7 @@
     30006: "Landline or unreachable carrier",
     30007: "Carrier filtered (spam filter)",
     30008: "Unknown carrier error",
+    no_carrier: "No carrier was set up (the contact can be texted again)",
   };
   const BLOCK_MEANINGS = {
     opted_out: "The contact had opted out",
@@ -41,6 +42,7 @@
     not_your_token: "The click token belonged to another texter",
     not_assigned: "The contact was not assigned to the texter",
     too_fast: "Clicked faster than a person can read",
+    no_carrier: "The organization had no carrier set up",
   };
 
   const METRICS = [
@@ -127,6 +129,26 @@
   });
   const facts = tb.el("dl", { class: "facts" });
 
+  // Copy: a new draft with this campaign's script, questions, hours and
+  // settings (POST /v1/campaigns/{id}/copy); its lists only if kept.
+  const keepLists = tb.el("input", { type: "checkbox", id: "copy-keep-lists" });
+  const copyButton = tb.el("button", { type: "button", id: "copy-campaign", class: "secondary",
+    on: { click: copyCampaign } }, "Copy to a new draft");
+  const copyBox = tb.el("div", { id: "copy", class: "lifecycle-copy", role: "group", "aria-label": "Copy campaign", hidden: true },
+    copyButton, tb.el("label", { for: "copy-keep-lists" }, keepLists, " Keep its lists attached"));
+
+  async function copyCampaign() {
+    tb.clearFlash();
+    copyButton.disabled = true;
+    try {
+      const copy = await tb.api("POST", `${base}/copy`, { keep_lists: keepLists.checked });
+      window.location.assign(`/app/campaigns/${encodeURIComponent(copy.campaign_id)}`);
+    } catch (err) {
+      tb.showError(err);
+      copyButton.disabled = false;
+    }
+  }
+
   // A step that cannot be undone asks again in the page (no confirm()
   // dialog): the button turns into "Yes, archive" beside a Cancel.
   const confirmBox = tb.el("div", { id: "lifecycle-confirm", class: "lifecycle-confirm", role: "group", hidden: true });
@@ -168,7 +190,9 @@
     statusBadge.dataset.status = campaign.status;
     const manage = tb.can("manage_campaigns");
     TRANSITIONS.forEach((t) => { buttons[t.step].hidden = !(manage && t.from.includes(campaign.status)); });
-    const factsKey = JSON.stringify([campaign.contacts, campaign.texting_hours, campaign.assignment_batch_size, listNames, campaign.list_ids]);
+    copyBox.hidden = !manage;
+    const factsKey = JSON.stringify([campaign.contacts, campaign.texting_hours, campaign.assignment_batch_size,
+      campaign.max_contacts_held, campaign.max_replies_waiting, listNames, campaign.list_ids]);
     if (facts.dataset.key === factsKey) return;
     facts.dataset.key = factsKey;
     tb.clear(facts);
@@ -176,6 +200,9 @@
     facts.append(...fact("Contacts", tb.fmtNum(campaign.contacts)),
       ...fact("Texting hours", `${campaign.texting_hours.start}–${campaign.texting_hours.end} (contact's local time)`),
       ...fact("Batch size", tb.fmtNum(campaign.assignment_batch_size)),
+      ...fact("Most contacts a texter holds unsent", campaign.max_contacts_held == null ? "No limit" : tb.fmtNum(campaign.max_contacts_held)),
+      ...fact("New batch only with at most", campaign.max_replies_waiting == null ? "No rule" :
+        `${tb.fmtNum(campaign.max_replies_waiting)} conversations waiting for a reply`),
       ...fact("Lists", listNames.length ? listNames.join(", ") : `${campaign.list_ids.length}`),
       ...fact("Created", tb.fmtTime(campaign.created_at)));
   }
@@ -505,8 +532,8 @@
 
   let listNames = [];
 
-  // Name, texting hours and batch size: editable until the campaign is
-  // archived (PATCH /v1/campaigns/{id}).
+  // Name, texting hours, batch size and batch rules: editable until the
+  // campaign is archived (PATCH /v1/campaigns/{id}).
   const settingsSection = tb.el("details", { id: "settings", class: "card settings" });
   // Closed without saving: the form shows the campaign's settings again.
   settingsSection.addEventListener("toggle", () => {
@@ -522,13 +549,20 @@
     if (!editable || settingsSection.open) return;
     // Rebuilt only when the settings changed: the live refresh every few
     // seconds must not take keyboard focus (or a click) away from it.
-    const key = JSON.stringify([campaign.name, campaign.texting_hours, campaign.assignment_batch_size]);
+    const key = JSON.stringify([campaign.name, campaign.texting_hours, campaign.assignment_batch_size,
+      campaign.max_contacts_held, campaign.max_replies_waiting]);
     if (settingsSection.dataset.key === key) return;
     settingsSection.dataset.key = key;
     const name = tb.el("input", { id: "settings-name", type: "text", required: true, maxlength: "200", value: campaign.name });
     const start = tb.el("input", { id: "settings-hours-start", type: "time", required: true, value: campaign.texting_hours.start });
     const end = tb.el("input", { id: "settings-hours-end", type: "time", required: true, value: campaign.texting_hours.end });
     const batch = tb.el("input", { id: "settings-batch-size", type: "number", min: "1", required: true, value: String(campaign.assignment_batch_size) });
+    // Empty: no limit / no rule (sent as null).
+    const held = tb.el("input", { id: "settings-max-held", type: "number", min: "1",
+      value: campaign.max_contacts_held == null ? "" : String(campaign.max_contacts_held) });
+    const waiting = tb.el("input", { id: "settings-max-waiting", type: "number", min: "0",
+      value: campaign.max_replies_waiting == null ? "" : String(campaign.max_replies_waiting) });
+    const optional = (input) => (input.value.trim() === "" ? null : Number(input.value));
     const errors = tb.el("p", { id: "settings-errors", class: "field-error", role: "alert" });
     const save = tb.el("button", { type: "submit", id: "save-settings" }, "Save settings");
     const form = tb.el("form", { id: "settings-form", novalidate: true, on: { submit: async (event) => {
@@ -540,6 +574,8 @@
           name: name.value,
           texting_hours: { start: start.value, end: end.value },
           assignment_batch_size: Number(batch.value),
+          max_contacts_held: optional(held),
+          max_replies_waiting: optional(waiting),
         });
         tb.flash("Settings saved.");
         settingsSection.open = false;
@@ -555,8 +591,12 @@
       tb.el("label", { for: "settings-hours-end" }, "Texting hours end"), end,
       tb.el("p", { class: "field-hint" }, "States with stricter hours narrow them further."),
       tb.el("label", { for: "settings-batch-size" }, "Contacts per texter request"), batch,
+      tb.el("label", { for: "settings-max-held" }, "Most contacts a texter may hold unsent"), held,
+      tb.el("p", { class: "field-hint" }, "Empty: no limit. Requests and assignments give at most the difference."),
+      tb.el("label", { for: "settings-max-waiting" }, "No new batch with more than this many conversations waiting for a reply"), waiting,
+      tb.el("p", { class: "field-hint" }, "Empty: no such rule. 0: every reply must be answered first."),
       errors, save);
-    tb.clear(settingsSection).append(tb.el("summary", {}, "Change name, hours or batch size"), form);
+    tb.clear(settingsSection).append(tb.el("summary", {}, "Change name, hours, batch size or batch rules"), form);
   }
 
   async function refreshCampaign() {
@@ -621,6 +661,7 @@
       tb.el("div", { class: "campaign-head" }, title, statusBadge),
       lifecycle,
       facts,
+      copyBox,
       settingsSection,
       scriptSection);
     drawHeader();

@@ -49,6 +49,9 @@
     ui.title = el("h1", { class: "send-title", id: "send-title" }, "Send");
     ui.progress = el("p", { id: "progress", class: "send-progress", "aria-live": "polite" }, "");
     ui.status = el("div", { id: "send-status", class: "send-status", role: "status", "aria-live": "polite" });
+    // Messages that failed after the click (the carrier refused them, or
+    // there was none): the texter should know, and may tell staff.
+    ui.failures = el("p", { id: "send-failures", class: "send-status send-status-notice", hidden: true }, "");
     ui.name = el("h2", { id: "contact-name", class: "contact-name" }, "");
     ui.meta = el("p", { id: "contact-meta", class: "contact-meta" }, "");
     ui.body = el("div", { id: "message-body", class: "message-body", "aria-label": "Message to send" }, "");
@@ -65,7 +68,7 @@
     }, ui.name, ui.meta, ui.body, ui.segments, ui.button, ui.hint, ui.empty);
     main.appendChild(el("section", { class: "send-page", "aria-labelledby": "send-title" },
       el("div", { class: "send-head" }, ui.title, ui.progress),
-      ui.picker, ui.status, ui.card));
+      ui.picker, ui.status, ui.failures, ui.card));
   }
 
   function setState(name) {
@@ -140,6 +143,7 @@
       state.consumedSinceFetch = Math.max(0, state.consumedSinceFetch - consumedBefore);
       state.hold = queue.hold || null;
       state.campaignStatus = queue.campaign_status || null;
+      renderFailures(queue.failed || 0);
       return queue;
     }).finally(() => {
       state.fetching = null;
@@ -302,8 +306,18 @@
     }
   }
 
+  function renderFailures(failed) {
+    ui.failures.hidden = failed === 0;
+    ui.failures.textContent = failed === 0 ? "" :
+      tb.fmtNum(failed) + " of your messages in this campaign could not be delivered. Contacts whose message never reached a carrier " +
+      "are back in your queue; tell your campaign's staff if this keeps happening.";
+  }
+
   function holdText(hold) {
     switch (hold.code) {
+      case "no_carrier":
+        return "Sending is on hold: your organization has no text-message carrier set up. " +
+          "An owner or admin must set one up before anything can be sent.";
       case "quiet_hours":
         return "It is outside texting hours for your remaining contacts.";
       case "campaign_not_open": {
@@ -421,6 +435,10 @@
       }
       case "campaign_not_open":
         state.campaignStatus = null;
+        await refetchAll();
+        return;
+      case "no_carrier":
+        setStatus("Not sent: your organization has no text-message carrier set up.", "held");
         await refetchAll();
         return;
       default:

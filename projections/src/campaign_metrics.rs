@@ -85,7 +85,7 @@ use crate::runner::{ProjectionError, Projector, aggregate_event};
 
 pub use query::{
     Bucket, BucketCounts, CampaignMetricsView, Headline, TexterMetrics, campaign_metrics, overview,
-    texters, timeseries,
+    texter_failed, texters, timeseries,
 };
 
 /// The live tables (the `_next` copies add the suffix).

@@ -174,6 +174,7 @@ async fn apply_one(
             questions,
             texting_hours,
             assignment_batch_size,
+            batch_rules,
             ..
         } => {
             let questions = to_json(questions)?;
@@ -181,8 +182,9 @@ async fn apply_one(
                 sqlx::query(
                     "INSERT INTO campaigns (campaign_id, org_id, name, status, questions, texting_start, texting_end,
                                             list_ids, script_version, initial_message, canned_responses,
-                                            created_at, updated_at, assignment_batch_size)
-                     VALUES ($1, $2, $3, 'draft', $4, $5, $6, '[]', 0, '', '[]', $7, $7, $8)
+                                            created_at, updated_at, assignment_batch_size,
+                                            max_contacts_held, max_replies_waiting)
+                     VALUES ($1, $2, $3, 'draft', $4, $5, $6, '[]', 0, '', '[]', $7, $7, $8, $9, $10)
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(campaign)
@@ -193,6 +195,8 @@ async fn apply_one(
                 .bind(hhmm(texting_hours.end()))
                 .bind(at)
                 .bind(i64::from(*assignment_batch_size))
+                .bind(batch_rules.max_contacts_held.map(i64::from))
+                .bind(batch_rules.max_replies_waiting.map(i64::from))
                 .execute(conn)
                 .await
                 .map(|_| ())?
@@ -236,10 +240,12 @@ async fn apply_one(
             name,
             texting_hours,
             assignment_batch_size,
+            batch_rules,
         } => on_tx!(tx, |conn| {
             sqlx::query(
                 "UPDATE campaigns SET name = $1, texting_start = $2, texting_end = $3,
-                                      assignment_batch_size = $4, updated_at = $5
+                                      assignment_batch_size = $4, updated_at = $5,
+                                      max_contacts_held = $7, max_replies_waiting = $8
                   WHERE campaign_id = $6",
             )
             .bind(name)
@@ -248,6 +254,8 @@ async fn apply_one(
             .bind(i64::from(*assignment_batch_size))
             .bind(at)
             .bind(campaign)
+            .bind(batch_rules.max_contacts_held.map(i64::from))
+            .bind(batch_rules.max_replies_waiting.map(i64::from))
             .execute(conn)
             .await
             .map(|_| ())?
@@ -302,8 +310,8 @@ async fn attach_lists(
             // The WHERE clause also settles SQLite's parsing ambiguity
             // between INSERT … SELECT and an upsert clause.
             sqlx::query(
-                "INSERT INTO campaign_contacts (campaign_id, phone, list_id, org_id, line)
-                 SELECT $1, phone, list_id, org_id, line FROM contacts WHERE list_id = $2
+                "INSERT INTO campaign_contacts (campaign_id, phone, list_id, org_id, line, zone)
+                 SELECT $1, phone, list_id, org_id, line, zone FROM contacts WHERE list_id = $2
                  ON CONFLICT DO NOTHING",
             )
             .bind(campaign)
@@ -351,6 +359,12 @@ pub struct CampaignView {
     pub script: ScriptView,
     /// Contacts a texter gets per self-service request.
     pub assignment_batch_size: u32,
+    /// The most contacts a texter may hold that still wait for their first
+    /// message; `null`: no limit.
+    pub max_contacts_held: Option<u32>,
+    /// A texter with more conversations than this needing a reply gets no
+    /// new batch until they answer; `null`: no such rule.
+    pub max_replies_waiting: Option<u32>,
     /// Contacts the campaign can text (see [`reachable_contact_count`]).
     pub contacts: u64,
     pub created_at: DateTime<Utc>,
@@ -371,11 +385,13 @@ type CampaignRow = (
     DateTime<Utc>,
     DateTime<Utc>,
     i64,
+    Option<i64>,
+    Option<i64>,
 );
 
 const CAMPAIGN_COLUMNS: &str = "SELECT campaign_id, name, status, questions, texting_start, texting_end, list_ids, \
-     script_version, initial_message, canned_responses, created_at, updated_at, assignment_batch_size \
-     FROM campaigns";
+     script_version, initial_message, canned_responses, created_at, updated_at, assignment_batch_size, \
+     max_contacts_held, max_replies_waiting FROM campaigns";
 
 async fn view(db: &Database, row: CampaignRow) -> StoreResult<CampaignView> {
     fn json<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
@@ -400,6 +416,8 @@ async fn view(db: &Database, row: CampaignRow) -> StoreResult<CampaignView> {
         assignment_batch_size: u32::try_from(row.12).map_err(|_| {
             StoreError::Corrupt(format!("campaigns.assignment_batch_size: {}", row.12))
         })?,
+        max_contacts_held: row.13.and_then(|max| u32::try_from(max).ok()),
+        max_replies_waiting: row.14.and_then(|max| u32::try_from(max).ok()),
         contacts: reachable_contact_count(db, campaign_id).await?,
         created_at: row.10,
         updated_at: row.11,
@@ -486,18 +504,44 @@ fn phones(rows: Vec<String>) -> StoreResult<Vec<PhoneNumber>> {
         .collect()
 }
 
-/// Up to `limit` reachable, unassigned phones of the campaign, in phone
-/// order (a deterministic choice, so a retried decision picks the same ones).
-pub async fn unassigned_phones(
+/// The distinct zones (`contacts.zone` JSON) of the campaign's unassigned
+/// contacts, found by a loose index scan: one index probe per zone, however
+/// many contacts each has.
+pub async fn unassigned_zones(db: &Database, campaign: CampaignId) -> StoreResult<Vec<String>> {
+    let zones: Vec<Option<String>> = on_reader!(db, |pool| {
+        sqlx::query_scalar(
+            "WITH RECURSIVE z(zone) AS (
+                 SELECT MIN(zone) FROM campaign_contacts
+                  WHERE campaign_id = $1 AND texter_id IS NULL
+                 UNION ALL
+                 SELECT (SELECT MIN(zone) FROM campaign_contacts
+                          WHERE campaign_id = $1 AND texter_id IS NULL AND zone > z.zone)
+                   FROM z WHERE z.zone IS NOT NULL
+             )
+             SELECT zone FROM z",
+        )
+        .bind(Uuid::from(campaign))
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(zones.into_iter().flatten().collect())
+}
+
+/// Up to `limit` reachable, unassigned phones of the campaign in `zone`, in
+/// phone order (a deterministic choice within the zone).
+pub async fn unassigned_phones_in_zone(
     db: &Database,
     campaign: CampaignId,
+    zone: &str,
     limit: u32,
 ) -> StoreResult<Vec<PhoneNumber>> {
     let rows: Vec<String> = on_reader!(db, |pool| {
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT phone {REACHABLE_CONTACTS} AND texter_id IS NULL ORDER BY phone LIMIT $2"
+            "SELECT phone {REACHABLE_CONTACTS} AND texter_id IS NULL AND zone = $2
+              ORDER BY phone LIMIT $3"
         )))
         .bind(Uuid::from(campaign))
+        .bind(zone)
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await?

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 use textbank_domain::campaign::{CampaignStatus, CannedResponse, Question, parse_texting_hours};
-use textbank_domain::message::MessageKind;
-use textbank_domain::recipient::RecipientEvent;
+use textbank_domain::message::{ClickRecord, MessageKind};
+use textbank_domain::recipient::{NO_CARRIER, RecipientEvent};
 use textbank_domain::texting_hours::TextingWindow;
 use textbank_domain::timezone::ContactZone;
 use textbank_domain::{CampaignId, ConversationId, ListId, MemberId, OrgId};
@@ -38,45 +38,77 @@ impl Projector for Conversations {
         let mut opened = Vec::new();
         for item in batch.recipient_events("conversations") {
             let (event, parsed) = item?;
-            let (RecipientEvent::MessageSendClicked(click), Some(org)) =
-                (parsed, event.metadata.org_id)
-            else {
-                continue;
-            };
-            if click.evidence.kind == MessageKind::Initial {
-                opened.push((click, org, event.recorded_at));
+            match (parsed, event.metadata.org_id) {
+                (RecipientEvent::MessageSendClicked(click), Some(org))
+                    if click.evidence.kind == MessageKind::Initial =>
+                {
+                    opened.push((&**click, Uuid::from(org), event.recorded_at));
+                }
+                // A first message that never reached any carrier did not
+                // message the contact: its conversation goes, so the contact
+                // is in its texter's queue again (see the recipient
+                // aggregate). Written in log order with the openings.
+                (
+                    RecipientEvent::MessageSubmitFailed {
+                        message_id, code, ..
+                    },
+                    _,
+                ) if code == NO_CARRIER => {
+                    open_conversations(tx, &std::mem::take(&mut opened)).await?;
+                    let id = Uuid::from(*message_id);
+                    on_tx!(tx, |conn| {
+                        sqlx::query("DELETE FROM conversations WHERE conversation_id = $1")
+                            .bind(id)
+                            .execute(conn)
+                            .await
+                            .map(|_| ())
+                            .map_err(StoreError::from)?
+                    });
+                }
+                _ => {}
             }
         }
-        // One statement per few hundred conversations, not one per click.
-        for chunk in opened.chunks(500) {
-            let sql = for_engine(
-                tx,
-                format!(
-                    "INSERT INTO conversations (conversation_id, org_id, campaign_id, phone, texter_id, started_at)
-                     VALUES {} ON CONFLICT DO NOTHING",
-                    placeholders(chunk.len(), 6)
-                ),
-            );
-            on_tx!(tx, |conn| {
-                let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
-                for (click, org, started_at) in chunk {
-                    query = query
-                        .bind(Uuid::from(click.conversation_id))
-                        .bind(Uuid::from(*org))
-                        .bind(Uuid::from(click.campaign_id))
-                        .bind(click.phone.as_str())
-                        .bind(Uuid::from(click.evidence.texter_id))
-                        .bind(*started_at);
-                }
-                query
-                    .execute(conn)
-                    .await
-                    .map(|_| ())
-                    .map_err(StoreError::from)?
-            });
-        }
+        open_conversations(tx, &opened).await?;
         Ok(())
     }
+}
+
+type Opened<'a> = (&'a ClickRecord, Uuid, DateTime<Utc>);
+
+/// Inserts the conversations the clicks opened: one statement per few
+/// hundred, not one per click.
+async fn open_conversations(
+    tx: &mut StoreTx,
+    opened: &[Opened<'_>],
+) -> Result<(), ProjectionError> {
+    for chunk in opened.chunks(500) {
+        let sql = for_engine(
+            tx,
+            format!(
+                "INSERT INTO conversations (conversation_id, org_id, campaign_id, phone, texter_id, started_at)
+                 VALUES {} ON CONFLICT DO NOTHING",
+                placeholders(chunk.len(), 6)
+            ),
+        );
+        on_tx!(tx, |conn| {
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+            for (click, org, started_at) in chunk {
+                query = query
+                    .bind(Uuid::from(click.conversation_id))
+                    .bind(*org)
+                    .bind(Uuid::from(click.campaign_id))
+                    .bind(click.phone.as_str())
+                    .bind(Uuid::from(click.evidence.texter_id))
+                    .bind(*started_at);
+            }
+            query
+                .execute(conn)
+                .await
+                .map(|_| ())
+                .map_err(StoreError::from)?
+        });
+    }
+    Ok(())
 }
 
 /// A conversation's identity.
@@ -191,12 +223,43 @@ pub struct QueuedContact {
     pub fields: BTreeMap<String, String>,
 }
 
-/// The texter's next assigned contacts (phone order, after `after`) that
-/// have no conversation in the campaign and have not opted out.
+/// The texter's assigned contacts still waiting for the campaign's first
+/// message (no conversation, not opted out), counted per zone
+/// (`contacts.zone` JSON): texting hours are checked once per zone.
+pub async fn queue_zones(
+    db: &Database,
+    campaign: CampaignId,
+    texter: MemberId,
+) -> StoreResult<Vec<(String, u64)>> {
+    let rows: Vec<(String, i64)> = on_reader!(db, |pool| {
+        sqlx::query_as(
+            "SELECT cc.zone, COUNT(*) FROM campaign_contacts cc
+              WHERE cc.campaign_id = $1 AND cc.texter_id = $2
+                AND NOT EXISTS (SELECT 1 FROM conversations cv
+                                 WHERE cv.campaign_id = cc.campaign_id AND cv.phone = cc.phone)
+                AND NOT EXISTS (SELECT 1 FROM opt_outs o
+                                 WHERE o.org_id = cc.org_id AND o.phone = cc.phone)
+              GROUP BY cc.zone",
+        )
+        .bind(Uuid::from(campaign))
+        .bind(Uuid::from(texter))
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(zone, count)| (zone, u64::try_from(count).unwrap_or(0)))
+        .collect())
+}
+
+/// The texter's next assigned contacts in `zone` (phone order, after
+/// `after`) that have no conversation in the campaign and have not opted
+/// out.
 pub async fn queue_candidates(
     db: &Database,
     campaign: CampaignId,
     texter: MemberId,
+    zone: &str,
     after: &str,
     limit: u32,
 ) -> StoreResult<Vec<QueuedContact>> {
@@ -205,45 +268,23 @@ pub async fn queue_candidates(
             "SELECT cc.phone, cc.list_id, ct.first_name, ct.last_name, ct.zone, ct.fields
                FROM campaign_contacts cc
                JOIN contacts ct ON ct.list_id = cc.list_id AND ct.line = cc.line
-              WHERE cc.campaign_id = $1 AND cc.texter_id = $2 AND cc.phone > $3
+              WHERE cc.campaign_id = $1 AND cc.texter_id = $2 AND cc.zone = $3 AND cc.phone > $4
                 AND NOT EXISTS (SELECT 1 FROM conversations cv
                                  WHERE cv.campaign_id = cc.campaign_id AND cv.phone = cc.phone)
                 AND NOT EXISTS (SELECT 1 FROM opt_outs o
                                  WHERE o.org_id = cc.org_id AND o.phone = cc.phone)
               ORDER BY cc.phone
-              LIMIT $4",
+              LIMIT $5",
         )
         .bind(Uuid::from(campaign))
         .bind(Uuid::from(texter))
+        .bind(zone)
         .bind(after)
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await?
     });
     rows.into_iter().map(queued_contact).collect()
-}
-
-/// How many of the texter's contacts still wait for the initial message.
-pub async fn queue_remaining(
-    db: &Database,
-    campaign: CampaignId,
-    texter: MemberId,
-) -> StoreResult<u64> {
-    let count: i64 = on_reader!(db, |pool| {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM campaign_contacts cc
-              WHERE cc.campaign_id = $1 AND cc.texter_id = $2
-                AND NOT EXISTS (SELECT 1 FROM conversations cv
-                                 WHERE cv.campaign_id = cc.campaign_id AND cv.phone = cc.phone)
-                AND NOT EXISTS (SELECT 1 FROM opt_outs o
-                                 WHERE o.org_id = cc.org_id AND o.phone = cc.phone)",
-        )
-        .bind(Uuid::from(campaign))
-        .bind(Uuid::from(texter))
-        .fetch_one(pool)
-        .await?
-    });
-    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 /// How many of a campaign's contacts `texter` has sent the initial message.

@@ -23,7 +23,9 @@ use uuid::Uuid;
 use crate::batch::{Batch, Tables};
 use crate::runner::{ProjectionError, Projector};
 
-pub use query::{ChangeCursor, InboxConversation, InboxFilter, LastMessage, changes, page};
+pub use query::{
+    ChangeCursor, InboxConversation, InboxFilter, LastMessage, changes, needs_reply_count, page,
+};
 
 /// The read model's table, by its live name.
 pub const TABLE: &str = "inbox_conversations";

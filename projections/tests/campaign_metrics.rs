@@ -173,6 +173,8 @@ fn created(campaign: CampaignId, org: OrgId, name: &str) -> Vec<CampaignEvent> {
             )
             .unwrap(),
             assignment_batch_size: 100,
+            batch_rules: Default::default(),
+            copied_from: None,
         },
         CampaignEvent::ScriptRevised {
             version: 1,
@@ -672,6 +674,7 @@ fn generate(seed: u64) -> Generated {
         name: "Persuasion, round two".into(),
         texting_hours: TextingWindow::default(),
         assignment_batch_size: 50,
+        batch_rules: Default::default(),
     });
     small_script.push(CampaignEvent::ContactsAssigned {
         texter_id: texters[3],

@@ -71,6 +71,7 @@ async fn campaign(
     );
     let id = created["campaign_id"].as_str().unwrap().to_owned();
     if launch {
+        app.use_simulator(owner).await;
         let launched = app
             .post_as(owner, &format!("/v1/campaigns/{id}/launch"), &json!({}))
             .await;
@@ -222,6 +223,7 @@ async fn a_texter_requests_its_batch_only_while_the_campaign_is_active(app: Test
     );
     assert_eq!(assignment_events(&app).await, 0);
 
+    app.use_simulator(&owner).await;
     app.post_as(&owner, &format!("/v1/campaigns/{id}/launch"), &json!({}))
         .await;
     let mut got = Vec::new();

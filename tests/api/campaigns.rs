@@ -22,6 +22,8 @@ crate::on_both_backends!(
     texters_and_compliance_read_but_cannot_manage_campaigns,
     another_orgs_campaign_answers_404,
     settings_change_until_the_campaign_is_archived,
+    a_copy_is_a_new_draft_with_the_script_and_settings_and_lists_only_if_kept,
+    copying_checks_who_asks_the_name_and_the_lists,
 );
 
 const QUERY: &str =
@@ -387,6 +389,7 @@ async fn the_lifecycle_allows_only_its_transitions_and_answers_409_otherwise(
     app: TestApp,
 ) -> TestApp {
     let owner = app.create_org("Rivera").await;
+    app.use_simulator(&owner).await;
     let manager = app.key_of_a(&owner, "manager").await;
     let list = upload(&app, &owner, FIRST_LIST).await;
     let created = create(&app, &manager, &campaign_body(&[&list])).await;
@@ -549,6 +552,7 @@ async fn another_orgs_campaign_answers_404(app: TestApp) -> TestApp {
 
 async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp {
     let owner = app.create_org("Rivera").await;
+    app.use_simulator(&owner).await;
     let list = upload(&app, &owner, FIRST_LIST).await;
     let created = create(&app, &owner, &campaign_body(&[&list])).await;
     let id = created["campaign_id"].as_str().unwrap().to_owned();
@@ -608,5 +612,143 @@ async fn settings_change_until_the_campaign_is_archived(app: TestApp) -> TestApp
             .await,
     )
     .await;
+    app
+}
+
+/// The parts of a campaign a copy takes.
+fn copied_parts(campaign: &Value) -> Value {
+    json!({
+        "initial_message": campaign["script"]["initial_message"],
+        "canned_responses": campaign["script"]["canned_responses"],
+        "questions": campaign["questions"],
+        "texting_hours": campaign["texting_hours"],
+        "assignment_batch_size": campaign["assignment_batch_size"],
+        "max_contacts_held": campaign["max_contacts_held"],
+        "max_replies_waiting": campaign["max_replies_waiting"],
+    })
+}
+
+async fn a_copy_is_a_new_draft_with_the_script_and_settings_and_lists_only_if_kept(
+    app: TestApp,
+) -> TestApp {
+    let owner = app.create_org("Rivera").await;
+    app.use_simulator(&owner).await;
+    let (texter_id, _) = app.member_with_key(&owner, "t@example.org", "texter").await;
+    let list = upload(&app, &owner, FIRST_LIST).await;
+    let mut body = campaign_body(&[&list]);
+    body["texting_hours"] = json!({"start": "10:00", "end": "19:30"});
+    body["assignment_batch_size"] = json!(25);
+    body["max_contacts_held"] = json!(40);
+    body["max_replies_waiting"] = json!(2);
+    let source = create(&app, &owner, &body).await;
+    let id = source["campaign_id"].as_str().unwrap().to_owned();
+    let revised = app
+        .put_as(
+            &owner,
+            &format!("/v1/campaigns/{id}/script"),
+            &json!({"initial_message": "Hello {first_name}, vote at {polling_place}! STOP to opt out",
+                    "canned_responses": [{"title": "Where", "body": "{polling_place}"}]}),
+        )
+        .await;
+    assert_eq!(revised.status(), 200);
+    app.post_ok(&owner, &format!("/v1/campaigns/{id}/launch"), &json!({}))
+        .await;
+    app.post_ok(
+        &owner,
+        &format!("/v1/campaigns/{id}/assignments"),
+        &json!({"texter_id": texter_id, "count": 2}),
+    )
+    .await;
+    let source = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
+
+    // Without its lists.
+    let response = app
+        .post_as(&owner, &format!("/v1/campaigns/{id}/copy"), &json!({}))
+        .await;
+    assert_eq!(response.status(), 201);
+    let copy = json(response).await;
+    let copy_id = copy["campaign_id"].as_str().unwrap().to_owned();
+    assert_ne!(copy_id, id);
+    assert_eq!(copy["name"], "Copy of GOTV weekend");
+    assert_eq!(copy["status"], "draft");
+    assert_eq!(copy["script"]["version"], 1);
+    assert_eq!(copied_parts(&copy), copied_parts(&source), "{copy}");
+    assert_eq!(copy["list_ids"], json!([]));
+    assert_eq!(copy["contacts"], 0);
+    let created = app
+        .events_after(0)
+        .await
+        .into_iter()
+        .rfind(|event| event.event_type == "CampaignCreated")
+        .unwrap();
+    assert_eq!(
+        created.data["copied_from"],
+        id.as_str(),
+        "{:?}",
+        created.data
+    );
+
+    // With its lists: the contacts, none of their state.
+    let kept = app
+        .post_ok(
+            &owner,
+            &format!("/v1/campaigns/{id}/copy"),
+            &json!({"name": "GOTV, round 2", "keep_lists": true}),
+        )
+        .await;
+    let kept_id = kept["campaign_id"].as_str().unwrap();
+    assert_eq!(kept["name"], "GOTV, round 2");
+    assert_eq!(kept["list_ids"], json!([list]));
+    assert_eq!(kept["contacts"], source["contacts"]);
+    let assignments = app
+        .get_ok(&owner, &format!("/v1/campaigns/{kept_id}/assignments"))
+        .await;
+    assert_eq!(assignments["texters"], json!([]), "{assignments}");
+    assert_eq!(
+        assignments["unassigned"], source["contacts"],
+        "{assignments}"
+    );
+    // The source is as it was.
+    let after = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
+    assert_eq!(after["status"], "active");
+    assert_eq!(after["name"], "GOTV weekend");
+    app
+}
+
+async fn copying_checks_who_asks_the_name_and_the_lists(app: TestApp) -> TestApp {
+    let owner = app.create_org("Rivera").await;
+    let list = upload(&app, &owner, FIRST_LIST).await;
+    let source = create(&app, &owner, &campaign_body(&[&list])).await;
+    let path = format!(
+        "/v1/campaigns/{}/copy",
+        source["campaign_id"].as_str().unwrap()
+    );
+    let before = campaign_events(&app).await;
+    let texter = app.member_key(&owner, "t@example.org", "texter").await;
+    expect_forbidden(app.post_as(&texter, &path, &json!({})).await).await;
+    let other = app.create_org("Someone else").await;
+    expect_not_found(app.post_as(&other, &path, &json!({})).await).await;
+    expect_not_found(
+        app.post_as(&owner, "/v1/campaigns/not-a-campaign/copy", &json!({}))
+            .await,
+    )
+    .await;
+    let theirs = upload(&app, &other, FIRST_LIST).await;
+    expect_not_found(
+        app.post_as(&owner, &path, &json!({"list_ids": [theirs]}))
+            .await,
+    )
+    .await;
+    expect_invalid_request(app.post_as(&owner, &path, &json!({"name": " "})).await).await;
+    expect_invalid_request(app.post_as(&owner, &path, &json!({"lists": true})).await).await;
+    // A list without the script's column cannot take the copy.
+    let second = upload(&app, &owner, SECOND_LIST).await;
+    let error = expect_invalid_request(
+        app.post_as(&owner, &path, &json!({"list_ids": [second]}))
+            .await,
+    )
+    .await;
+    assert!(error.contains("polling_place"), "{error}");
+    assert_eq!(campaign_events(&app).await, before);
     app
 }

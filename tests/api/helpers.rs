@@ -83,6 +83,23 @@ pub async fn spawn_send_app(on: On, test: &str) -> Option<TestApp> {
     .await
 }
 
+/// 07:50 UTC on the same Wednesday: night in the 50 states (02:50 in New
+/// York, 21:50 in Honolulu), evening in Guam (17:50), where texting is open.
+pub fn early_morning_utc() -> DateTime<Utc> {
+    "2026-11-25T07:50:00Z".parse().unwrap()
+}
+
+/// Like [`spawn_send_app`], at [`early_morning_utc`].
+pub async fn spawn_early_morning_app(on: On, test: &str) -> Option<TestApp> {
+    spawn_app_with(
+        on,
+        test,
+        Some(FixedClock::at(early_morning_utc())),
+        test_send_settings(),
+    )
+    .await
+}
+
 /// Like [`spawn_send_app`], with a simulator that answers every delivered
 /// message with a STOP-like reply, through the signed webhooks.
 pub async fn spawn_stop_sim_app(on: On, test: &str) -> Option<TestApp> {
@@ -229,6 +246,15 @@ impl TestApp {
             .owner_key
     }
 
+    /// Gives the org the built-in simulator as its carrier: launching a
+    /// campaign needs one. Configuring it again keeps its numbers.
+    pub async fn use_simulator(&self, owner: &str) {
+        let response = self
+            .put_as(owner, "/v1/carrier", &serde_json::json!({"carrier": "sim"}))
+            .await;
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    }
+
     pub async fn get_as(&self, key: &str, path: &str) -> Response {
         sent(self.request_as(Method::GET, key, path)).await
     }
@@ -256,6 +282,15 @@ impl TestApp {
     }
 
     /// The events appended after position `head`.
+    /// How many events of `event_type` the whole log holds.
+    pub async fn count_events(&self, event_type: &str) -> usize {
+        self.events_after(0)
+            .await
+            .iter()
+            .filter(|event| event.event_type == event_type)
+            .count()
+    }
+
     pub async fn events_after(&self, head: u64) -> Vec<textbank_store::RecordedEvent> {
         let limit = textbank_store::MAX_READ_BATCH;
         self.app

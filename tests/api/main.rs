@@ -3,6 +3,7 @@
 
 mod assignments;
 mod audit;
+mod batches;
 mod browser;
 mod campaign_metrics;
 mod campaigns;
@@ -15,6 +16,7 @@ mod helpers;
 mod inbox;
 mod lists;
 mod members;
+mod no_carrier;
 mod openapi;
 mod ops;
 mod opt_out_lists;

@@ -41,6 +41,7 @@ crate::on_both_backends!(spawn = spawn_send_app;
     names_are_html_escaped_in_pages,
     assets_are_served_with_their_type_and_nosniff,
     the_demo_has_four_sign_ins_and_a_launched_campaign_for_its_texter,
+    the_demos_texter_has_something_to_send_at_every_hour_some_us_zone_is_open,
     seeding_the_demo_again_renews_the_passwords_and_creates_nothing_new,
     the_demo_never_mixes_with_another_org,
 );
@@ -1132,6 +1133,15 @@ async fn assets_are_served_with_their_type_and_nosniff(app: TestApp) -> TestApp 
 }
 
 /// The demo's password for `role`.
+/// The demo, seeded on the test's empty database.
+async fn new_demo(app: &TestApp) -> textbank_app::demo::Demo {
+    app.app
+        .seed_demo()
+        .await
+        .unwrap()
+        .expect("an empty database")
+}
+
 fn demo_password(demo: &textbank_app::demo::Demo, role: &str) -> (String, String) {
     let sign_in = demo
         .sign_ins
@@ -1144,12 +1154,7 @@ fn demo_password(demo: &textbank_app::demo::Demo, role: &str) -> (String, String
 async fn the_demo_has_four_sign_ins_and_a_launched_campaign_for_its_texter(
     app: TestApp,
 ) -> TestApp {
-    let demo = app
-        .app
-        .seed_demo()
-        .await
-        .unwrap()
-        .expect("an empty database");
+    let demo = new_demo(&app).await;
     assert!(demo.created);
     let mut roles: Vec<&str> = demo.sign_ins.iter().map(|s| s.role.as_str()).collect();
     roles.sort_unstable();
@@ -1513,4 +1518,54 @@ async fn invited_texter(app: &TestApp) -> (String, String, String) {
         .unwrap()
         .to_owned();
     (owner, member_id, token)
+}
+
+/// The demo's texter holds contacts from Guam to Puerto Rico: at each of the
+/// 24 UTC hours but 11:00–12:00 (when every US zone is outside 08:00–21:00)
+/// the queue offers some; in that hour it says when sending reopens.
+async fn the_demos_texter_has_something_to_send_at_every_hour_some_us_zone_is_open(
+    app: TestApp,
+) -> TestApp {
+    let demo = new_demo(&app).await;
+    let clock = app.clock.clone().expect("a fixed clock");
+    let (email, password) = demo_password(&demo, "texter");
+    let texter = signed_in(&app, &email, &password).await;
+    let campaigns = json(get_with(&app, &texter.cookie, "/v1/campaigns").await).await;
+    let campaign_id = campaigns["campaigns"][0]["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let queue_path = format!("/v1/texter/queue?campaign_id={campaign_id}&limit=5");
+    // From the fixed clock's hour on, through a whole day.
+    let start = app.now();
+    assert_eq!(start.format("%M:%S").to_string(), "00:00");
+    let mut hours_checked = Vec::new();
+    for step in 0..24 {
+        let now = app.now();
+        let hour = now.format("%H").to_string();
+        let texter = signed_in(&app, &email, &password).await;
+        let queue = json(get_with(&app, &texter.cookie, &queue_path).await).await;
+        let messages = queue["messages"].as_array().unwrap();
+        if hour == "11" {
+            assert!(messages.is_empty(), "{hour}:00 {queue}");
+            assert_eq!(queue["hold"]["code"], "quiet_hours", "{queue}");
+            let reopens: chrono::DateTime<chrono::Utc> = queue["hold"]["next_open"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(reopens, now + chrono::Duration::hours(1), "{queue}");
+        } else {
+            assert_eq!(messages.len(), 5, "{hour}:00 {queue}");
+            assert_eq!(queue["hold"], Value::Null, "{hour}:00 {queue}");
+        }
+        hours_checked.push(hour);
+        if step < 23 {
+            clock.advance(chrono::Duration::hours(1));
+        }
+    }
+    hours_checked.sort();
+    hours_checked.dedup();
+    assert_eq!(hours_checked.len(), 24);
+    app
 }

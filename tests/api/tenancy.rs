@@ -202,10 +202,13 @@ const PERMISSIONS: &[Rule] = &[
     key("PUT", "/v1/campaigns/{campaign_id}/script", MANAGERS).json(
         r#"{"initial_message": "Hello again from the walk. Reply STOP to opt out"}"#,
     ),
+    key("POST", "/v1/campaigns/{campaign_id}/copy", MANAGERS).json(r#"{"keep_lists": true}"#),
     key("POST", "/v1/campaigns/{campaign_id}/launch", MANAGERS),
     key("POST", "/v1/campaigns/{campaign_id}/pause", MANAGERS),
     key("POST", "/v1/campaigns/{campaign_id}/resume", MANAGERS),
     key("POST", "/v1/campaigns/{campaign_id}/archive", MANAGERS).last(),
+    // Removing the carrier ends every send: last of all, after the archive.
+    key("DELETE", "/v1/carrier", ADMINS).last(),
     // Assignments: staff assign; a texter asks for work and sees its own.
     key("POST", "/v1/campaigns/{campaign_id}/assignments", MANAGERS)
         .json(r#"{"texter_id": "{texter_id}", "count": 1}"#),

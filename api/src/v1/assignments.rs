@@ -53,7 +53,10 @@ fn texter_id(raw: &str) -> Result<MemberId, ApiError> {
     path_id(raw, "texter")
 }
 
-/// Assigns `count` of the campaign's unassigned contacts to a texter.
+/// Assigns `count` of the campaign's unassigned contacts to a texter: those
+/// inside their texting hours now first, then those whose hours open
+/// soonest; capped by the campaign's `max_contacts_held`, refused while the
+/// texter has more than `max_replies_waiting` conversations needing a reply.
 #[utoipa::path(
     post,
     path = "/v1/campaigns/{campaign_id}/assignments",
@@ -63,7 +66,7 @@ fn texter_id(raw: &str) -> Result<MemberId, ApiError> {
     responses(
         (status = 200, description = "How many were assigned", body = Assigned),
         (status = 404, description = "`not_found`: no such campaign or texter in the caller's organization", body = ApiError),
-        (status = 409, description = "`conflict`: the campaign is not open for it, or the assignments moved; try again", body = ApiError),
+        (status = 409, description = "`conflict`: the campaign is not open for it, or the assignments moved; try again; `contact_limit_reached`: the texter already holds the campaign's most contacts waiting for a first message; `replies_waiting`: the texter has more conversations needing a reply than the campaign allows before a new batch", body = ApiError),
         (status = 422, description = "`invalid_request`: a count of 0 or too many", body = ApiError),
     ),
 )]
@@ -83,7 +86,10 @@ pub async fn assign(
     ))
 }
 
-/// A texter asks for a batch of the campaign's contacts (the campaign's batch size). The body is empty or `{}`.
+/// A texter asks for a batch of the campaign's contacts (the campaign's batch size, capped by
+/// its `max_contacts_held`; refused while the texter has more than `max_replies_waiting`
+/// conversations needing a reply): those inside their texting hours now first, then those
+/// whose hours open soonest. The body is empty or `{}`.
 #[utoipa::path(
     post,
     path = "/v1/campaigns/{campaign_id}/assignments/request",
@@ -93,7 +99,7 @@ pub async fn assign(
     responses(
         (status = 200, description = "How many were assigned (0 when none are left)", body = Assigned),
         (status = 404, description = "`not_found`: no such campaign or texter in the caller's organization", body = ApiError),
-        (status = 409, description = "`conflict`: the campaign is not open for it, or the assignments moved; try again", body = ApiError),
+        (status = 409, description = "`conflict`: the campaign is not open for it, or the assignments moved; try again; `contact_limit_reached`: the texter already holds the campaign's most contacts waiting for a first message; `replies_waiting`: the texter has more conversations needing a reply than the campaign allows before a new batch", body = ApiError),
         (status = 422, description = "`invalid_request`: a body that says something", body = ApiError),
     ),
 )]

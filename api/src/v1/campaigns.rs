@@ -5,8 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use textbank_app::{CampaignTransitioned, CampaignWritten, NewCampaign};
-use textbank_domain::campaign::{CannedResponse, Question, ScriptDraft, Transition};
+use textbank_app::{CampaignCopy, CampaignTransitioned, CampaignWritten, NewCampaign};
+use textbank_domain::campaign::{BatchRules, CannedResponse, Question, ScriptDraft, Transition};
 use textbank_domain::{CampaignId, ListId};
 use textbank_projections::campaigns::CampaignView;
 use utoipa::ToSchema;
@@ -55,6 +55,15 @@ pub struct NewCampaignBody {
     /// Contacts per texter request; 1–1,000, default 100.
     #[serde(default)]
     assignment_batch_size: Option<u32>,
+    /// The most contacts a texter may hold that still wait for their first
+    /// message (1–10,000); none by default.
+    #[serde(default)]
+    max_contacts_held: Option<u32>,
+    /// A texter with more than this many of the campaign's conversations
+    /// needing a reply gets no new batch until they answer (0–10,000; 0:
+    /// every reply first); no such rule by default.
+    #[serde(default)]
+    max_replies_waiting: Option<u32>,
     /// The contact lists the campaign texts.
     #[serde(default)]
     #[schema(value_type = Vec<uuid::Uuid>)]
@@ -79,6 +88,14 @@ fn canned(responses: Vec<CannedResponseBody>) -> Vec<CannedResponse> {
         .collect()
 }
 
+/// List ids from a body. One that does not parse cannot exist: 404, like
+/// an unknown one.
+fn list_ids(raw: &[String]) -> Result<Vec<ListId>, ApiError> {
+    raw.iter()
+        .map(|raw| path_id::<ListId>(raw, "list"))
+        .collect()
+}
+
 /// Creates a campaign (a draft: launch it to start texting). The answer
 /// shows the initial message rendered for the first contact, with its
 /// length in segments.
@@ -98,12 +115,7 @@ pub async fn create_campaign(
     Auth(caller): Auth,
     Body(body): Body<NewCampaignBody>,
 ) -> Result<(StatusCode, Json<CampaignWritten>), ApiError> {
-    // A list id that does not parse cannot exist: 404, like an unknown one.
-    let list_ids = body
-        .list_ids
-        .iter()
-        .map(|raw| path_id::<ListId>(raw, "list"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let list_ids = list_ids(&body.list_ids)?;
     let new = NewCampaign {
         name: body.name,
         initial_message: body.initial_message,
@@ -119,9 +131,64 @@ pub async fn create_campaign(
             .collect(),
         texting_hours: body.texting_hours.map(|h| (h.start, h.end)),
         assignment_batch_size: body.assignment_batch_size,
+        batch_rules: BatchRules {
+            max_contacts_held: body.max_contacts_held,
+            max_replies_waiting: body.max_replies_waiting,
+        },
         list_ids,
     };
     let written = state.app.create_campaign(&caller, new).await?;
+    Ok((StatusCode::CREATED, Json(written)))
+}
+
+/// What to copy besides the script and settings; `{}` for the defaults.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CopyBody {
+    /// The copy's name; "Copy of" and the source's name by default.
+    #[serde(default)]
+    name: Option<String>,
+    /// Keep the source's lists attached to the copy (off by default: the
+    /// copy texts only the lists given in `list_ids`).
+    #[serde(default)]
+    keep_lists: bool,
+    /// Lists for the copy (after the source's, when kept).
+    #[serde(default)]
+    #[schema(value_type = Vec<uuid::Uuid>)]
+    list_ids: Vec<String>,
+}
+
+/// Copies a campaign into a new draft: its script, canned responses,
+/// questions, texting hours, batch size and batch rules. Its lists stay
+/// attached only with `keep_lists`; nothing of its contacts' state
+/// (assignments, messages, holds) is copied. The new campaign's
+/// `CampaignCreated` event names the source (`copied_from`).
+#[utoipa::path(
+    post,
+    path = "/v1/campaigns/{campaign_id}/copy",
+    tag = "campaigns",
+    params(CampaignPath),
+    request_body = CopyBody,
+    responses(
+        (status = 201, description = "The new draft", body = CampaignWritten),
+        (status = 404, description = "`not_found`: no such campaign, or a list that does not exist, in the caller's organization", body = ApiError),
+        (status = 422, description = "`invalid_request`: an empty or too long name, a script naming a column the copy's lists lack, a list still importing", body = ApiError),
+    ),
+)]
+pub async fn copy_campaign(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(campaign_id): Path<String>,
+    Body(body): Body<CopyBody>,
+) -> Result<(StatusCode, Json<CampaignWritten>), ApiError> {
+    let campaign_id: CampaignId = path_id(&campaign_id, "campaign")?;
+    let list_ids = list_ids(&body.list_ids)?;
+    let copy = CampaignCopy {
+        name: body.name,
+        keep_lists: body.keep_lists,
+        list_ids,
+    };
+    let written = state.app.copy_campaign(&caller, campaign_id, copy).await?;
     Ok((StatusCode::CREATED, Json(written)))
 }
 
@@ -231,9 +298,28 @@ pub struct SettingsBody {
     name: Option<String>,
     texting_hours: Option<TextingHoursBody>,
     assignment_batch_size: Option<u32>,
+    /// The most contacts a texter may hold that still wait for their first
+    /// message (1–10,000); `null` removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, nullable)]
+    max_contacts_held: Option<Option<u32>>,
+    /// A texter with more than this many conversations needing a reply gets
+    /// no new batch until they answer (0–10,000); `null` removes the rule.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, nullable)]
+    max_replies_waiting: Option<Option<u32>>,
 }
 
-/// Changes a campaign's name, texting hours or assignment batch size.
+/// A field given (`null` included) as opposed to left out: `null` is
+/// `Some(None)`, a number `Some(Some(n))`, and a field left out `None`.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(deserializer).map(Some)
+}
+
+/// Changes a campaign's name, texting hours, assignment batch size or batch
+/// rules.
 #[utoipa::path(
     patch,
     path = "/v1/campaigns/{campaign_id}",
@@ -243,7 +329,7 @@ pub struct SettingsBody {
     responses(
         (status = 200, description = "The campaign", body = CampaignView),
         (status = 409, description = "`conflict`: the campaign is archived, or it moved", body = ApiError),
-        (status = 422, description = "`invalid_request`: an empty or too long name, bad texting hours, a batch size out of range", body = ApiError),
+        (status = 422, description = "`invalid_request`: an empty or too long name, bad texting hours, a batch size or batch rule out of range", body = ApiError),
     ),
 )]
 pub async fn change_settings(
@@ -257,6 +343,8 @@ pub async fn change_settings(
         name: body.name,
         texting_hours: body.texting_hours.map(|h| (h.start, h.end)),
         assignment_batch_size: body.assignment_batch_size,
+        max_contacts_held: body.max_contacts_held,
+        max_replies_waiting: body.max_replies_waiting,
     };
     Ok(Json(
         state
@@ -293,7 +381,7 @@ macro_rules! transition_handler {
             params(CampaignPath),
             responses(
                 (status = 200, description = "The campaign in its new state", body = CampaignTransitioned),
-                (status = 409, description = "`conflict`: the campaign's state does not allow it (or it has no list), or it moved", body = ApiError),
+                (status = 409, description = "`conflict`: the campaign's state does not allow it (or it has no list), or it moved; `no_carrier`: launching or resuming while the organization has no carrier configured", body = ApiError),
             ),
         )]
         pub async fn $name(
@@ -308,7 +396,7 @@ macro_rules! transition_handler {
 
 transition_handler!(
     /// Launches a draft campaign: texters can request contacts and send.
-    /// It needs at least one list.
+    /// It needs at least one list and the organization's carrier.
     launch,
     "/v1/campaigns/{campaign_id}/launch",
     Transition::Launch
@@ -321,7 +409,7 @@ transition_handler!(
     Transition::Pause
 );
 transition_handler!(
-    /// Resumes a paused campaign.
+    /// Resumes a paused campaign (it needs the organization's carrier).
     resume,
     "/v1/campaigns/{campaign_id}/resume",
     Transition::Resume

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use serde::Serialize;
 use textbank_app::{CarrierSettings, CarrierView};
 
 use crate::error::ApiError;
@@ -45,4 +46,36 @@ pub async fn get_carrier(
     Auth(caller): Auth,
 ) -> Result<Json<CarrierView>, ApiError> {
     Ok(Json(state.app.carrier_settings(&caller).await?))
+}
+
+/// What removing the carrier did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CarrierRemoved {
+    /// False when no carrier was configured (nothing changed).
+    pub removed: bool,
+    /// The log position of the `CarrierRemoved` event, when one was written.
+    pub position: Option<u64>,
+}
+
+/// Removes the organization's carrier: its settings, sealed credentials and
+/// sending numbers. Until a carrier is configured again, launching or
+/// resuming a campaign and every click answer 409 `no_carrier`, and texters'
+/// queues hold with that reason. Removing none is not an error.
+#[utoipa::path(
+    delete,
+    path = "/v1/carrier",
+    tag = "carrier",
+    responses(
+        (status = 200, description = "Removed (or there was none)", body = CarrierRemoved),
+    ),
+)]
+pub async fn delete_carrier(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> Result<Json<CarrierRemoved>, ApiError> {
+    let position = state.app.remove_carrier(&caller).await?;
+    Ok(Json(CarrierRemoved {
+        removed: position.is_some(),
+        position,
+    }))
 }

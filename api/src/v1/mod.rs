@@ -91,6 +91,7 @@ pub fn routes() -> RouteTable {
         .routes(routes!(campaigns::get_campaign, campaigns::change_settings))
         .routes(routes!(campaigns::export_results))
         .routes(routes!(campaigns::revise_script))
+        .routes(routes!(campaigns::copy_campaign))
         .routes(routes!(campaigns::launch))
         .routes(routes!(campaigns::pause))
         .routes(routes!(campaigns::resume))
@@ -99,7 +100,11 @@ pub fn routes() -> RouteTable {
         .routes(routes!(assignments::request))
         .routes(routes!(assignments::release))
         .routes(routes!(assignments::reassign))
-        .routes(routes!(carrier::put_carrier, carrier::get_carrier))
+        .routes(routes!(
+            carrier::put_carrier,
+            carrier::get_carrier,
+            carrier::delete_carrier
+        ))
         .routes(routes!(opt_outs::import, opt_outs::export))
         .routes(routes!(send::queue))
         .routes(routes!(send::send))

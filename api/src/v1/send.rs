@@ -123,7 +123,7 @@ pub async fn queue(
     responses(
         (status = 202, description = "Accepted: the message is on its way to the carrier", body = Sent),
         (status = 403, description = "`not_your_token`: another texter's token; `not_assigned`: the contact is no longer assigned to the caller", body = ApiError),
-        (status = 409, description = "`opted_out`: the number opted out; `quiet_hours`: outside the recipient's texting hours (`next_open`); `campaign_not_open`: the campaign is not live; `token_used`: this token was clicked before with another key; `already_messaged`: the contact was messaged already; `conflict`: the conversation moved, try again", body = ApiError),
+        (status = 409, description = "`opted_out`: the number opted out; `quiet_hours`: outside the recipient's texting hours (`next_open`); `campaign_not_open`: the campaign is not live; `token_used`: this token was clicked before with another key; `already_messaged`: the contact was messaged already; `no_carrier`: the organization has no carrier configured; `conflict`: the conversation moved, try again", body = ApiError),
         (status = 410, description = "`token_expired`: the message was shown too long ago; fetch the queue again", body = ApiError),
         (status = 422, description = "`token_invalid`: not a token this server made; `idempotency_key_reused`: the key was used for another click; `message_too_long`: the rendered message is over the length limit; `invalid_request`: a bad Idempotency-Key", body = ApiError),
         (status = 429, description = "`too_fast`: faster than a person clicks", body = ApiError),
@@ -175,7 +175,7 @@ pub async fn thread(
         (status = 202, description = "Accepted: the reply is on its way to the carrier", body = Sent),
         (status = 403, description = "`not_assigned`: the conversation is not the caller's", body = ApiError),
         (status = 404, description = "`not_found`: no such conversation, or no such canned response", body = ApiError),
-        (status = 409, description = "`opted_out`: the number opted out; `quiet_hours`: outside the recipient's texting hours (`next_open`); `campaign_not_open`: the campaign is archived; `conflict`: the conversation moved, try again", body = ApiError),
+        (status = 409, description = "`opted_out`: the number opted out; `quiet_hours`: outside the recipient's texting hours (`next_open`); `campaign_not_open`: the campaign is archived; `no_carrier`: the organization has no carrier configured; `conflict`: the conversation moved, try again", body = ApiError),
         (status = 422, description = "`invalid_request`: neither or both of body and canned_response_id, an empty or too long text, a bad Idempotency-Key; `idempotency_key_reused`: the key was used for another reply; `message_too_long`: the message is over the length limit", body = ApiError),
         (status = 429, description = "`too_fast`: faster than a person clicks", body = ApiError),
     ),

@@ -15,10 +15,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Serialize;
-use textbank_domain::campaign::MAX_ASSIGNMENT_COUNT;
-use textbank_domain::campaign::{self, CampaignCommand, CampaignEvent};
+use textbank_domain::campaign::{
+    self, CampaignCommand, CampaignEvent, CampaignState, MAX_ASSIGNMENT_COUNT, TexterLoad,
+};
+use textbank_domain::phone::PhoneNumber;
+use textbank_domain::texting_hours;
+use textbank_domain::timezone::ContactZone;
 use textbank_domain::{CampaignId, MemberId, Permission, Role, allows};
 use textbank_projections::campaigns::{self, Campaigns};
+use textbank_projections::conversations::{self, Conversations};
+use textbank_projections::inbox::{self, Inbox};
 use textbank_projections::{catch_up, directory};
 
 use crate::App;
@@ -76,11 +82,16 @@ pub struct Assignments {
 }
 
 /// A change to a campaign's assignments, before its phones are picked.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Change {
     Assign {
         texter: MemberId,
         count: u32,
+    },
+    /// These unassigned phones (the demo's spread over its time zones).
+    AssignPhones {
+        texter: MemberId,
+        phones: Vec<PhoneNumber>,
     },
     Request {
         texter: MemberId,
@@ -121,6 +132,26 @@ impl App {
         Ok(Assigned {
             assigned,
             texter_id,
+            position,
+        })
+    }
+
+    /// Gives the texter these phones, which must be unassigned and
+    /// reachable: the demo hands its texter contacts in every time zone.
+    pub(crate) async fn assign_phones(
+        &self,
+        caller: &Caller,
+        campaign_id: CampaignId,
+        texter: MemberId,
+        phones: Vec<PhoneNumber>,
+    ) -> Result<Assigned, AppError> {
+        caller.require(Permission::AssignContacts)?;
+        let (assigned, position) = self
+            .change_assignments(caller, campaign_id, Change::AssignPhones { texter, phones })
+            .await?;
+        Ok(Assigned {
+            assigned,
+            texter_id: texter,
             position,
         })
     }
@@ -310,20 +341,30 @@ impl App {
             if campaigns::stream_version(db, campaign_id).await? != Some(version) {
                 continue;
             }
-            let command = match change {
-                Change::Assign { texter, count } => CampaignCommand::Assign {
+            let command = match change.clone() {
+                Change::AssignPhones { texter, phones } => CampaignCommand::Assign {
                     texter_id: texter,
-                    phones: campaigns::unassigned_phones(db, campaign_id, count).await?,
+                    phones,
                 },
-                Change::Request { texter } => CampaignCommand::Request {
-                    texter_id: texter,
-                    phones: campaigns::unassigned_phones(
-                        db,
-                        campaign_id,
-                        loaded.state.assignment_batch_size,
-                    )
-                    .await?,
-                },
+                Change::Assign { texter, count } => {
+                    let count = self
+                        .allowed_batch(caller, campaign_id, &loaded.state, texter, count)
+                        .await?;
+                    CampaignCommand::Assign {
+                        texter_id: texter,
+                        phones: self.pick_unassigned(caller, campaign_id, count).await?,
+                    }
+                }
+                Change::Request { texter } => {
+                    let wanted = loaded.state.assignment_batch_size;
+                    let count = self
+                        .allowed_batch(caller, campaign_id, &loaded.state, texter, wanted)
+                        .await?;
+                    CampaignCommand::Request {
+                        texter_id: texter,
+                        phones: self.pick_unassigned(caller, campaign_id, count).await?,
+                    }
+                }
                 Change::Release { texter, count } => CampaignCommand::Release {
                     texter_id: texter,
                     phones: campaigns::releasable_phones(db, campaign_id, texter, count).await?,
@@ -354,6 +395,80 @@ impl App {
             "campaign {campaign_id} kept changing during {ATTEMPTS} attempts to change its \
              assignments; try again"
         )))
+    }
+}
+
+impl App {
+    /// How many of `wanted` contacts the campaign's batch rules let the
+    /// texter get now (refused when none): what it holds unsent and how many
+    /// of its conversations wait for a reply are looked up first.
+    async fn allowed_batch(
+        &self,
+        caller: &Caller,
+        campaign_id: CampaignId,
+        state: &CampaignState,
+        texter: MemberId,
+        wanted: u32,
+    ) -> Result<u32, AppError> {
+        if state.batch_rules.is_off() {
+            return Ok(wanted);
+        }
+        let db = self.database();
+        // Clicks and replies recorded before this request count.
+        let head = self.events().head_position().await?;
+        self.wait_for_projection(&Conversations, head).await?;
+        let held = conversations::queue_zones(db, campaign_id, texter)
+            .await?
+            .iter()
+            .map(|(_, waiting)| waiting)
+            .sum();
+        let replies_waiting = if state.batch_rules.max_replies_waiting.is_some() {
+            self.wait_for_projection(&Inbox::live(), head).await?;
+            inbox::needs_reply_count(db, caller.org_id, campaign_id, texter).await?
+        } else {
+            0
+        };
+        let load = TexterLoad {
+            held,
+            replies_waiting,
+        };
+        Ok(campaign::allowed_batch(state, wanted, load)?)
+    }
+
+    /// Up to `count` unassigned, reachable contacts: those inside their
+    /// texting hours now first, then those whose hours open soonest (the
+    /// contacts a texter can send to now, not in ten hours), in phone order
+    /// within a zone. Hours are checked once per zone.
+    async fn pick_unassigned(
+        &self,
+        caller: &Caller,
+        campaign_id: CampaignId,
+        count: u32,
+    ) -> Result<Vec<PhoneNumber>, AppError> {
+        let db = self.database();
+        let window = self
+            .sending_campaign(caller, campaign_id, None)
+            .await?
+            .window;
+        let now = self.clock().now();
+        let mut zones = Vec::new();
+        for zone in campaigns::unassigned_zones(db, campaign_id).await? {
+            let contact_zone: ContactZone = serde_json::from_str(&zone)
+                .map_err(|err| AppError::Inconsistent(format!("campaign_contacts.zone: {err}")))?;
+            zones.push((texting_hours::opens_at(now, &contact_zone, &window), zone));
+        }
+        // Open now (or soonest) first; a zone whose hours never open last.
+        zones.sort_by_key(|(opens_at, zone)| (opens_at.is_none(), *opens_at, zone.clone()));
+        let mut phones = Vec::with_capacity(count as usize);
+        for (_, zone) in zones {
+            let left = count - phones.len() as u32;
+            if left == 0 {
+                break;
+            }
+            phones
+                .extend(campaigns::unassigned_phones_in_zone(db, campaign_id, &zone, left).await?);
+        }
+        Ok(phones)
     }
 }
 

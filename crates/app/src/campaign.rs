@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 use textbank_domain::campaign::{
-    self, CampaignCommand, CampaignEvent, CampaignState, CannedResponse, Question, ScriptDraft,
-    Transition,
+    self, BatchRules, CampaignCommand, CampaignEvent, CampaignState, CannedResponse, Question,
+    ScriptDraft, Transition,
 };
 use textbank_domain::segments::{self, Encoding};
 use textbank_domain::template::{self, Template};
@@ -38,6 +38,20 @@ pub struct NewCampaign {
     pub texting_hours: Option<(String, String)>,
     /// Contacts per self-service assignment request; `None` for the default.
     pub assignment_batch_size: Option<u32>,
+    /// Limits on handing out batches (off by default).
+    pub batch_rules: BatchRules,
+    pub list_ids: Vec<ListId>,
+}
+
+/// What a copy of a campaign takes besides its script, canned responses,
+/// questions, texting hours and settings.
+#[derive(Debug, Clone, Default)]
+pub struct CampaignCopy {
+    /// `None`: "Copy of …" and the source's name.
+    pub name: Option<String>,
+    /// Whether the source's lists stay attached to the copy.
+    pub keep_lists: bool,
+    /// More lists for the copy (after the source's, when kept).
     pub list_ids: Vec<ListId>,
 }
 
@@ -48,6 +62,10 @@ pub struct SettingsChange {
     /// `(start, end)` as "HH:MM".
     pub texting_hours: Option<(String, String)>,
     pub assignment_batch_size: Option<u32>,
+    /// `Some(None)` turns the limit off.
+    pub max_contacts_held: Option<Option<u32>>,
+    /// `Some(None)` turns the rule off.
+    pub max_replies_waiting: Option<Option<u32>>,
 }
 
 /// The initial message rendered for one contact, and what it costs to send.
@@ -87,11 +105,75 @@ impl App {
         new: NewCampaign,
     ) -> Result<CampaignWritten, AppError> {
         caller.require(Permission::ManageCampaigns)?;
+        let known_fields = self.template_fields(caller, &new.list_ids).await?;
+        self.create(caller, new, known_fields, None).await
+    }
+
+    /// A new draft with `source`'s script, canned responses, questions,
+    /// texting hours, batch size and batch rules; its lists only if the
+    /// copy keeps them. Nothing of the source's contacts (assignments,
+    /// messages, holds) comes along. Another org's campaign is "not found".
+    pub async fn copy_campaign(
+        &self,
+        caller: &Caller,
+        source: CampaignId,
+        copy: CampaignCopy,
+    ) -> Result<CampaignWritten, AppError> {
+        caller.require(Permission::ManageCampaigns)?;
+        let view = self.campaign(caller, source).await?;
+        let mut list_ids = if copy.keep_lists {
+            view.list_ids.clone()
+        } else {
+            Vec::new()
+        };
+        list_ids.extend(copy.list_ids);
+        // The script must render for the copy's lists; a copy with none
+        // (to be given lists later as a new campaign's are) keeps the
+        // fields of the source's lists, so its script is copied as it is.
+        let fields_from = if list_ids.is_empty() {
+            &view.list_ids
+        } else {
+            &list_ids
+        };
+        let known_fields = self.template_fields(caller, fields_from).await?;
+        let corrupt = |what: &str, err: serde_json::Error| {
+            AppError::Inconsistent(format!("campaigns.{what} of {source}: {err}"))
+        };
+        let name = copy.name.unwrap_or_else(|| {
+            format!("Copy of {}", view.name)
+                .chars()
+                .take(campaign::MAX_CAMPAIGN_NAME_LEN)
+                .collect()
+        });
+        let new = NewCampaign {
+            name,
+            initial_message: view.script.initial_message,
+            canned_responses: serde_json::from_value(view.script.canned_responses)
+                .map_err(|err| corrupt("canned_responses", err))?,
+            questions: serde_json::from_value(view.questions)
+                .map_err(|err| corrupt("questions", err))?,
+            texting_hours: Some((view.texting_hours.start, view.texting_hours.end)),
+            assignment_batch_size: Some(view.assignment_batch_size),
+            batch_rules: BatchRules {
+                max_contacts_held: view.max_contacts_held,
+                max_replies_waiting: view.max_replies_waiting,
+            },
+            list_ids,
+        };
+        self.create(caller, new, known_fields, Some(source)).await
+    }
+
+    async fn create(
+        &self,
+        caller: &Caller,
+        new: NewCampaign,
+        known_fields: Vec<String>,
+        copied_from: Option<CampaignId>,
+    ) -> Result<CampaignWritten, AppError> {
         let texting_hours = match &new.texting_hours {
             Some((start, end)) => campaign::parse_texting_hours(start, end)?,
             None => TextingWindow::default(),
         };
-        let known_fields = self.template_fields(caller, &new.list_ids).await?;
         let campaign_id = CampaignId::new();
         let script = ScriptDraft {
             initial_message: new.initial_message,
@@ -105,6 +187,8 @@ impl App {
             questions: new.questions,
             texting_hours,
             assignment_batch_size: new.assignment_batch_size,
+            batch_rules: new.batch_rules,
+            copied_from,
             list_ids: new.list_ids.clone(),
             known_fields: known_fields.clone(),
         };
@@ -130,9 +214,8 @@ impl App {
         })
     }
 
-    /// Saves script version n+1 (draft or paused campaigns only).
-    /// Renames a campaign, or changes its texting hours or batch size; a
-    /// field left out keeps its value. Any status but archived.
+    /// Renames a campaign, or changes its texting hours, batch size or batch
+    /// rules; a field left out keeps its value. Any status but archived.
     pub async fn change_campaign_settings(
         &self,
         caller: &Caller,
@@ -151,11 +234,20 @@ impl App {
             assignment_batch_size: changes
                 .assignment_batch_size
                 .unwrap_or(current.assignment_batch_size),
+            batch_rules: BatchRules {
+                max_contacts_held: changes
+                    .max_contacts_held
+                    .unwrap_or(current.max_contacts_held),
+                max_replies_waiting: changes
+                    .max_replies_waiting
+                    .unwrap_or(current.max_replies_waiting),
+            },
         };
         self.campaign_command(caller, campaign_id, command).await?;
         self.campaign(caller, campaign_id).await
     }
 
+    /// Saves script version n+1 (draft or paused campaigns only).
     pub async fn revise_script(
         &self,
         caller: &Caller,
@@ -190,9 +282,11 @@ impl App {
         transition: Transition,
     ) -> Result<CampaignTransitioned, AppError> {
         caller.require(Permission::ManageCampaigns)?;
-        let position = self
-            .campaign_command(caller, campaign_id, CampaignCommand::Transition(transition))
-            .await?;
+        let command = CampaignCommand::Transition {
+            step: transition,
+            carrier_ready: self.carrier_ready(caller.org_id).await?,
+        };
+        let position = self.campaign_command(caller, campaign_id, command).await?;
         Ok(CampaignTransitioned {
             campaign: self.campaign(caller, campaign_id).await?,
             position,

@@ -461,6 +461,51 @@ impl App {
         Ok(self.carrier_view(stored, true, now))
     }
 
+    /// Removes the org's carrier settings, sealed credentials and sending
+    /// numbers (owner/admin). Launching and resuming campaigns, and every
+    /// click, are refused with `no_carrier` until a carrier is configured
+    /// again; texters' queues hold with that reason. The position of the
+    /// `CarrierRemoved` event, or `None` when there was no carrier.
+    pub async fn remove_carrier(&self, caller: &Caller) -> Result<Option<u64>, AppError> {
+        caller.require(Permission::ConfigureCarrier)?;
+        let org = caller.org_id;
+        let Some((stored, _, _)) = self.stored_carrier(org).await? else {
+            return Ok(None);
+        };
+        let mut tx = self.events().begin().await?;
+        sending_numbers::replace(&mut tx, org, &[]).await?;
+        let removed = carrier_accounts::delete(&mut tx, org).await?;
+        tx.commit().await?;
+        self.carriers.forget(org);
+        if !removed {
+            // Removed by a concurrent request, which recorded it.
+            return Ok(None);
+        }
+        let event = OrgEvent::CarrierRemoved {
+            carrier: stored.carrier,
+            sending_numbers: stored.sending_numbers,
+        };
+        self.append_any(&org::stream_id(org), &[event], &caller.metadata())
+            .await
+            .map(Some)
+    }
+
+    /// Whether the org has a carrier messages can be handed to: one it
+    /// configured, whose credentials this server can open (the simulator
+    /// counts when configured; nothing is implied without configuration).
+    pub async fn carrier_ready(&self, org: OrgId) -> Result<bool, AppError> {
+        match self.carrier_for(org).await {
+            Ok(carrier) => Ok(carrier.is_some()),
+            // Stored settings this server cannot use (credentials sealed
+            // with another key): nothing could be sent with them.
+            Err(AppError::Inconsistent(detail)) => {
+                tracing::warn!(%org, %detail, "the org's carrier settings are not usable");
+                Ok(false)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// The org's carrier settings, without secrets.
     pub async fn carrier_settings(&self, caller: &Caller) -> Result<CarrierView, AppError> {
         caller.require(Permission::ConfigureCarrier)?;

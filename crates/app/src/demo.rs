@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 use serde::Serialize;
-use textbank_domain::campaign::{CannedResponse, Question, Transition};
+use textbank_domain::campaign::{BatchRules, CannedResponse, Question, Transition};
+use textbank_domain::phone::PhoneNumber;
 use textbank_domain::{MemberId, OrgId, Role};
 use textbank_projections::directory;
 
@@ -58,8 +59,9 @@ const LAST_NAMES: [&str; 12] = [
 
 /// Contacts in the demo list: 8 places × 40 numbers.
 pub const DEMO_CONTACTS: usize = 320;
-/// Contacts handed to the demo texter at the start.
-const FIRST_ASSIGNMENT: u64 = 120;
+/// Contacts handed to the demo texter at the start: the list's first rows,
+/// as many of each place.
+const FIRST_ASSIGNMENT: usize = 120;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoSignIn {
@@ -190,6 +192,7 @@ impl App {
                     }],
                     texting_hours: Some(("08:00".into(), "21:00".into())),
                     assignment_batch_size: Some(50),
+                    batch_rules: BatchRules::default(),
                     list_ids: vec![list.list_id],
                 },
             )
@@ -197,7 +200,13 @@ impl App {
         let campaign_id = campaign.campaign.campaign_id;
         self.transition_campaign(&manager, campaign_id, Transition::Launch)
             .await?;
-        self.assign_contacts(&manager, campaign_id, texter, FIRST_ASSIGNMENT)
+        // The first rows of the list, which are spread evenly over the
+        // places: from Guam to Puerto Rico, some are inside their texting
+        // hours at every hour at which any US zone is.
+        let phones = (0..FIRST_ASSIGNMENT)
+            .map(demo_phone)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.assign_phones(&manager, campaign_id, texter, phones)
             .await?;
         Ok(Demo {
             org_id: created.org_id,
@@ -225,12 +234,24 @@ fn as_member(owner: &Caller, sign_ins: &[DemoSignIn], role: Role) -> Caller {
     }
 }
 
+/// Row `n` of the demo list: its place's area code and ZIP, and its line.
+fn demo_row(n: usize) -> (&'static str, &'static str, usize) {
+    let (area, zip) = PLACES[n % PLACES.len()];
+    (area, zip, 100 + n / PLACES.len())
+}
+
+/// The phone number of row `n` of the demo list.
+fn demo_phone(n: usize) -> Result<PhoneNumber, AppError> {
+    let (area, _, line) = demo_row(n);
+    PhoneNumber::from_e164(&format!("+1{area}555{line:04}"))
+        .map_err(|err| AppError::Inconsistent(format!("demo phone {n}: {err}")))
+}
+
 /// Contacts with 555-01xx numbers in each place, named from small lists.
 pub fn demo_contacts_csv() -> String {
     let mut csv = String::from("first_name,last_name,cell,zip,ward\r\n");
     for n in 0..DEMO_CONTACTS {
-        let (area, zip) = PLACES[n % PLACES.len()];
-        let line = 100 + n / PLACES.len();
+        let (area, zip, line) = demo_row(n);
         let first = FIRST_NAMES[n % FIRST_NAMES.len()];
         let last = LAST_NAMES[(n / FIRST_NAMES.len()) % LAST_NAMES.len()];
         let _ = write!(csv, "{first},{last},({area}) 555-{line:04},{zip},3\r\n");

@@ -278,7 +278,7 @@ async fn dispatch_one(
                 message_id: job.message_id,
                 attempt,
                 carrier: "none".into(),
-                code: "no_carrier".into(),
+                code: recipient::NO_CARRIER.into(),
                 error: "the organization has no carrier configured (PUT /v1/carrier)".into(),
                 retryable: false,
             };

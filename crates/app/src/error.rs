@@ -48,6 +48,10 @@ pub enum AppError {
     /// The request clashes with the current state (a duplicate, a race).
     #[error("{0}")]
     Conflict(String),
+    /// The request clashes with the current state in a way a client acts
+    /// on by itself, named by `code` (e.g. `no_carrier`: configure one).
+    #[error("{message}")]
+    ConflictBy { code: &'static str, message: String },
     /// The upload exceeds a size limit; nothing was stored.
     #[error("{0}")]
     TooLarge(String),
@@ -189,6 +193,18 @@ impl From<CampaignError> for AppError {
             | CampaignError::AssignmentsClosed(_)
             | CampaignError::SettingsLocked
             | CampaignError::NotActive(_) => Self::Conflict(message),
+            CampaignError::NoCarrier(_) => Self::ConflictBy {
+                code: BlockReason::NoCarrier.code(),
+                message,
+            },
+            CampaignError::HoldingLimit { .. } => Self::ConflictBy {
+                code: "contact_limit_reached",
+                message,
+            },
+            CampaignError::RepliesWaiting { .. } => Self::ConflictBy {
+                code: "replies_waiting",
+                message,
+            },
         }
     }
 }

@@ -50,7 +50,7 @@ pub use assignment::{Assigned, Assignments, Reassigned, Released, TexterAssignme
 pub use background::Background;
 pub use caller::Caller;
 pub use campaign::{
-    CampaignTransitioned, CampaignWritten, NewCampaign, SampleMessage, SettingsChange,
+    CampaignCopy, CampaignTransitioned, CampaignWritten, NewCampaign, SampleMessage, SettingsChange,
 };
 pub use carrier::{CarrierSettings, CarrierView, ConfiguredCarrier};
 pub use carrier_api::{CarrierApiPolicy, DEFAULT_CARRIER_APIS};

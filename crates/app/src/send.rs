@@ -22,6 +22,7 @@ use textbank_domain::timezone::ContactZone;
 use textbank_domain::{
     CampaignId, ConversationId, EventMetadata, ListId, MemberId, MessageId, Permission,
 };
+use textbank_projections::campaign_metrics;
 use textbank_projections::conversations::{self, Conversations, SendingCampaign};
 use textbank_projections::directory;
 use textbank_projections::opt_outs::OptOuts;
@@ -38,9 +39,11 @@ pub const MAX_QUEUE_LIMIT: u32 = 50;
 const MAX_IDEMPOTENCY_KEY: usize = 200;
 /// Longest reply a texter may type: ten concatenated segments.
 pub const MAX_REPLY_CHARS: usize = 1_600;
-/// Contacts looked at per queue request before giving up on finding ones
-/// inside their texting hours (a whole time zone may be closed).
+/// Contacts of open zones looked at per queue request before giving up on
+/// finding ones whose message can be sent (all may be held for length).
 const QUEUE_SCAN_LIMIT: u32 = 2_000;
+/// Contacts read per query while filling a queue.
+const QUEUE_PAGE: u32 = 200;
 
 /// A contact ready to be texted, as the texter's screen shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -81,6 +84,14 @@ pub struct Queue {
     /// Contacts skipped because their rendered message is over the length
     /// limits (a field far too long): they need the data or script fixed.
     pub held_for_length: u64,
+    /// Contacts that would be offered now, held because the organization
+    /// has no carrier to send with.
+    pub held_for_carrier: u64,
+    /// The caller's initial messages in this campaign that failed (the
+    /// carrier refused them, or there was no carrier): shown to the texter,
+    /// who may need to tell staff. A message that never reached a carrier
+    /// leaves its contact in the queue, to be sent with a new click.
+    pub failed: u64,
     pub hold: Option<QueueHold>,
 }
 
@@ -172,10 +183,13 @@ impl App {
         let head = self.events().head_position().await?;
         self.wait_for_projection(&Conversations, head).await?;
         self.wait_for_projection(&OptOuts, head).await?;
-        let remaining =
-            conversations::queue_remaining(self.database(), campaign_id, texter).await?;
+        // Texting hours are checked once per zone: the contacts of the zones
+        // open now are offered however many of closed zones come first.
+        let zones = conversations::queue_zones(self.database(), campaign_id, texter).await?;
+        let remaining = zones.iter().map(|(_, waiting)| waiting).sum();
         let sent =
             conversations::texter_sent(self.database(), caller.org_id, campaign_id, texter).await?;
+        let failed = campaign_metrics::texter_failed(self.database(), campaign_id, texter).await?;
         let mut queue = Queue {
             campaign_id,
             campaign_status: campaign.status,
@@ -184,6 +198,8 @@ impl App {
             sent,
             held_for_quiet_hours: 0,
             held_for_length: 0,
+            held_for_carrier: 0,
+            failed,
             hold: None,
         };
         if !campaign.status.is_open() {
@@ -194,6 +210,7 @@ impl App {
             });
             return Ok(queue);
         }
+        let carrier_ready = self.carrier_ready(caller.org_id).await?;
         let window = &campaign.window;
         let template = Template::parse_unchecked(&campaign.initial_message);
         let texter_name = directory::member(self.database(), caller.org_id, texter)
@@ -204,80 +221,113 @@ impl App {
         let expires_at = now + self.send_settings().click_token_ttl;
         let key = self.server_key().click_token_key();
         let mut next_open: Option<DateTime<Utc>> = None;
-        let mut after = String::new();
-        let mut scanned = 0;
-        while queue.messages.len() < limit as usize && scanned < QUEUE_SCAN_LIMIT {
-            let page =
-                conversations::queue_candidates(self.database(), campaign_id, texter, &after, 200)
-                    .await?;
-            let Some(last) = page.last() else { break };
-            after = last.phone.clone();
-            scanned += page.len() as u32;
-            for contact in page {
-                let check = texting_hours::check(now, &contact.zone, window);
-                if !check.allowed {
-                    queue.held_for_quiet_hours += 1;
-                    next_open = match (next_open, check.next_open) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    continue;
-                }
-                if queue.messages.len() == limit as usize {
-                    continue;
-                }
-                let phone = PhoneNumber::from_e164(&contact.phone).map_err(inconsistent)?;
-                let body = template.render(|field| match field {
-                    "first_name" => Some(contact.first_name.as_str()),
-                    "last_name" => Some(contact.last_name.as_str()),
-                    "texter_name" => Some(texter_name.as_str()),
-                    other => contact.fields.get(other).map(String::as_str),
-                });
-                let info = segments::analyze(&body);
-                let limits = self.send_settings().message_limits;
-                if click::check_message_length(&body, info.segments, limits).is_err() {
-                    queue.held_for_length += 1;
-                    let held = RecipientEvent::ContactHeld {
-                        campaign_id,
-                        texter_id: texter,
-                        reason: BlockReason::MessageTooLong,
-                        script_version: campaign.script_version,
-                        chars: u32::try_from(body.chars().count()).unwrap_or(u32::MAX),
-                        segments: info.segments,
-                    };
-                    self.record_hold(caller, &phone, held).await?;
-                    continue;
-                }
-                let token = ClickToken {
-                    token_id: Uuid::now_v7(),
-                    org_id: caller.org_id,
-                    campaign_id,
-                    texter_id: texter,
-                    phone,
-                    list_id: Some(contact.list_id),
-                    body_sha256: body_hash(&body),
-                    body: body.clone(),
-                    script_version: campaign.script_version,
-                    zone: contact.zone,
-                    presented_at: now,
-                    expires_at,
+        let mut open_zones = Vec::new();
+        for (zone, waiting) in zones {
+            let contact_zone: ContactZone = serde_json::from_str(&zone).map_err(inconsistent)?;
+            let check = texting_hours::check(now, &contact_zone, window);
+            if check.allowed {
+                open_zones.push((zone, check));
+            } else {
+                queue.held_for_quiet_hours += waiting;
+                next_open = match (next_open, check.next_open) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
                 };
-                queue.messages.push(QueuedMessage {
-                    phone: contact.phone,
-                    first_name: contact.first_name,
-                    last_name: contact.last_name,
-                    list_id: contact.list_id,
-                    body,
-                    segments: info.segments,
-                    encoding: info.encoding,
-                    click_token: token.sign(&key),
-                    presented_at: now,
-                    expires_at,
-                    local_time: check.local_time,
-                });
             }
         }
-        if queue.messages.is_empty() && queue.held_for_quiet_hours > 0 {
+        open_zones.sort_by(|(a, _), (b, _)| a.cmp(b));
+        let mut scanned = 0;
+        let offered = |queue: &Queue| queue.messages.len() + queue.held_for_carrier as usize;
+        for (zone, check) in &open_zones {
+            let mut after = String::new();
+            while offered(&queue) < limit as usize && scanned < QUEUE_SCAN_LIMIT {
+                let page = conversations::queue_candidates(
+                    self.database(),
+                    campaign_id,
+                    texter,
+                    zone,
+                    &after,
+                    QUEUE_PAGE,
+                )
+                .await?;
+                let Some(last) = page.last() else { break };
+                after = last.phone.clone();
+                scanned += page.len() as u32;
+                for contact in page {
+                    if offered(&queue) == limit as usize {
+                        break;
+                    }
+                    let phone = PhoneNumber::from_e164(&contact.phone).map_err(inconsistent)?;
+                    let body = template.render(|field| match field {
+                        "first_name" => Some(contact.first_name.as_str()),
+                        "last_name" => Some(contact.last_name.as_str()),
+                        "texter_name" => Some(texter_name.as_str()),
+                        other => contact.fields.get(other).map(String::as_str),
+                    });
+                    let info = segments::analyze(&body);
+                    let limits = self.send_settings().message_limits;
+                    let too_long =
+                        click::check_message_length(&body, info.segments, limits).is_err();
+                    let held_for = if too_long {
+                        queue.held_for_length += 1;
+                        Some(BlockReason::MessageTooLong)
+                    } else if !carrier_ready {
+                        queue.held_for_carrier += 1;
+                        Some(BlockReason::NoCarrier)
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = held_for {
+                        let held = RecipientEvent::ContactHeld {
+                            campaign_id,
+                            texter_id: texter,
+                            reason,
+                            script_version: campaign.script_version,
+                            chars: u32::try_from(body.chars().count()).unwrap_or(u32::MAX),
+                            segments: info.segments,
+                        };
+                        self.record_hold(caller, &phone, held).await?;
+                        continue;
+                    }
+                    let token = ClickToken {
+                        token_id: Uuid::now_v7(),
+                        org_id: caller.org_id,
+                        campaign_id,
+                        texter_id: texter,
+                        phone,
+                        list_id: Some(contact.list_id),
+                        body_sha256: body_hash(&body),
+                        body: body.clone(),
+                        script_version: campaign.script_version,
+                        zone: contact.zone,
+                        presented_at: now,
+                        expires_at,
+                    };
+                    queue.messages.push(QueuedMessage {
+                        phone: contact.phone,
+                        first_name: contact.first_name,
+                        last_name: contact.last_name,
+                        list_id: contact.list_id,
+                        body,
+                        segments: info.segments,
+                        encoding: info.encoding,
+                        click_token: token.sign(&key),
+                        presented_at: now,
+                        expires_at,
+                        local_time: check.local_time,
+                    });
+                }
+            }
+        }
+        if !carrier_ready && queue.remaining > 0 {
+            queue.hold = Some(QueueHold {
+                code: BlockReason::NoCarrier.code(),
+                message: "the organization has no carrier configured, so nothing can be sent; an \
+                          owner or admin must set one up"
+                    .into(),
+                next_open: None,
+            });
+        } else if queue.messages.is_empty() && queue.held_for_quiet_hours > 0 {
             queue.hold = Some(QueueHold {
                 code: BlockReason::QuietHours.code(),
                 message: "it is outside texting hours for the contacts left".into(),
@@ -426,6 +476,7 @@ impl App {
         let attempt = ClickAttempt {
             record,
             campaign_open: campaign.status.is_open(),
+            carrier_ready: self.carrier_ready(caller.org_id).await?,
         };
         self.send_click(caller, &stream, attempt, check.next_open)
             .await
@@ -537,6 +588,7 @@ impl App {
         let attempt = ClickAttempt {
             record,
             campaign_open: campaign.status.is_open(),
+            carrier_ready: self.carrier_ready(caller.org_id).await?,
         };
         self.send_click(caller, &stream, attempt, check.next_open)
             .await

@@ -146,6 +146,14 @@ pub enum CampaignEvent {
         /// the default.
         #[serde(default = "default_batch_size")]
         assignment_batch_size: u32,
+        /// Limits on handing out batches; absent (no limit) on campaigns
+        /// recorded before they existed.
+        #[serde(default, skip_serializing_if = "BatchRules::is_off")]
+        batch_rules: BatchRules,
+        /// The campaign whose script, questions and settings this one was
+        /// copied from (none of its contacts' state is).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        copied_from: Option<CampaignId>,
     },
     /// Script version `version` (1 at creation, then n+1 per revision).
     /// Messages record the version they were sent from.
@@ -159,12 +167,14 @@ pub enum CampaignEvent {
     ListsAttached {
         list_ids: Vec<ListId>,
     },
-    /// The name, texting hours and batch size as they are from now on
-    /// (all three, whichever changed).
+    /// The name, texting hours, batch size and batch rules as they are from
+    /// now on (all of them, whichever changed).
     SettingsChanged {
         name: String,
         texting_hours: TextingWindow,
         assignment_batch_size: u32,
+        #[serde(default, skip_serializing_if = "BatchRules::is_off")]
+        batch_rules: BatchRules,
     },
     CampaignLaunched {},
     CampaignPaused {},
@@ -194,6 +204,7 @@ pub struct CampaignState {
     pub script_version: u32,
     pub list_ids: Vec<ListId>,
     pub assignment_batch_size: u32,
+    pub batch_rules: BatchRules,
 }
 
 pub fn evolve(mut state: CampaignState, event: &CampaignEvent) -> CampaignState {
@@ -202,18 +213,24 @@ pub fn evolve(mut state: CampaignState, event: &CampaignEvent) -> CampaignState 
             campaign_id,
             org_id,
             assignment_batch_size,
+            batch_rules,
             ..
         } => {
             state.campaign_id = Some(*campaign_id);
             state.org_id = Some(*org_id);
             state.status = Some(CampaignStatus::Draft);
             state.assignment_batch_size = *assignment_batch_size;
+            state.batch_rules = *batch_rules;
         }
         CampaignEvent::ScriptRevised { version, .. } => state.script_version = *version,
         CampaignEvent::SettingsChanged {
             assignment_batch_size,
+            batch_rules,
             ..
-        } => state.assignment_batch_size = *assignment_batch_size,
+        } => {
+            state.assignment_batch_size = *assignment_batch_size;
+            state.batch_rules = *batch_rules;
+        }
         CampaignEvent::ListsAttached { list_ids } => {
             for list in list_ids {
                 if !state.list_ids.contains(list) {
@@ -252,6 +269,9 @@ pub enum CampaignCommand {
         texting_hours: TextingWindow,
         /// Contacts per self-service request; `None` for the default.
         assignment_batch_size: Option<u32>,
+        batch_rules: BatchRules,
+        /// The campaign this one copies, if it is a copy.
+        copied_from: Option<CampaignId>,
         /// Complete lists of the org, checked by the caller beforehand.
         list_ids: Vec<ListId>,
         /// The custom fields of those lists: what templates may use besides
@@ -268,8 +288,15 @@ pub enum CampaignCommand {
         name: String,
         texting_hours: TextingWindow,
         assignment_batch_size: u32,
+        batch_rules: BatchRules,
     },
-    Transition(Transition),
+    /// A lifecycle step. `carrier_ready` is the organization's carrier as
+    /// looked up before deciding: launching and resuming need one, as a
+    /// campaign nobody can send for would only fail at dispatch.
+    Transition {
+        step: Transition,
+        carrier_ready: bool,
+    },
     /// A manager gives the texter these phones. The caller picks them from
     /// the read model at exactly the stream version the events will be
     /// appended under, so they are unassigned and reachable.
@@ -325,6 +352,12 @@ pub enum CampaignError {
     #[error("cannot launch a campaign without a contact list; attach at least one list")]
     NoLists,
     #[error(
+        "cannot {} the campaign: the organization has no carrier configured; an owner or admin \
+         must set one up (PUT /v1/carrier, or the admin page's carrier settings) first",
+        .0.as_str()
+    )]
+    NoCarrier(Transition),
+    #[error(
         "the script of a campaign that is {0} cannot be edited; it can be edited while {editable}",
         editable = states(&SCRIPT_EDITABLE)
     )]
@@ -335,6 +368,106 @@ pub enum CampaignError {
     SettingsLocked,
     #[error("contacts can be requested only while the campaign is active; it is {0}")]
     NotActive(CampaignStatus),
+    #[error(
+        "the texter already holds {held} contacts waiting for their first message, the most \
+         this campaign allows ({max}); they get more once they have texted some"
+    )]
+    HoldingLimit { held: u64, max: u32 },
+    #[error(
+        "the texter has {waiting} conversations waiting for a reply, more than this campaign \
+         allows ({max}) before a new batch; answering them comes first"
+    )]
+    RepliesWaiting { waiting: u64, max: u32 },
+}
+
+/// Optional limits on handing out batches, per campaign (both off unless
+/// set).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRules {
+    /// The most contacts a texter may hold that still wait for their first
+    /// message: an assignment or request gives at most the difference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_contacts_held: Option<u32>,
+    /// A texter with more than this many of the campaign's conversations
+    /// needing a reply gets no new batch until they answer (0: every reply
+    /// must be answered first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_replies_waiting: Option<u32>,
+}
+
+/// The most conversations waiting for a reply a rule may allow.
+pub const MAX_REPLIES_WAITING: u32 = 10_000;
+
+impl BatchRules {
+    pub fn is_off(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn checked(self) -> Result<Self, CampaignError> {
+        let invalid = |field: &'static str, problem: String| CampaignError::Invalid {
+            field,
+            location: field.into(),
+            problem,
+        };
+        if let Some(max) = self.max_contacts_held
+            && !(1..=MAX_ASSIGNMENT_COUNT).contains(&max)
+        {
+            return Err(invalid(
+                "max_contacts_held",
+                format!("must be 1–{MAX_ASSIGNMENT_COUNT} (or null for no limit), got {max}"),
+            ));
+        }
+        if let Some(max) = self.max_replies_waiting
+            && max > MAX_REPLIES_WAITING
+        {
+            return Err(invalid(
+                "max_replies_waiting",
+                format!("must be 0–{MAX_REPLIES_WAITING} (or null for no rule), got {max}"),
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// What a texter holds when a batch is asked for them, looked up before
+/// deciding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TexterLoad {
+    /// Assigned contacts still waiting for their first message.
+    pub held: u64,
+    /// The texter's conversations in the campaign that need a reply.
+    pub replies_waiting: u64,
+}
+
+/// How many of `wanted` contacts the campaign's batch rules let `load`'s
+/// texter get now; refused when none.
+pub fn allowed_batch(
+    state: &CampaignState,
+    wanted: u32,
+    load: TexterLoad,
+) -> Result<u32, CampaignError> {
+    let rules = state.batch_rules;
+    if let Some(max) = rules.max_replies_waiting
+        && load.replies_waiting > u64::from(max)
+    {
+        return Err(CampaignError::RepliesWaiting {
+            waiting: load.replies_waiting,
+            max,
+        });
+    }
+    match rules.max_contacts_held {
+        None => Ok(wanted),
+        Some(max) => {
+            let room = u64::from(max).saturating_sub(load.held);
+            if room == 0 {
+                return Err(CampaignError::HoldingLimit {
+                    held: load.held,
+                    max,
+                });
+            }
+            Ok(wanted.min(u32::try_from(room).unwrap_or(u32::MAX)))
+        }
+    }
 }
 
 fn check_batch_size(size: u32) -> Result<u32, CampaignError> {
@@ -372,6 +505,8 @@ pub fn decide(
             questions,
             texting_hours,
             assignment_batch_size,
+            batch_rules,
+            copied_from,
             list_ids,
             known_fields,
         } => {
@@ -380,6 +515,7 @@ pub fn decide(
             }
             let assignment_batch_size =
                 check_batch_size(assignment_batch_size.unwrap_or(DEFAULT_ASSIGNMENT_BATCH_SIZE))?;
+            let batch_rules = batch_rules.checked()?;
             let name = clean_text("name", "name", &name, MAX_CAMPAIGN_NAME_LEN)?;
             let script = check_script(script, &known_fields)?;
             let questions = check_questions(questions)?;
@@ -397,6 +533,8 @@ pub fn decide(
                     questions,
                     texting_hours,
                     assignment_batch_size,
+                    batch_rules,
+                    copied_from,
                 },
                 CampaignEvent::ScriptRevised {
                     version: 1,
@@ -428,6 +566,7 @@ pub fn decide(
             name,
             texting_hours,
             assignment_batch_size,
+            batch_rules,
         } => {
             let status = state.status.ok_or(CampaignError::NoSuchCampaign)?;
             if status == CampaignStatus::Archived {
@@ -437,20 +576,26 @@ pub fn decide(
                 name: clean_text("name", "name", &name, MAX_CAMPAIGN_NAME_LEN)?,
                 texting_hours,
                 assignment_batch_size: check_batch_size(assignment_batch_size)?,
+                batch_rules: batch_rules.checked()?,
             }])
         }
-        CampaignCommand::Transition(transition) => {
+        CampaignCommand::Transition {
+            step: transition,
+            carrier_ready,
+        } => {
             let from = state.status.ok_or(CampaignError::NoSuchCampaign)?;
             if !transition.from_states().contains(&from) {
                 return Err(CampaignError::IllegalTransition { transition, from });
             }
+            let opens_sending = matches!(transition, Transition::Launch | Transition::Resume);
+            if transition == Transition::Launch && state.list_ids.is_empty() {
+                return Err(CampaignError::NoLists);
+            }
+            if opens_sending && !carrier_ready {
+                return Err(CampaignError::NoCarrier(transition));
+            }
             Ok(vec![match transition {
-                Transition::Launch => {
-                    if state.list_ids.is_empty() {
-                        return Err(CampaignError::NoLists);
-                    }
-                    CampaignEvent::CampaignLaunched {}
-                }
+                Transition::Launch => CampaignEvent::CampaignLaunched {},
                 Transition::Pause => CampaignEvent::CampaignPaused {},
                 Transition::Resume => CampaignEvent::CampaignResumed {},
                 Transition::Archive => CampaignEvent::CampaignArchived {},
@@ -709,8 +854,17 @@ fn clean_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::given_when_then;
 
     /// given(events).when(command) → the events or the error.
+    /// A lifecycle step by an organization that has a carrier.
+    fn step(step: Transition) -> CampaignCommand {
+        CampaignCommand::Transition {
+            step,
+            carrier_ready: true,
+        }
+    }
+
     fn given(events: &[CampaignEvent]) -> CampaignState {
         events.iter().fold(CampaignState::default(), evolve)
     }
@@ -738,6 +892,8 @@ mod tests {
             }],
             texting_hours: TextingWindow::default(),
             assignment_batch_size: None,
+            batch_rules: BatchRules::default(),
+            copied_from: None,
             list_ids,
             known_fields: vec!["polling_place".into()],
         }
@@ -777,6 +933,27 @@ mod tests {
             decide(&state, create(vec![])),
             Err(CampaignError::AlreadyExists)
         );
+    }
+
+    #[test]
+    fn a_copy_records_its_source_and_old_creations_load_without_one() {
+        let source = CampaignId::new();
+        let mut copy = create(vec![]);
+        if let CampaignCommand::Create { copied_from, .. } = &mut copy {
+            *copied_from = Some(source);
+        }
+        given_when_then::given(&[], evolve)
+            .when(|state| match decide(state, copy.clone()) {
+                Ok(events) => match &events[0] {
+                    CampaignEvent::CampaignCreated { copied_from, .. } => *copied_from,
+                    _ => None,
+                },
+                Err(_) => None,
+            })
+            .then(Some(source));
+        let original = decide(&CampaignState::default(), create(vec![])).unwrap();
+        let (_, data) = original[0].to_parts().unwrap();
+        assert!(data.get("copied_from").is_none(), "{data}");
     }
 
     #[test]
@@ -855,8 +1032,7 @@ mod tests {
     #[test]
     fn the_lifecycle_allows_only_its_transitions() {
         use Transition::*;
-        let step =
-            |history: &[CampaignEvent], t| decide(&given(history), CampaignCommand::Transition(t));
+        let step = |history: &[CampaignEvent], t| decide(&given(history), step(t));
         let draft = created(1);
         assert_eq!(
             step(&draft, Launch),
@@ -906,21 +1082,45 @@ mod tests {
     #[test]
     fn launching_needs_a_list() {
         assert_eq!(
-            decide(
-                &given(&created(0)),
-                CampaignCommand::Transition(Transition::Launch)
-            ),
+            decide(&given(&created(0)), step(Transition::Launch)),
             Err(CampaignError::NoLists)
+        );
+    }
+
+    #[test]
+    fn launching_and_resuming_need_a_carrier_pausing_and_archiving_do_not() {
+        let without_carrier = |step| CampaignCommand::Transition {
+            step,
+            carrier_ready: false,
+        };
+        given_when_then::given(&created(1), evolve)
+            .when(|state| decide(state, without_carrier(Transition::Launch)))
+            .then(Err(CampaignError::NoCarrier(Transition::Launch)));
+        let active = with(created(1), &[CampaignEvent::CampaignLaunched {}]);
+        given_when_then::given(&active, evolve)
+            .when(|state| decide(state, without_carrier(Transition::Pause)))
+            .then(Ok(vec![CampaignEvent::CampaignPaused {}]));
+        let paused = with(active, &[CampaignEvent::CampaignPaused {}]);
+        given_when_then::given(&paused, evolve)
+            .when(|state| decide(state, without_carrier(Transition::Resume)))
+            .then(Err(CampaignError::NoCarrier(Transition::Resume)));
+        given_when_then::given(&paused, evolve)
+            .when(|state| decide(state, without_carrier(Transition::Archive)))
+            .then(Ok(vec![CampaignEvent::CampaignArchived {}]));
+        given_when_then::given(&paused, evolve)
+            .when(|state| decide(state, step(Transition::Resume)))
+            .then(Ok(vec![CampaignEvent::CampaignResumed {}]));
+        assert!(
+            CampaignError::NoCarrier(Transition::Launch)
+                .to_string()
+                .starts_with("cannot launch the campaign: the organization has no carrier")
         );
     }
 
     #[test]
     fn commands_on_a_missing_campaign_are_refused() {
         assert_eq!(
-            decide(
-                &CampaignState::default(),
-                CampaignCommand::Transition(Transition::Pause)
-            ),
+            decide(&CampaignState::default(), step(Transition::Pause)),
             Err(CampaignError::NoSuchCampaign)
         );
     }
@@ -958,6 +1158,7 @@ mod tests {
                 script,
                 texting_hours,
                 assignment_batch_size,
+                batch_rules,
                 list_ids,
                 known_fields,
                 ..
@@ -975,6 +1176,8 @@ mod tests {
                     questions: vec![question],
                     texting_hours,
                     assignment_batch_size,
+                    batch_rules,
+                    copied_from: None,
                     list_ids,
                     known_fields,
                 },
@@ -1044,6 +1247,8 @@ mod tests {
                     questions,
                     texting_hours,
                     assignment_batch_size: Some(size),
+                    batch_rules: BatchRules::default(),
+                    copied_from: None,
                     list_ids,
                     known_fields,
                 },
@@ -1180,5 +1385,89 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn batch_rules_cap_a_batch_at_the_holding_limit_and_wait_for_replies() {
+        let rules = |held, waiting| BatchRules {
+            max_contacts_held: held,
+            max_replies_waiting: waiting,
+        };
+        let load = |held, replies_waiting| TexterLoad {
+            held,
+            replies_waiting,
+        };
+        let with_rules = |rules: BatchRules| {
+            with(
+                created(1),
+                &[CampaignEvent::SettingsChanged {
+                    name: "GOTV".into(),
+                    texting_hours: TextingWindow::default(),
+                    assignment_batch_size: 100,
+                    batch_rules: rules,
+                }],
+            )
+        };
+        // No rules: whatever is asked.
+        given_when_then::given(&created(1), evolve)
+            .when(|state| allowed_batch(state, 100, load(5_000, 5_000)))
+            .then(Ok(100));
+        given_when_then::given(&with_rules(rules(Some(120), None)), evolve)
+            .when(|state| allowed_batch(state, 100, load(50, 0)))
+            .then(Ok(70));
+        given_when_then::given(&with_rules(rules(Some(120), None)), evolve)
+            .when(|state| allowed_batch(state, 100, load(120, 0)))
+            .then(Err(CampaignError::HoldingLimit {
+                held: 120,
+                max: 120,
+            }));
+        // "More than M" waiting: M itself is still fine.
+        given_when_then::given(&with_rules(rules(None, Some(3))), evolve)
+            .when(|state| allowed_batch(state, 100, load(0, 3)))
+            .then(Ok(100));
+        given_when_then::given(&with_rules(rules(Some(500), Some(3))), evolve)
+            .when(|state| allowed_batch(state, 100, load(0, 4)))
+            .then(Err(CampaignError::RepliesWaiting { waiting: 4, max: 3 }));
+        // Bounds, and old events without rules load with none.
+        let change = |rules| CampaignCommand::ChangeSettings {
+            name: "GOTV".into(),
+            texting_hours: TextingWindow::default(),
+            assignment_batch_size: 100,
+            batch_rules: rules,
+        };
+        for bad in [
+            rules(Some(0), None),
+            rules(None, Some(MAX_REPLIES_WAITING + 1)),
+        ] {
+            assert!(matches!(
+                decide(&given(&created(1)), change(bad)),
+                Err(CampaignError::Invalid { .. })
+            ));
+        }
+        assert_eq!(
+            decide(&given(&created(1)), change(rules(None, Some(0)))),
+            Ok(vec![CampaignEvent::SettingsChanged {
+                name: "GOTV".into(),
+                texting_hours: TextingWindow::default(),
+                assignment_batch_size: 100,
+                batch_rules: rules(None, Some(0)),
+            }])
+        );
+        let (_, data) = CampaignEvent::SettingsChanged {
+            name: "GOTV".into(),
+            texting_hours: TextingWindow::default(),
+            assignment_batch_size: 100,
+            batch_rules: BatchRules::default(),
+        }
+        .to_parts()
+        .unwrap();
+        assert!(data.get("batch_rules").is_none(), "{data}");
+        let old = CampaignEvent::from_parts("SettingsChanged", &data)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            given(&with(created(1), &[old])).batch_rules,
+            BatchRules::default()
+        );
     }
 }

@@ -167,6 +167,9 @@ pub fn check_message_length(
 pub struct ClickAttempt {
     pub record: ClickRecord,
     pub campaign_open: bool,
+    /// Whether the organization has a carrier to hand the message to: a
+    /// click without one would be "sent" and then fail at dispatch.
+    pub carrier_ready: bool,
 }
 
 /// What a click comes to.
@@ -230,6 +233,13 @@ pub fn decide_click(state: &RecipientState, attempt: &ClickAttempt) -> ClickDeci
         return ClickDecision::Blocked(Refusal::new(
             BlockReason::CampaignNotOpen,
             "the campaign is not active",
+        ));
+    }
+    if !attempt.carrier_ready {
+        return ClickDecision::Blocked(Refusal::new(
+            BlockReason::NoCarrier,
+            "the organization has no carrier configured; an owner or admin must set one up \
+             (PUT /v1/carrier) before anything can be sent",
         ));
     }
     if !record.hours.allowed {
@@ -443,5 +453,48 @@ mod tests {
         given(&[], evolve)
             .when(|state| refused(decide_click(state, &paused)))
             .then(BlockReason::CampaignNotOpen);
+    }
+
+    #[test]
+    fn without_a_carrier_a_click_is_refused_and_a_message_that_never_reached_one_frees_the_contact()
+    {
+        let mut stranded = click(MessageKind::Initial, Some(Uuid::now_v7()), None);
+        stranded.carrier_ready = false;
+        given(&[], evolve)
+            .when(|state| refused(decide_click(state, &stranded)))
+            .then(BlockReason::NoCarrier);
+
+        // Clicked while a carrier was there; it was gone at dispatch.
+        let first = click(MessageKind::Initial, Some(Uuid::now_v7()), Some("k1"));
+        let never_handed_over = RecipientEvent::MessageSubmitFailed {
+            message_id: first.record.message_id,
+            attempt: 1,
+            carrier: "none".into(),
+            code: crate::recipient::NO_CARRIER.into(),
+            error: "no carrier".into(),
+            retryable: false,
+        };
+        let mut again = click(MessageKind::Initial, Some(Uuid::now_v7()), Some("k2"));
+        again.record.message_id = crate::ids::MessageId::new();
+        given(&[sent(&first), never_handed_over], evolve)
+            .when(|state| matches!(decide_click(state, &again), ClickDecision::Send(_)))
+            .then(true);
+        // The same click again is still that click, not a new message.
+        given(&[sent(&first)], evolve)
+            .when(|state| refused(decide_click(state, &again)))
+            .then(BlockReason::AlreadyMessaged);
+        // A carrier's own refusal means the message reached a carrier: the
+        // contact counts as messaged.
+        let refused_by_carrier = RecipientEvent::MessageSubmitFailed {
+            message_id: first.record.message_id,
+            attempt: 1,
+            carrier: "twilio".into(),
+            code: "21610".into(),
+            error: "unsubscribed".into(),
+            retryable: false,
+        };
+        given(&[sent(&first), refused_by_carrier], evolve)
+            .when(|state| refused(decide_click(state, &again)))
+            .then(BlockReason::AlreadyMessaged);
     }
 }

@@ -32,6 +32,7 @@ pub(crate) fn click(kind: MessageKind, token: Option<Uuid>, key: Option<&str>) -
     ClickAttempt {
         record,
         campaign_open: true,
+        carrier_ready: true,
     }
 }
 

@@ -29,6 +29,13 @@ pub struct Then<D> {
     decided: D,
 }
 
+impl<D> Then<D> {
+    /// The decision itself, for a test that asserts parts of it.
+    pub fn into_inner(self) -> D {
+        self.decided
+    }
+}
+
 impl<D: Debug + PartialEq> Then<D> {
     /// Asserts the decision.
     #[track_caller]

@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Whole-message keywords that opt the number out of the organization (CTIA
-/// and the carriers' list, plus the common variants).
-const OPT_OUT: [&str; 10] = [
+/// and the carriers' list, plus the common variants, and "STOP2QUIT", which
+/// political scripts ask voters to send).
+const OPT_OUT: [&str; 12] = [
     "STOP",
     "STOPALL",
     "STOP ALL",
@@ -17,6 +18,8 @@ const OPT_OUT: [&str; 10] = [
     "REVOKE",
     "OPTOUT",
     "OPT OUT",
+    "STOP2QUIT",
+    "STOP 2 QUIT",
 ];
 /// Whole-message keywords that opt a number back in, if it had opted out.
 const OPT_IN: [&str; 3] = ["START", "UNSTOP", "YES"];
@@ -142,6 +145,39 @@ mod tests {
             "opt-out",
         ] {
             assert_eq!(classify(text), Some(Keyword::OptOut), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn stop2quit_in_its_spellings_opts_out_like_stop() {
+        for text in [
+            "STOP2QUIT",
+            "stop2quit",
+            "Stop2Quit!",
+            "STOP 2 QUIT",
+            "stop 2 quit",
+            " Stop-2-Quit. ",
+            "STOP  2  QUIT",
+        ] {
+            assert_eq!(classify(text), Some(Keyword::OptOut), "{text:?}");
+        }
+        // Inside a sentence it is only flagged, as STOP is.
+        assert_eq!(
+            classify("please stop 2 quit texting me"),
+            Some(Keyword::LikelyOptOut)
+        );
+        // Other numbers are not the keyword.
+        assert_eq!(classify("STOP2"), None);
+        assert_eq!(classify("STOP 3 QUIT"), Some(Keyword::LikelyOptOut));
+    }
+
+    #[test]
+    fn the_review_phrases_are_unchanged() {
+        // Twenty-two phrases, STOP2QUIT not among them (it is a keyword).
+        assert_eq!(LIKELY_OPT_OUT.len(), 22);
+        assert!(!LIKELY_OPT_OUT.iter().any(|phrase| phrase.contains('2')));
+        for text in ["remove me", "Wrong number", "take me off your list"] {
+            assert_eq!(classify(text), Some(Keyword::LikelyOptOut), "{text:?}");
         }
     }
 

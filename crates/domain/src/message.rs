@@ -42,6 +42,8 @@ pub enum BlockReason {
     IdempotencyKeyReused,
     /// The rendered message is longer than the server allows.
     MessageTooLong,
+    /// The organization has no carrier to hand the message to.
+    NoCarrier,
 }
 
 impl BlockReason {
@@ -59,6 +61,7 @@ impl BlockReason {
             Self::NotAssigned => "not_assigned",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::MessageTooLong => "message_too_long",
+            Self::NoCarrier => "no_carrier",
         }
     }
 }

@@ -70,6 +70,12 @@ pub enum OrgEvent {
         /// e.g. `["auth_token"]`; empty when the stored secret was kept.
         secrets_replaced: Vec<String>,
     },
+    /// The org's carrier settings and sealed credentials were removed: from
+    /// now on nothing can be sent until a carrier is configured again.
+    CarrierRemoved {
+        carrier: String,
+        sending_numbers: Vec<String>,
+    },
     /// A member who already has a password was sent a link that sets a new
     /// one (a password reset); accepting it ends their sessions.
     PasswordResetIssued {
@@ -145,6 +151,7 @@ pub fn evolve(mut state: OrgState, event: &OrgEvent) -> OrgState {
         }
         OrgEvent::CarrierConfigured { .. }
         | OrgEvent::CarrierSettingsChanged { .. }
+        | OrgEvent::CarrierRemoved { .. }
         | OrgEvent::PasswordResetIssued { .. } => {}
     }
     state

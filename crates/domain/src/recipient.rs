@@ -17,6 +17,10 @@ use crate::message::{AutoReplyKind, BlockReason, BlockedAttempt, ClickRecord, De
 use crate::phone::PhoneNumber;
 use crate::stream::StreamId;
 
+/// The dispatch failure code of a message that never reached any carrier:
+/// the organization had none when the dispatcher came to it.
+pub const NO_CARRIER: &str = "no_carrier";
+
 pub fn stream_id(org: OrgId, phone: &PhoneNumber) -> StreamId {
     StreamId::of("recipient", &[&org, phone])
 }
@@ -156,10 +160,12 @@ pub enum RecipientEvent {
         /// Who recorded it (the conversation's texter or a manager).
         recorded_by: MemberId,
     },
-    /// The texter's queue held the contact back instead of offering it: its
-    /// message, rendered under `script_version`, is over the server's cap.
-    /// Recorded once per campaign and script version, so the campaign's
-    /// managers see how many contacts wait for a shorter script.
+    /// The texter's queue held the contact back instead of offering it:
+    /// `message_too_long` when its message, rendered under `script_version`,
+    /// is over the server's cap; `no_carrier` when the organization has no
+    /// carrier to send it with. Recorded once per campaign, reason and
+    /// script version, so the campaign's managers see how many contacts wait
+    /// for a shorter script or a carrier.
     ContactHeld {
         campaign_id: CampaignId,
         texter_id: MemberId,
@@ -173,17 +179,18 @@ pub enum RecipientEvent {
 impl DomainEvent for RecipientEvent {}
 
 /// Records that the queue held the contact for `campaign_id` under
-/// `script_version`, unless that was recorded already.
+/// `script_version` for `reason`, unless that was recorded already.
 pub fn decide_hold(state: &RecipientState, held: RecipientEvent) -> Vec<RecipientEvent> {
     let RecipientEvent::ContactHeld {
         campaign_id,
         script_version,
+        reason,
         ..
     } = &held
     else {
         return Vec::new();
     };
-    if state.held.get(campaign_id) == Some(script_version) {
+    if state.held.get(&(*campaign_id, *reason)) == Some(script_version) {
         return Vec::new();
     }
     vec![held]
@@ -232,8 +239,8 @@ pub struct RecipientState {
     /// Idempotency keys of clicks, with the message each sent.
     pub idempotency_keys: HashMap<String, MessageId>,
     /// The script version under which each campaign's queue last held the
-    /// contact back ([`RecipientEvent::ContactHeld`]).
-    pub held: HashMap<CampaignId, u32>,
+    /// contact back for each reason ([`RecipientEvent::ContactHeld`]).
+    pub held: HashMap<(CampaignId, BlockReason), u32>,
     /// The conversation each campaign opened with this phone.
     pub conversations: HashMap<CampaignId, ConversationRef>,
     /// The conversation of the latest outbound click.
@@ -298,9 +305,10 @@ pub fn evolve(mut state: RecipientState, event: &RecipientEvent) -> RecipientSta
         RecipientEvent::ContactHeld {
             campaign_id,
             script_version,
+            reason,
             ..
         } => {
-            state.held.insert(*campaign_id, *script_version);
+            state.held.insert((*campaign_id, *reason), *script_version);
         }
         RecipientEvent::SendBlocked(_) | RecipientEvent::SurveyAnswerRecorded { .. } => {}
         RecipientEvent::AutoReplyQueued {
@@ -360,15 +368,21 @@ pub fn evolve(mut state: RecipientState, event: &RecipientEvent) -> RecipientSta
             message_id,
             attempt,
             retryable,
+            code,
             ..
-        } => set_dispatch(
-            &mut state,
-            *message_id,
-            Dispatch::Failed {
-                attempt: *attempt,
-                retryable: *retryable,
-            },
-        ),
+        } => {
+            set_dispatch(
+                &mut state,
+                *message_id,
+                Dispatch::Failed {
+                    attempt: *attempt,
+                    retryable: *retryable,
+                },
+            );
+            if code == NO_CARRIER {
+                forget_unsent_conversation(&mut state, *message_id);
+            }
+        }
         RecipientEvent::MessageSubmitUnknown { message_id, .. } => {
             set_dispatch(&mut state, *message_id, Dispatch::Unknown)
         }
@@ -408,6 +422,26 @@ pub fn evolve(mut state: RecipientState, event: &RecipientEvent) -> RecipientSta
         }
     }
     state
+}
+
+/// A campaign's first message that never reached any carrier did not
+/// message the contact: the conversation it opened is forgotten, so a new
+/// click (never an automatic resend) may send the campaign's first message.
+fn forget_unsent_conversation(state: &mut RecipientState, message_id: MessageId) {
+    let opened = |conversation: &ConversationRef| {
+        conversation.conversation_id.as_uuid() == message_id.as_uuid()
+    };
+    let Some(conversation) = state
+        .outbound
+        .get(&message_id)
+        .and_then(|message| message.conversation)
+        .filter(opened)
+    else {
+        return;
+    };
+    if state.conversations.get(&conversation.campaign_id) == Some(&conversation) {
+        state.conversations.remove(&conversation.campaign_id);
+    }
 }
 
 fn set_dispatch(state: &mut RecipientState, message_id: MessageId, dispatch: Dispatch) {
@@ -762,6 +796,21 @@ mod tests {
         assert_eq!(decide_hold(&once, held(1)), []);
         // A revised script that still renders too long is held again.
         assert_eq!(decide_hold(&once, held(2)), [held(2)]);
+        // Another reason under the same script is recorded on its own.
+        let no_carrier = RecipientEvent::ContactHeld {
+            campaign_id: campaign,
+            texter_id: texter,
+            reason: BlockReason::NoCarrier,
+            script_version: 1,
+            chars: 40,
+            segments: 1,
+        };
+        assert_eq!(
+            decide_hold(&once, no_carrier.clone()),
+            std::slice::from_ref(&no_carrier)
+        );
+        let both = given(&[held(1), no_carrier.clone()]);
+        assert_eq!(decide_hold(&both, no_carrier), []);
     }
 
     #[test]
@@ -864,6 +913,22 @@ mod tests {
         let start = decide_inbound(&state, &inbound("start", "SM3"), MessageId::new);
         assert_eq!(auto_replies(&start), [AutoReplyKind::OptInConfirmation]);
         assert!(!given(&[events, start].concat()).opted_out);
+    }
+
+    #[test]
+    fn stop2quit_opts_out_with_one_confirmation_like_stop() {
+        for (i, body) in ["STOP2QUIT", "Stop 2 Quit"].into_iter().enumerate() {
+            let carrier_id = format!("SM{i}");
+            let events = crate::given_when_then::given(&[], evolve)
+                .when(|state| decide_inbound(state, &inbound(body, &carrier_id), MessageId::new));
+            let events = events.into_inner();
+            assert!(
+                matches!(events[1], RecipientEvent::OptOutRecorded { .. }),
+                "{body}: {events:?}"
+            );
+            assert_eq!(auto_replies(&events), [AutoReplyKind::OptOutConfirmation]);
+            assert!(given(&events).opted_out, "{body}");
+        }
     }
 
     #[test]

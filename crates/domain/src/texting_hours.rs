@@ -202,6 +202,22 @@ pub struct HoursCheck {
     pub next_open: Option<DateTime<Utc>>,
 }
 
+/// When a text may next go to `contact` under `campaign`'s window: `now`
+/// when it is inside its hours, else when they next open; `None` when they
+/// do not open in the coming week.
+pub fn opens_at(
+    now: DateTime<Utc>,
+    contact: &ContactZone,
+    campaign: &TextingWindow,
+) -> Option<DateTime<Utc>> {
+    let check = check(now, contact, campaign);
+    if check.allowed {
+        Some(now)
+    } else {
+        check.next_open
+    }
+}
+
 /// Whether a text may go to `contact` at `now` under `campaign`'s window.
 pub fn check(now: DateTime<Utc>, contact: &ContactZone, campaign: &TextingWindow) -> HoursCheck {
     let zones: Vec<Tz> = match (contact.zone, contact.other_zone) {

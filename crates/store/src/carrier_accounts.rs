@@ -59,3 +59,13 @@ pub async fn get(db: &Database, org: OrgId) -> StoreResult<Option<CarrierAccount
         },
     ))
 }
+
+/// Removes the org's account; whether it had one.
+pub async fn delete(tx: &mut StoreTx, org: OrgId) -> StoreResult<bool> {
+    let removed = crate::execute!(
+        tx,
+        "DELETE FROM carrier_accounts WHERE org_id = $1",
+        Uuid::from(org)
+    );
+    Ok(removed > 0)
+}

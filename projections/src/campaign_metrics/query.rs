@@ -319,6 +319,25 @@ struct TexterRow {
     counts: Counts,
 }
 
+/// How many of the texter's initial messages in the campaign failed (the
+/// `failed` figure): what the texter's send screen warns about.
+pub async fn texter_failed(
+    db: &Database,
+    campaign: CampaignId,
+    texter: MemberId,
+) -> StoreResult<u64> {
+    let failed: Option<i64> = on_reader!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT failed FROM campaign_metrics_texters WHERE campaign_id = $1 AND texter_id = $2",
+        )
+        .bind(Uuid::from(campaign))
+        .bind(Uuid::from(texter))
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(failed.map_or(0, |failed| u64::try_from(failed).unwrap_or(0)))
+}
+
 /// The campaign's texters with their figures, by texter id; `None` for
 /// another org's campaign, as for a missing one.
 pub async fn texters(

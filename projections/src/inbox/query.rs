@@ -294,3 +294,25 @@ pub async fn changes(
     );
     sql.fetch(db).await
 }
+
+/// How many of the texter's conversations in the campaign need a reply (the
+/// texter's partial `needs_reply` index: few rows).
+pub async fn needs_reply_count(
+    db: &Database,
+    org: OrgId,
+    campaign: CampaignId,
+    texter: MemberId,
+) -> StoreResult<u64> {
+    let count: i64 = on_reader!(db, |pool| {
+        sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {TABLE}
+              WHERE org_id = $1 AND texter_id = $2 AND needs_reply AND campaign_id = $3"
+        )))
+        .bind(Uuid::from(org))
+        .bind(Uuid::from(texter))
+        .bind(Uuid::from(campaign))
+        .fetch_one(pool)
+        .await?
+    });
+    Ok(u64::try_from(count).unwrap_or(0))
+}
