@@ -115,7 +115,12 @@ async fn apply_one(
                 "UPDATE members SET password_reset_at = $1 WHERE member_id = $2 AND org_id = $3";
             execute!(tx, sql, at, Uuid::from(*member_id), org);
         }
-        OrgEvent::CarrierConfigured { .. } | OrgEvent::CarrierSettingsChanged { .. } => {}
+        OrgEvent::CarrierConfigured { .. }
+        | OrgEvent::CarrierSettingsChanged { .. }
+        | OrgEvent::WebhookSubscribed { .. }
+        | OrgEvent::WebhookChanged { .. }
+        | OrgEvent::WebhookSecretRotated { .. }
+        | OrgEvent::WebhookRemoved { .. } => {}
     }
     Ok(())
 }
