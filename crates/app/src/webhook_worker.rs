@@ -100,6 +100,7 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
                             webhook_id: sub.webhook_id,
                             fence: lead.fence().clone(),
                             stop: tasks_stop.clone(),
+                            resumed: None,
                         };
                         tokio::spawn(follower.run())
                     });
@@ -131,6 +132,8 @@ struct Follower {
     webhook_id: Uuid,
     fence: Fence,
     stop: watch::Receiver<bool>,
+    /// A delivery an earlier task left being retried (read once, at start).
+    resumed: Option<Delivery>,
 }
 
 /// Deliveries made and not yet recorded, and how far they reach.
@@ -154,7 +157,13 @@ impl Follower {
         };
         // Ends when told to stop, or when the subscription is gone,
         // disabled or failing.
-        let followed = self.follow(&mut unrecorded).await;
+        let followed = match store::pending(self.app.database(), self.webhook_id).await {
+            Ok(pending) => {
+                self.resumed = pending;
+                self.follow(&mut unrecorded).await
+            }
+            Err(err) => Err(err.into()),
+        };
         let recorded = self.record(&mut unrecorded).await;
         match followed.and(recorded) {
             Ok(()) => {}
@@ -258,16 +267,21 @@ impl Follower {
         let window = app.webhook_settings().retry_window;
         // A delivery already being retried (before a restart) goes on with
         // its attempts and its window.
-        let mut delivery = match store::pending(app.database(), sub.webhook_id).await? {
+        let resumed = self.resumed.take();
+        let mut delivery = match resumed {
             Some(pending) if pending.position == Some(event.position) => pending,
-            _ => new_delivery(
-                sub,
-                "event",
-                event.event_id,
-                Some(event.position),
-                &event.event_type,
-                app.clock().now(),
-            ),
+            later => {
+                // Still ahead (an event before it was not delivered yet).
+                self.resumed = later.filter(|pending| pending.position > Some(event.position));
+                new_delivery(
+                    sub,
+                    "event",
+                    event.event_id,
+                    Some(event.position),
+                    &event.event_type,
+                    app.clock().now(),
+                )
+            }
         };
         let mut sub = sub.clone();
         loop {
