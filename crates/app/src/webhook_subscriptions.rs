@@ -82,7 +82,7 @@ pub struct WebhookView {
 }
 
 /// A new subscription, with its signing secret: shown this once.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedWebhook {
     #[serde(flatten)]
     pub webhook: WebhookView,
@@ -92,10 +92,27 @@ pub struct CreatedWebhook {
 }
 
 /// A new signing secret: shown this once.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct RotatedSecret {
     pub webhook_id: Uuid,
     pub secret: String,
+}
+
+// Debug output never shows a signing secret.
+impl std::fmt::Debug for CreatedWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedWebhook")
+            .field("webhook", &self.webhook)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RotatedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotatedSecret")
+            .field("webhook_id", &self.webhook_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One delivery, with every attempt.
@@ -666,9 +683,8 @@ mod tests {
         assert!(checked_types(Vec::new()).unwrap().is_empty());
     }
 
-    #[test]
-    fn attempts_are_kept_to_the_last_fifty() {
-        let sub = Subscription {
+    fn subscription() -> Subscription {
+        Subscription {
             webhook_id: Uuid::now_v7(),
             org_id: OrgId::new(),
             url: "https://hooks.example.org".into(),
@@ -680,7 +696,25 @@ mod tests {
             checkpoint: 0,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let created = CreatedWebhook {
+            webhook: view(&subscription()),
+            secret: "whsec_c2VjcmV0".into(),
         };
+        let rotated = RotatedSecret {
+            webhook_id: Uuid::now_v7(),
+            secret: "whsec_c2VjcmV0".into(),
+        };
+        assert!(!format!("{created:?} {rotated:?}").contains("whsec_"));
+    }
+
+    #[test]
+    fn attempts_are_kept_to_the_last_fifty() {
+        let sub = subscription();
         let mut delivery = new_delivery(&sub, "event", Uuid::now_v7(), Some(1), "X", Utc::now());
         for n in 0..60 {
             let attempt = Attempt {

@@ -228,20 +228,21 @@ impl Follower {
                     sub = fresh;
                     read_at = tokio::time::Instant::now();
                 }
-                match self.deliver(&sub, event, unrecorded).await? {
-                    Some(()) => {}
-                    None => return Ok(()),
+                if self.deliver(&sub, event, unrecorded).await?.is_none() {
+                    return Ok(());
+                }
+                let due = unrecorded
+                    .since
+                    .is_some_and(|since| since.elapsed() >= RECORD_AFTER);
+                if unrecorded.deliveries.len() >= RECORD_EVERY || due {
+                    self.record(unrecorded).await?;
                 }
             }
-            if whole && head > after {
-                unrecorded.reached = Some(unrecorded.reached.unwrap_or(0).max(head).max(after));
-            }
-            if unrecorded.deliveries.len() >= RECORD_EVERY
-                || unrecorded
-                    .since
-                    .is_some_and(|since| since.elapsed() >= RECORD_AFTER)
-                || whole
-            {
+            if whole {
+                if head > after {
+                    let reached = unrecorded.reached.unwrap_or(0).max(head);
+                    unrecorded.reached = Some(reached);
+                }
                 self.record(unrecorded).await?;
             }
             if whole {
