@@ -94,9 +94,27 @@ async fn measure(server: &Running, args: &WebhooksOutArgs) -> BenchResult {
     let http = textbank_sms::http_client(Duration::from_secs(30))?;
     let receiver = receiver(Duration::from_micros(args.receiver_micros)).await?;
     let created = server.app().create_org("Bench Webhooks").await?;
-    let owner = created.owner_key.clone();
-    deliveries(server, &http, &receiver, created.org_id, &owner, args).await?;
-    stop_latency(server, &http, &receiver, created.org_id, &owner, args).await
+    let setup = Setup {
+        server,
+        http: &http,
+        receiver: &receiver,
+        org: created.org_id,
+        owner: &created.owner_key,
+        args,
+    };
+    deliveries(&setup).await?;
+    stop_latency(&setup).await
+}
+
+/// What both figures run on.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
+    server: &'a Running,
+    http: &'a reqwest::Client,
+    receiver: &'a Receiver,
+    org: OrgId,
+    owner: &'a str,
+    args: &'a WebhooksOutArgs,
 }
 
 async fn until(what: &str, mut done: impl FnMut() -> bool) -> BenchResult {
@@ -124,22 +142,22 @@ async fn subscribe(
     expect_json(request, 201, "subscribing the receiver").await
 }
 
-async fn deliveries(
-    server: &Running,
-    http: &reqwest::Client,
-    receiver: &Receiver,
-    org: OrgId,
-    owner: &str,
-    args: &WebhooksOutArgs,
-) -> BenchResult {
-    let subscriptions = args.subscriptions.max(1);
-    let events = args.events.max(1);
+async fn deliveries(setup: &Setup<'_>) -> BenchResult {
+    let subscriptions = setup.args.subscriptions.max(1);
+    let events = setup.args.events.max(1);
     for _ in 0..subscriptions {
-        subscribe(server, http, owner, &receiver.url, &[BENCH_TYPE]).await?;
+        subscribe(
+            setup.server,
+            setup.http,
+            setup.owner,
+            &setup.receiver.url,
+            &[BENCH_TYPE],
+        )
+        .await?;
     }
     let expected = u64::from(subscriptions) * events;
-    let stream = StreamId::parse(format!("bench-hooks-{org}"))?;
-    let metadata = EventMetadata::new(Some(org), Actor::System);
+    let stream = StreamId::parse(format!("bench-hooks-{}", setup.org))?;
+    let metadata = EventMetadata::new(Some(setup.org), Actor::System);
     let started = Instant::now();
     let mut appended = 0u64;
     while appended < events {
@@ -150,14 +168,15 @@ async fn deliveries(
                 NewEvent::new(BENCH_TYPE, data, metadata.clone())
             })
             .collect();
-        server
+        setup
+            .server
             .app()
             .events()
             .append(&stream, ExpectedVersion::Any, new_events)
             .await?;
         appended += batch;
     }
-    let count = &receiver.received.count;
+    let count = &setup.receiver.received.count;
     until("every delivery", || {
         count.load(Ordering::Relaxed) >= expected
     })
@@ -165,7 +184,8 @@ async fn deliveries(
     let elapsed = started.elapsed();
     let rate = expected as f64 / elapsed.as_secs_f64();
 
-    let body = receiver
+    let body = setup
+        .receiver
         .received
         .sample
         .lock()
@@ -174,8 +194,8 @@ async fn deliveries(
         .ok_or("the receiver kept no body")?;
     let baseline_started = Instant::now();
     let loops = (0..subscriptions).map(|_| {
-        let http = http.clone();
-        let url = receiver.url.clone();
+        let http = setup.http.clone();
+        let url = setup.receiver.url.clone();
         let body = body.clone();
         tokio::spawn(async move {
             for _ in 0..events {
@@ -196,7 +216,7 @@ async fn deliveries(
     let baseline = expected as f64 / baseline_started.elapsed().as_secs_f64();
     print_figure(
         "webhooks-out",
-        server.app().events().backend(),
+        setup.server.app().events().backend(),
         rate,
         "deliveries/s",
         baseline,
@@ -204,7 +224,7 @@ async fn deliveries(
             "subscriptions": subscriptions,
             "events": events,
             "deliveries": expected,
-            "receiver_micros": args.receiver_micros,
+            "receiver_micros": setup.args.receiver_micros,
             "body_bytes": body.len(),
             "target": 2000,
         }),
@@ -212,32 +232,34 @@ async fn deliveries(
     Ok(())
 }
 
-async fn stop_latency(
-    server: &Running,
-    http: &reqwest::Client,
-    receiver: &Receiver,
-    org: OrgId,
-    owner: &str,
-    args: &WebhooksOutArgs,
-) -> BenchResult {
-    let request = http
-        .put(server.url("/v1/carrier"))
-        .bearer_auth(owner)
+async fn stop_latency(setup: &Setup<'_>) -> BenchResult {
+    let request = setup
+        .http
+        .put(setup.server.url("/v1/carrier"))
+        .bearer_auth(setup.owner)
         .json(&json!({"carrier": "sim"}));
     let carrier_view = expect_json(request, 200, "configuring the simulator").await?;
     let our_number = carrier_view["sending_numbers"][0]
         .as_str()
         .ok_or("the simulator has no sending number")?
         .to_owned();
-    let carrier = server
+    let carrier = setup
+        .server
         .app()
-        .carrier_for(org)
+        .carrier_for(setup.org)
         .await?
         .ok_or("the benchmark org has no carrier")?;
-    subscribe(server, http, owner, &receiver.url, &["OptOutRecorded"]).await?;
-    let url = server.url("/webhooks/twilio/inbound");
+    subscribe(
+        setup.server,
+        setup.http,
+        setup.owner,
+        &setup.receiver.url,
+        &["OptOutRecorded"],
+    )
+    .await?;
+    let url = setup.server.url("/webhooks/twilio/inbound");
     let account_sid = textbank_sms::SimConfig::default().account_sid;
-    let stops = args.stops.max(1);
+    let stops = setup.args.stops.max(1);
     let mut sent: Vec<(String, Instant)> = Vec::new();
     let mut posts: Vec<f64> = Vec::new();
     for i in 0..stops {
@@ -254,7 +276,8 @@ async fn stop_latency(
         .collect();
         let signature = textbank_sms::twilio::signature(carrier.webhook_secret(), &url, &params);
         let posted = Instant::now();
-        let answer = http
+        let answer = setup
+            .http
             .post(&url)
             .header("x-twilio-signature", signature)
             .form(&params)
@@ -266,9 +289,9 @@ async fn stop_latency(
         posts.push(posted.elapsed().as_secs_f64() * 1000.0);
         sent.push((phone, posted));
         // Voters reply one by one, not in a burst.
-        tokio::time::sleep(Duration::from_millis(args.stop_pause_ms)).await;
+        tokio::time::sleep(Duration::from_millis(setup.args.stop_pause_ms)).await;
     }
-    let opt_outs = &receiver.received.opt_outs;
+    let opt_outs = &setup.receiver.received.opt_outs;
     until("every opt-out at the receiver", || {
         opt_outs
             .lock()
@@ -293,7 +316,7 @@ async fn stop_latency(
     let p99 = percentile(&latencies, 0.99);
     print_figure(
         "webhooks-out-stop-latency",
-        server.app().events().backend(),
+        setup.server.app().events().backend(),
         p99,
         "ms p99",
         percentile(&posts, 0.99),
