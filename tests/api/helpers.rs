@@ -425,11 +425,17 @@ impl TestApp {
     /// Shuts the server down (letting requests finish) and drops the
     /// database.
     pub async fn stop(self) {
+        self.stop_keeping_database().await.cleanup().await;
+    }
+
+    /// Stops the server and hands back its database, which another server
+    /// may still use (clean it up after).
+    pub async fn stop_keeping_database(self) -> ScratchDb {
         self.running
             .shutdown()
             .await
             .expect("the server stops cleanly");
-        self.db.cleanup().await;
+        self.db
     }
 }
 

@@ -644,3 +644,69 @@ async fn a_postgresql_server_killed_mid_delivery_resumes_from_the_checkpoint() {
     };
     within_time_limit(killed_mid_delivery("postgres", db)).await;
 }
+
+/// Two servers on one PostgreSQL database: one leads the deliveries, so
+/// the receiver takes every event once; when the leader stops, the other
+/// takes over from the checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_on_one_postgresql_database_deliver_each_event_once() {
+    let Some(first) =
+        crate::helpers::spawn_app(crate::helpers::On::Postgres, "webhook_two_servers").await
+    else {
+        return;
+    };
+    within_time_limit(async {
+        let first = first.restart_named("tb_hooks_a").await;
+        let second = first.another_server("tb_hooks_b").await;
+        let second_url = format!("http://{}", second.address());
+        let owner = first.create_org("Twice").await;
+        let receiver = Receiver::start(0).await;
+        let created = subscribe(&first, &owner, &receiver, json!([])).await;
+        let from = created["delivered_through"].as_u64().unwrap();
+        add_members(&first, &owner, "first").await;
+        for i in 0..10 {
+            let body = json!({"name": "Second", "email": format!("second{i}@example.org"), "role": "texter"});
+            let answer = first
+                .client
+                .post(format!("{second_url}/v1/members"))
+                .bearer_auth(&owner)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            success_json(answer).await;
+        }
+        let expected = feed_ids(&first, &owner, from, "").await;
+        assert_eq!(expected.len(), 21);
+        eventually("every event", async || {
+            receiver.first_seen().len() == expected.len()
+        })
+        .await;
+        // The first server leads (it started first); it stops, the second
+        // takes the lead and goes on from the checkpoint.
+        let client = first.client.clone();
+        let db = first.stop_keeping_database().await;
+        let more = json!({"name": "Later", "email": "later@example.org", "role": "texter"});
+        let answer = client
+            .post(format!("{second_url}/v1/members"))
+            .bearer_auth(&owner)
+            .json(&more)
+            .send()
+            .await
+            .unwrap();
+        success_json(answer).await;
+        eventually("the event after the handover", async || {
+            receiver.first_seen().len() == expected.len() + 1
+        })
+        .await;
+        let taken: Vec<String> = {
+            let seen = receiver.seen.lock().unwrap();
+            seen.taken.iter().map(|(id, _)| id.clone()).collect()
+        };
+        assert_eq!(taken.len(), expected.len() + 1, "each event once");
+        assert_eq!(taken[..expected.len()], expected[..]);
+        second.shutdown().await.expect("the second server stops");
+        db.cleanup().await;
+    })
+    .await;
+}
