@@ -92,11 +92,21 @@ pub struct DatabaseArgs {
     /// the process with SIGBUS (ADR 0023).
     #[arg(long, env = "TEXTBANK_SQLITE_MMAP_MB", default_value_t = 1024)]
     pub sqlite_mmap_mb: u64,
+
+    /// SQLite: MiB that SQLite may hold in memory, every pooled
+    /// connection's page cache together; past it, cached pages are
+    /// recycled instead of the heap growing.
+    #[arg(long, env = "TEXTBANK_SQLITE_CACHE_MB", default_value_t = 64)]
+    pub sqlite_cache_mb: u64,
 }
 
 impl DatabaseArgs {
     pub fn sqlite_mmap_bytes(&self) -> u64 {
         self.sqlite_mmap_mb.saturating_mul(1 << 20)
+    }
+
+    pub fn sqlite_cache_bytes(&self) -> u64 {
+        self.sqlite_cache_mb.saturating_mul(1 << 20)
     }
 }
 
@@ -287,6 +297,7 @@ pub async fn serve(args: ServeArgs) -> CliResult {
         },
         max_connections: args.database.db_max_connections,
         sqlite_mmap_bytes: args.database.sqlite_mmap_bytes(),
+        sqlite_cache_bytes: args.database.sqlite_cache_bytes(),
         ..Config::with_database(args.database.database_url)
     };
     tracing::info!(?config, "starting textbank");
@@ -406,6 +417,7 @@ async fn admin_app(database: DatabaseArgs) -> CliResult<App> {
     Ok(App::open(&Config {
         max_connections: 2,
         sqlite_mmap_bytes: database.sqlite_mmap_bytes(),
+        sqlite_cache_bytes: database.sqlite_cache_bytes(),
         secret_key: SecretKeySource::Generated,
         ..Config::with_database(database.database_url)
     })

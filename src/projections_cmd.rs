@@ -81,6 +81,7 @@ async fn open(args: &DatabaseArgs) -> CliResult<(SqlEventStore, Database)> {
         max_connections: args.db_max_connections.clamp(2, 8),
         migrate: true,
         sqlite_mmap_bytes: args.sqlite_mmap_bytes(),
+        sqlite_cache_bytes: args.sqlite_cache_bytes(),
     };
     let store = SqlEventStore::open(&args.database_url, &options).await?;
     let database = store.database().clone();

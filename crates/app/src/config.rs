@@ -25,6 +25,8 @@ pub struct Config {
     pub max_connections: u32,
     /// SQLite's shared memory map, in bytes (0: none; ADR 0023).
     pub sqlite_mmap_bytes: u64,
+    /// SQLite's own memory, all connections together, in bytes.
+    pub sqlite_cache_bytes: u64,
     /// The server's time: the system clock, or a fixed one in tests.
     pub clock: Arc<dyn Clock>,
     /// Country assumed for phone numbers written without a country code.
@@ -194,6 +196,7 @@ impl fmt::Debug for Config {
             .field("database", &self.database)
             .field("max_connections", &self.max_connections)
             .field("sqlite_mmap_bytes", &self.sqlite_mmap_bytes)
+            .field("sqlite_cache_bytes", &self.sqlite_cache_bytes)
             .field("default_region", &self.default_region.code())
             .field("import_limits", &self.import_limits)
             .field("secret_key", &self.secret_key)
@@ -224,6 +227,7 @@ impl Config {
             database,
             max_connections: 16,
             sqlite_mmap_bytes: textbank_store::DEFAULT_SQLITE_MMAP_BYTES,
+            sqlite_cache_bytes: textbank_store::DEFAULT_SQLITE_CACHE_BYTES,
             clock: Arc::new(SystemClock),
             default_region: Region::US,
             import_limits: ImportLimits::default(),

@@ -125,6 +125,7 @@ impl App {
                     max_connections: config.max_connections,
                     migrate: true,
                     sqlite_mmap_bytes: config.sqlite_mmap_bytes,
+                    sqlite_cache_bytes: config.sqlite_cache_bytes,
                 };
                 SqlEventStore::open(url, &options).await?
             }

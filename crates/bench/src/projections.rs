@@ -128,10 +128,61 @@ pub async fn run(scratch: &ScratchDb, args: &ProjectionsArgs) -> BenchResult {
     let database = server_database(scratch, 16).await?;
     let server = start(&database, quiet).await?;
     let outcome = time_queries(&server, &http, &fixture, &campaign, backend).await;
+    let feed = read_feed(&server, &http, &fixture.owner_key, read_rate, backend).await;
     let export = measure_export(&server, &http, &fixture.owner_key, backend).await;
     server.shutdown().await?;
     outcome?;
+    feed?;
     export
+}
+
+/// Reads the organization's whole log through the event feed
+/// (`GET /v1/events`, full pages) as an integration catching up would, and
+/// prints its rate beside reading the log alone in the store.
+async fn read_feed(
+    server: &Running,
+    http: &reqwest::Client,
+    owner: &str,
+    read_rate: f64,
+    backend: textbank_store::Backend,
+) -> BenchResult {
+    let limit = textbank_app::feed::MAX_LIMIT;
+    let started = Instant::now();
+    let (mut after, mut events, mut pages) = (0_u64, 0_u64, 0_u64);
+    loop {
+        let page = expect_json(
+            http.get(server.url(&format!("/v1/events?after={after}&limit={limit}")))
+                .bearer_auth(owner),
+            200,
+            "GET /v1/events",
+        )
+        .await?;
+        let read = page["events"].as_array().map_or(0, Vec::len) as u64;
+        if read == 0 {
+            break;
+        }
+        events += read;
+        pages += 1;
+        after = page["next_after"]
+            .as_u64()
+            .ok_or("a feed page without next_after")?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    print_figure(
+        "event_feed",
+        backend,
+        events as f64 / seconds,
+        "events/s",
+        read_rate,
+        json!({
+            "value_is": "the org's events read through GET /v1/events, 1,000 a page",
+            "baseline_is": "reading the log alone in the store",
+            "events": events,
+            "pages": pages,
+            "seconds": seconds,
+        }),
+    );
+    Ok(())
 }
 
 /// Decodes every recipient event of a batch, and writes nothing.

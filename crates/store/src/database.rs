@@ -88,6 +88,9 @@ impl WriteTurns {
 
 /// The shared memory map SQLite reads through by default: 1 GiB.
 pub const DEFAULT_SQLITE_MMAP_BYTES: u64 = 1 << 30;
+/// What SQLite may hold in memory by default, all connections together
+/// (page caches above all): 64 MiB.
+pub const DEFAULT_SQLITE_CACHE_BYTES: u64 = 64 << 20;
 
 /// Tuning for [`Database::connect`].
 #[derive(Debug, Clone)]
@@ -101,6 +104,11 @@ pub struct ConnectOptions {
     /// files made unwritable, a failing disk) ends the process with SIGBUS
     /// instead of failing one query (ADR 0023).
     pub sqlite_mmap_bytes: u64,
+    /// SQLite only: the process's soft limit on SQLite's own memory, every
+    /// connection's page cache together. Past it SQLite recycles cached
+    /// pages instead of allocating more, so the heap stays bounded however
+    /// many pooled connections have read or written however many pages.
+    pub sqlite_cache_bytes: u64,
 }
 
 impl Default for ConnectOptions {
@@ -109,6 +117,7 @@ impl Default for ConnectOptions {
             max_connections: 16,
             migrate: true,
             sqlite_mmap_bytes: DEFAULT_SQLITE_MMAP_BYTES,
+            sqlite_cache_bytes: DEFAULT_SQLITE_CACHE_BYTES,
         }
     }
 }
@@ -123,8 +132,13 @@ impl Database {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
-                    // 64 MiB page cache per connection (negative = KiB).
+                    // Up to 64 MiB of page cache per connection (negative =
+                    // KiB), within the process-wide limit below.
                     .pragma("cache_size", "-65536")
+                    // Process-wide (the last connection to set it wins, and
+                    // all set the same): the pool's page caches share one
+                    // budget, recycled least recently used first.
+                    .pragma("soft_heap_limit", options.sqlite_cache_bytes.to_string())
                     .pragma("temp_store", "memory")
                     // Reads through a shared memory map: every pooled
                     // connection sees the OS page cache at once instead of

@@ -38,7 +38,8 @@ use tokio::sync::watch;
 
 pub use chain::{BreakReason, BrokenLink, ChainReport};
 pub use database::{
-    Backend, ConnectOptions, DEFAULT_SQLITE_MMAP_BYTES, Database, WriteTurn, WriteTurns, redact_url,
+    Backend, ConnectOptions, DEFAULT_SQLITE_CACHE_BYTES, DEFAULT_SQLITE_MMAP_BYTES, Database,
+    WriteTurn, WriteTurns, redact_url,
 };
 pub use error::{StoreError, StoreResult};
 pub use event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent};

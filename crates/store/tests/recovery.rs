@@ -138,3 +138,28 @@ async fn the_sqlite_memory_map_is_a_setting_that_can_be_turned_off() {
     }
     scratch.cleanup().await;
 }
+
+#[tokio::test]
+async fn sqlite_memory_is_bounded_by_a_setting() {
+    let scratch = ScratchDb::sqlite_file("textbank-cache")
+        .await
+        .expect("a scratch database");
+    let options = ConnectOptions {
+        sqlite_cache_bytes: 8 << 20,
+        migrate: false,
+        ..ConnectOptions::default()
+    };
+    let database = Database::connect(scratch.url(), &options)
+        .await
+        .expect("open");
+    let Database::Sqlite { read, .. } = &database else {
+        unreachable!("a SQLite scratch database")
+    };
+    let limit: i64 = sqlx::query_scalar("PRAGMA soft_heap_limit")
+        .fetch_one(read)
+        .await
+        .expect("pragma");
+    assert_eq!(limit as u64, 8 << 20);
+    database.close().await;
+    scratch.cleanup().await;
+}
