@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use clap::{Args, Parser, Subcommand};
 use textbank_app::{
     App, CarrierApiPolicy, Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, ImportLimits,
-    SecretKeySource, SendSettings, SimSettings,
+    SecretKeySource, SendSettings, SimSettings, WebhookSettings,
 };
 use textbank_domain::click::MessageLimits;
 use textbank_domain::phone::Region;
@@ -183,6 +183,22 @@ pub struct ServeArgs {
     #[arg(long, env = "TEXTBANK_CARRIER_API_ALLOW_PRIVATE")]
     pub carrier_api_allow_private: bool,
 
+    /// Let outbound webhooks go to loopback, private, link-local or other
+    /// internal addresses, and over plain http (a receiver on the same
+    /// machine or network); refused otherwise.
+    #[arg(long, env = "TEXTBANK_WEBHOOKS_ALLOW_PRIVATE")]
+    pub webhooks_allow_private: bool,
+
+    /// Seconds a webhook delivery is retried (exponential backoff with
+    /// jitter) before its subscription is marked failing and disabled.
+    #[arg(
+        long,
+        env = "TEXTBANK_WEBHOOK_RETRY_WINDOW_SECS",
+        default_value_t = 86_400,
+        value_parser = clap::value_parser!(u64).range(1..=2_592_000)
+    )]
+    pub webhook_retry_window_secs: u64,
+
     /// Seconds a presented message stays sendable (click token lifetime).
     #[arg(long, env = "TEXTBANK_CLICK_TOKEN_TTL_SECS", default_value_t = 900)]
     pub click_token_ttl_secs: u32,
@@ -274,6 +290,11 @@ pub async fn serve(args: ServeArgs) -> CliResult {
             allow_private: args.carrier_api_allow_private,
         },
         send,
+        webhooks: WebhookSettings {
+            allow_private: args.webhooks_allow_private,
+            retry_window: std::time::Duration::from_secs(args.webhook_retry_window_secs),
+            ..WebhookSettings::default()
+        },
         max_connections: args.database.db_max_connections,
         sqlite_mmap_bytes: args.database.sqlite_mmap_bytes(),
         sqlite_cache_bytes: args.database.sqlite_cache_bytes(),

@@ -36,8 +36,8 @@ use crate::extract::SESSION_COOKIE;
     info(
         title = "textbank API",
         description = "A peer-to-peer texting backend: organizations, members and API keys, \
-contact lists, campaigns, assignments, the one-click send path, the inbox, opt-outs, metrics \
-and the compliance audit.\n\n\
+contact lists, campaigns, assignments, the one-click send path, the inbox, opt-outs, metrics, \
+the compliance audit, and the event feed and outbound webhooks for API clients.\n\n\
 Every `/v1` operation authenticates with `Authorization: Bearer <API key>` (or the web app's \
 session cookie, whose state-changing requests also carry `X-CSRF-Token`); the organization \
 always comes from the credential.\n\n\
@@ -66,6 +66,7 @@ answers 503 `projection_lagging` if it is still behind; a position past the end 
         (name = "carrier", description = "The organization's carrier settings"),
         (name = "metrics", description = "Campaign metrics"),
         (name = "audit", description = "The compliance audit"),
+        (name = "outbound-webhooks", description = "The organization's outbound webhooks: subscriptions to its events, delivered after the Standard Webhooks specification"),
         (name = "webhooks", description = "Carrier webhooks, signed by the carrier"),
         (name = "ops", description = "Health, readiness, metrics and this document"),
     )

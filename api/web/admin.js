@@ -1,7 +1,8 @@
 // The admin page (/app/admin): members and sign-in invites, API keys, the
-// carrier, and the opt-out list. Each section shows only when the caller's
-// role has its permission (manage_members, configure_carrier,
-// manage_opt_outs); managers may add texters and manage texters' keys only.
+// carrier, the opt-out list and outbound webhooks. Each section shows only
+// when the caller's role has its permission (manage_members,
+// configure_carrier, manage_opt_outs, manage_webhooks); managers may add
+// texters and manage texters' keys only.
 (function () {
   "use strict";
 
@@ -15,6 +16,8 @@
     members: [],
     keys: [],
     carrier: null, // GET /v1/carrier, or null when none is configured
+    webhooks: [],
+    deliveriesOf: null, // the webhook whose deliveries are shown
   };
 
   // Mirrors Role::may_grant in crates/domain/src/role.rs.
@@ -485,6 +488,158 @@
     });
   }
 
+  // ---------- Webhooks ----------
+
+  const WEBHOOK_STATUS_NOTE = {
+    active: "Delivering",
+    disabled: "Disabled",
+    failing: "Failing: a delivery failed for the whole retry window, so the server disabled it. Fix the receiver, then enable it: delivery resumes with the event that failed.",
+  };
+
+  function buildWebhooks() {
+    return section("webhooks-section", "Webhooks",
+      el("p", { class: "hint" }, "Each subscription receives the organization's events (or the types you name), in order, signed after the Standard Webhooks specification. A receiver must be an https address on the internet."),
+      el("div", { class: "table-wrap" },
+        el("table", { id: "webhooks", class: "data" },
+          el("thead", {}, el("tr", {},
+            ["URL", "Events", "Description", "Status", "Delivered through", ""].map((h, i) => el("th", { scope: "col" }, i === 5 ? el("span", { class: "offscreen" }, "Actions") : h)))),
+          el("tbody", {}))),
+      el("div", { id: "webhook-secret", class: "one-time", hidden: true, "aria-live": "polite" }),
+      el("h3", {}, "Add a webhook"),
+      el("form", { id: "add-webhook", class: "inline-form", on: { submit: addWebhook } },
+        field("webhook-url", "Receiver URL", el("input", { id: "webhook-url", type: "url", required: true, autocomplete: "off", maxlength: "2048", placeholder: "https://crm.example.org/textbank" })),
+        field("webhook-types", "Event types", el("input", { id: "webhook-types", type: "text", autocomplete: "off", placeholder: "all; or e.g. OptOutRecorded, ReplyReceived" })),
+        field("webhook-description", "Description", el("input", { id: "webhook-description", type: "text", autocomplete: "off", maxlength: "500" })),
+        el("div", { class: "actions" }, el("button", { type: "submit", class: "primary" }, "Add webhook")),
+        el("p", { id: "add-webhook-error", class: "field-error", "aria-live": "polite" })),
+      el("div", { id: "webhook-deliveries", hidden: true }));
+  }
+
+  function showSecret(secret, title) {
+    oneTimeValue(document.getElementById("webhook-secret"), {
+      valueId: "webhook-secret-value", copyId: "copy-webhook-secret", value: secret,
+      label: "Signing secret", title,
+      note: "Verify each delivery's webhook-signature with it. It is shown only now; rotate it to get a new one.",
+    });
+  }
+
+  async function loadWebhooks() {
+    const answer = await tb.api("GET", "/v1/webhooks");
+    state.webhooks = answer.webhooks || [];
+    const body = tb.$("#webhooks tbody");
+    tb.clear(body);
+    for (const w of state.webhooks) {
+      const act = (label, text, action) => el("button", {
+        type: "button", class: "secondary", "aria-label": label + " " + w.url,
+        on: { click: (e) => run(e.currentTarget, action) },
+      }, text);
+      body.appendChild(el("tr", { "data-webhook-id": w.webhook_id },
+        el("td", { class: "mono" }, w.url),
+        el("td", {}, w.event_types.length ? w.event_types.join(", ") : "all"),
+        el("td", {}, str(w.description)),
+        el("td", {},
+          el("span", { class: "badge " + (w.status === "failing" ? "reason" : "status-" + w.status), title: WEBHOOK_STATUS_NOTE[w.status] || "" }, w.status),
+          w.status === "failing" ? el("p", { class: "hint" }, "Since " + tb.fmtTime(w.failing_since) + ". " + WEBHOOK_STATUS_NOTE.failing) : null),
+        el("td", {}, tb.fmtNum(w.delivered_through)),
+        el("td", { class: "actions" },
+          act("Show deliveries of", "Deliveries", () => loadDeliveries(w, null)),
+          act("Send a test ping to", "Ping", () => ping(w)),
+          act(w.enabled ? "Disable" : "Enable", w.enabled ? "Disable" : "Enable", () => setEnabled(w, !w.enabled)),
+          act("Rotate the secret of", "Rotate secret", () => rotate(w)),
+          act("Delete", "Delete", () => removeWebhook(w)))));
+    }
+    if (!state.webhooks.length) {
+      body.appendChild(el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No webhooks yet.")));
+    }
+  }
+
+  async function addWebhook(event) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    await run(form.querySelector("button[type=submit]"), async () => {
+      const types = document.getElementById("webhook-types").value
+        .split(/[\s,;]+/).map((t) => t.trim()).filter(Boolean);
+      const created = await tb.api("POST", "/v1/webhooks", {
+        url: document.getElementById("webhook-url").value.trim(),
+        event_types: types,
+        description: document.getElementById("webhook-description").value.trim(),
+      });
+      form.reset();
+      showSecret(created.secret, "The webhook's signing secret:");
+      await loadWebhooks();
+    }, document.getElementById("add-webhook-error"));
+  }
+
+  async function setEnabled(w, enabled) {
+    await tb.api("PATCH", "/v1/webhooks/" + w.webhook_id, { enabled });
+    tb.flash(enabled ? "Webhook enabled." : "Webhook disabled.");
+    await loadWebhooks();
+  }
+
+  async function rotate(w) {
+    if (!window.confirm("Replace the signing secret of " + w.url + "? Deliveries are signed with the new one from now on.")) return;
+    const rotated = await tb.api("POST", "/v1/webhooks/" + w.webhook_id + "/rotate-secret");
+    showSecret(rotated.secret, "The new signing secret:");
+  }
+
+  async function removeWebhook(w) {
+    if (!window.confirm("Delete the webhook to " + w.url + " and its delivery record?")) return;
+    await tb.api("DELETE", "/v1/webhooks/" + w.webhook_id);
+    if (state.deliveriesOf && state.deliveriesOf.webhook_id === w.webhook_id) {
+      document.getElementById("webhook-deliveries").hidden = true;
+    }
+    await loadWebhooks();
+  }
+
+  async function ping(w) {
+    const delivery = await tb.api("POST", "/v1/webhooks/" + w.webhook_id + "/ping");
+    const attempt = delivery.attempts[delivery.attempts.length - 1] || {};
+    if (delivery.status === "succeeded") {
+      tb.flash("Ping delivered (HTTP " + attempt.status_code + ", " + attempt.latency_ms + " ms).");
+    } else {
+      tb.showError(new Error("The ping failed: " + str(attempt.error)));
+    }
+    if (state.deliveriesOf && state.deliveriesOf.webhook_id === w.webhook_id) await loadDeliveries(w, null);
+  }
+
+  async function loadDeliveries(w, cursor) {
+    state.deliveriesOf = w;
+    const holder = document.getElementById("webhook-deliveries");
+    const query = "?limit=50" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+    const page = await tb.api("GET", "/v1/webhooks/" + w.webhook_id + "/deliveries" + query);
+    tb.clear(holder);
+    holder.hidden = false;
+    holder.appendChild(el("h3", {}, "Deliveries to " + w.url));
+    const rows = page.deliveries.map((d) => {
+      const last = d.attempts[d.attempts.length - 1] || {};
+      return el("tr", { "data-delivery-id": d.delivery_id },
+        el("td", {}, tb.fmtTime(d.created_at)),
+        el("td", {}, d.event_type + (d.position ? " #" + d.position : "")),
+        el("td", {}, el("span", { class: "badge status-" + (d.status === "succeeded" ? "delivered" : d.status) }, d.status)),
+        el("td", {}, String(d.attempt_count)),
+        el("td", {}, last.status_code ? "HTTP " + last.status_code : str(last.error)),
+        el("td", {}, d.status === "pending" ? "next " + tb.fmtTime(d.next_attempt_at) : el("button", {
+          type: "button", class: "secondary", "aria-label": "Send delivery " + d.delivery_id + " again",
+          on: { click: (e) => run(e.currentTarget, async () => {
+            const again = await tb.api("POST", "/v1/webhooks/" + w.webhook_id + "/deliveries/" + d.delivery_id + "/retry");
+            tb.flash(again.status === "succeeded" ? "Delivered." : "Sent again; the receiver did not take it.");
+            await loadDeliveries(w, cursor);
+          }) },
+        }, "Send again")));
+    });
+    holder.appendChild(el("div", { class: "table-wrap" },
+      el("table", { id: "deliveries", class: "data" },
+        el("thead", {}, el("tr", {},
+          ["Created", "Event", "Status", "Attempts", "Last answer", ""].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, rows.length ? rows : [el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No deliveries yet."))]))));
+    if (page.next_cursor) {
+      holder.appendChild(el("button", {
+        type: "button", class: "secondary",
+        on: { click: (e) => run(e.currentTarget, () => loadDeliveries(w, page.next_cursor)) },
+      }, "Older deliveries"));
+    }
+  }
+
   // ---------- page ----------
 
   async function start() {
@@ -503,6 +658,10 @@
     }
     if (tb.can("manage_opt_outs")) {
       main.appendChild(buildOptOuts());
+    }
+    if (tb.can("manage_webhooks")) {
+      main.appendChild(buildWebhooks());
+      parts.push(loadWebhooks());
     }
     if (!main.querySelector("section")) {
       main.appendChild(el("p", {}, "Your role has nothing to manage here."));

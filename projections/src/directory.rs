@@ -117,7 +117,11 @@ async fn apply_one(
         }
         OrgEvent::CarrierConfigured { .. }
         | OrgEvent::CarrierSettingsChanged { .. }
-        | OrgEvent::CarrierRemoved { .. } => {}
+        | OrgEvent::CarrierRemoved { .. }
+        | OrgEvent::WebhookSubscribed { .. }
+        | OrgEvent::WebhookChanged { .. }
+        | OrgEvent::WebhookSecretRotated { .. }
+        | OrgEvent::WebhookRemoved { .. } => {}
     }
     Ok(())
 }

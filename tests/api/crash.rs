@@ -119,17 +119,19 @@ async fn fake_carrier() -> FakeCarrier {
 }
 
 /// How every server of a run is started (and started again).
-struct Launch {
-    database_url: String,
-    secret_key: String,
-    carrier_base: String,
-    log: PathBuf,
+pub(crate) struct Launch {
+    pub(crate) database_url: String,
+    pub(crate) secret_key: String,
+    pub(crate) carrier_base: String,
+    pub(crate) log: PathBuf,
+    /// More `serve` flags (the webhook crash test's).
+    pub(crate) extra_args: Vec<String>,
 }
 
 /// One `textbank serve` process.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    address: String,
+    pub(crate) address: String,
     /// Kept open: the process may still print, and a closed pipe would fail it.
     _stdout: BufReader<ChildStdout>,
 }
@@ -152,6 +154,7 @@ impl Launch {
             // pacing that would make the final drain wait.
             .args(["--min-click-ms", "0"])
             .args(["--sender-rate", "1000"])
+            .args(&self.extra_args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(log)
@@ -159,7 +162,7 @@ impl Launch {
             .expect("start textbank serve")
     }
 
-    async fn start(&self) -> Server {
+    pub(crate) async fn start(&self) -> Server {
         let mut child = self.spawn();
         let stdout = child.stdout.take().unwrap();
         let (line, stdout) = tokio::task::spawn_blocking(move || {
@@ -192,13 +195,13 @@ impl Launch {
 
 impl Server {
     /// SIGKILL: no shutdown, no flush, nothing finishes.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         self.child.kill().expect("SIGKILL the server");
         self.child.wait().expect("reap the server");
     }
 
     /// SIGTERM, and a clean exit.
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         signal(&self.child, "TERM");
         let deadline = Instant::now() + Duration::from_secs(15);
         while self.child.try_wait().unwrap().is_none() {
@@ -544,6 +547,7 @@ async fn crash_run(run: &str, db: ScratchDb, servers: usize) {
         carrier_base: carrier.base.clone(),
         log: std::env::temp_dir()
             .join(format!("textbank-crash-{run}-{}.log", uuid::Uuid::now_v7())),
+        extra_args: Vec::new(),
     };
     eprintln!("crash {run}: server log {}", launch.log.display());
     let mut running = Vec::new();

@@ -10,7 +10,7 @@ use serde_json::Value;
 use textbank_api::Running;
 use textbank_app::{
     App, CarrierApiPolicy, Config, DEFAULT_CARRIER_APIS, DatabaseSource, ImportLimits,
-    SecretKeySource, SendSettings, ServerKey, SimSettings,
+    SecretKeySource, SendSettings, ServerKey, SimSettings, WebhookSettings,
 };
 use textbank_domain::{Clock, FixedClock, SystemClock};
 use textbank_testkit::ScratchDb;
@@ -138,6 +138,46 @@ pub async fn spawn_carrier_app(on: On, test: &str) -> Option<TestApp> {
             allowed,
             allow_private: false,
         },
+        test_webhook_settings(),
+    )
+    .await
+}
+
+/// Webhook settings for tests: receivers are local (`127.0.0.1:0`), so
+/// internal addresses and plain http are allowed; a two-minute retry
+/// window makes the first retries come after milliseconds, not seconds.
+pub fn test_webhook_settings() -> WebhookSettings {
+    WebhookSettings {
+        allow_private: true,
+        retry_window: std::time::Duration::from_secs(120),
+        ..WebhookSettings::default()
+    }
+}
+
+/// A server that refuses internal webhook receivers (the default).
+pub async fn spawn_strict(on: On, test: &str) -> Option<TestApp> {
+    spawn_webhook_app(on, test, WebhookSettings::default()).await
+}
+
+/// A server whose webhook deliveries are retried for a second and a half.
+pub async fn spawn_short_window(on: On, test: &str) -> Option<TestApp> {
+    let settings = WebhookSettings {
+        allow_private: true,
+        retry_window: std::time::Duration::from_millis(1_500),
+        ..WebhookSettings::default()
+    };
+    spawn_webhook_app(on, test, settings).await
+}
+
+/// A server with these outbound webhook settings.
+pub async fn spawn_webhook_app(on: On, test: &str, webhooks: WebhookSettings) -> Option<TestApp> {
+    spawn_configured(
+        on,
+        test,
+        None,
+        SendSettings::default(),
+        CarrierApiPolicy::default(),
+        webhooks,
     )
     .await
 }
@@ -175,7 +215,15 @@ pub async fn spawn_app_with(
     clock: Option<FixedClock>,
     send: SendSettings,
 ) -> Option<TestApp> {
-    spawn_configured(on, test, clock, send, CarrierApiPolicy::default()).await
+    spawn_configured(
+        on,
+        test,
+        clock,
+        send,
+        CarrierApiPolicy::default(),
+        test_webhook_settings(),
+    )
+    .await
 }
 
 async fn spawn_configured(
@@ -184,6 +232,7 @@ async fn spawn_configured(
     clock: Option<FixedClock>,
     send: SendSettings,
     carrier_api: CarrierApiPolicy,
+    webhooks: WebhookSettings,
 ) -> Option<TestApp> {
     init_tracing();
     let db = match on {
@@ -207,6 +256,7 @@ async fn spawn_configured(
             None => Arc::new(SystemClock),
         },
         carrier_api,
+        webhooks,
         ..Config::with_open_database(db.database.clone())
     };
     let running = textbank_api::start(config.clone())
@@ -410,11 +460,17 @@ impl TestApp {
     /// Shuts the server down (letting requests finish) and drops the
     /// database.
     pub async fn stop(self) {
+        self.stop_keeping_database().await.cleanup().await;
+    }
+
+    /// Stops the server and hands back its database, which another server
+    /// may still use (clean it up after).
+    pub async fn stop_keeping_database(self) -> ScratchDb {
         self.running
             .shutdown()
             .await
             .expect("the server stops cleanly");
-        self.db.cleanup().await;
+        self.db
     }
 }
 

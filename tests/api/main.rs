@@ -25,3 +25,4 @@ mod results_export;
 mod send;
 mod sign_in;
 mod tenancy;
+mod webhooks;

@@ -225,6 +225,21 @@ const PERMISSIONS: &[Rule] = &[
     key("GET", "/v1/carrier", ADMINS),
     key("POST", "/v1/opt-outs", ADMINS).csv("phone\r\n+15554010009\r\n"),
     key("GET", "/v1/opt-outs", ADMINS),
+    // Outbound webhooks: owners and admins.
+    key("POST", "/v1/webhooks", ADMINS)
+        .json(r#"{"url": "http://127.0.0.1:9/walk", "enabled": false}"#),
+    key("GET", "/v1/webhooks", ADMINS),
+    key("GET", "/v1/webhooks/{webhook_id}", ADMINS),
+    key("PATCH", "/v1/webhooks/{webhook_id}", ADMINS).json(r#"{"description": "walked"}"#),
+    key("POST", "/v1/webhooks/{webhook_id}/rotate-secret", ADMINS),
+    key("GET", "/v1/webhooks/{webhook_id}/deliveries", ADMINS),
+    key(
+        "POST",
+        "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+        ADMINS,
+    ),
+    key("POST", "/v1/webhooks/{webhook_id}/ping", ADMINS),
+    key("DELETE", "/v1/webhooks/{webhook_id}", ADMINS).last(),
     // Sending: only texters click; staff act in conversations too.
     key("GET", "/v1/texter/queue", TEXTERS).query("campaign_id={campaign_id}"),
     key("POST", "/v1/messages", TEXTERS)
@@ -264,6 +279,7 @@ const ID_PARAMETERS: &[&str] = &[
     "campaign_id",
     "click_token",
     "conversation_id",
+    "delivery_id",
     "key_id",
     "list_id",
     "member_id",
@@ -271,6 +287,7 @@ const ID_PARAMETERS: &[&str] = &[
     "phone",
     "texter_id",
     "token",
+    "webhook_id",
 ];
 
 /// An organization with a member, key and session of every role and one of
@@ -395,6 +412,22 @@ impl Org {
                 .await,
         )
         .await;
+        // A webhook (disabled: only the walk's calls send) and one delivery.
+        let webhook = post_ok(
+            app,
+            &founder,
+            "/v1/webhooks",
+            json!({"url": "http://127.0.0.1:9/walk", "enabled": false}),
+        )
+        .await;
+        let webhook_id = webhook["webhook_id"].as_str().unwrap().to_owned();
+        let ping = post_ok(
+            app,
+            &founder,
+            &format!("/v1/webhooks/{webhook_id}/ping"),
+            json!({}),
+        )
+        .await;
         let phone = format!("+1555{exchange}0000");
         let values = BTreeMap::from([
             ("campaign_id", campaign_id),
@@ -402,6 +435,10 @@ impl Org {
             (
                 "conversation_id",
                 sent["conversation_id"].as_str().unwrap().to_owned(),
+            ),
+            (
+                "delivery_id",
+                ping["delivery_id"].as_str().unwrap().to_owned(),
             ),
             ("email", format!("compliance@{lower}.example.org")),
             ("key_id", spare_key["key_id"].as_str().unwrap().to_owned()),
@@ -417,6 +454,7 @@ impl Org {
             ("phone", phone),
             ("texter_id", texter_id),
             ("token", invite["invite_token"].as_str().unwrap().to_owned()),
+            ("webhook_id", webhook_id),
         ]);
         Org {
             tag,

@@ -14,6 +14,7 @@ mod members;
 mod opt_outs;
 mod send;
 mod sessions;
+mod webhooks;
 
 use crate::error::ApiError;
 use crate::route_table::RouteTable;
@@ -72,6 +73,7 @@ pub fn routes() -> RouteTable {
         .merge(campaign_metrics::routes())
         .merge(events::routes())
         .merge(inbox::routes())
+        .merge(webhooks::routes())
         .routes(routes!(members::me))
         .routes(routes!(members::list_texters))
         .routes(routes!(sessions::sign_in))

@@ -103,6 +103,7 @@ const PAGES: &[Page] = &[
             allows(role, Permission::ManageMembers)
                 || allows(role, Permission::ConfigureCarrier)
                 || allows(role, Permission::ManageOptOuts)
+                || allows(role, Permission::ManageWebhooks)
         },
     },
 ];

@@ -1,5 +1,5 @@
-//! The server's background work: the read models' follower and the
-//! dispatcher. The composition root (`textbank_api::start`) starts and stops
+//! The server's background work: the read models' follower, the
+//! dispatcher and the outbound webhook worker. The composition root (`textbank_api::start`) starts and stops
 //! them; the dispatcher stops on its own first, so nothing is handed to a
 //! carrier while the server winds down.
 
@@ -10,10 +10,11 @@ use textbank_store::EventStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::{App, dispatch};
+use crate::{App, dispatch, webhook_worker};
 
 pub struct Background {
     dispatcher: Option<Task>,
+    webhooks: Option<Task>,
     follower: Task,
 }
 
@@ -55,8 +56,10 @@ impl Background {
             .collect();
         let follower = Task::spawn(|stopped| follow_together(store, followed, stopped));
         let dispatcher = Task::spawn(|stopped| dispatch::run(app.clone(), stopped));
+        let webhooks = Task::spawn(|stopped| webhook_worker::run(app.clone(), stopped));
         Self {
             dispatcher: Some(dispatcher),
+            webhooks: Some(webhooks),
             follower,
         }
     }
@@ -70,9 +73,13 @@ impl Background {
         }
     }
 
-    /// Stops every task and waits for them to finish their current batch.
+    /// Stops every task and waits for them to finish their current batch
+    /// (a webhook attempt in flight is abandoned, and made again later).
     pub async fn stop(mut self) {
         self.stop_dispatching().await;
+        if let Some(webhooks) = self.webhooks.take() {
+            webhooks.stop().await;
+        }
         self.follower.stop().await;
     }
 }

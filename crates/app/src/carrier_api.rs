@@ -4,11 +4,10 @@
 //! private, link-local, the cloud metadata address) are refused even when
 //! listed, unless the operator allows those as well (ADR 0018).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
 use reqwest::Url;
 
 use crate::AppError;
+use crate::addresses::is_internal_host;
 
 /// The carriers' public APIs: the allowed bases unless configured otherwise.
 pub const DEFAULT_CARRIER_APIS: [&str; 2] = [
@@ -89,61 +88,6 @@ fn allows(entry: &str, url: &Url, host: &str) -> bool {
             && allowed.host_str().map(str::to_ascii_lowercase).as_deref() == Some(host)
             && allowed.port_or_known_default() == url.port_or_known_default()
     })
-}
-
-/// Loopback, private, link-local and other non-public targets, by literal
-/// address (v4, v6, and v4 inside v6) or by a name that always means this
-/// machine.
-fn is_internal_host(host: &str) -> bool {
-    if host == "localhost" || host.ends_with(".localhost") || host.ends_with(".localhost.") {
-        return true;
-    }
-    let literal = host.trim_start_matches('[').trim_end_matches(']');
-    match literal.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => is_internal_v4(ip),
-        Ok(IpAddr::V6(ip)) => is_internal_v6(ip),
-        Err(_) => false,
-    }
-}
-
-fn is_internal_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || a == 0
-        // Carrier-grade NAT (100.64.0.0/10) is another operator's inside.
-        || (a == 100 && (64..128).contains(&b))
-}
-
-fn is_internal_v6(ip: Ipv6Addr) -> bool {
-    if let Some(v4) = embedded_v4(ip) {
-        return is_internal_v4(v4);
-    }
-    let first = ip.segments()[0];
-    ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        // Unique local (fc00::/7) and link-local (fe80::/10).
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-}
-
-/// The IPv4 address an IPv6 one stands for: mapped (`::ffff:a.b.c.d`),
-/// compatible (`::a.b.c.d`) or NAT64 (`64:ff9b::a.b.c.d`).
-fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return Some(v4);
-    }
-    let s = ip.segments();
-    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-    let compatible =
-        s[..6].iter().all(|segment| *segment == 0) && !ip.is_loopback() && !ip.is_unspecified();
-    let nat64 = s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|segment| *segment == 0);
-    (compatible || nat64).then_some(low)
 }
 
 #[cfg(test)]

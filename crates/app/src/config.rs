@@ -45,6 +45,32 @@ pub struct Config {
     /// Which carrier API bases an organization's settings may name.
     pub carrier_api: CarrierApiPolicy,
     pub send: SendSettings,
+    /// Outbound webhooks: where they may go and how long they are retried.
+    pub webhooks: WebhookSettings,
+}
+
+/// Outbound webhooks' knobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// Lets receivers be loopback, private or link-local addresses, and be
+    /// called over plain `http://` (a receiver on the same machine or
+    /// network; the tests' receivers). Refused otherwise.
+    pub allow_private: bool,
+    /// How long a delivery is retried before its subscription is marked
+    /// failing and disabled.
+    pub retry_window: std::time::Duration,
+    /// How long one attempt may take.
+    pub attempt_timeout: std::time::Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            retry_window: std::time::Duration::from_secs(24 * 60 * 60),
+            attempt_timeout: std::time::Duration::from_secs(10),
+        }
+    }
 }
 
 /// Where the database comes from.
@@ -178,6 +204,7 @@ impl fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("carrier_api", &self.carrier_api)
             .field("send", &self.send)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -209,6 +236,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             carrier_api: CarrierApiPolicy::default(),
             send: SendSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }

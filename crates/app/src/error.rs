@@ -138,6 +138,7 @@ fn describe(permission: Permission) -> &'static str {
         Permission::ReadAudit => "read the compliance audit",
         Permission::ConfigureCarrier => "configure the carrier",
         Permission::ManageOptOuts => "import or export the opt-out list",
+        Permission::ManageWebhooks => "manage webhooks",
     }
 }
 

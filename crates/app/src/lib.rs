@@ -5,6 +5,7 @@
 // No unwrap or expect on input, I/O or the database outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod addresses;
 mod assignment;
 pub mod audit;
 mod background;
@@ -33,6 +34,10 @@ pub mod secrets;
 mod send;
 pub mod sign_in;
 mod stream_cache;
+mod webhook_send;
+mod webhook_subscriptions;
+mod webhook_url;
+mod webhook_worker;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -56,7 +61,7 @@ pub use carrier::{CarrierSettings, CarrierView, ConfiguredCarrier};
 pub use carrier_api::{CarrierApiPolicy, DEFAULT_CARRIER_APIS};
 pub use config::{
     Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DatabaseSource, SecretKeySource, SendSettings,
-    SimSettings,
+    SimSettings, WebhookSettings,
 };
 pub use conversation::{Answer, Thread, ThreadEntry};
 pub use dispatch::CHECKPOINT as DISPATCH_CHECKPOINT;
@@ -68,6 +73,12 @@ pub use opt_outs::{
 pub use org::{AddedMember, CreatedOrg, IssuedKey, TexterName};
 pub use secrets::ServerKey;
 pub use send::{Click, MAX_QUEUE_LIMIT, Queue, QueueHold, QueuedMessage, ReplyBody, Sent};
+pub use webhook_send::Attempt;
+pub use webhook_subscriptions::{
+    CreatedWebhook, DeliveryPage, DeliveryView, MAX_DELIVERY_LIMIT, MAX_WEBHOOKS, NewWebhook,
+    PING_TYPE, RotatedSecret, WebhookChange, WebhookView,
+};
+pub use webhook_worker::ROLE as WEBHOOKS_ROLE;
 pub use webhooks::{MAX_WEBHOOK_BYTES, TwilioHook, WebhookOutcome};
 
 /// How long a query waits for its read model to catch up with a write
@@ -96,6 +107,12 @@ pub struct App {
     recipients: Arc<stream_cache::StreamCache<RecipientState>>,
     /// Turns true at shutdown: simulated carriers drop callbacks to come.
     simulators_stop: Arc<watch::Sender<bool>>,
+    webhook_settings: Arc<WebhookSettings>,
+    /// The outbound webhooks' client (`None` if it could not be built:
+    /// deliveries then fail with an internal error, logged).
+    webhook_sender: Option<webhook_send::WebhookSender>,
+    /// Wakes the webhook worker when a subscription changes here.
+    webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 impl App {
@@ -126,7 +143,8 @@ impl App {
             .with_server_key(server_key)
             .with_send_settings(config.send.clone())
             .with_trusted_proxies(config.trusted_proxies.clone())
-            .with_carrier_api_policy(config.carrier_api.clone());
+            .with_carrier_api_policy(config.carrier_api.clone())
+            .with_webhook_settings(config.webhooks.clone());
         if let Some(url) = &config.public_url {
             app.set_public_url(url);
         }
@@ -150,7 +168,37 @@ impl App {
             carrier_api: Arc::default(),
             recipients: Arc::default(),
             simulators_stop: Arc::new(watch::channel(false).0),
+            webhook_settings: Arc::default(),
+            webhook_sender: build_webhook_sender(&WebhookSettings::default()),
+            webhook_wake: Arc::default(),
         }
+    }
+
+    /// How outbound webhooks are delivered (rebuilds their client).
+    pub fn with_webhook_settings(mut self, settings: WebhookSettings) -> Self {
+        self.webhook_sender = build_webhook_sender(&settings);
+        self.webhook_settings = Arc::new(settings);
+        self
+    }
+
+    pub fn webhook_settings(&self) -> &WebhookSettings {
+        &self.webhook_settings
+    }
+
+    pub(crate) fn webhook_sender(&self) -> Result<&webhook_send::WebhookSender, AppError> {
+        self.webhook_sender.as_ref().ok_or_else(|| {
+            AppError::Inconsistent("the outbound webhook HTTP client could not be built".into())
+        })
+    }
+
+    pub(crate) fn webhook_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.webhook_wake.clone()
+    }
+
+    /// Lets the webhook worker see a changed subscription now rather than
+    /// at its next scan.
+    pub(crate) fn wake_webhook_worker(&self) {
+        self.webhook_wake.notify_one();
     }
 
     /// What a simulated carrier watches to know the server is shutting down.
@@ -355,6 +403,12 @@ impl App {
     pub async fn close(&self) {
         self.store.database().close().await;
     }
+}
+
+fn build_webhook_sender(settings: &WebhookSettings) -> Option<webhook_send::WebhookSender> {
+    webhook_send::WebhookSender::new(settings.allow_private, settings.attempt_timeout)
+        .inspect_err(|err| tracing::error!(error = %err, "building the webhook client failed"))
+        .ok()
 }
 
 /// A query's `min_position` parameter as written: the log position a

@@ -13,6 +13,7 @@ mod import;
 mod memory;
 mod projections;
 mod send;
+mod webhooks_out;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -48,6 +49,11 @@ pub enum Bench {
     /// Signed Twilio delivery reports posted concurrently to the in-process
     /// server, beside the same plain-INSERT axum endpoint.
     Webhooks(WebhooksArgs),
+    /// Outbound webhook deliveries per second to a local receiver that
+    /// answers after a millisecond, beside plain loops posting the same
+    /// body to it; then a STOP's latency from the carrier's webhook to a
+    /// subscribed receiver (p99).
+    WebhooksOut(WebhooksOutArgs),
     /// The resident memory of a `textbank serve` child process: idle, through
     /// many list uploads, then through clicks on the simulated carrier;
     /// the final figure beside the one after the first upload.
@@ -132,6 +138,32 @@ pub struct WebhooksArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct WebhooksOutArgs {
+    /// `sqlite` (scratch file) or a `postgres://…` URL (scratch schema).
+    #[arg(long, env = "TEXTBANK_BENCH_DATABASE_URL", default_value = "sqlite")]
+    pub database_url: String,
+    /// Subscriptions to the same receiver; each delivers on its own, in
+    /// order (the baseline runs one plain loop per subscription).
+    #[arg(long, default_value_t = 8)]
+    pub subscriptions: u32,
+    /// Events appended; each subscription delivers every one.
+    #[arg(long, default_value_t = 2_500)]
+    pub events: u64,
+    /// How long the receiver takes to answer, in microseconds.
+    #[arg(long, default_value_t = 1_000)]
+    pub receiver_micros: u64,
+    /// STOP replies for the latency figure, one after another.
+    #[arg(long, default_value_t = 200)]
+    pub stops: u32,
+    /// Milliseconds between two STOP replies.
+    #[arg(long, default_value_t = 20)]
+    pub stop_pause_ms: u64,
+    /// The server's database pool size (`textbank serve`'s default).
+    #[arg(long, default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Args)]
 pub struct ImportArgs {
     /// `sqlite` (scratch file) or a `postgres://…` URL (scratch schema).
     #[arg(long, env = "TEXTBANK_BENCH_DATABASE_URL", default_value = "sqlite")]
@@ -174,6 +206,7 @@ pub async fn run(args: BenchArgs) -> BenchResult {
         Bench::Import(args) => &args.database_url,
         Bench::Send(args) => &args.database_url,
         Bench::Webhooks(args) => &args.database_url,
+        Bench::WebhooksOut(args) => &args.database_url,
         Bench::Projections(args) => &args.database_url,
         Bench::Memory(args) => &args.database_url,
     };
@@ -182,6 +215,7 @@ pub async fn run(args: BenchArgs) -> BenchResult {
         Bench::Import(args) => import::run(scratch, args).await,
         Bench::Send(args) => send::send(scratch, args).await,
         Bench::Webhooks(args) => send::webhooks(scratch, args).await,
+        Bench::WebhooksOut(args) => webhooks_out::run(scratch, args).await,
         Bench::Projections(args) => projections::run(scratch, args).await,
         Bench::Memory(args) => memory::run(scratch, args).await,
     })

@@ -26,7 +26,9 @@ use rand::{Rng, SeedableRng};
 use reqwest::Method;
 use serde_json::{Value, json};
 use textbank_api::Running;
-use textbank_app::{App, Config, MAX_QUEUE_LIMIT, SecretKeySource, SendSettings, SimSettings};
+use textbank_app::{
+    App, Config, MAX_QUEUE_LIMIT, SecretKeySource, SendSettings, SimSettings, WebhookSettings,
+};
 use textbank_domain::recipient::RecipientEvent;
 use textbank_domain::timezone::zip_zone;
 use textbank_domain::{Actor, DomainEvent, EventMetadata, MessageId, OrgId, StreamId};
@@ -325,6 +327,11 @@ pub(crate) async fn start(database: &Database, sim: SimSettings) -> BenchResult<
             sender_rate_per_second: 1_000_000.0,
             sim,
             ..SendSettings::default()
+        },
+        // The benchmarks' webhook receivers listen on 127.0.0.1.
+        webhooks: WebhookSettings {
+            allow_private: true,
+            ..WebhookSettings::default()
         },
         ..Config::with_open_database(database.clone())
     };

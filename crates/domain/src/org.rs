@@ -76,6 +76,34 @@ pub enum OrgEvent {
         carrier: String,
         sending_numbers: Vec<String>,
     },
+    /// An outbound webhook subscription was made. `url_origin` is the
+    /// receiver's `scheme://host[:port]` only: a path or query may hold the
+    /// receiver's own token. The signing secret is sealed outside the log.
+    WebhookSubscribed {
+        webhook_id: uuid::Uuid,
+        url_origin: String,
+        event_types: Vec<String>,
+        description: String,
+        enabled: bool,
+    },
+    /// A subscription's settings changed (by the actor, or by the system
+    /// when its retry window ran out: `failing`).
+    WebhookChanged {
+        webhook_id: uuid::Uuid,
+        url_origin: String,
+        event_types: Vec<String>,
+        description: String,
+        enabled: bool,
+        #[serde(default)]
+        failing: bool,
+    },
+    /// A subscription's signing secret was replaced (never recorded).
+    WebhookSecretRotated {
+        webhook_id: uuid::Uuid,
+    },
+    WebhookRemoved {
+        webhook_id: uuid::Uuid,
+    },
     /// A member who already has a password was sent a link that sets a new
     /// one (a password reset); accepting it ends their sessions.
     PasswordResetIssued {
@@ -152,6 +180,10 @@ pub fn evolve(mut state: OrgState, event: &OrgEvent) -> OrgState {
         OrgEvent::CarrierConfigured { .. }
         | OrgEvent::CarrierSettingsChanged { .. }
         | OrgEvent::CarrierRemoved { .. }
+        | OrgEvent::WebhookSubscribed { .. }
+        | OrgEvent::WebhookChanged { .. }
+        | OrgEvent::WebhookSecretRotated { .. }
+        | OrgEvent::WebhookRemoved { .. }
         | OrgEvent::PasswordResetIssued { .. } => {}
     }
     state

@@ -142,10 +142,13 @@ pub enum Permission {
     ManageOptOuts,
     /// Read the organization's event feed.
     ReadEvents,
+    /// Subscribe outbound webhooks to the organization's events, read their
+    /// deliveries, rotate their signing secrets.
+    ManageWebhooks,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Permission::ManageMembers,
         Permission::UploadLists,
         Permission::ReadLists,
@@ -159,6 +162,7 @@ impl Permission {
         Permission::ConfigureCarrier,
         Permission::ManageOptOuts,
         Permission::ReadEvents,
+        Permission::ManageWebhooks,
     ];
 }
 
@@ -212,6 +216,7 @@ mod tests {
                     | Permission::Send
                     | Permission::ConfigureCarrier
                     | Permission::ManageOptOuts
+                    | Permission::ManageWebhooks
             );
             // The event feed is for integrations (and owners and admins).
             let feed = permission == Permission::ReadEvents;
@@ -250,6 +255,17 @@ mod tests {
             assert_eq!(
                 allows(role, Permission::ReadEvents),
                 matches!(role, Role::Owner | Role::Admin | Role::Integration),
+                "{role}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_owners_and_admins_manage_webhooks() {
+        for role in Role::ALL {
+            assert_eq!(
+                allows(role, Permission::ManageWebhooks),
+                matches!(role, Role::Owner | Role::Admin),
                 "{role}"
             );
         }

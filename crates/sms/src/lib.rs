@@ -123,18 +123,22 @@ pub enum WebhookEvent {
 /// installed process-wide first. `install_default` fails only when a provider
 /// is already installed, which is just as good, hence the ignored result.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, SmsError> {
+    Ok(http_client_builder(timeout).build()?)
+}
+
+/// The settings of [`http_client`], for a caller that adds its own (the
+/// webhook sender's address-checking resolver).
+pub fn http_client_builder(timeout: Duration) -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
     // A connect that takes longer than this is a dead route; failing it early
     // still leaves the message safely retryable (nothing was sent).
     let connect_timeout = timeout.min(Duration::from_secs(5));
-    let client = reqwest::Client::builder()
+    reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .timeout(timeout)
         // Following a redirect would replay a POST as a GET (or repost it
         // elsewhere); neither carrier redirects API calls.
         .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    Ok(client)
 }
 
 #[cfg(test)]

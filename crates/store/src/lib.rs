@@ -27,6 +27,7 @@ mod sql_store;
 mod sqlite_writer;
 mod tx;
 mod unchecked;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

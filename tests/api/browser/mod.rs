@@ -23,6 +23,7 @@ const PASSWORD: &str = "browser-test-password";
 const MANAGER: &str = "manager@browser.example.org";
 const TEXTER: &str = "texter@browser.example.org";
 const COMPLIANCE: &str = "compliance@browser.example.org";
+const ADMIN: &str = "admin@browser.example.org";
 
 struct Org {
     org_id: String,
@@ -65,6 +66,7 @@ async fn the_whole_flow(chromium: PathBuf, chromedriver: PathBuf) {
     let sent = texter_sends_and_answers(&app, &browser, &org, &campaign_id).await;
     manager_reads_the_dashboard(&app, &browser, &org, &campaign_id, &sent).await;
     compliance_finds_the_click_trail(&app, &browser, &sent).await;
+    admin_adds_a_webhook(&app, &browser).await;
 
     let errors: Vec<String> = browser
         .severe_console_errors()
@@ -91,6 +93,7 @@ async fn set_up_org(app: &TestApp) -> Org {
         ("Mo Manager", MANAGER, "manager"),
         ("Tess Texter", TEXTER, "texter"),
         ("Cy Compliance", COMPLIANCE, "compliance"),
+        ("Ada Admin", ADMIN, "admin"),
     ] {
         let member = app
             .post_as(
@@ -552,6 +555,53 @@ async fn compliance_finds_the_click_trail(app: &TestApp, browser: &Browser, sent
 
 /// Waits until the send screen shows a contact other than `previous`, ready
 /// to send; its phone.
+/// An admin subscribes a receiver, sees its secret once, reads the
+/// deliveries and sends one again.
+async fn admin_adds_a_webhook(app: &TestApp, browser: &Browser) {
+    let router = axum::Router::new().route("/hook", axum::routing::post(|| async { "taken" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    sign_in(app, browser, ADMIN, "/app/campaigns").await;
+    browser.goto(&app.url("/app/admin")).await;
+    browser.wait_for("#add-webhook").await;
+    browser.fill("#webhook-url", &receiver).await;
+    browser
+        .fill("#webhook-types", "OptOutRecorded, WebhookSubscribed")
+        .await;
+    browser.click_css("#add-webhook button[type=submit]").await;
+    let secret = browser
+        .wait_until(
+            "the secret, shown once",
+            "const v = document.querySelector('#webhook-secret-value'); return v && v.value.startsWith('whsec_') ? v.value : null;",
+        )
+        .await;
+    assert!(secret.as_str().unwrap().starts_with("whsec_"));
+    browser.wait_for("table#webhooks tr[data-webhook-id]").await;
+    snapshot(browser, "admin-webhooks").await;
+    browser
+        .click_css("button[aria-label^='Show deliveries of']")
+        .await;
+    // The subscription's own record arrives first.
+    browser
+        .wait_until(
+            "a delivery",
+            "return document.querySelector('table#deliveries tr[data-delivery-id]') !== null || (document.querySelector(\"button[aria-label^='Show deliveries of']\").click(), false);",
+        )
+        .await;
+    browser
+        .click_css("table#deliveries button[aria-label^='Send delivery']")
+        .await;
+    browser
+        .wait_until(
+            "sent again",
+            "return (document.getElementById('flash') || {}).textContent.includes('Delivered');",
+        )
+        .await;
+    snapshot(browser, "admin-webhook-deliveries").await;
+    sign_out(browser).await;
+}
+
 async fn ready_contact(browser: &Browser, previous: Option<&String>) -> String {
     let previous = previous.cloned().unwrap_or_default();
     browser
