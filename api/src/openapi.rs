@@ -53,6 +53,17 @@ answers 503 `projection_lagging` if it is still behind; a position past the end 
         license(name = "AGPL-3.0-or-later"),
     ),
     modifiers(&Security),
+    // The public event types: an event's `type` and `data` in the feed and
+    // in webhook deliveries are one of these enums' variants (less the
+    // fields the feed leaves out: hashes, and for roles without the audit,
+    // network fields).
+    components(schemas(
+        textbank_domain::recipient::RecipientEvent,
+        textbank_domain::org::OrgEvent,
+        textbank_domain::campaign::CampaignEvent,
+        textbank_domain::list::ListEvent,
+        textbank_domain::texter::TexterEvent,
+    )),
     tags(
         (name = "members", description = "The caller, members, API keys"),
         (name = "sessions", description = "Web sign-in and invite links"),

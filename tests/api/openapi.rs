@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{On, TestApp, spawn_app};
+use crate::helpers::{On, TestApp, click_tokens, spawn_app};
 
 /// Routes that are API, not the web app's pages and assets.
 fn is_api(path: &str) -> bool {
@@ -204,5 +204,68 @@ async fn docs_render_every_operation_from_the_document_with_nothing_from_other_s
     ] {
         assert!(!page.contains(outside), "/docs refers elsewhere: {outside}");
     }
+    app.stop().await;
+}
+
+/// The names in every `type` enum of a schema: the variants of a tagged
+/// event enum.
+fn event_type_names(schema: &Value, names: &mut BTreeSet<String>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::Array(variants)) = map
+                .get("properties")
+                .and_then(|properties| properties.get("type"))
+                .and_then(|tag| tag.get("enum"))
+            {
+                names.extend(variants.iter().filter_map(Value::as_str).map(str::to_owned));
+            }
+            map.values()
+                .for_each(|inner| event_type_names(inner, names));
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|inner| event_type_names(inner, names)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_event_type_the_feed_serves_has_its_schema_in_the_document() {
+    let app = spawn_app(On::Sqlite, "openapi_event_types")
+        .await
+        .expect("sqlite always runs");
+    let document = served_document(&app).await;
+    let schemas = &document["components"]["schemas"];
+    let mut described = BTreeSet::new();
+    for family in [
+        "RecipientEvent",
+        "OrgEvent",
+        "CampaignEvent",
+        "ListEvent",
+        "TexterEvent",
+    ] {
+        assert!(schemas[family].is_object(), "no schema for {family}");
+        event_type_names(&schemas[family], &mut described);
+    }
+    assert!(described.contains("MessageSendClicked"), "{described:?}");
+
+    // An org that uploads, launches, assigns and sends: the feed's types.
+    let fixture = app.send_fixture(1).await;
+    let tokens = click_tokens(&app.queue(&fixture, 1).await);
+    // Sent, or refused and recorded as such: either way an event.
+    app.click(&fixture.texter, &tokens[0], "k").await;
+    let page = app.get_ok(&fixture.owner, "/v1/events?limit=1000").await;
+    let served: BTreeSet<String> = page["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|event| event["type"].as_str().map(str::to_owned))
+        .collect();
+    assert!(served.len() > 5, "{served:?}");
+    let undescribed: Vec<&String> = served.difference(&described).collect();
+    assert!(
+        undescribed.is_empty(),
+        "event types without a schema: {undescribed:?}"
+    );
     app.stop().await;
 }

@@ -45,7 +45,7 @@ pub fn stream_id(campaign: CampaignId) -> StreamId {
     StreamId::of("campaign", &[&campaign])
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CannedResponse {
     pub title: String,
     /// A template, like the initial message.
@@ -53,7 +53,7 @@ pub struct CannedResponse {
 }
 
 /// A survey question texters record answers to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Question {
     pub id: String,
     pub text: String,
@@ -133,7 +133,7 @@ impl Transition {
 /// sending from it (active), nor once archived.
 pub const SCRIPT_EDITABLE: [CampaignStatus; 2] = [CampaignStatus::Draft, CampaignStatus::Paused];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum CampaignEvent {
     CampaignCreated {
@@ -382,7 +382,7 @@ pub enum CampaignError {
 
 /// Optional limits on handing out batches, per campaign (both off unless
 /// set).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchRules {
     /// The most contacts a texter may hold that still wait for their first
     /// message: an assignment or request gives at most the difference.

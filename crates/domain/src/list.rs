@@ -21,7 +21,7 @@ pub fn stream_id(list: ListId) -> StreamId {
 }
 
 /// What the uploader declared about the list, and what we measured of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Provenance {
     pub name: String,
     /// Where the numbers came from (e.g. "voter file 2026-10", "sign-up form").
@@ -35,7 +35,7 @@ pub struct Provenance {
 }
 
 /// One imported contact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Contact {
     /// The row's number as a spreadsheet shows it: the header is 1, and a
     /// quoted field spanning text lines does not add rows.
@@ -57,7 +57,19 @@ pub struct Contact {
 }
 
 /// Why a row was not imported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     MissingPhone,
@@ -91,7 +103,7 @@ impl RejectReason {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rejection {
     pub line: u64,
     pub reason: RejectReason,
@@ -100,7 +112,7 @@ pub struct Rejection {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum ListEvent {
     ListUploadStarted {

@@ -14,7 +14,7 @@ use crate::phone::PhoneNumber;
 use crate::timezone::ZoneSource;
 
 /// Which message of a conversation a click sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     /// The campaign's first text to a contact, from the queue.
@@ -25,7 +25,7 @@ pub enum MessageKind {
 
 /// Why a send attempt was refused. Every refusal is recorded; the codes are
 /// part of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BlockReason {
     OptedOut,
@@ -73,11 +73,12 @@ impl fmt::Display for BlockReason {
 }
 
 /// The texting-hours check made when a message was clicked, kept as evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HoursEvidence {
     pub allowed: bool,
     /// The recipient's wall-clock time, when their zone is known.
     pub local_time: Option<DateTime<FixedOffset>>,
+    #[schema(value_type = Option<String>)]
     pub zone: Option<Tz>,
     pub zone_source: ZoneSource,
     /// The campaign's window, "HH:MM-HH:MM" in the recipient's time.
@@ -88,7 +89,7 @@ pub struct HoursEvidence {
 /// human action: who, with which credentials, what they were shown and
 /// when, and from where. A sent message's [`ClickRecord`] and a refused
 /// [`BlockedAttempt`] both carry it, flattened into their JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClickEvidence {
     pub kind: MessageKind,
     pub texter_id: MemberId,
@@ -123,7 +124,7 @@ impl ClickEvidence {
 
 /// Everything known about the human action that sent one message: the
 /// click's evidence, what was sent to whom, and the checks made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClickRecord {
     pub message_id: MessageId,
     pub conversation_id: ConversationId,
@@ -149,7 +150,7 @@ pub struct ClickRecord {
 }
 
 /// A refused send attempt, as evidence of what the platform prevented.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BlockedAttempt {
     pub attempt_id: uuid::Uuid,
     pub reason: BlockReason,
@@ -184,7 +185,19 @@ impl BlockedAttempt {
 }
 
 /// A carrier's view of a message, as its delivery reports say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Queued,
@@ -220,7 +233,7 @@ impl DeliveryStatus {
 }
 
 /// Texts textbank sends by itself, each answering the voter's own message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AutoReplyKind {
     OptOutConfirmation,

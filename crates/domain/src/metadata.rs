@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::ids::{ApiKeyId, MemberId, OrgId};
 
 /// The party that caused an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Actor {
     /// textbank itself (reactors, projections, start-up).

@@ -19,7 +19,7 @@ pub fn stream_id(org: OrgId) -> StreamId {
     StreamId::of("org", &[&org])
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum OrgEvent {
     OrgCreated {

@@ -26,7 +26,7 @@ pub fn stream_id(org: OrgId, phone: &PhoneNumber) -> StreamId {
 }
 
 /// How an opt-out (or opt-in) reached us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OptOutSource {
     /// The voter replied with a keyword (STOP, START, …).
@@ -38,14 +38,14 @@ pub enum OptOutSource {
 }
 
 /// The conversation a message or reply belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConversationRef {
     pub conversation_id: ConversationId,
     pub campaign_id: CampaignId,
     pub texter_id: MemberId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum RecipientEvent {
     /// From now on nothing may be sent to this number by this organization.

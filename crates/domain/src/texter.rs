@@ -16,7 +16,7 @@ pub fn stream_id(org: OrgId, texter: MemberId) -> StreamId {
     StreamId::of("texter", &[&org, &texter])
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum TexterEvent {
     SendBlocked(Box<BlockedAttempt>),

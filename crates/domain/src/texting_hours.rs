@@ -14,7 +14,7 @@ use crate::timezone::{ContactZone, UsState, ZoneSource};
 
 /// A campaign's daily texting window in the recipient's local time,
 /// `start` inclusive, `end` exclusive. It never spans midnight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "WindowFields")]
 pub struct TextingWindow {
     start: NaiveTime,

@@ -17,7 +17,7 @@ const ZIP_DATA: &str = include_str!("../data/zip_zones.tsv");
 const AREA_CODE_DATA: &str = include_str!("../data/area_code_zones.tsv");
 
 /// A US state, district or territory by its two-letter USPS code ("TX").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
 pub struct UsState([u8; 2]);
 
 /// The 50 states, DC, the inhabited territories and the freely associated
@@ -64,7 +64,7 @@ impl<'de> Deserialize<'de> for UsState {
 }
 
 /// Where a contact's time zone came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ZoneSource {
     Zip,
@@ -73,17 +73,19 @@ pub enum ZoneSource {
 }
 
 /// A contact's time zone and state, as far as we know them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 // Absent fields are left out of the JSON: a list import stores one of these
 // per contact, a million times.
 pub struct ContactZone {
     /// The IANA zone, e.g. America/Chicago; `None` when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub zone: Option<Tz>,
     /// Set when the phone's prefix straddles two zones (e.g. part of Idaho
     /// is Mountain, part Pacific) and no ZIP settled it. No single zone is
     /// safe then, so quiet hours must hold in both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub other_zone: Option<Tz>,
     pub source: ZoneSource,
     /// The state the contact lives in: the ZIP's, else the area code's.
