@@ -113,13 +113,15 @@ async fn a_leader_whose_lock_connection_ends_knows_it_no_longer_leads() {
 }
 
 #[tokio::test]
-async fn the_sqlite_memory_map_is_a_setting_that_can_be_turned_off() {
+async fn the_sqlite_memory_map_and_memory_limit_are_settings() {
     let scratch = ScratchDb::sqlite_file("textbank-mmap")
         .await
         .expect("a scratch database");
+    // The map can be turned off; SQLite's own memory has a process-wide limit.
     for bytes in [0, 1 << 20] {
         let options = ConnectOptions {
             sqlite_mmap_bytes: bytes,
+            sqlite_cache_bytes: bytes + (8 << 20),
             migrate: false,
             ..ConnectOptions::default()
         };
@@ -134,32 +136,12 @@ async fn the_sqlite_memory_map_is_a_setting_that_can_be_turned_off() {
             .await
             .expect("pragma");
         assert_eq!(mapped as u64, bytes);
+        let limit: i64 = sqlx::query_scalar("PRAGMA soft_heap_limit")
+            .fetch_one(read)
+            .await
+            .expect("pragma");
+        assert_eq!(limit as u64, bytes + (8 << 20));
         database.close().await;
     }
-    scratch.cleanup().await;
-}
-
-#[tokio::test]
-async fn sqlite_memory_is_bounded_by_a_setting() {
-    let scratch = ScratchDb::sqlite_file("textbank-cache")
-        .await
-        .expect("a scratch database");
-    let options = ConnectOptions {
-        sqlite_cache_bytes: 8 << 20,
-        migrate: false,
-        ..ConnectOptions::default()
-    };
-    let database = Database::connect(scratch.url(), &options)
-        .await
-        .expect("open");
-    let Database::Sqlite { read, .. } = &database else {
-        unreachable!("a SQLite scratch database")
-    };
-    let limit: i64 = sqlx::query_scalar("PRAGMA soft_heap_limit")
-        .fetch_one(read)
-        .await
-        .expect("pragma");
-    assert_eq!(limit as u64, 8 << 20);
-    database.close().await;
     scratch.cleanup().await;
 }
