@@ -238,6 +238,19 @@ impl<'de> Deserialize<'de> for PhoneNumber {
     }
 }
 
+/// In the API document: the E.164 string it serializes to.
+impl utoipa::PartialSchema for PhoneNumber {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("A phone number in E.164 form"))
+            .examples([serde_json::json!("+15551234567")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for PhoneNumber {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,16 +430,3 @@ mod tests {
         }
     }
 }
-
-/// In the API document: the E.164 string it serializes to.
-impl utoipa::PartialSchema for PhoneNumber {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .description(Some("A phone number in E.164 form"))
-            .examples([serde_json::json!("+15551234567")])
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for PhoneNumber {}
