@@ -191,13 +191,20 @@
     const manage = tb.can("manage_campaigns");
     TRANSITIONS.forEach((t) => { buttons[t.step].hidden = !(manage && t.from.includes(campaign.status)); });
     copyBox.hidden = !manage;
-    const factsKey = JSON.stringify([campaign.contacts, campaign.texting_hours, campaign.assignment_batch_size,
+    const factsKey = JSON.stringify([campaign.contacts, campaign.contacts_copying, campaign.texting_hours, campaign.assignment_batch_size,
       campaign.max_contacts_held, campaign.max_replies_waiting, listNames, campaign.list_ids]);
     if (facts.dataset.key === factsKey) return;
     facts.dataset.key = factsKey;
     tb.clear(facts);
     const fact = (term, value) => [tb.el("dt", {}, term), tb.el("dd", {}, value)];
-    facts.append(...fact("Contacts", tb.fmtNum(campaign.contacts)),
+    // A large list is copied into the campaign in the background; until it
+    // is done the campaign cannot launch (the server says so with a 409).
+    const copying = campaign.contacts_copying;
+    const contacts = copying
+      ? `${tb.fmtNum(campaign.contacts)} so far: copying from the lists, ` +
+        `${Math.floor(100 * copying.lines_copied / Math.max(copying.lines_total, 1))}% done; launching waits for it`
+      : tb.fmtNum(campaign.contacts);
+    facts.append(...fact("Contacts", contacts),
       ...fact("Texting hours", `${campaign.texting_hours.start}–${campaign.texting_hours.end} (contact's local time)`),
       ...fact("Batch size", tb.fmtNum(campaign.assignment_batch_size)),
       ...fact("Most contacts a texter holds unsent", campaign.max_contacts_held == null ? "No limit" : tb.fmtNum(campaign.max_contacts_held)),

@@ -19,6 +19,7 @@ use textbank_store::{Database, StoreError, StoreResult, StoreTx, on_reader, on_t
 use uuid::Uuid;
 
 use crate::batch::Batch;
+use crate::contact_copies::{self, ContactCopyProgress};
 use crate::runner::{ProjectionError, Projector, aggregate_event};
 
 pub struct Campaigns;
@@ -30,7 +31,12 @@ impl Projector for Campaigns {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["campaigns", "campaign_scripts", "campaign_contacts"]
+        &[
+            "campaigns",
+            "campaign_scripts",
+            "campaign_contacts",
+            "campaign_list_copies",
+        ]
     }
 
     async fn apply(&self, tx: &mut StoreTx, batch: Batch<'_>) -> Result<(), ProjectionError> {
@@ -60,6 +66,9 @@ impl Projector for Campaigns {
                 }
             }
             if let Some(campaign_event) = &parsed {
+                if needs_every_contact(campaign_event) {
+                    contact_copies::finish(tx, campaign).await?;
+                }
                 apply_one(tx, campaign, campaign_event, event.recorded_at).await?;
             }
             // Every event of the stream counts, even one of a type this code
@@ -68,6 +77,18 @@ impl Projector for Campaigns {
         }
         Ok(())
     }
+}
+
+/// Events applied only once the campaign's contacts are all in place:
+/// assignments name copied phones, and launching opens every contact.
+fn needs_every_contact(event: &CampaignEvent) -> bool {
+    matches!(
+        event,
+        CampaignEvent::ContactsAssigned { .. }
+            | CampaignEvent::ContactsReleased { .. }
+            | CampaignEvent::CampaignLaunched {}
+            | CampaignEvent::CampaignResumed {}
+    )
 }
 
 async fn set_stream_version(tx: &mut StoreTx, campaign: Uuid, version: u64) -> StoreResult<()> {
@@ -282,8 +303,9 @@ async fn apply_one(
     Ok(())
 }
 
-/// Records the lists and copies their contacts, list by list in order, so
-/// for a phone on two lists the first list's row is the one kept.
+/// Records the lists and copies their contacts (see [`contact_copies`]),
+/// list by list in order, so for a phone on two lists the first list's row
+/// is the one kept.
 async fn attach_lists(
     tx: &mut StoreTx,
     campaign: Uuid,
@@ -301,26 +323,13 @@ async fn attach_lists(
     })?;
     let mut attached: Vec<ListId> = serde_json::from_str(&current)
         .map_err(|err| StoreError::Corrupt(format!("campaigns.list_ids: {err}")))?;
-    for list in list_ids {
-        if attached.contains(list) {
-            continue;
-        }
-        attached.push(*list);
-        on_tx!(tx, |conn| {
-            // The WHERE clause also settles SQLite's parsing ambiguity
-            // between INSERT … SELECT and an upsert clause.
-            sqlx::query(
-                "INSERT INTO campaign_contacts (campaign_id, phone, list_id, org_id, line, zone)
-                 SELECT $1, phone, list_id, org_id, line, zone FROM contacts WHERE list_id = $2
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(campaign)
-            .bind(Uuid::from(*list))
-            .execute(conn)
-            .await
-            .map(|_| ())?
-        });
-    }
+    let new: Vec<ListId> = list_ids
+        .iter()
+        .filter(|list| !attached.contains(list))
+        .copied()
+        .collect();
+    contact_copies::attach(tx, campaign, &new).await?;
+    attached.extend(new);
     let attached = to_json(&attached)?;
     on_tx!(tx, |conn| {
         sqlx::query("UPDATE campaigns SET list_ids = $1, updated_at = $2 WHERE campaign_id = $3")
@@ -367,6 +376,10 @@ pub struct CampaignView {
     pub max_replies_waiting: Option<u32>,
     /// Contacts the campaign can text (see [`reachable_contact_count`]).
     pub contacts: u64,
+    /// How far the copy of large lists' contacts into the campaign has got;
+    /// `null` once every contact is in place. Until then `contacts` counts
+    /// those copied so far, and the campaign cannot launch or be assigned.
+    pub contacts_copying: Option<ContactCopyProgress>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -398,6 +411,10 @@ async fn view(db: &Database, row: CampaignRow) -> StoreResult<CampaignView> {
         serde_json::from_str(text).map_err(|err| StoreError::Corrupt(format!("campaigns: {err}")))
     }
     let campaign_id = CampaignId::from_uuid(row.0);
+    // Read before the count: a copy seen finished here is complete in the
+    // count read after it (the other order could pair a finished copy with
+    // a count taken while it ran).
+    let contacts_copying = contact_copies::progress(db, campaign_id).await?;
     Ok(CampaignView {
         campaign_id,
         name: row.1,
@@ -419,6 +436,7 @@ async fn view(db: &Database, row: CampaignRow) -> StoreResult<CampaignView> {
         max_contacts_held: row.13.and_then(|max| u32::try_from(max).ok()),
         max_replies_waiting: row.14.and_then(|max| u32::try_from(max).ok()),
         contacts: reachable_contact_count(db, campaign_id).await?,
+        contacts_copying,
         created_at: row.10,
         updated_at: row.11,
     })

@@ -11,6 +11,7 @@ mod batch;
 pub mod campaign_export;
 pub mod campaign_metrics;
 pub mod campaigns;
+pub mod contact_copies;
 pub mod conversations;
 pub mod directory;
 pub mod inbox;

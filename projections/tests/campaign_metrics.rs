@@ -6,22 +6,24 @@
 //! store and projected; then every figure of every query is compared with
 //! an independent count computed directly from the stored events.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveTime, Utc};
-use textbank_domain::campaign::{self, CampaignEvent, Question};
+use chrono::{DateTime, Utc};
+use textbank_domain::campaign::{self, CampaignEvent};
 use textbank_domain::keywords::Keyword;
-use textbank_domain::list::{self, Contact, ListEvent, Provenance};
+use textbank_domain::list::{self, ListEvent};
 use textbank_domain::message::{
     AutoReplyKind, BlockReason, BlockedAttempt, ClickEvidence, ClickRecord, DeliveryStatus,
     HoursEvidence, MessageKind,
 };
-use textbank_domain::phone::{PhoneNumber, Region};
+use textbank_domain::phone::PhoneNumber;
 use textbank_domain::recipient::{self, ConversationRef, OptOutSource, RecipientEvent};
 use textbank_domain::texting_hours::TextingWindow;
-use textbank_domain::timezone::{ContactZone, ZoneSource};
+use textbank_domain::timezone::ZoneSource;
 use textbank_domain::{
     Actor, ApiKeyId, CampaignId, ConversationId, DomainEvent, EventMetadata, ListId, MemberId,
     MessageId, OrgId, StreamId,
@@ -35,6 +37,8 @@ use textbank_projections::lists::Lists;
 use textbank_projections::{ProjectionError, catch_up};
 use textbank_store::{EventStore, ExpectedVersion, NewEvent, RecordedEvent, SqlEventStore};
 use textbank_testkit::ScratchDb;
+
+use common::{created, phone};
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,10 +87,6 @@ impl Rng {
     }
 }
 
-fn phone(i: usize) -> PhoneNumber {
-    PhoneNumber::parse(&format!("+1555201{i:04}"), Region::US).unwrap()
-}
-
 fn base_time() -> DateTime<Utc> {
     "2026-11-25T19:00:00Z".parse().unwrap()
 }
@@ -114,74 +114,10 @@ impl Script {
 
 fn list_script(org: OrgId, list: ListId, phones: &[usize]) -> Script {
     let mut script = Script::new(list::stream_id(list), org);
-    script.push(ListEvent::ListUploadStarted {
-        list_id: list,
-        org_id: org,
-        provenance: Box::new(Provenance {
-            name: "Precinct".into(),
-            source: "voter file".into(),
-            consent_basis: "opted in".into(),
-            uploaded_by: Actor::System,
-            file_sha256: "0".repeat(64),
-            file_bytes: 1,
-        }),
-        columns: vec!["cell".into()],
-        phone_column: "cell".into(),
-        custom_fields: Vec::new(),
-    });
-    let contacts = phones
-        .iter()
-        .enumerate()
-        .map(|(row, i)| Contact {
-            line: row as u64 + 2,
-            phone: phone(*i).as_str().to_owned(),
-            first_name: format!("Voter{i}"),
-            last_name: String::new(),
-            zip: String::new(),
-            external_id: String::new(),
-            zone: ContactZone::UNKNOWN,
-            fields: BTreeMap::new(),
-        })
-        .collect::<Vec<_>>();
-    for chunk in contacts.chunks(50) {
-        script.push(ListEvent::ContactsImported {
-            contacts: chunk.to_vec(),
-        });
+    for event in common::list_events(list, org, phones.iter().copied(), 50) {
+        script.push(event);
     }
-    script.push(ListEvent::ListImportCompleted {
-        rows: phones.len() as u64,
-        imported: phones.len() as u64,
-        rejected: BTreeMap::new(),
-    });
     script
-}
-
-fn created(campaign: CampaignId, org: OrgId, name: &str) -> Vec<CampaignEvent> {
-    vec![
-        CampaignEvent::CampaignCreated {
-            campaign_id: campaign,
-            org_id: org,
-            name: name.into(),
-            questions: vec![Question {
-                id: "support".into(),
-                text: "Supports?".into(),
-                answers: vec!["yes".into(), "no".into(), "maybe".into()],
-            }],
-            texting_hours: TextingWindow::new(
-                NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
-                NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
-            )
-            .unwrap(),
-            assignment_batch_size: 100,
-            batch_rules: Default::default(),
-            copied_from: None,
-        },
-        CampaignEvent::ScriptRevised {
-            version: 1,
-            initial_message: "Hi {first_name}".into(),
-            canned_responses: Vec::new(),
-        },
-    ]
 }
 
 fn hours() -> HoursEvidence {

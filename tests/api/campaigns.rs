@@ -24,6 +24,7 @@ crate::on_both_backends!(
     settings_change_until_the_campaign_is_archived,
     a_copy_is_a_new_draft_with_the_script_and_settings_and_lists_only_if_kept,
     copying_checks_who_asks_the_name_and_the_lists,
+    a_campaign_over_a_large_list_answers_at_once_and_launches_once_its_contacts_are_in,
 );
 
 const QUERY: &str =
@@ -750,5 +751,104 @@ async fn copying_checks_who_asks_the_name_and_the_lists(app: TestApp) -> TestApp
     .await;
     assert!(error.contains("polling_place"), "{error}");
     assert_eq!(campaign_events(&app).await, before);
+    app
+}
+
+/// A list over the inline copy limit: creating the campaign does not wait
+/// for its contacts, which the server copies in the background while the
+/// campaign shows how far it has got. Launching and assigning wait for the
+/// copy (409 `contacts_copying`); once it is done every contact is there,
+/// in the campaign and in its metrics, and the campaign launches.
+async fn a_campaign_over_a_large_list_answers_at_once_and_launches_once_its_contacts_are_in(
+    app: TestApp,
+) -> TestApp {
+    use std::fmt::Write as _;
+    use textbank_projections::contact_copies::INLINE_COPY_LINES;
+
+    let owner = app.create_org("Rivera").await;
+    app.use_simulator(&owner).await;
+    // The test server takes lists of 500 rows: twelve of them, 6,012 lines.
+    let (lists, per_list) = (12, 500);
+    let rows = lists * per_list;
+    let lines = lists * (per_list + 1);
+    assert!(lines as i64 > INLINE_COPY_LINES);
+    let mut list_ids = Vec::new();
+    for list in 0..lists {
+        let mut csv = String::from("first_name,cell\r\n");
+        for i in list * per_list..(list + 1) * per_list {
+            write!(
+                csv,
+                "Voter{i},+1555{:03}{:04}\r\n",
+                200 + i / 10_000,
+                i % 10_000
+            )
+            .unwrap();
+        }
+        list_ids.push(upload(&app, &owner, &csv).await);
+    }
+    let body = json!({
+        "name": "Big",
+        "initial_message": "Hi {first_name}, reply STOP to opt out",
+        "list_ids": list_ids,
+    });
+    let created = create(&app, &owner, &body).await;
+    let id = created["campaign_id"].as_str().unwrap().to_owned();
+    let launch = format!("/v1/campaigns/{id}/launch");
+    let copying = &created["contacts_copying"];
+    let mut launched_early = false;
+    if !copying.is_null() {
+        // Every list's lines, its header's included.
+        assert_eq!(copying["lines_total"], lines, "{created}");
+        assert!(
+            created["contacts"].as_u64().unwrap() < rows as u64,
+            "{created}"
+        );
+        let response = app.post_as(&owner, &launch, &json!({})).await;
+        // The copier may have finished in between.
+        if response.status() == 409 {
+            let message = crate::helpers::expect_error(response, 409, "contacts_copying").await;
+            assert!(message.contains("still being copied"), "{message}");
+            assert_untouched_draft(&app, &owner, &id).await;
+        } else {
+            assert_eq!(response.status(), 200);
+            launched_early = true;
+        }
+    }
+    let mut campaign = created.clone();
+    for _ in 0..600 {
+        campaign = app.get_ok(&owner, &format!("/v1/campaigns/{id}")).await;
+        if campaign["contacts_copying"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        campaign["contacts_copying"].is_null(),
+        "the copy ended: {campaign}"
+    );
+    assert_eq!(campaign["contacts"], rows, "{campaign}");
+    // Launched now, unless the early launch above found the copy done.
+    if !launched_early {
+        app.post_ok(&owner, &launch, &json!({})).await;
+    }
+    let (texter, _) = app
+        .member_with_key(&owner, "big@example.org", "texter")
+        .await;
+    let assigned = app
+        .post_ok(
+            &owner,
+            &format!("/v1/campaigns/{id}/assignments"),
+            &json!({"texter_id": texter, "count": 10}),
+        )
+        .await;
+    assert_eq!(assigned["assigned"], 10, "{assigned}");
+    let position = assigned["position"].as_u64().unwrap();
+    let metrics = app
+        .get_ok(
+            &owner,
+            &format!("/v1/campaigns/{id}/metrics?min_position={position}"),
+        )
+        .await;
+    assert_eq!(metrics["contacts"], rows, "{metrics}");
     app
 }

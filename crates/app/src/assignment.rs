@@ -23,6 +23,7 @@ use textbank_domain::texting_hours;
 use textbank_domain::timezone::ContactZone;
 use textbank_domain::{CampaignId, MemberId, Permission, Role, allows};
 use textbank_projections::campaigns::{self, Campaigns};
+use textbank_projections::contact_copies;
 use textbank_projections::conversations::{self, Conversations};
 use textbank_projections::inbox::{self, Inbox};
 use textbank_projections::{catch_up, directory};
@@ -341,6 +342,8 @@ impl App {
             if campaigns::stream_version(db, campaign_id).await? != Some(version) {
                 continue;
             }
+            let copying = contact_copies::progress(db, campaign_id).await?;
+            campaign::contacts_in_place(copying.is_none())?;
             let command = match change.clone() {
                 Change::AssignPhones { texter, phones } => CampaignCommand::Assign {
                     texter_id: texter,

@@ -1,6 +1,7 @@
 //! The server's background work: the read models' follower, the
-//! dispatcher and the outbound webhook worker. The composition root (`textbank_api::start`) starts and stops
-//! them; the dispatcher stops on its own first, so nothing is handed to a
+//! dispatcher, the outbound webhook worker and the copier of large lists'
+//! contacts into campaigns. The composition root (`textbank_api::start`)
+//! starts and stops them; the dispatcher stops on its own first, so nothing is handed to a
 //! carrier while the server winds down.
 
 use std::sync::Arc;
@@ -10,11 +11,12 @@ use textbank_store::EventStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::{App, dispatch, webhook_worker};
+use crate::{App, contact_copier, dispatch, webhook_worker};
 
 pub struct Background {
     dispatcher: Option<Task>,
     webhooks: Option<Task>,
+    copier: Option<Task>,
     follower: Task,
 }
 
@@ -57,9 +59,11 @@ impl Background {
         let follower = Task::spawn(|stopped| follow_together(store, followed, stopped));
         let dispatcher = Task::spawn(|stopped| dispatch::run(app.clone(), stopped));
         let webhooks = Task::spawn(|stopped| webhook_worker::run(app.clone(), stopped));
+        let copier = Task::spawn(|stopped| contact_copier::run(app.clone(), stopped));
         Self {
             dispatcher: Some(dispatcher),
             webhooks: Some(webhooks),
+            copier: Some(copier),
             follower,
         }
     }
@@ -79,6 +83,9 @@ impl Background {
         self.stop_dispatching().await;
         if let Some(webhooks) = self.webhooks.take() {
             webhooks.stop().await;
+        }
+        if let Some(copier) = self.copier.take() {
+            copier.stop().await;
         }
         self.follower.stop().await;
     }

@@ -14,6 +14,7 @@ use textbank_domain::texting_hours::TextingWindow;
 use textbank_domain::{CampaignId, ListId, Permission};
 use textbank_projections::campaigns::{self, CampaignView, Campaigns, SampleContact};
 use textbank_projections::catch_up;
+use textbank_projections::contact_copies;
 use textbank_projections::lists;
 
 use crate::App;
@@ -202,6 +203,7 @@ impl App {
         )
         .await?;
         let position = self.refresh_campaigns().await?;
+        self.wake_contact_copier();
         let view = self.campaign(caller, campaign_id).await?;
         let (sample, warnings) = self
             .sample(&script.initial_message, &known_fields, &new.list_ids)
@@ -285,6 +287,9 @@ impl App {
         let command = CampaignCommand::Transition {
             step: transition,
             carrier_ready: self.carrier_ready(caller.org_id).await?,
+            contacts_ready: contact_copies::progress(self.database(), campaign_id)
+                .await?
+                .is_none(),
         };
         let position = self.campaign_command(caller, campaign_id, command).await?;
         Ok(CampaignTransitioned {

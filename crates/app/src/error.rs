@@ -206,6 +206,10 @@ impl From<CampaignError> for AppError {
                 code: "replies_waiting",
                 message,
             },
+            CampaignError::ContactsCopying => Self::ConflictBy {
+                code: "contacts_copying",
+                message,
+            },
         }
     }
 }

@@ -18,6 +18,7 @@ mod carrier_api;
 pub mod click_token;
 mod command;
 mod config;
+mod contact_copier;
 mod conversation;
 pub mod csv_shape;
 pub mod demo;
@@ -113,6 +114,8 @@ pub struct App {
     webhook_sender: Option<webhook_send::WebhookSender>,
     /// Wakes the webhook worker when a subscription changes here.
     webhook_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the contact copier when a campaign here has lists to copy.
+    copier_wake: Arc<tokio::sync::Notify>,
 }
 
 impl App {
@@ -171,6 +174,7 @@ impl App {
             webhook_settings: Arc::default(),
             webhook_sender: build_webhook_sender(&WebhookSettings::default()),
             webhook_wake: Arc::default(),
+            copier_wake: Arc::default(),
         }
     }
 
@@ -199,6 +203,16 @@ impl App {
     /// at its next scan.
     pub(crate) fn wake_webhook_worker(&self) {
         self.webhook_wake.notify_one();
+    }
+
+    pub(crate) fn copier_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.copier_wake.clone()
+    }
+
+    /// Lets the contact copier start on a new campaign's lists now rather
+    /// than at its next scan.
+    pub(crate) fn wake_contact_copier(&self) {
+        self.copier_wake.notify_one();
     }
 
     /// What a simulated carrier watches to know the server is shutting down.

@@ -9,6 +9,7 @@
 
 mod append;
 mod baseline;
+mod big_list;
 mod import;
 mod memory;
 mod projections;
@@ -58,6 +59,26 @@ pub enum Bench {
     /// many list uploads, then through clicks on the simulated carrier;
     /// the final figure beside the one after the first upload.
     Memory(MemoryArgs),
+    /// One large list through a `textbank serve` child process: upload, a
+    /// campaign over it (the create request's time), the background copy of
+    /// its contacts, launch; the server's peak RSS beside its idle RSS.
+    BigList(BigListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BigListArgs {
+    /// `sqlite` (scratch file) or a `postgres://…` URL (scratch schema).
+    #[arg(long, env = "TEXTBANK_BENCH_DATABASE_URL", default_value = "sqlite")]
+    pub database_url: String,
+    /// Generated rows in the list (at most 1,000,000, the upload limit).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// The server's database pool size (`textbank serve`'s default).
+    #[arg(long, default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// Seed of the list generator.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -209,6 +230,7 @@ pub async fn run(args: BenchArgs) -> BenchResult {
         Bench::WebhooksOut(args) => &args.database_url,
         Bench::Projections(args) => &args.database_url,
         Bench::Memory(args) => &args.database_url,
+        Bench::BigList(args) => &args.database_url,
     };
     on_scratch(url, async |scratch| match &args.bench {
         Bench::Append(args) => append::run(scratch, args).await,
@@ -218,6 +240,7 @@ pub async fn run(args: BenchArgs) -> BenchResult {
         Bench::WebhooksOut(args) => webhooks_out::run(scratch, args).await,
         Bench::Projections(args) => projections::run(scratch, args).await,
         Bench::Memory(args) => memory::run(scratch, args).await,
+        Bench::BigList(args) => big_list::run(scratch, args).await,
     })
     .await
 }

@@ -46,28 +46,9 @@ pub async fn run(scratch: &ScratchDb, args: &MemoryArgs) -> BenchResult {
         .into());
     }
     let http = textbank_sms::http_client(Duration::from_secs(300))?;
-    // The org is created as `textbank admin create-org` would, before the
-    // server starts: no HTTP route creates one.
-    let app = App::open(&Config {
-        max_connections: 2,
-        secret_key: SecretKeySource::Generated,
-        ..Config::with_open_database(server_database(scratch, 2).await?)
-    })
-    .await?;
-    let created = app.create_org("Benchmark").await;
-    app.close().await;
-    let created = created?;
-    // The log, read from here to tell when the dispatcher is done with a
-    // round's clicks.
-    let store = SqlEventStore::on_database(scratch.database.clone()).await?;
-    let server = Served::start(scratch.url(), args.db_max_connections).await?;
-    let meter = Meter {
-        pid: server.child.id().to_string(),
-        backend: store.backend(),
-    };
+    let (server, meter, store, team) =
+        serve_child(scratch, &http, args.db_max_connections, args.texters).await?;
     let base = server.base.as_str();
-
-    let team = Team::enlist(base, &http, created.org_id, created.owner_key, args.texters).await?;
     meter.print("idle", json!({}));
     let started = Instant::now();
     let mut list_ids = Vec::new();
@@ -161,6 +142,43 @@ pub async fn run(scratch: &ScratchDb, args: &MemoryArgs) -> BenchResult {
     Ok(())
 }
 
+/// A `textbank serve` child process on `scratch` with an org on the
+/// simulated carrier and its `texters`, the meter reading its memory, and
+/// the log (read from here to tell when the dispatcher is done).
+pub(crate) async fn serve_child(
+    scratch: &ScratchDb,
+    http: &reqwest::Client,
+    db_max_connections: u32,
+    texters: u32,
+) -> BenchResult<(Served, Meter, SqlEventStore, Team)> {
+    // The org is created as `textbank admin create-org` would, before the
+    // server starts: no HTTP route creates one.
+    let app = App::open(&Config {
+        max_connections: 2,
+        secret_key: SecretKeySource::Generated,
+        ..Config::with_open_database(server_database(scratch, 2).await?)
+    })
+    .await?;
+    let created = app.create_org("Benchmark").await;
+    app.close().await;
+    let created = created?;
+    let store = SqlEventStore::on_database(scratch.database.clone()).await?;
+    let server = Served::start(scratch.url(), db_max_connections).await?;
+    let meter = Meter {
+        pid: server.child.id().to_string(),
+        backend: store.backend(),
+    };
+    let team = Team::enlist(
+        &server.base,
+        http,
+        created.org_id,
+        created.owner_key,
+        texters,
+    )
+    .await?;
+    Ok((server, meter, store, team))
+}
+
 /// Each round's clicks per texter.
 fn rounds(clicks: u64, every: u64, texters: u64) -> Vec<u64> {
     (0..clicks.div_ceil(every))
@@ -168,19 +186,19 @@ fn rounds(clicks: u64, every: u64, texters: u64) -> Vec<u64> {
         .collect()
 }
 
-fn round_ms(elapsed: Duration) -> f64 {
+pub(crate) fn round_ms(elapsed: Duration) -> f64 {
     (elapsed.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 /// Reads and prints the server's memory.
-struct Meter {
-    pid: String,
-    backend: Backend,
+pub(crate) struct Meter {
+    pub(crate) pid: String,
+    pub(crate) backend: Backend,
 }
 
 impl Meter {
     /// Prints one reading at `stage` with `extra`'s fields; its RSS.
-    fn print(&self, stage: &str, extra: Value) -> Option<f64> {
+    pub(crate) fn print(&self, stage: &str, extra: Value) -> Option<f64> {
         let rss = memory_mb(&self.pid, "VmRSS");
         let mut line = json!({
             "bench": "memory_stage",
@@ -203,7 +221,7 @@ impl Meter {
 
 /// `textbank serve` as a child process, killed when dropped: the scratch
 /// database it used is removed after it, so nothing needs a clean stop.
-struct Served {
+pub(crate) struct Served {
     child: Child,
     base: String,
     /// Kept open: the server may print more, and a closed pipe would fail it.

@@ -529,14 +529,12 @@ impl Team {
         Ok(text(&list, "list_id")?.to_owned())
     }
 
-    /// A launched campaign over `list_ids`, each texter assigned
-    /// `per_texter` of its contacts.
-    pub(crate) async fn launch(
-        self,
-        list_ids: Vec<String>,
-        per_texter: u32,
-    ) -> BenchResult<Fixture> {
-        let owner = self.owner();
+    /// A draft campaign over `list_ids`; its id and the create request's
+    /// time.
+    pub(crate) async fn create_campaign(
+        &self,
+        list_ids: &[String],
+    ) -> BenchResult<(String, Duration)> {
         let campaign = json!({
             "name": "Benchmark GOTV",
             "initial_message": "Hi {first_name}, it's {texter_name} with Rivera for Council. \
@@ -546,10 +544,57 @@ impl Team {
             // contacts are inside it whenever the benchmark runs.
             "texting_hours": {"start": "00:00", "end": "23:59"},
         });
-        let campaign = owner
+        let started = Instant::now();
+        let campaign = self
+            .owner()
             .call(Method::POST, "/v1/campaigns", &campaign, 201)
             .await?;
-        let campaign_id = text(&campaign, "campaign_id")?.to_owned();
+        let took = started.elapsed();
+        Ok((text(&campaign, "campaign_id")?.to_owned(), took))
+    }
+
+    /// Waits until every contact of the campaign's lists is in the campaign
+    /// (large lists are copied in the background); how long that took.
+    pub(crate) async fn await_contacts(&self, campaign_id: &str) -> BenchResult<Duration> {
+        let started = Instant::now();
+        let path = format!("/v1/campaigns/{campaign_id}");
+        loop {
+            let request = self.owner().request(Method::GET, &path);
+            let campaign = expect_json(request, 200, "GET /v1/campaigns/{id}").await?;
+            if campaign["contacts_copying"].is_null() {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > Duration::from_secs(600) {
+                return Err(format!(
+                    "the campaign's contacts were not copied in 10 min: {campaign}"
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A launched campaign over `list_ids`, each texter assigned
+    /// `per_texter` of its contacts.
+    pub(crate) async fn launch(
+        self,
+        list_ids: Vec<String>,
+        per_texter: u32,
+    ) -> BenchResult<Fixture> {
+        let (campaign_id, _) = self.create_campaign(&list_ids).await?;
+        self.await_contacts(&campaign_id).await?;
+        self.launch_created(campaign_id, list_ids, per_texter).await
+    }
+
+    /// Launches the campaign created over `list_ids`, each texter assigned
+    /// `per_texter` of its contacts.
+    pub(crate) async fn launch_created(
+        self,
+        campaign_id: String,
+        list_ids: Vec<String>,
+        per_texter: u32,
+    ) -> BenchResult<Fixture> {
+        let owner = self.owner();
         let launch = format!("/v1/campaigns/{campaign_id}/launch");
         owner.call(Method::POST, &launch, &json!({}), 200).await?;
         let assignments = format!("/v1/campaigns/{campaign_id}/assignments");

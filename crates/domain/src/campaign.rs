@@ -293,9 +293,13 @@ pub enum CampaignCommand {
     /// A lifecycle step. `carrier_ready` is the organization's carrier as
     /// looked up before deciding: launching and resuming need one, as a
     /// campaign nobody can send for would only fail at dispatch.
+    /// `contacts_ready`: every contact of the campaign's lists is in the
+    /// campaign (large lists are copied in the background); launching needs
+    /// it.
     Transition {
         step: Transition,
         carrier_ready: bool,
+        contacts_ready: bool,
     },
     /// A manager gives the texter these phones. The caller picks them from
     /// the read model at exactly the stream version the events will be
@@ -364,6 +368,12 @@ pub enum CampaignError {
     ScriptLocked(CampaignStatus),
     #[error("assignments of a campaign that is {0} cannot change")]
     AssignmentsClosed(CampaignStatus),
+    #[error(
+        "the campaign's contacts are still being copied from its lists (its contacts_copying \
+         shows how far); launching it and assigning its contacts wait until every contact is in \
+         place"
+    )]
+    ContactsCopying,
     #[error("an archived campaign's settings cannot change")]
     SettingsLocked,
     #[error("contacts can be requested only while the campaign is active; it is {0}")]
@@ -582,6 +592,7 @@ pub fn decide(
         CampaignCommand::Transition {
             step: transition,
             carrier_ready,
+            contacts_ready,
         } => {
             let from = state.status.ok_or(CampaignError::NoSuchCampaign)?;
             if !transition.from_states().contains(&from) {
@@ -593,6 +604,9 @@ pub fn decide(
             }
             if opens_sending && !carrier_ready {
                 return Err(CampaignError::NoCarrier(transition));
+            }
+            if transition == Transition::Launch {
+                contacts_in_place(contacts_ready)?;
             }
             Ok(vec![match transition {
                 Transition::Launch => CampaignEvent::CampaignLaunched {},
@@ -651,6 +665,17 @@ pub fn decide(
 
 /// Assignments may change in every state but archived (a manager may hand
 /// out contacts before launch and while paused).
+/// Launching a campaign and assigning its contacts need all of them in
+/// place: a texter handed a batch, or a campaign opened, while a large list
+/// is still being copied would see only part of it.
+pub fn contacts_in_place(contacts_ready: bool) -> Result<(), CampaignError> {
+    if contacts_ready {
+        Ok(())
+    } else {
+        Err(CampaignError::ContactsCopying)
+    }
+}
+
 fn assignments_open(state: &CampaignState) -> Result<(), CampaignError> {
     match state.status.ok_or(CampaignError::NoSuchCampaign)? {
         CampaignStatus::Archived => Err(CampaignError::AssignmentsClosed(CampaignStatus::Archived)),
@@ -862,6 +887,7 @@ mod tests {
         CampaignCommand::Transition {
             step,
             carrier_ready: true,
+            contacts_ready: true,
         }
     }
 
@@ -1080,6 +1106,30 @@ mod tests {
     }
 
     #[test]
+    fn launching_waits_for_the_contacts_to_be_copied_pausing_does_not() {
+        let copying = |step| CampaignCommand::Transition {
+            step,
+            carrier_ready: true,
+            contacts_ready: false,
+        };
+        given_when_then::given(&created(1), evolve)
+            .when(|state| decide(state, copying(Transition::Launch)))
+            .then(Err(CampaignError::ContactsCopying));
+        given_when_then::given(&created(1), evolve)
+            .when(|state| decide(state, step(Transition::Launch)))
+            .then(Ok(vec![CampaignEvent::CampaignLaunched {}]));
+        let active = with(created(1), &[CampaignEvent::CampaignLaunched {}]);
+        given_when_then::given(&active, evolve)
+            .when(|state| decide(state, copying(Transition::Pause)))
+            .then(Ok(vec![CampaignEvent::CampaignPaused {}]));
+        assert_eq!(contacts_in_place(true), Ok(()));
+        assert_eq!(
+            contacts_in_place(false),
+            Err(CampaignError::ContactsCopying)
+        );
+    }
+
+    #[test]
     fn launching_needs_a_list() {
         assert_eq!(
             decide(&given(&created(0)), step(Transition::Launch)),
@@ -1092,6 +1142,7 @@ mod tests {
         let without_carrier = |step| CampaignCommand::Transition {
             step,
             carrier_ready: false,
+            contacts_ready: true,
         };
         given_when_then::given(&created(1), evolve)
             .when(|state| decide(state, without_carrier(Transition::Launch)))
