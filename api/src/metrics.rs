@@ -7,6 +7,8 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use textbank_app::stage_times::StageTotal;
+
 /// Upper bounds (seconds) of the latency histogram buckets.
 const BUCKETS: [f64; 11] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
@@ -61,6 +63,8 @@ pub struct Gauges {
     /// Each read model's checkpoint (from the database, so it covers the
     /// projectors of every server sharing it).
     pub projections: Vec<(&'static str, u64)>,
+    /// Where clicks spent their time since the start, stage by stage.
+    pub stages: Vec<StageTotal>,
 }
 
 impl Metrics {
@@ -75,6 +79,35 @@ impl Metrics {
             .entry(route.to_owned())
             .or_default()
             .observe(elapsed.as_secs_f64());
+    }
+
+    fn render_stages(&self, out: &mut String, gauges: &Gauges) {
+        let _ = writeln!(
+            out,
+            "# HELP textbank_click_stage_seconds_total Time spent in each stage of handling clicks (auth: of any request)."
+        );
+        let _ = writeln!(out, "# TYPE textbank_click_stage_seconds_total counter");
+        for total in &gauges.stages {
+            let _ = writeln!(
+                out,
+                "textbank_click_stage_seconds_total{{stage=\"{}\"}} {:.6}",
+                total.stage.name(),
+                total.seconds
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP textbank_click_stage_total Times each stage of handling clicks ran."
+        );
+        let _ = writeln!(out, "# TYPE textbank_click_stage_total counter");
+        for total in &gauges.stages {
+            let _ = writeln!(
+                out,
+                "textbank_click_stage_total{{stage=\"{}\"}} {}",
+                total.stage.name(),
+                total.count
+            );
+        }
     }
 
     fn render_projections(&self, out: &mut String, gauges: &Gauges) {
@@ -143,6 +176,7 @@ impl Metrics {
             gauges.event_log_head
         );
         self.render_projections(&mut out, gauges);
+        self.render_stages(&mut out, gauges);
         let _ = writeln!(
             out,
             "# HELP textbank_http_requests_total HTTP requests answered, by method, route and status."
@@ -201,6 +235,8 @@ fn escape(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use textbank_app::stage_times::Stage;
+
     use super::*;
 
     #[test]
@@ -213,6 +249,11 @@ mod tests {
             event_log_head: 7,
             database_up: true,
             projections: vec![("inbox", 5)],
+            stages: vec![StageTotal {
+                stage: Stage::Append,
+                count: 3,
+                seconds: 0.012,
+            }],
         });
         assert!(text.contains(
             "textbank_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"
@@ -229,6 +270,8 @@ mod tests {
         assert!(text.contains("textbank_database_up 1"));
         assert!(text.contains("textbank_projection_position{projector=\"inbox\"} 5"));
         assert!(text.contains("textbank_projection_lag_events{projector=\"inbox\"} 2"));
+        assert!(text.contains("textbank_click_stage_seconds_total{stage=\"append\"} 0.012000"));
+        assert!(text.contains("textbank_click_stage_total{stage=\"append\"} 3"));
     }
 
     #[test]

@@ -101,6 +101,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         event_log_head,
         database_up,
         projections,
+        stages: state.app.stage_times().totals(),
     };
     (
         [(

@@ -6,6 +6,8 @@
 //! is only ever taken on a fresh read, so a stale cache can never refuse a
 //! click or drop a report.
 
+use std::time::Instant;
+
 use textbank_domain::campaign::{self, CampaignEvent, CampaignState};
 use textbank_domain::org::{self, OrgEvent, OrgState};
 use textbank_domain::recipient::{self, RecipientEvent, RecipientState};
@@ -86,6 +88,14 @@ pub(crate) enum Decision<E, T> {
 pub(crate) struct Executed<T> {
     pub outcome: T,
     pub written: Option<AppendResult>,
+    /// Time spent loading the stream and appending to it, over all tries.
+    pub timings: CommandTimings,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CommandTimings {
+    pub read: std::time::Duration,
+    pub append: std::time::Duration,
 }
 
 /// Runs a command on `stream`: load, decide, append under the version read,
@@ -101,8 +111,11 @@ where
     D: FnMut(&Loaded<E::State>) -> Result<Decision<E, T>, AppError>,
 {
     let mut view = StreamView::<E>::new(app, stream.clone());
+    let mut timings = CommandTimings::default();
     for _ in 0..ATTEMPTS {
+        let started = Instant::now();
         let loaded = view.load().await?;
+        timings.read += started.elapsed();
         let (events, outcome) = match decide(&loaded) {
             Ok(Decision::Change(events, outcome)) if !events.is_empty() => (events, outcome),
             // A refusal, or nothing to do: only a fresh read may say so.
@@ -119,12 +132,17 @@ where
             return Ok(Executed {
                 outcome,
                 written: None,
+                timings,
             });
         }
-        if let Some(written) = view.append_at(&loaded, &events, metadata).await? {
+        let started = Instant::now();
+        let appended = view.append_at(&loaded, &events, metadata).await?;
+        timings.append += started.elapsed();
+        if let Some(written) = appended {
             return Ok(Executed {
                 outcome,
                 written: Some(written),
+                timings,
             });
         }
     }

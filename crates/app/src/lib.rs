@@ -34,6 +34,7 @@ mod org;
 pub mod secrets;
 mod send;
 pub mod sign_in;
+pub mod stage_times;
 mod stream_cache;
 mod webhook_send;
 mod webhook_subscriptions;
@@ -116,6 +117,8 @@ pub struct App {
     webhook_wake: Arc<tokio::sync::Notify>,
     /// Wakes the contact copier when a campaign here has lists to copy.
     copier_wake: Arc<tokio::sync::Notify>,
+    /// Where clicks spend their time, stage by stage.
+    stage_times: Arc<stage_times::StageTimes>,
 }
 
 impl App {
@@ -175,6 +178,7 @@ impl App {
             webhook_sender: build_webhook_sender(&WebhookSettings::default()),
             webhook_wake: Arc::default(),
             copier_wake: Arc::default(),
+            stage_times: Arc::default(),
         }
     }
 
@@ -203,6 +207,11 @@ impl App {
     /// at its next scan.
     pub(crate) fn wake_webhook_worker(&self) {
         self.webhook_wake.notify_one();
+    }
+
+    /// Where clicks spend their time, stage by stage, since the start.
+    pub fn stage_times(&self) -> &stage_times::StageTimes {
+        &self.stage_times
     }
 
     pub(crate) fn copier_wake(&self) -> Arc<tokio::sync::Notify> {

@@ -10,6 +10,7 @@ use textbank_projections::directory::{self, KeyView, MemberView};
 use crate::caller::Caller;
 use crate::command::execute;
 use crate::error::AppError;
+use crate::stage_times::Stage;
 use crate::{App, keys};
 
 /// The answer to `admin create-org`: the key is shown here and never again.
@@ -87,6 +88,18 @@ impl App {
 
     /// The caller an API key authenticates, if any.
     pub async fn authenticate(
+        &self,
+        key: &str,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<Caller, AppError> {
+        let started = std::time::Instant::now();
+        let caller = self.authenticate_key(key, ip, user_agent).await;
+        self.stage_times().record(Stage::Auth, started.elapsed());
+        caller
+    }
+
+    async fn authenticate_key(
         &self,
         key: &str,
         ip: Option<String>,

@@ -4,6 +4,8 @@
 //! stream); the rules themselves are `textbank_domain::click`. Every refusal
 //! is recorded as an event with its reason.
 
+use std::time::Instant;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use textbank_domain::StreamId;
@@ -31,6 +33,7 @@ use uuid::Uuid;
 
 use crate::click_token::{ClickToken, TokenError};
 use crate::command::{self, Decision, to_new_events};
+use crate::stage_times::Stage;
 use crate::{App, AppError, Caller};
 
 /// Most contacts one queue request returns.
@@ -354,6 +357,7 @@ impl App {
     pub async fn click_send(&self, caller: &Caller, click: Click) -> Result<Sent, AppError> {
         caller.require(Permission::Send)?;
         let texter = texter_of(caller)?;
+        let started = Instant::now();
         let received_at = self.clock().now();
         self.check_click_request(&click.idempotency_key, click.clicked_at, received_at)?;
         let evidence = ClickEvidence {
@@ -448,6 +452,8 @@ impl App {
                     .await);
             }
         }
+        self.stage_times().record(Stage::Checks, started.elapsed());
+        let started = Instant::now();
         let campaign = self
             .sending_campaign(caller, token.campaign_id, Some(&token.phone))
             .await?;
@@ -478,6 +484,8 @@ impl App {
             campaign_open: campaign.status.is_open(),
             carrier_ready: self.carrier_ready(caller.org_id).await?,
         };
+        self.stage_times()
+            .record(Stage::Campaign, started.elapsed());
         self.send_click(caller, &stream, attempt, check.next_open)
             .await
     }
@@ -626,6 +634,7 @@ impl App {
         next_open: Option<DateTime<Utc>>,
     ) -> Result<Sent, AppError> {
         if let Some(key) = attempt.record.evidence.idempotency_key.clone() {
+            let started = Instant::now();
             let mut tx = self.events().begin().await?;
             let holder = idempotency_keys::claim(
                 &mut tx,
@@ -637,6 +646,8 @@ impl App {
             )
             .await?;
             tx.commit().await?;
+            self.stage_times()
+                .record(Stage::IdempotencyKey, started.elapsed());
             if holder != stream.as_str() {
                 // The key's own stream decides retries; here it would pass
                 // as new, and a second message would go to another phone.
@@ -671,6 +682,9 @@ impl App {
             })
         })
         .await?;
+        let stages = self.stage_times();
+        stages.record(Stage::StreamRead, executed.timings.read);
+        stages.record(Stage::Append, executed.timings.append);
         match (executed.outcome, executed.written) {
             (Clicked::Sent, Some(written)) => Ok(Sent {
                 message_id: attempt.record.message_id,

@@ -26,6 +26,7 @@ use rand::{Rng, SeedableRng};
 use reqwest::Method;
 use serde_json::{Value, json};
 use textbank_api::Running;
+use textbank_app::stage_times::StageTotal;
 use textbank_app::{
     App, Config, MAX_QUEUE_LIMIT, SecretKeySource, SendSettings, SimSettings, WebhookSettings,
 };
@@ -77,9 +78,13 @@ async fn measure_send(
 ) -> BenchResult {
     let fixture = fixture(server, http, args.texters, args.clicks_per_texter).await?;
     let from = server.app().events().head_position().await?;
+    let stages_before = server.app().stage_times().totals();
+    let cpu_before = cpu_seconds();
     let clicks_started = Utc::now();
     let (elapsed, runs) = click(&server.url(""), http, &fixture, args.clicks_per_texter).await?;
     let clicks_ended = Utc::now();
+    let cpu = cpu_share(cpu_before, cpu_seconds(), elapsed);
+    let stages = stage_means_ms(&stages_before, &server.app().stage_times().totals());
 
     let mut clicks = Tally::default();
     let mut queue = Vec::new();
@@ -130,6 +135,10 @@ async fn measure_send(
             "queue_p50_ms": queue_p50,
             "queue_p99_ms": queue_p99,
             "first_error": clicks.first_error,
+            // The whole process: the server and the texters driving it.
+            "cpu_share_of_cores": cpu,
+            // Mean time per click in each stage (auth: per request).
+            "click_stages_ms": stages,
         }),
     );
 
@@ -153,6 +162,48 @@ async fn measure_send(
         })
     );
     Ok(())
+}
+
+/// This process's user and system CPU time so far, in seconds, from
+/// /proc/self/stat (`None` where there is none).
+fn cpu_seconds() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (which may hold spaces) in
+    // parentheses; utime and stime are the 14th and 15th of the line.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // Clock ticks; Linux reports them at USER_HZ, 100 per second.
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok().map(|t| t / 100.0);
+    Some((ticks(11)?, ticks(12)?))
+}
+
+/// The share of all cores the process used between two readings.
+fn cpu_share(before: Option<(f64, f64)>, after: Option<(f64, f64)>, elapsed: Duration) -> Value {
+    let (Some(before), Some(after)) = (before, after) else {
+        return Value::Null;
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let capacity = elapsed.as_secs_f64() * cores;
+    let share = |seconds: f64| (seconds / capacity * 1000.0).round() / 1000.0;
+    json!({
+        "cores": cores,
+        "user": share(after.0 - before.0),
+        "system": share(after.1 - before.1),
+        "total": share(after.0 - before.0 + after.1 - before.1),
+    })
+}
+
+/// Each stage's mean milliseconds between two readings of the server's
+/// stage totals.
+fn stage_means_ms(before: &[StageTotal], after: &[StageTotal]) -> Value {
+    let mut means = serde_json::Map::new();
+    for (old, new) in before.iter().zip(after) {
+        let count = new.count - old.count;
+        let mean = (count > 0).then(|| {
+            ((new.seconds - old.seconds) / count as f64 * 1000.0 * 1000.0).round() / 1000.0
+        });
+        means.insert(new.stage.name().to_owned(), json!(mean));
+    }
+    Value::Object(means)
 }
 
 pub async fn webhooks(scratch: &ScratchDb, args: &WebhooksArgs) -> BenchResult {
