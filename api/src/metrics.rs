@@ -82,31 +82,30 @@ impl Metrics {
     }
 
     fn render_stages(&self, out: &mut String, gauges: &Gauges) {
-        let _ = writeln!(
-            out,
-            "# HELP textbank_click_stage_seconds_total Time spent in each stage of handling clicks (auth: of any request)."
-        );
-        let _ = writeln!(out, "# TYPE textbank_click_stage_seconds_total counter");
-        for total in &gauges.stages {
-            let _ = writeln!(
-                out,
-                "textbank_click_stage_seconds_total{{stage=\"{}\"}} {:.6}",
-                total.stage.name(),
-                total.seconds
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP textbank_click_stage_total Times each stage of handling clicks ran."
-        );
-        let _ = writeln!(out, "# TYPE textbank_click_stage_total counter");
-        for total in &gauges.stages {
-            let _ = writeln!(
-                out,
-                "textbank_click_stage_total{{stage=\"{}\"}} {}",
-                total.stage.name(),
-                total.count
-            );
+        type Value = fn(&StageTotal) -> String;
+        let counters: [(&str, &str, Value); 2] = [
+            (
+                "textbank_click_stage_seconds_total",
+                "Time spent in each stage of handling clicks (auth: of any request).",
+                |total| format!("{:.6}", total.seconds),
+            ),
+            (
+                "textbank_click_stage_total",
+                "Times each stage of handling clicks ran.",
+                |total| total.count.to_string(),
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for total in &gauges.stages {
+                let _ = writeln!(
+                    out,
+                    "{name}{{stage=\"{}\"}} {}",
+                    total.stage.name(),
+                    value(total)
+                );
+            }
         }
     }
 
