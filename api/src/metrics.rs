@@ -54,9 +54,24 @@ impl Default for Metrics {
     }
 }
 
+/// Writes one unlabelled gauge with its help and type lines.
+fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// [`Gauges::event_log`] of a log on KurrentDB.
+const KURRENTDB: &str = "kurrentdb";
+
 /// Gauges sampled when `/metrics` is scraped.
 pub struct Gauges {
     pub event_log_head: u64,
+    /// Where the log is (`EventStore::log_name`).
+    pub event_log: &'static str,
+    /// Whether the log answered the scrape's ping (the database's answer
+    /// when the log is in it).
+    pub event_log_up: bool,
     pub database_up: bool,
     /// Each read model's checkpoint (from the database, so it covers the
     /// projectors of every server sharing it).
@@ -90,6 +105,9 @@ impl Metrics {
                 escape(name)
             );
         }
+        if gauges.event_log == KURRENTDB {
+            return self.render_kurrentdb(out, gauges);
+        }
         let _ = writeln!(
             out,
             "# HELP textbank_projection_lag_events Events in the log a read model has not applied yet."
@@ -99,6 +117,40 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "textbank_projection_lag_events{{projector=\"{}\"}} {}",
+                escape(name),
+                gauges.event_log_head.saturating_sub(*position)
+            );
+        }
+    }
+
+    /// A KurrentDB log's gauges. Its positions are `$all` commit positions
+    /// (bytes into the cluster's log, ADR 0030), so a follower's lag is
+    /// given in them, not in events.
+    fn render_kurrentdb(&self, out: &mut String, gauges: &Gauges) {
+        gauge(
+            out,
+            "textbank_kurrentdb_up",
+            "Whether KurrentDB answered the scrape's ping.",
+            u8::from(gauges.event_log_up),
+        );
+        gauge(
+            out,
+            "textbank_kurrentdb_head_position",
+            "Commit position of the last textbank event in $all.",
+            gauges.event_log_head,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP textbank_kurrentdb_follower_lag_positions $all positions between the head and what a read model applied."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE textbank_kurrentdb_follower_lag_positions gauge"
+        );
+        for (name, position) in &gauges.projections {
+            let _ = writeln!(
+                out,
+                "textbank_kurrentdb_follower_lag_positions{{projector=\"{}\"}} {}",
                 escape(name),
                 gauges.event_log_head.saturating_sub(*position)
             );
@@ -126,21 +178,17 @@ impl Metrics {
             "textbank_uptime_seconds {:.3}",
             self.started.elapsed().as_secs_f64()
         );
-        let _ = writeln!(
-            out,
-            "# HELP textbank_database_up Whether the database answered the scrape's ping."
+        gauge(
+            &mut out,
+            "textbank_database_up",
+            "Whether the database answered the scrape's ping.",
+            u8::from(gauges.database_up),
         );
-        let _ = writeln!(out, "# TYPE textbank_database_up gauge");
-        let _ = writeln!(out, "textbank_database_up {}", u8::from(gauges.database_up));
-        let _ = writeln!(
-            out,
-            "# HELP textbank_event_log_head_position Last position visible in the event log."
-        );
-        let _ = writeln!(out, "# TYPE textbank_event_log_head_position gauge");
-        let _ = writeln!(
-            out,
-            "textbank_event_log_head_position {}",
-            gauges.event_log_head
+        gauge(
+            &mut out,
+            "textbank_event_log_head_position",
+            "Last position visible in the event log.",
+            gauges.event_log_head,
         );
         self.render_projections(&mut out, gauges);
         let _ = writeln!(
@@ -211,6 +259,8 @@ mod tests {
         metrics.record_request("GET", "unmatched", 404, Duration::from_millis(1));
         let text = metrics.render(&Gauges {
             event_log_head: 7,
+            event_log: "sqlite",
+            event_log_up: true,
             database_up: true,
             projections: vec![("inbox", 5)],
         });
@@ -229,6 +279,25 @@ mod tests {
         assert!(text.contains("textbank_database_up 1"));
         assert!(text.contains("textbank_projection_position{projector=\"inbox\"} 5"));
         assert!(text.contains("textbank_projection_lag_events{projector=\"inbox\"} 2"));
+    }
+
+    #[test]
+    fn a_kurrentdb_log_reports_its_head_and_each_followers_lag_in_positions() {
+        let text = Metrics::default().render(&Gauges {
+            event_log_head: 90_000,
+            event_log: KURRENTDB,
+            event_log_up: true,
+            database_up: true,
+            projections: vec![("inbox", 85_904)],
+        });
+        assert!(text.contains("textbank_kurrentdb_up 1"));
+        assert!(text.contains("textbank_kurrentdb_head_position 90000"));
+        assert!(
+            text.contains("textbank_kurrentdb_follower_lag_positions{projector=\"inbox\"} 4096")
+        );
+        // Positions with gaps are not a count of events.
+        assert!(!text.contains("textbank_projection_lag_events"));
+        assert!(text.contains("textbank_projection_position{projector=\"inbox\"} 85904"));
     }
 
     #[test]
