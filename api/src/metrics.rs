@@ -61,6 +61,26 @@ fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display
     let _ = writeln!(out, "{name} {value}");
 }
 
+/// Writes one gauge per read model, `value` of its checkpoint position.
+fn per_projector(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    gauges: &Gauges,
+    value: impl Fn(u64) -> u64,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for (projector, position) in &gauges.projections {
+        let _ = writeln!(
+            out,
+            "{name}{{projector=\"{}\"}} {}",
+            escape(projector),
+            value(*position)
+        );
+    }
+}
+
 /// [`Gauges::event_log`] of a log on KurrentDB.
 const KURRENTDB: &str = "kurrentdb";
 
@@ -93,34 +113,24 @@ impl Metrics {
     }
 
     fn render_projections(&self, out: &mut String, gauges: &Gauges) {
-        let _ = writeln!(
+        let lag = |position: u64| gauges.event_log_head.saturating_sub(position);
+        per_projector(
             out,
-            "# HELP textbank_projection_position Last log position a read model applied."
+            "textbank_projection_position",
+            "Last log position a read model applied.",
+            gauges,
+            |position| position,
         );
-        let _ = writeln!(out, "# TYPE textbank_projection_position gauge");
-        for (name, position) in &gauges.projections {
-            let _ = writeln!(
-                out,
-                "textbank_projection_position{{projector=\"{}\"}} {position}",
-                escape(name)
-            );
-        }
         if gauges.event_log == KURRENTDB {
             return self.render_kurrentdb(out, gauges);
         }
-        let _ = writeln!(
+        per_projector(
             out,
-            "# HELP textbank_projection_lag_events Events in the log a read model has not applied yet."
+            "textbank_projection_lag_events",
+            "Events in the log a read model has not applied yet.",
+            gauges,
+            lag,
         );
-        let _ = writeln!(out, "# TYPE textbank_projection_lag_events gauge");
-        for (name, position) in &gauges.projections {
-            let _ = writeln!(
-                out,
-                "textbank_projection_lag_events{{projector=\"{}\"}} {}",
-                escape(name),
-                gauges.event_log_head.saturating_sub(*position)
-            );
-        }
     }
 
     /// A KurrentDB log's gauges. Its positions are `$all` commit positions
@@ -139,22 +149,13 @@ impl Metrics {
             "Commit position of the last textbank event in $all.",
             gauges.event_log_head,
         );
-        let _ = writeln!(
+        per_projector(
             out,
-            "# HELP textbank_kurrentdb_follower_lag_positions $all positions between the head and what a read model applied."
+            "textbank_kurrentdb_follower_lag_positions",
+            "$all positions between the head and what a read model applied.",
+            gauges,
+            |position| gauges.event_log_head.saturating_sub(position),
         );
-        let _ = writeln!(
-            out,
-            "# TYPE textbank_kurrentdb_follower_lag_positions gauge"
-        );
-        for (name, position) in &gauges.projections {
-            let _ = writeln!(
-                out,
-                "textbank_kurrentdb_follower_lag_positions{{projector=\"{}\"}} {}",
-                escape(name),
-                gauges.event_log_head.saturating_sub(*position)
-            );
-        }
     }
 
     /// The exposition text.
