@@ -259,6 +259,21 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub event_log: EventLogArgs,
+}
+
+/// Where the event log lives, when not in the database.
+#[derive(Debug, Args)]
+pub struct EventLogArgs {
+    /// Keep the event log in KurrentDB: `kurrentdb://HOST:2113?tls=false`
+    /// (any connection string the KurrentDB client takes). Read models,
+    /// checkpoints and sessions stay in --database-url. Needs a build with
+    /// the `kurrentdb` feature; without this flag the log is in the
+    /// database (ADR 0030).
+    #[arg(long, env = "TEXTBANK_EVENT_STORE_URL")]
+    pub event_store_url: Option<String>,
 }
 
 fn parse_region(code: &str) -> Result<Region, String> {
@@ -298,6 +313,7 @@ pub async fn serve(args: ServeArgs) -> CliResult {
         max_connections: args.database.db_max_connections,
         sqlite_mmap_bytes: args.database.sqlite_mmap_bytes(),
         sqlite_cache_bytes: args.database.sqlite_cache_bytes(),
+        event_store_url: args.event_log.event_store_url,
         ..Config::with_database(args.database.database_url)
     };
     tracing::info!(?config, "starting textbank");

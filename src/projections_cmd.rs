@@ -1,17 +1,24 @@
 //! `textbank projections status|rebuild`: the read models' positions and
 //! lag, and rebuilding them from the log while servers keep running.
 
+use std::sync::Arc;
+
 use clap::Subcommand;
 use textbank_projections::rebuild::{rebuild_all, status};
-use textbank_store::{ConnectOptions, Database, SqlEventStore};
+use textbank_store::{ConnectOptions, Database, EventStore, SqlEventStore};
 
-use crate::cli::{CliResult, DatabaseArgs};
+use crate::cli::{CliResult, DatabaseArgs, EventLogArgs};
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsCommand {
     /// Print each read model's position and lag behind the log's head, one
     /// JSON line per read model.
-    Status(DatabaseArgs),
+    Status {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        event_log: EventLogArgs,
+    },
     /// Rebuild one read model (or all) from position 0 and swap it in,
     /// printing one JSON line per read model rebuilt.
     Rebuild {
@@ -19,25 +26,34 @@ pub enum ProjectionsCommand {
         name: Option<String>,
         #[command(flatten)]
         database: DatabaseArgs,
+        #[command(flatten)]
+        event_log: EventLogArgs,
     },
 }
 
 pub async fn run(command: ProjectionsCommand) -> CliResult {
     let projectors = textbank_projections::all();
     match command {
-        ProjectionsCommand::Status(database) => {
-            let (store, _) = open(&database).await?;
-            let (head, statuses) = status(&store, &projectors).await?;
+        ProjectionsCommand::Status {
+            database,
+            event_log,
+        } => {
+            let (store, database) = open(&database, &event_log).await?;
+            let (head, statuses) = status(store.as_ref(), &projectors).await?;
             for one in statuses {
                 println!(
                     "{}",
                     serde_json::json!({"projector": one.projector, "position": one.position, "lag": one.lag, "head": head})
                 );
             }
-            store.database().close().await;
+            database.close().await;
             Ok(())
         }
-        ProjectionsCommand::Rebuild { name, database } => {
+        ProjectionsCommand::Rebuild {
+            name,
+            database,
+            event_log,
+        } => {
             let chosen: Vec<_> = match &name {
                 Some(name) => {
                     let found: Vec<_> = projectors
@@ -57,9 +73,9 @@ pub async fn run(command: ProjectionsCommand) -> CliResult {
                 }
                 None => projectors,
             };
-            let (store, database) = open(&database).await?;
+            let (store, database) = open(&database, &event_log).await?;
             let started = std::time::Instant::now();
-            for rebuilt in rebuild_all(&store, &database, &chosen).await? {
+            for rebuilt in rebuild_all(store.as_ref(), &database, &chosen).await? {
                 println!(
                     "{}",
                     serde_json::json!({
@@ -76,14 +92,20 @@ pub async fn run(command: ProjectionsCommand) -> CliResult {
     }
 }
 
-async fn open(args: &DatabaseArgs) -> CliResult<(SqlEventStore, Database)> {
+/// The log (in the database, or where --event-store-url says) and the
+/// database of the read models.
+async fn open(
+    args: &DatabaseArgs,
+    event_log: &EventLogArgs,
+) -> CliResult<(Arc<dyn EventStore>, Database)> {
     let options = ConnectOptions {
         max_connections: args.db_max_connections.clamp(2, 8),
         migrate: true,
         sqlite_mmap_bytes: args.sqlite_mmap_bytes(),
         sqlite_cache_bytes: args.sqlite_cache_bytes(),
     };
-    let store = SqlEventStore::open(&args.database_url, &options).await?;
+    let store = Arc::new(SqlEventStore::open(&args.database_url, &options).await?);
     let database = store.database().clone();
+    let store = textbank_app::open_event_log(event_log.event_store_url.as_deref(), store).await?;
     Ok((store, database))
 }

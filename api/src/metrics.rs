@@ -56,9 +56,44 @@ impl Default for Metrics {
     }
 }
 
+/// Writes one unlabelled gauge with its help and type lines.
+fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// Writes one gauge per read model, `value` of its checkpoint position.
+fn per_projector(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    gauges: &Gauges,
+    value: impl Fn(u64) -> u64,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for (projector, position) in &gauges.projections {
+        let _ = writeln!(
+            out,
+            "{name}{{projector=\"{}\"}} {}",
+            escape(projector),
+            value(*position)
+        );
+    }
+}
+
+/// [`Gauges::event_log`] of a log on KurrentDB.
+const KURRENTDB: &str = "kurrentdb";
+
 /// Gauges sampled when `/metrics` is scraped.
 pub struct Gauges {
     pub event_log_head: u64,
+    /// Where the log is (`EventStore::log_name`).
+    pub event_log: &'static str,
+    /// Whether the log answered the scrape's ping (the database's answer
+    /// when the log is in it).
+    pub event_log_up: bool,
     pub database_up: bool,
     /// Each read model's checkpoint (from the database, so it covers the
     /// projectors of every server sharing it).
@@ -110,31 +145,49 @@ impl Metrics {
     }
 
     fn render_projections(&self, out: &mut String, gauges: &Gauges) {
-        let _ = writeln!(
+        let lag = |position: u64| gauges.event_log_head.saturating_sub(position);
+        per_projector(
             out,
-            "# HELP textbank_projection_position Last log position a read model applied."
+            "textbank_projection_position",
+            "Last log position a read model applied.",
+            gauges,
+            |position| position,
         );
-        let _ = writeln!(out, "# TYPE textbank_projection_position gauge");
-        for (name, position) in &gauges.projections {
-            let _ = writeln!(
-                out,
-                "textbank_projection_position{{projector=\"{}\"}} {position}",
-                escape(name)
-            );
+        if gauges.event_log == KURRENTDB {
+            return self.render_kurrentdb(out, gauges);
         }
-        let _ = writeln!(
+        per_projector(
             out,
-            "# HELP textbank_projection_lag_events Events in the log a read model has not applied yet."
+            "textbank_projection_lag_events",
+            "Events in the log a read model has not applied yet.",
+            gauges,
+            lag,
         );
-        let _ = writeln!(out, "# TYPE textbank_projection_lag_events gauge");
-        for (name, position) in &gauges.projections {
-            let _ = writeln!(
-                out,
-                "textbank_projection_lag_events{{projector=\"{}\"}} {}",
-                escape(name),
-                gauges.event_log_head.saturating_sub(*position)
-            );
-        }
+    }
+
+    /// A KurrentDB log's gauges. Its positions are `$all` commit positions
+    /// (bytes into the cluster's log, ADR 0030), so a follower's lag is
+    /// given in them, not in events.
+    fn render_kurrentdb(&self, out: &mut String, gauges: &Gauges) {
+        gauge(
+            out,
+            "textbank_kurrentdb_up",
+            "Whether KurrentDB answered the scrape's ping.",
+            u8::from(gauges.event_log_up),
+        );
+        gauge(
+            out,
+            "textbank_kurrentdb_head_position",
+            "Commit position of the last textbank event in $all.",
+            gauges.event_log_head,
+        );
+        per_projector(
+            out,
+            "textbank_kurrentdb_follower_lag_positions",
+            "$all positions between the head and what a read model applied.",
+            gauges,
+            |position| gauges.event_log_head.saturating_sub(position),
+        );
     }
 
     /// The exposition text.
@@ -158,21 +211,17 @@ impl Metrics {
             "textbank_uptime_seconds {:.3}",
             self.started.elapsed().as_secs_f64()
         );
-        let _ = writeln!(
-            out,
-            "# HELP textbank_database_up Whether the database answered the scrape's ping."
+        gauge(
+            &mut out,
+            "textbank_database_up",
+            "Whether the database answered the scrape's ping.",
+            u8::from(gauges.database_up),
         );
-        let _ = writeln!(out, "# TYPE textbank_database_up gauge");
-        let _ = writeln!(out, "textbank_database_up {}", u8::from(gauges.database_up));
-        let _ = writeln!(
-            out,
-            "# HELP textbank_event_log_head_position Last position visible in the event log."
-        );
-        let _ = writeln!(out, "# TYPE textbank_event_log_head_position gauge");
-        let _ = writeln!(
-            out,
-            "textbank_event_log_head_position {}",
-            gauges.event_log_head
+        gauge(
+            &mut out,
+            "textbank_event_log_head_position",
+            "Last position visible in the event log.",
+            gauges.event_log_head,
         );
         self.render_projections(&mut out, gauges);
         self.render_stages(&mut out, gauges);
@@ -246,6 +295,8 @@ mod tests {
         metrics.record_request("GET", "unmatched", 404, Duration::from_millis(1));
         let text = metrics.render(&Gauges {
             event_log_head: 7,
+            event_log: "sqlite",
+            event_log_up: true,
             database_up: true,
             projections: vec![("inbox", 5)],
             stages: vec![StageTotal {
@@ -271,6 +322,25 @@ mod tests {
         assert!(text.contains("textbank_projection_lag_events{projector=\"inbox\"} 2"));
         assert!(text.contains("textbank_click_stage_seconds_total{stage=\"append\"} 0.012000"));
         assert!(text.contains("textbank_click_stage_total{stage=\"append\"} 3"));
+    }
+
+    #[test]
+    fn a_kurrentdb_log_reports_its_head_and_each_followers_lag_in_positions() {
+        let text = Metrics::default().render(&Gauges {
+            event_log_head: 90_000,
+            event_log: KURRENTDB,
+            event_log_up: true,
+            database_up: true,
+            projections: vec![("inbox", 85_904)],
+        });
+        assert!(text.contains("textbank_kurrentdb_up 1"));
+        assert!(text.contains("textbank_kurrentdb_head_position 90000"));
+        assert!(
+            text.contains("textbank_kurrentdb_follower_lag_positions{projector=\"inbox\"} 4096")
+        );
+        // Positions with gaps are not a count of events.
+        assert!(!text.contains("textbank_projection_lag_events"));
+        assert!(text.contains("textbank_projection_position{projector=\"inbox\"} 85904"));
     }
 
     #[test]

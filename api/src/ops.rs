@@ -41,6 +41,9 @@ pub struct Ready {
     status: &'static str,
     /// The storage backend (`sqlite`, `postgres`, …).
     database: &'static str,
+    /// Where the event log is: the database's engine, or `kurrentdb`
+    /// (ADR 0030); either way it answered.
+    event_log: &'static str,
     /// `ok`: a test write succeeded.
     writes: &'static str,
 }
@@ -53,7 +56,7 @@ pub struct Ready {
     security(()),
     responses(
         (status = 200, description = "Ready", body = Ready),
-        (status = 503, description = "`database_unavailable`: the database does not answer; `storage_unavailable`: it refuses writes", body = ApiError),
+        (status = 503, description = "`database_unavailable`: the database does not answer; `event_log_unavailable`: the event log (KurrentDB) does not; `storage_unavailable`: the database refuses writes", body = ApiError),
     ),
 )]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
@@ -63,6 +66,14 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
             ApiError::unavailable("database_unavailable", "the database is not reachable")
                 .retry_after_storage(),
         );
+    }
+    if let Err(err) = state.app.event_log_ready().await {
+        tracing::warn!(error = %err, "readiness check failed: the event log does not answer");
+        return Err(ApiError::unavailable(
+            "event_log_unavailable",
+            "the event log is not reachable",
+        )
+        .retry_after_storage());
     }
     if let Err(err) = state.app.writable().await {
         tracing::warn!(error = %err, "readiness check failed: the database refuses writes");
@@ -75,6 +86,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
     Ok(Json(Ready {
         status: "ready",
         database: state.app.events().backend().name(),
+        event_log: state.app.events().log_name(),
         writes: "ok",
     }))
 }
@@ -92,6 +104,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Read the head before awaiting: a watch borrow must not cross an await.
     let event_log_head = *state.app.events().subscribe().borrow();
     let database_up = state.app.ready().await.is_ok();
+    let event_log = state.app.events().log_name();
+    let event_log_up = state.app.event_log_ready().await.is_ok();
     let projections = if database_up {
         state.app.projection_positions().await.unwrap_or_default()
     } else {
@@ -99,6 +113,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     };
     let gauges = Gauges {
         event_log_head,
+        event_log,
+        event_log_up,
         database_up,
         projections,
         stages: state.app.stage_times().totals(),

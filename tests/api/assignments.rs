@@ -95,7 +95,7 @@ async fn assignment_events(app: &TestApp) -> usize {
 
 /// phone → texter, from the read model.
 async fn holders(app: &TestApp, campaign: &str) -> BTreeMap<String, Option<String>> {
-    let db = app.app.store().database();
+    let db = app.app.database();
     let rows: Vec<(String, Option<uuid::Uuid>)> = textbank_store::on_reader!(db, |pool| {
         sqlx::query_as("SELECT phone, texter_id FROM campaign_contacts WHERE campaign_id = $1")
             .bind(campaign.parse::<uuid::Uuid>().unwrap())

@@ -88,7 +88,7 @@ fn area_codes(queue: &Value) -> Vec<String> {
 
 /// The area codes of the texter's contacts, as the read model has them.
 async fn held_area_codes(app: &TestApp, campaign: &str, texter: &str) -> Vec<String> {
-    let db = app.app.store().database();
+    let db = app.app.database();
     let rows: Vec<String> = textbank_store::on_reader!(db, |pool| {
         sqlx::query_scalar(
             "SELECT phone FROM campaign_contacts WHERE campaign_id = $1 AND texter_id = $2

@@ -174,7 +174,7 @@ async fn contacts_are_the_union_of_the_lists_deduplicated_by_phone_first_list_wi
     );
 
     let id = created["campaign_id"].as_str().unwrap().to_owned();
-    let db = app.app.store().database();
+    let db = app.app.database();
     let rows: Vec<(String, uuid::Uuid)> = textbank_store::on_reader!(db, |pool| {
         sqlx::query_as(
             "SELECT phone, list_id FROM campaign_contacts WHERE campaign_id = $1 ORDER BY phone",
@@ -365,7 +365,7 @@ async fn script_revisions_are_versioned_and_validated(app: TestApp) -> TestApp {
     );
 
     // Every version is kept: messages will name the one they came from.
-    let db = app.app.store().database();
+    let db = app.app.database();
     let versions: Vec<i64> = textbank_store::on_reader!(db, |pool| {
         sqlx::query_scalar(
             "SELECT version FROM campaign_scripts WHERE campaign_id = $1 ORDER BY version",

@@ -126,6 +126,38 @@ fn an_unsupported_database_url_fails_with_a_clear_message_and_no_secret() {
 }
 
 #[test]
+fn an_event_store_url_this_build_cannot_use_fails_with_a_clear_message_and_no_secret() {
+    let db = scratch_path("event-store");
+    // Without the `kurrentdb` feature every event store URL is refused,
+    // saying so; with it, only what is not a KurrentDB connection string.
+    let url = if cfg!(feature = "kurrentdb") {
+        "redis://admin:hunter2@kdb:2113"
+    } else {
+        "kurrentdb://admin:hunter2@kdb:2113?tls=false"
+    };
+    let output = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--event-store-url", url])
+        .env(
+            "TEXTBANK_DATABASE_URL",
+            format!("sqlite://{}", db.display()),
+        )
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = if cfg!(feature = "kurrentdb") {
+        "expected kurrentdb://"
+    } else {
+        "built without KurrentDB support"
+    };
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(stderr.contains("admin:***@kdb"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    remove(&db);
+}
+
+#[test]
 fn every_serve_flag_is_documented_with_its_environment_variable() {
     let output = Command::new(BIN)
         .args(["serve", "--help"])
@@ -136,6 +168,7 @@ fn every_serve_flag_is_documented_with_its_environment_variable() {
         "TEXTBANK_BIND",
         "TEXTBANK_DATABASE_URL",
         "TEXTBANK_DB_MAX_CONNECTIONS",
+        "TEXTBANK_EVENT_STORE_URL",
         "TEXTBANK_LOG_FORMAT",
     ] {
         assert!(help.contains(var), "{var} missing from:\n{help}");

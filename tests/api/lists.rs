@@ -3,7 +3,6 @@
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use textbank_store::EventStore;
 
 use crate::helpers::{
     TestApp, assert_csv, expect_forbidden, expect_invalid_request, expect_not_found,
@@ -74,7 +73,7 @@ async fn a_spoke_format_list_imports_with_normalized_phones_zones_and_fields(
     assert_eq!(list["uploaded_by"]["kind"], "api_key");
     assert_eq!(list["imported"], 3);
 
-    let contacts = app.app.store().database();
+    let contacts = app.app.database();
     let rows: Vec<(String, String, Option<String>, String, String)> =
         textbank_store::on_reader!(contacts, |pool| {
             sqlx::query_as(

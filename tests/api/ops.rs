@@ -43,6 +43,8 @@ async fn ready_names_the_database_when_it_is_reachable(app: TestApp) -> TestApp 
     assert_eq!(body["status"], "ready");
     let backend = body["database"].as_str().unwrap();
     assert!(backend == "sqlite" || backend == "postgres", "{backend}");
+    // Without --event-store-url the log is in the database.
+    assert_eq!(body["event_log"], backend);
     app
 }
 

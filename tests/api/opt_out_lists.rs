@@ -3,7 +3,6 @@
 //! exactly the org's opted-out numbers, however they opted out.
 
 use serde_json::json;
-use textbank_store::EventStore;
 
 use crate::helpers::{
     TestApp, assert_csv, expect_forbidden, expect_invalid_request, expect_payload_too_large,

@@ -21,6 +21,11 @@ pub struct Config {
     pub bind: SocketAddr,
     /// The database: a URL to open, or one already open.
     pub database: DatabaseSource,
+    /// Where the event log lives when not in the database: a KurrentDB
+    /// connection string (`kurrentdb://HOST:2113?tls=false`; needs the
+    /// `kurrentdb` cargo feature, ADR 0030). Read models, checkpoints and
+    /// sessions stay in `database`.
+    pub event_store_url: Option<String>,
     /// Database pool size (when opened from a URL).
     pub max_connections: u32,
     /// SQLite's shared memory map, in bytes (0: none; ADR 0023).
@@ -194,6 +199,10 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("bind", &self.bind)
             .field("database", &self.database)
+            .field(
+                "event_store_url",
+                &self.event_store_url.as_deref().map(redact_url),
+            )
             .field("max_connections", &self.max_connections)
             .field("sqlite_mmap_bytes", &self.sqlite_mmap_bytes)
             .field("sqlite_cache_bytes", &self.sqlite_cache_bytes)
@@ -225,6 +234,7 @@ impl Config {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database,
+            event_store_url: None,
             max_connections: 16,
             sqlite_mmap_bytes: textbank_store::DEFAULT_SQLITE_MMAP_BYTES,
             sqlite_cache_bytes: textbank_store::DEFAULT_SQLITE_CACHE_BYTES,
@@ -251,6 +261,13 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("app:***@db"));
+        let config = Config {
+            event_store_url: Some("kurrentdb://admin:changeit@kdb:2113?tls=false".into()),
+            ..config
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("changeit"), "{shown}");
+        assert!(shown.contains("kurrentdb://admin:***@kdb:2113"), "{shown}");
     }
 
     #[test]

@@ -207,7 +207,7 @@ impl App {
 
 /// Keeps the lists read model caught up until `finished` turns true.
 async fn project_while(
-    store: std::sync::Arc<textbank_store::SqlEventStore>,
+    store: std::sync::Arc<dyn EventStore>,
     mut finished: watch::Receiver<bool>,
 ) -> Result<(), AppError> {
     loop {

@@ -90,7 +90,10 @@ const PROJECTION_WAIT: Duration = Duration::from_secs(2);
 /// Everything a request or a job needs: the event store and the clock.
 #[derive(Clone)]
 pub struct App {
-    store: Arc<SqlEventStore>,
+    /// The event log: the SQL store, or KurrentDB beside it (ADR 0030).
+    store: Arc<dyn EventStore>,
+    /// The database of the read models, checkpoints and sessions.
+    database: Database,
     clock: Arc<dyn Clock>,
     default_region: Region,
     import_limits: ImportLimits,
@@ -137,13 +140,16 @@ impl App {
             }
             DatabaseSource::Open(database) => SqlEventStore::on_database(database.clone()).await?,
         };
+        let store = Arc::new(store);
+        let database = store.database().clone();
+        let events = open_event_log(config.event_store_url.as_deref(), store).await?;
         let server_key = match &config.secret_key {
             SecretKeySource::Hex(hex) => ServerKey::from_hex(hex),
             SecretKeySource::File(path) => ServerKey::load_or_create(path),
             SecretKeySource::Generated => Ok(ServerKey::generate()),
         }
         .map_err(|err| textbank_store::StoreError::InvalidInput(err.to_string()))?;
-        let app = Self::new(Arc::new(store), config.clock.clone())
+        let app = Self::on_event_log(events, database, config.clock.clone())
             .with_default_region(config.default_region)
             .with_import_limits(config.import_limits)
             .with_server_key(server_key)
@@ -159,8 +165,15 @@ impl App {
 
     /// An app with a fresh random server key (tests, benchmarks).
     pub fn new(store: Arc<SqlEventStore>, clock: Arc<dyn Clock>) -> Self {
+        let database = store.database().clone();
+        Self::on_event_log(store, database, clock)
+    }
+
+    /// An app whose log is `store` and whose read models are in `database`.
+    fn on_event_log(store: Arc<dyn EventStore>, database: Database, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
+            database,
             clock,
             default_region: Region::US,
             import_limits: ImportLimits::default(),
@@ -385,7 +398,7 @@ impl App {
         self.default_region
     }
 
-    pub fn store(&self) -> &Arc<SqlEventStore> {
+    pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.store
     }
 
@@ -395,7 +408,7 @@ impl App {
 
     /// The database the read models live in.
     pub fn database(&self) -> &Database {
-        self.store.database()
+        &self.database
     }
 
     pub fn clock(&self) -> &dyn Clock {
@@ -405,6 +418,12 @@ impl App {
     /// Is the database reachable right now?
     pub async fn ready(&self) -> StoreResult<()> {
         self.store.ping().await
+    }
+
+    /// Is the event log reachable right now (the same answer as
+    /// [`App::ready`] when the log is in the database)?
+    pub async fn event_log_ready(&self) -> StoreResult<()> {
+        self.store.ping_log().await
     }
 
     /// Whether the database takes writes (see `Database::probe_write`).
@@ -424,7 +443,45 @@ impl App {
     }
 
     pub async fn close(&self) {
-        self.store.database().close().await;
+        self.database.close().await;
+    }
+}
+
+/// The event log a configuration names: KurrentDB beside the SQL store when
+/// an event store URL is given (with the `kurrentdb` feature), the SQL
+/// store itself otherwise.
+pub async fn open_event_log(
+    url: Option<&str>,
+    sql: Arc<SqlEventStore>,
+) -> StoreResult<Arc<dyn EventStore>> {
+    let Some(url) = url else {
+        return Ok(sql);
+    };
+    #[cfg(feature = "kurrentdb")]
+    {
+        if textbank_store::is_kurrentdb_url(url) {
+            let options = textbank_store::KurrentDbOptions::default();
+            let store = textbank_store::KurrentDbStore::open(url, sql, &options).await?;
+            tracing::info!(event_store = %textbank_store::redact_url(url), "the event log is on KurrentDB");
+            return Ok(Arc::new(store));
+        }
+    }
+    let _ = sql;
+    Err(textbank_store::StoreError::UnsupportedUrl(
+        unsupported_event_store(url),
+    ))
+}
+
+/// Why an event store URL cannot be used by this build.
+fn unsupported_event_store(url: &str) -> String {
+    let url = textbank_store::redact_url(url);
+    if cfg!(feature = "kurrentdb") {
+        format!("{url}: expected kurrentdb://HOST:2113 (or another KurrentDB connection string)")
+    } else {
+        format!(
+            "{url}: this textbank was built without KurrentDB support; \
+             build it with `--features kurrentdb` to keep the event log in KurrentDB"
+        )
     }
 }
 

@@ -35,4 +35,4 @@ pub use event::DomainEvent;
 pub use ids::{ApiKeyId, CampaignId, ConversationId, ListId, MemberId, MessageId, OrgId};
 pub use metadata::{Actor, EventMetadata};
 pub use role::{Permission, Role, allows};
-pub use stream::{StreamId, StreamIdError};
+pub use stream::{STREAM_CATEGORIES, StreamId, StreamIdError};

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 /// Longest stream name accepted; recipient streams are about 55 characters.
 pub const MAX_STREAM_ID_LEN: usize = 200;
 
+/// The category of every stream the domain writes: a stream's name is its
+/// category, a dash, and its parts. An event log that holds other streams
+/// too (KurrentDB's `$all`) is read through these prefixes.
+pub const STREAM_CATEGORIES: [&str; 5] = ["org", "campaign", "recipient", "list", "texter"];
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StreamIdError {
     #[error("stream id is empty")]
@@ -58,6 +63,7 @@ impl StreamId {
     /// `{category}-{part}-{part}…`, from a fixed category and parts that
     /// are valid by construction; needs no check and cannot fail.
     pub(crate) fn of(category: &'static str, parts: &[&dyn StreamPart]) -> Self {
+        debug_assert!(STREAM_CATEGORIES.contains(&category), "{category}");
         let mut name = String::from(category);
         for part in parts {
             name.push('-');

@@ -42,6 +42,11 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// The remote event log (KurrentDB) failed or refused the call;
+    /// `unavailable` when it could not be reached or could not take the
+    /// work just then (asking again shortly may work).
+    #[error("event log error: {message}")]
+    EventLog { message: String, unavailable: bool },
     /// The background writer stopped (the store is shutting down).
     #[error("the event writer has stopped")]
     WriterGone,
@@ -86,6 +91,7 @@ impl StoreError {
         match self {
             Self::WriterGone | Self::ShuttingDown => true,
             Self::Database(err) => sqlx_unavailable(err),
+            Self::EventLog { unavailable, .. } => *unavailable,
             _ => false,
         }
     }

@@ -1,7 +1,8 @@
 //! textbank's event store: one append-only, totally ordered log with
 //! optimistic concurrency per stream, idempotent appends, a per-stream hash
 //! chain, wake-ups for followers and projector checkpoints. Backends: SQLite
-//! (embedded default) and PostgreSQL, behind one trait.
+//! (embedded default) and PostgreSQL, behind one trait; with the `kurrentdb`
+//! feature, KurrentDB for the log beside either of them (ADR 0030).
 #![forbid(unsafe_code)]
 // No unwrap or expect on input, I/O or the database outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -15,6 +16,8 @@ mod error;
 mod event;
 pub mod idempotency_keys;
 pub mod invites;
+#[cfg(feature = "kurrentdb")]
+mod kurrent;
 mod leader;
 mod macros;
 pub mod passwords;
@@ -43,6 +46,8 @@ pub use database::{
 };
 pub use error::{StoreError, StoreResult};
 pub use event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent};
+#[cfg(feature = "kurrentdb")]
+pub use kurrent::{KurrentDbOptions, KurrentDbStore, is_kurrentdb_url};
 pub use leader::{Leader, try_lead};
 pub use plan::{Fence, MAX_EVENTS_PER_APPEND};
 pub use sql_store::{MAX_READ_BATCH, SqlEventStore};
@@ -51,12 +56,21 @@ pub use unchecked::insert_unchecked;
 
 /// The event log.
 ///
-/// Positions start at 1 and are gap-free in the order events became visible:
-/// a follower that reads `read_all(checkpoint + 1, …)` after each wake-up
-/// never skips an event, however many writers there are.
+/// Positions start at 1 and rise in the order events became visible, and
+/// `read_all(from, …)` returns the events at positions `>= from`: a
+/// follower that reads `read_all(checkpoint + 1, …)` after each wake-up
+/// never skips an event, however many writers there are. On SQL they are
+/// also gap-free (1, 2, 3, …); on KurrentDB they are `$all` commit
+/// positions, ordered with gaps (ADR 0030).
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
+    /// The SQL engine of the store's database (checkpoints, read models).
     fn backend(&self) -> Backend;
+
+    /// Where the log itself lives: the SQL engine's name, or `kurrentdb`.
+    fn log_name(&self) -> &'static str {
+        self.backend().name()
+    }
 
     /// Appends `events` to `stream` atomically if the stream is at `expected`.
     /// Re-appending event ids that are already stored returns the original
@@ -145,6 +159,12 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Is the database reachable?
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Is the event log reachable? The database's answer when the log is
+    /// in it; KurrentDB's otherwise.
+    async fn ping_log(&self) -> StoreResult<()> {
+        self.ping().await
+    }
 }
 
 /// Waits until the log's visible head passes `position` or `timeout`

@@ -236,7 +236,7 @@ pub(crate) fn plan_batch<'a>(
     let mut position = facts.last_position;
     for request in requests {
         let stream = request.stream.as_str();
-        if let Some(replayed) = replay(request, &facts.stored) {
+        if let Some(replayed) = replay(request, &facts.stored, Numbering::Dense) {
             outcomes.push(replayed);
             continue;
         }
@@ -314,12 +314,23 @@ pub(crate) fn plan_batch<'a>(
     BatchPlan { rows, outcomes }
 }
 
+/// How a backend numbers the log: gap-free (SQL) or by an ordered position
+/// with gaps (KurrentDB's `$all` commit position, ADR 0030).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Numbering {
+    Dense,
+    #[cfg_attr(not(feature = "kurrentdb"), allow(dead_code))]
+    Sparse,
+}
+
 /// If the request's event ids are already stored, the original result, or a
 /// mismatch error when they were stored as some other append. `None` when
-/// none of them is stored.
-fn replay(
+/// none of them is stored. One append's events follow each other in the
+/// log: consecutive positions under dense numbering, rising ones otherwise.
+pub(crate) fn replay(
     request: &AppendRequest,
     stored: &HashMap<Uuid, StoredEventRef>,
+    numbering: Numbering,
 ) -> Option<StoreResult<AppendResult>> {
     let found: Vec<Option<&StoredEventRef>> = request
         .events
@@ -337,10 +348,14 @@ fn replay(
     };
     let (first, last) = (refs[0], refs[refs.len() - 1]);
     let same_run = refs.iter().zip(0u64..).all(|(r, offset)| {
-        r.stream_id == request.stream.as_str()
-            && r.version == first.version + offset
-            && r.position == first.position + offset
-    });
+        r.stream_id == request.stream.as_str() && r.version == first.version + offset
+    }) && refs
+        .windows(2)
+        .zip(1u64..)
+        .all(|(pair, offset)| match numbering {
+            Numbering::Dense => pair[1].position == first.position + offset,
+            Numbering::Sparse => pair[1].position > pair[0].position,
+        });
     if !same_run {
         return mismatch();
     }

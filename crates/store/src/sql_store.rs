@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::EventStore;
 use crate::appender::Appender;
-use crate::chain::{ChainReport, ChainVerifier};
+use crate::chain::{ChainReport, verify_pages};
 use crate::database::{Backend, ConnectOptions, Database};
 use crate::decode::{ALL_CHECKPOINTS, checkpoint_positions, decode_rows, into_events, to_u64};
 use crate::error::{StoreError, StoreResult};
@@ -309,17 +309,10 @@ impl EventStore for SqlEventStore {
     }
 
     async fn verify_stream(&self, stream: &StreamId) -> StoreResult<ChainReport> {
-        let mut verifier = ChainVerifier::new(stream.as_str());
-        let mut from = 0;
-        loop {
-            let rows = self.stream_rows::<Value>(stream, from, VERIFY_PAGE).await?;
-            let Some(last) = rows.last() else { break };
-            from = last.version + 1;
-            if !rows.iter().all(|row| verifier.feed(row)) || rows.len() < VERIFY_PAGE {
-                break;
-            }
-        }
-        Ok(verifier.finish())
+        verify_pages(stream.as_str(), VERIFY_PAGE, |from| {
+            self.stream_rows::<Value>(stream, from, VERIFY_PAGE)
+        })
+        .await
     }
 
     async fn begin(&self) -> StoreResult<StoreTx> {

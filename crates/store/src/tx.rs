@@ -139,6 +139,26 @@ impl StoreTx {
         Ok(())
     }
 
+    /// The current term of a leader role (0 if none ever led), read so
+    /// that no new term can be raised before this transaction ends: on
+    /// PostgreSQL the row is share-locked, on SQLite the transaction holds
+    /// the write lock. A write elsewhere made while it is open is fenced
+    /// like an append in the same transaction (ADR 0030).
+    #[cfg_attr(not(feature = "kurrentdb"), allow(dead_code))]
+    pub(crate) async fn current_term(&mut self, role: &str) -> StoreResult<u64> {
+        let sql = match self {
+            Self::Sqlite(..) => crate::plan::CURRENT_TERM_SQLITE,
+            Self::Postgres(_) => crate::plan::CURRENT_TERM_POSTGRES,
+        };
+        let term: Option<i64> = crate::on_tx!(self, |conn| {
+            sqlx::query_scalar(sql)
+                .bind(role)
+                .fetch_optional(conn)
+                .await?
+        });
+        term.map_or(Ok(0), to_u64)
+    }
+
     pub async fn commit(self) -> StoreResult<()> {
         match self {
             // The turn passes on once the commit has released the lock.

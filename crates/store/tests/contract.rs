@@ -1,6 +1,11 @@
-//! The event-store contract: the same tests run against SQLite and
-//! PostgreSQL. Each test gets a fresh database (a SQLite file, or a schema of
-//! the database in TEXTBANK_TEST_POSTGRES_URL).
+//! The event-store contract: the same tests run against SQLite, PostgreSQL
+//! and (with the `kurrentdb` feature) KurrentDB. Each test gets a fresh
+//! database (a SQLite file, or a schema of the database in
+//! TEXTBANK_TEST_POSTGRES_URL); on KurrentDB, the server named by
+//! TEXTBANK_TEST_KURRENTDB_URL with a namespace of its own, beside a SQLite
+//! file for checkpoints. Where a test plays the attacker or the broken disk
+//! through SQL, it says so and skips the KurrentDB run; where it counts
+//! positions, SQL's are gap-free and KurrentDB's only rise (ADR 0030).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +22,10 @@ use uuid::Uuid;
 
 struct Ctx {
     db: ScratchDb,
-    store: Arc<SqlEventStore>,
+    store: Arc<dyn EventStore>,
+    /// The KurrentDB server and this test's namespace on it.
+    #[cfg_attr(not(feature = "kurrentdb"), allow(dead_code))]
+    kurrentdb: Option<(String, String)>,
 }
 
 impl Ctx {
@@ -27,11 +35,51 @@ impl Ctx {
                 .await
                 .unwrap(),
         );
-        Self { db, store }
+        Self {
+            db,
+            store,
+            kurrentdb: None,
+        }
+    }
+
+    /// The log on the KurrentDB server of TEXTBANK_TEST_KURRENTDB_URL, in a
+    /// namespace of its own, beside a SQLite file; `None` (said) without it.
+    #[cfg(feature = "kurrentdb")]
+    async fn kurrentdb(test: &str) -> Option<Self> {
+        let url = textbank_testkit::kurrentdb_url(test)?;
+        let namespace = format!("t{}-", Uuid::now_v7().simple());
+        let db = ScratchDb::sqlite().await;
+        let store = Self::kurrentdb_store(&db, &url, &namespace).await;
+        Some(Self {
+            db,
+            store,
+            kurrentdb: Some((url, namespace)),
+        })
+    }
+
+    #[cfg(feature = "kurrentdb")]
+    async fn kurrentdb_store(db: &ScratchDb, url: &str, namespace: &str) -> Arc<dyn EventStore> {
+        let sql = Arc::new(
+            SqlEventStore::open(db.url(), &Default::default())
+                .await
+                .unwrap(),
+        );
+        let options = textbank_store::KurrentDbOptions {
+            namespace: namespace.to_owned(),
+        };
+        Arc::new(
+            textbank_store::KurrentDbStore::open(url, sql, &options)
+                .await
+                .unwrap(),
+        )
     }
 
     /// A second store on the same database, as another process would open it.
-    async fn second_process(&self) -> Arc<SqlEventStore> {
+    async fn second_process(&self) -> Arc<dyn EventStore> {
+        #[cfg(feature = "kurrentdb")]
+        if let Some((url, namespace)) = &self.kurrentdb {
+            return Self::kurrentdb_store(&self.db, url, namespace).await;
+        }
         Arc::new(
             SqlEventStore::open(self.db.url(), &Default::default())
                 .await
@@ -41,6 +89,46 @@ impl Ctx {
 
     fn backend(&self) -> Backend {
         self.store.backend()
+    }
+
+    /// Is the log in the SQL database (so SQL can tamper with it)?
+    fn log_in_sql(&self) -> bool {
+        self.store.log_name() != "kurrentdb"
+    }
+
+    /// Whether the log is the SQL database's; if not, says that `test`
+    /// was skipped there and why.
+    fn sql_only(&self, test: &str, why: &str) -> bool {
+        if !self.log_in_sql() {
+            eprintln!("skipped {test} on {}: {why}", self.store.log_name());
+        }
+        self.log_in_sql()
+    }
+
+    /// Positions of consecutive events: rising, and on SQL exactly
+    /// `first, first + 1, …`.
+    fn assert_consecutive(&self, positions: &[u64], first: u64) {
+        assert!(
+            positions.windows(2).all(|pair| pair[0] < pair[1]),
+            "positions rise: {positions:?}"
+        );
+        if self.log_in_sql() {
+            let dense: Vec<u64> = (first..).take(positions.len()).collect();
+            assert_eq!(positions, dense, "SQL positions are gap-free");
+        }
+    }
+
+    /// The log's head: on SQL exactly `count`, the number of events, and on
+    /// KurrentDB the last event's position.
+    async fn assert_head(&self, count: u64) {
+        let head = self.store.head_position().await.unwrap();
+        if self.log_in_sql() {
+            assert_eq!(head, count);
+        } else {
+            let all = self.store.read_all(1, 10_000).await.unwrap();
+            assert_eq!(all.len() as u64, count);
+            assert_eq!(head, all.last().map_or(0, |event| event.position));
+        }
     }
 
     /// An append that must succeed.
@@ -114,6 +202,17 @@ macro_rules! contract {
                 }
             )*
         }
+        #[cfg(feature = "kurrentdb")]
+        mod kurrentdb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(ctx) = super::Ctx::kurrentdb(stringify!($name)).await else { return };
+                    super::$name(&ctx).await;
+                    ctx.db.cleanup().await;
+                }
+            )*
+        }
     };
 }
 
@@ -165,17 +264,27 @@ async fn a_bounded_read_stops_at_its_byte_budget(ctx: &Ctx) {
         .collect();
     ctx.append_ok(&stream("big-1"), ExpectedVersion::NoStream, big)
         .await;
+    let all: Vec<u64> = ctx
+        .store
+        .read_all(1, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|event| event.position)
+        .collect();
+    ctx.assert_consecutive(&all, 1);
+    assert_eq!(all.len(), 10);
     let read = ctx.store.read_all_bounded(1, 100, 35_000).await.unwrap();
     let positions: Vec<u64> = read.iter().map(|event| event.position).collect();
     assert!(
-        (3..=4).contains(&positions.len()) && positions[0] == 1,
+        (3..=4).contains(&positions.len()) && positions[0] == all[0],
         "{positions:?}"
     );
-    assert!(positions.windows(2).all(|pair| pair[1] == pair[0] + 1));
+    assert_eq!(positions, all[..positions.len()]);
     // The first event always comes, whatever the budget.
-    let one = ctx.store.read_all_bounded(5, 100, 1).await.unwrap();
+    let one = ctx.store.read_all_bounded(all[4], 100, 1).await.unwrap();
     assert_eq!(one.len(), 1);
-    assert_eq!(one[0].position, 5);
+    assert_eq!(one[0].position, all[4]);
     // The event count still bounds it.
     let two = ctx.store.read_all_bounded(1, 2, u64::MAX).await.unwrap();
     assert_eq!(two.len(), 2);
@@ -213,10 +322,15 @@ async fn appended_events_read_back_exactly(ctx: &Ctx) {
         .append_ok(&s, ExpectedVersion::NoStream, sent.clone())
         .await;
     assert_eq!((result.first_version, result.last_version), (0, 2));
-    assert_eq!((result.first_position, result.last_position), (1, 3));
 
     let read = ctx.store.read_stream(&s, 0, 100).await.unwrap();
     assert_eq!(read.len(), 3);
+    let positions: Vec<u64> = read.iter().map(|e| e.position).collect();
+    ctx.assert_consecutive(&positions, 1);
+    assert_eq!(
+        (result.first_position, result.last_position),
+        (positions[0], positions[2])
+    );
     for (got, want) in read.iter().zip(&sent) {
         assert_eq!(got.event_id, want.event_id);
         assert_eq!(got.event_type, want.event_type);
@@ -225,7 +339,7 @@ async fn appended_events_read_back_exactly(ctx: &Ctx) {
         assert_eq!(got.stream_id, s);
     }
     assert_eq!(read[1].prev_hash, read[0].hash);
-    assert_eq!(ctx.store.head_position().await.unwrap(), 3);
+    ctx.assert_head(3).await;
 }
 
 async fn a_moved_stream_is_a_conflict_naming_both_versions(ctx: &Ctx) {
@@ -303,7 +417,7 @@ async fn reappending_the_same_event_ids_returns_the_original_result_and_writes_n
     assert_eq!(concurrent.0.unwrap(), first);
     assert_eq!(concurrent.1.unwrap(), first);
     assert_eq!(ctx.store.read_stream(&s, 0, 100).await.unwrap().len(), 3);
-    assert_eq!(ctx.store.head_position().await.unwrap(), 3);
+    ctx.assert_head(3).await;
 }
 
 async fn futures_like_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
@@ -325,6 +439,12 @@ async fn event_ids_stored_by_another_append_are_refused(ctx: &Ctx) {
         matches!(err, StoreError::IdempotencyMismatch { event_id } if event_id == stored[1].event_id)
     );
 
+    if !ctx.sql_only(
+        "event_ids_stored_by_another_append_are_refused (in another stream)",
+        "event ids are looked up in their own stream only (ADR 0030)",
+    ) {
+        return ctx.assert_head(2).await;
+    }
     let elsewhere = ctx
         .store
         .append(&stream("b-1"), ExpectedVersion::Any, stored)
@@ -333,10 +453,14 @@ async fn event_ids_stored_by_another_append_are_refused(ctx: &Ctx) {
         elsewhere,
         Err(StoreError::IdempotencyMismatch { .. })
     ));
-    assert_eq!(ctx.store.head_position().await.unwrap(), 2);
+    ctx.assert_head(2).await;
 }
 
 async fn a_failed_multi_event_append_leaves_nothing_behind(ctx: &Ctx) {
+    const WHY: &str = "the test makes the SQL database refuse an event";
+    if !ctx.sql_only("a_failed_multi_event_append_leaves_nothing_behind", WHY) {
+        return;
+    }
     // Make the database itself refuse the third event of a batch.
     ctx.poison_events().await;
     let s = ctx.new_stream("list-1", 1).await;
@@ -361,6 +485,13 @@ async fn a_failed_multi_event_append_leaves_nothing_behind(ctx: &Ctx) {
 }
 
 async fn a_failing_append_does_not_sink_the_appends_committed_with_it(ctx: &Ctx) {
+    const WHY: &str = "the test makes the SQL database refuse an event";
+    if !ctx.sql_only(
+        "a_failing_append_does_not_sink_the_appends_committed_with_it",
+        WHY,
+    ) {
+        return;
+    }
     ctx.poison_events().await;
     // Many concurrent appends share write transactions; the poisoned ones
     // must fail alone.
@@ -408,7 +539,7 @@ async fn malformed_appends_are_refused(ctx: &Ctx) {
         .append(&s, ExpectedVersion::Any, vec![e.clone(), e])
         .await;
     assert!(matches!(twice, Err(StoreError::InvalidInput(_))));
-    assert_eq!(ctx.store.head_position().await.unwrap(), 0);
+    ctx.assert_head(0).await;
 }
 
 async fn read_stream_pages_by_version(ctx: &Ctx) {
@@ -455,8 +586,9 @@ async fn a_big_page_reads_back_exactly(ctx: &Ctx) {
     ];
     for read in reads {
         assert_eq!(read.len(), sent.len());
-        for (n, (got, want)) in read.iter().zip(&sent).enumerate() {
-            assert_eq!(got.position, n as u64 + 1);
+        let positions: Vec<u64> = read.iter().map(|e| e.position).collect();
+        ctx.assert_consecutive(&positions, 1);
+        for (got, want) in read.iter().zip(&sent) {
             assert_eq!(got.event_id, want.event_id);
             assert_eq!(got.data, want.data);
             assert_eq!(got.metadata, want.metadata);
@@ -468,6 +600,10 @@ async fn a_big_page_reads_back_exactly(ctx: &Ctx) {
 /// Metadata is decoded straight into its type: a stored row it does not fit
 /// is reported as corrupt, with its position, by small and big pages alike.
 async fn corrupt_metadata_is_reported_with_its_position(ctx: &Ctx) {
+    const WHY: &str = "the test edits a stored event with SQL (the mapping's unit tests cover it)";
+    if !ctx.sql_only("corrupt_metadata_is_reported_with_its_position", WHY) {
+        return;
+    }
     ctx.append_ok(
         &stream("counter-m"),
         ExpectedVersion::NoStream,
@@ -509,12 +645,13 @@ async fn read_all_pages_by_position(ctx: &Ctx) {
         from = page.last().unwrap().position + 1;
         positions.extend(page.into_iter().map(|e| e.position));
     }
-    assert_eq!(positions, (1..=21).collect::<Vec<_>>());
+    assert_eq!(positions.len(), 21);
+    ctx.assert_consecutive(&positions, 1);
 }
 
 /// Reads the log by position until `total` events were seen, asserting that
-/// each position follows the previous one.
-async fn follow(store: Arc<SqlEventStore>, total: usize) -> Vec<(u64, Uuid)> {
+/// each position follows the previous one (on SQL, as the next integer).
+async fn follow(store: Arc<dyn EventStore>, total: usize, dense: bool) -> Vec<(u64, Uuid)> {
     let mut seen = Vec::with_capacity(total);
     let mut last = 0;
     while seen.len() < total {
@@ -524,10 +661,10 @@ async fn follow(store: Arc<SqlEventStore>, total: usize) -> Vec<(u64, Uuid)> {
             continue;
         }
         for event in page {
-            assert_eq!(
-                event.position,
-                last + 1,
-                "the follower skipped or repeated a position"
+            assert!(
+                event.position > last && (!dense || event.position == last + 1),
+                "the follower skipped or repeated a position: {} after {last}",
+                event.position
             );
             last = event.position;
             seen.push((event.position, event.event_id));
@@ -539,7 +676,11 @@ async fn follow(store: Arc<SqlEventStore>, total: usize) -> Vec<(u64, Uuid)> {
 async fn a_follower_sees_every_event_once_in_gap_free_order_under_concurrent_writers(ctx: &Ctx) {
     const TASKS: u64 = 16;
     const APPENDS: u64 = 500;
-    let follower = tokio::spawn(follow(ctx.store.clone(), (TASKS * APPENDS) as usize));
+    let follower = tokio::spawn(follow(
+        ctx.store.clone(),
+        (TASKS * APPENDS) as usize,
+        ctx.log_in_sql(),
+    ));
     let mut writers = Vec::new();
     for task in 0..TASKS {
         let store = ctx.store.clone();
@@ -622,7 +763,7 @@ async fn two_processes_appending_at_once_keep_positions_gap_free(ctx: &Ctx) {
     }
     let all = ctx.store.read_all(1, 10_000).await.unwrap();
     assert_eq!(all.len(), 800);
-    assert!(all.iter().zip(1u64..).all(|(e, p)| e.position == p));
+    ctx.assert_consecutive(&all.iter().map(|e| e.position).collect::<Vec<_>>(), 1);
     let mut per_stream: HashMap<String, u64> = HashMap::new();
     for e in &all {
         let next = per_stream.entry(e.stream_id.to_string()).or_default();
@@ -638,16 +779,17 @@ async fn two_processes_appending_at_once_keep_positions_gap_free(ctx: &Ctx) {
                 .is_intact()
         );
     }
-    if ctx.backend() == Backend::Postgres {
+    if ctx.backend() == Backend::Postgres || !ctx.log_in_sql() {
         // Another process's commits reach this one's subscribers.
-        let head = wait_beyond(ctx.store.as_ref(), 799, Duration::from_secs(5)).await;
-        assert_eq!(head, 800);
-        other
+        let last = all[799].position;
+        let head = wait_beyond(ctx.store.as_ref(), last - 1, Duration::from_secs(5)).await;
+        assert_eq!(head, last);
+        let late = other
             .append(&stream("late-1"), ExpectedVersion::Any, events(0..1))
             .await
             .unwrap();
-        let head = wait_beyond(ctx.store.as_ref(), 800, Duration::from_secs(5)).await;
-        assert_eq!(head, 801);
+        let head = wait_beyond(ctx.store.as_ref(), last, Duration::from_secs(5)).await;
+        assert_eq!(head, late.last_position);
     }
 }
 
@@ -755,6 +897,10 @@ async fn drop_append_only_guards(ctx: &Ctx) {
 }
 
 async fn verification_finds_a_tampered_event(ctx: &Ctx) {
+    const WHY: &str = "the test edits stored events with SQL (the mapping's unit tests cover it)";
+    if !ctx.sql_only("verification_finds_a_tampered_event", WHY) {
+        return;
+    }
     let s = ctx.new_stream("recipient-7", 4).await;
     drop_append_only_guards(ctx).await;
     ctx.execute(
@@ -778,6 +924,10 @@ async fn verification_finds_a_tampered_event(ctx: &Ctx) {
 }
 
 async fn verification_finds_a_deleted_event(ctx: &Ctx) {
+    const WHY: &str = "the test deletes a stored event with SQL; KurrentDB deletes no single event";
+    if !ctx.sql_only("verification_finds_a_deleted_event", WHY) {
+        return;
+    }
     let s = ctx.new_stream("recipient-9", 4).await;
     drop_append_only_guards(ctx).await;
     ctx.execute("DELETE FROM events WHERE stream_id = 'recipient-9' AND version = 1")
@@ -794,6 +944,10 @@ async fn verification_finds_a_deleted_event(ctx: &Ctx) {
 }
 
 async fn the_log_refuses_updates_and_deletes(ctx: &Ctx) {
+    const WHY: &str = "the guards tested are SQL triggers; KurrentDB's events are immutable";
+    if !ctx.sql_only("the_log_refuses_updates_and_deletes", WHY) {
+        return;
+    }
     ctx.append_ok(&stream("org-2"), ExpectedVersion::Any, events(0..1))
         .await;
     for sql in [

@@ -16,6 +16,21 @@ use sqlx::postgres::PgConnection;
 use textbank_store::{ConnectOptions, Database, StoreResult};
 
 pub const POSTGRES_URL_VAR: &str = "TEXTBANK_TEST_POSTGRES_URL";
+/// A KurrentDB server for the store's contract tests on that backend.
+pub const KURRENTDB_URL_VAR: &str = "TEXTBANK_TEST_KURRENTDB_URL";
+
+/// The test KurrentDB connection string, or `None` (after saying so). No
+/// KurrentDB server can run on the project's CI machines, so its absence
+/// is a skip there too, never a failure (ADR 0030).
+pub fn kurrentdb_url(test: &str) -> Option<String> {
+    match std::env::var(KURRENTDB_URL_VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("skipped {test} on KurrentDB: {KURRENTDB_URL_VAR} is not set");
+            None
+        }
+    }
+}
 
 /// The test PostgreSQL URL, or `None` (after saying so) when tests should
 /// skip PostgreSQL.
