@@ -139,6 +139,7 @@ fn describe(permission: Permission) -> &'static str {
         Permission::ConfigureCarrier => "configure the carrier",
         Permission::ManageOptOuts => "import or export the opt-out list",
         Permission::ManageWebhooks => "manage webhooks",
+        Permission::ManageConversations => "manage conversations (tags, reassignment, escalations)",
     }
 }
 
@@ -161,6 +162,7 @@ impl From<OrgError> for AppError {
             OrgError::NoSuchOrg => Self::NotFound("organization"),
             OrgError::NoSuchMember => Self::NotFound("member"),
             OrgError::NoSuchKey => Self::NotFound("API key"),
+            OrgError::NoSuchTag => Self::NotFound("tag"),
             OrgError::Invalid { field, .. } => Self::Invalid {
                 field,
                 message: err.to_string(),
@@ -174,7 +176,9 @@ impl From<OrgError> for AppError {
                 code: "member_key_not_yours",
                 message: err.to_string(),
             },
-            OrgError::EmailTaken(_) | OrgError::AlreadyExists => Self::Conflict(err.to_string()),
+            OrgError::EmailTaken(_) | OrgError::AlreadyExists | OrgError::TagNameTaken(_) => {
+                Self::Conflict(err.to_string())
+            }
         }
     }
 }

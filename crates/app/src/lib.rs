@@ -24,6 +24,7 @@ pub mod demo;
 mod dispatch;
 mod error;
 pub mod feed;
+mod handling;
 mod import;
 pub mod inbox;
 mod keys;
@@ -66,6 +67,7 @@ pub use config::{
 pub use conversation::{Answer, Thread, ThreadEntry};
 pub use dispatch::CHECKPOINT as DISPATCH_CHECKPOINT;
 pub use error::AppError;
+pub use handling::{Handled, ReleasedMine};
 pub use import::{ImportLimits, ImportSummary, ListDeclaration};
 pub use opt_outs::{
     MAX_OPT_OUT_BYTES, MAX_OPT_OUT_NUMBERS, OptOutEntry, OptOutExport, OptOutFormat, OptOutImport,

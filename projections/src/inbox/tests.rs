@@ -205,6 +205,9 @@ async fn summary(db: &textbank_store::Database, world: &World) -> Vec<Summary> {
         texter: Some(world.texter),
         campaign: None,
         needs_reply: false,
+        holder: None,
+        tag: None,
+        with_lost: false,
     };
     page(db, &filter, None, 10)
         .await
