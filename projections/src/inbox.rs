@@ -25,8 +25,8 @@ use crate::batch::{Batch, Tables};
 use crate::runner::{ProjectionError, Projector};
 
 pub use query::{
-    AppliedTag, ChangeCursor, InboxConversation, InboxFilter, LastMessage, changes, holder_counts,
-    needs_reply_count, page,
+    AppliedTag, ChangeCursor, InboxConversation, InboxFilter, LastMessage, ReviewFilter, changes,
+    holder_counts, needs_reply_count, page,
 };
 
 /// The read model's table, by its live name.

@@ -27,6 +27,7 @@ crate::on_both_backends!(spawn = spawn_send_app;
     an_escalating_tag_escalates_and_other_orgs_see_nothing,
     two_staff_reassigning_one_conversation_leave_it_with_one_texter,
     a_reassignment_racing_a_reply_never_lets_the_old_texter_send_after_it,
+    message_review_filters_and_reassigns_in_bulk_reporting_each_failure,
 );
 
 /// A fixture with one conversation, a second texter and a manager bound
@@ -645,5 +646,77 @@ async fn a_reassignment_racing_a_reply_never_lets_the_old_texter_send_after_it(
         );
     }
     assert_eq!(sent + refused, ROUNDS);
+    app
+}
+
+async fn message_review_filters_and_reassigns_in_bulk_reporting_each_failure(
+    app: TestApp,
+) -> TestApp {
+    let world = world(&app, 3).await;
+    let texter = &world.fixture.texter;
+    let queue = app.queue(&world.fixture, 1).await;
+    let token = queue["messages"][0]["click_token"].as_str().unwrap();
+    let other = json(app.click(texter, token, "other").await).await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answered = app
+        .voter_texts(&world.fixture.org_id, &world.phone, "Please CALL me back")
+        .await;
+    assert_eq!(answered.status(), 200);
+    let manager = &world.manager;
+    let found = inbox(&app, manager, "text=call%20me").await;
+    assert_eq!(ids(&found), [world.conversation.as_str()]);
+    assert_eq!(ids(&inbox(&app, manager, "text=50%25").await).len(), 0);
+    assert_eq!(ids(&inbox(&app, manager, "opted_out=false").await).len(), 2);
+    assert_eq!(ids(&inbox(&app, manager, "opted_out=true").await).len(), 0);
+    let long_ago = "2001-01-01T00:00:00Z";
+    assert!(ids(&inbox(&app, manager, &format!("last_before={long_ago}")).await).is_empty());
+
+    // Every match, to Ann.
+    let bulk = app
+        .post_as(
+            manager,
+            "/v1/conversations/bulk-reassign",
+            &json!({"filter": {"text": "call me"}, "texter_id": world.ann_id}),
+        )
+        .await;
+    let bulk = json(bulk).await;
+    assert_eq!(bulk["selected"], 1);
+    assert_eq!(bulk["changed"], 1);
+    assert_eq!(
+        ids(&inbox(&app, &world.ann, "").await),
+        [world.conversation.as_str()]
+    );
+    // Some by id, released; one that is not there fails alone.
+    let missing = uuid::Uuid::now_v7().to_string();
+    let bulk = app
+        .post_as(
+            manager,
+            "/v1/conversations/bulk-reassign",
+            &json!({"conversation_ids": [other, missing]}),
+        )
+        .await;
+    let bulk = json(bulk).await;
+    assert_eq!(bulk["changed"], 1);
+    assert_eq!(bulk["failures"][0]["conversation_id"], missing.as_str());
+    assert_eq!(bulk["failures"][0]["code"], "not_found");
+    assert_eq!(
+        ids(&inbox(&app, manager, "holder=pool").await),
+        [other.as_str()]
+    );
+    expect_forbidden(
+        app.post_as(
+            texter,
+            "/v1/conversations/bulk-reassign",
+            &json!({"conversation_ids": [world.conversation]}),
+        )
+        .await,
+    )
+    .await;
+    let neither = app
+        .post_as(manager, "/v1/conversations/bulk-reassign", &json!({}))
+        .await;
+    expect_error(neither, 422, "invalid_request").await;
     app
 }

@@ -204,6 +204,8 @@ const PERMISSIONS: &[Rule] = &[
             r#"{"texter_id": "{texter_id}"}"#,
         ),
     key("GET", "/v1/escalations", MANAGERS).query("campaign_id={campaign_id}"),
+    key("POST", "/v1/conversations/bulk-reassign", MANAGERS)
+        .json(r#"{"conversation_ids": ["{conversation_id}"], "texter_id": "{texter_id}"}"#),
     // Members, keys, sessions and invites.
     key("GET", "/v1/me", EVERYONE),
     key("GET", "/v1/texters", READERS),

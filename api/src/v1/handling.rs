@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use textbank_app::inbox::{InboxPage, InboxRequest, InboxStatus};
-use textbank_app::{Caller, Handled, ReleasedMine};
+use textbank_app::{BulkOutcome, Caller, Handled, ReleasedMine, Selection};
 use textbank_domain::handling::Holder;
 use textbank_domain::org::Tag;
 use textbank_domain::{CampaignId, ConversationId, MemberId, Permission};
@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::extract::{Auth, Body, Path, Query, path_id};
 use crate::route_table::RouteTable;
 use crate::server::AppState;
+use crate::v1::inbox::{parse_holder, review_filter};
 use crate::v1::{ConversationPath, optional_body};
 
 pub fn routes() -> RouteTable {
@@ -33,6 +34,54 @@ pub fn routes() -> RouteTable {
         .routes(routes!(release))
         .routes(routes!(release_mine))
         .routes(routes!(escalations))
+        .routes(routes!(bulk_reassign))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+/// Which conversations match: the filters of `GET /v1/conversations`.
+pub struct ReviewFilterBody {
+    #[serde(default)]
+    #[schema(value_type = Option<Uuid>)]
+    campaign_id: Option<CampaignId>,
+    #[serde(default)]
+    #[schema(value_type = Option<Uuid>)]
+    texter_id: Option<MemberId>,
+    /// `needs_reply` or `all` (the default).
+    #[serde(default)]
+    status: Option<String>,
+    /// `texter`, `pool` or `escalated`.
+    #[serde(default)]
+    holder: Option<String>,
+    #[serde(default)]
+    tag_id: Option<Uuid>,
+    #[serde(default)]
+    opted_out: Option<bool>,
+    /// Latest message older than this.
+    #[serde(default)]
+    last_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// The latest message contains this text (any case).
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+/// Exactly one of `conversation_ids` and `filter`.
+pub struct BulkReassignRequest {
+    /// The selected conversations (at most 10,000).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Uuid>>)]
+    conversation_ids: Option<Vec<ConversationId>>,
+    /// Every conversation matching (at most 10,000 per request; `more`
+    /// says when more matched).
+    #[serde(default)]
+    filter: Option<ReviewFilterBody>,
+    /// The texter who gets them; absent or null: released to their
+    /// campaigns' pools.
+    #[serde(default)]
+    #[schema(value_type = Option<Uuid>)]
+    texter_id: Option<MemberId>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -440,9 +489,61 @@ pub async fn escalations(
         texter_id: None,
         holder: Some(Holder::Escalated),
         tag_id: None,
+        review: Default::default(),
         cursor: params.cursor,
         limit: params.limit,
         min_position: params.min_position,
     };
     Ok(Json(state.app.inbox(&caller, request).await?))
+}
+
+/// Message review's bulk action (owners, admins, managers): hands the
+/// selected conversations (by id, or every one matching a filter) to a
+/// texter, or releases them to their campaigns' pools. Each conversation is
+/// its own command: a failure on one is reported in `failures` and undoes
+/// none of the others.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/bulk-reassign",
+    operation_id = "bulk_reassign_conversations",
+    tag = "conversations",
+    request_body = BulkReassignRequest,
+    responses(
+        (status = 200, description = "Done, conversation by conversation", body = BulkOutcome),
+        (status = 422, description = "`invalid_request`: neither or both of `conversation_ids` and `filter`, too many ids, a bad filter, or `texter_id` no texter of the organization", body = ApiError),
+    ),
+)]
+pub async fn bulk_reassign(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Body(body): Body<BulkReassignRequest>,
+) -> Result<Json<BulkOutcome>, ApiError> {
+    let selection = match (body.conversation_ids, body.filter) {
+        (Some(ids), None) => Selection::Ids(ids),
+        (None, Some(filter)) => Selection::Matching(InboxRequest {
+            status: filter
+                .status
+                .as_deref()
+                .map(str::parse::<InboxStatus>)
+                .transpose()?
+                .unwrap_or(InboxStatus::All),
+            campaign_id: filter.campaign_id,
+            texter_id: filter.texter_id,
+            holder: filter.holder.as_deref().map(parse_holder).transpose()?,
+            tag_id: filter.tag_id,
+            review: review_filter(filter.opted_out, filter.last_before, filter.text)?,
+            ..InboxRequest::default()
+        }),
+        _ => {
+            return Err(ApiError::invalid_request(
+                "give exactly one of conversation_ids and filter",
+            ));
+        }
+    };
+    Ok(Json(
+        state
+            .app
+            .bulk_reassign(&caller, selection, body.texter_id)
+            .await?,
+    ))
 }

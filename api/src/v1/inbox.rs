@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, Sse};
+use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use serde::Deserialize;
 use textbank_app::AppError;
@@ -15,6 +16,7 @@ use textbank_app::inbox::{
 };
 use textbank_domain::handling::Holder;
 use textbank_domain::{CampaignId, ConversationId, MemberId};
+use textbank_projections::inbox::ReviewFilter;
 use utoipa::IntoParams;
 use utoipa_axum::routes;
 
@@ -56,6 +58,18 @@ pub struct ListQuery {
     #[serde(default)]
     #[param(value_type = Option<uuid::Uuid>)]
     tag_id: Option<String>,
+    /// Message review: only those whose number has (`true`) or has not
+    /// (`false`) opted out.
+    #[serde(default)]
+    opted_out: Option<bool>,
+    /// Message review: only those whose latest message is older than this
+    /// (RFC 3339).
+    #[serde(default)]
+    last_before: Option<DateTime<Utc>>,
+    /// Message review: only those whose latest message contains this text
+    /// (1 to 200 characters, any case).
+    #[serde(default)]
+    text: Option<String>,
     /// The `next_cursor` of the previous page.
     #[serde(default)]
     cursor: Option<String>,
@@ -66,6 +80,30 @@ pub struct ListQuery {
     #[serde(default)]
     min_position: Option<u64>,
 }
+
+/// Message review's filters beyond the inbox's, checked.
+pub(crate) fn review_filter(
+    opted_out: Option<bool>,
+    last_before: Option<DateTime<Utc>>,
+    text: Option<String>,
+) -> Result<ReviewFilter, ApiError> {
+    if text
+        .as_ref()
+        .is_some_and(|text| text.is_empty() || text.chars().count() > MAX_TEXT)
+    {
+        return Err(ApiError::invalid_request(format!(
+            "text must be 1 to {MAX_TEXT} characters"
+        )));
+    }
+    Ok(ReviewFilter {
+        opted_out,
+        last_before,
+        text,
+    })
+}
+
+/// The longest text a review searches for.
+const MAX_TEXT: usize = 200;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -132,6 +170,7 @@ pub async fn list(
         texter_id: query_id::<MemberId>(params.texter_id.as_deref(), "texter_id")?,
         holder: params.holder.as_deref().map(parse_holder).transpose()?,
         tag_id: query_id::<uuid::Uuid>(params.tag_id.as_deref(), "tag_id")?,
+        review: review_filter(params.opted_out, params.last_before, params.text)?,
         cursor: params.cursor,
         limit: params.limit,
         min_position: params.min_position,

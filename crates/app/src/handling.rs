@@ -17,10 +17,49 @@ use uuid::Uuid;
 
 use crate::command::{self, execute};
 use crate::conversation::INTEGRATIONS_READ_THE_FEED;
+use crate::inbox::{self as inbox_app, InboxRequest};
 use crate::{App, AppError, Caller};
 
-/// Conversations one "release my replies" gives back at most.
+/// Conversations one "release my replies" reads per page.
 const MAX_RELEASE: u32 = 1_000;
+/// Most conversations one bulk reassignment handles.
+pub const MAX_BULK: usize = 10_000;
+
+/// Which conversations a bulk action is for.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// These, by id.
+    Ids(Vec<ConversationId>),
+    /// Every conversation the inbox query matches (its cursor and limit
+    /// are ignored).
+    Matching(InboxRequest),
+}
+
+/// One conversation a bulk action could not change, and why.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BulkFailure {
+    pub conversation_id: ConversationId,
+    pub code: String,
+    pub message: String,
+}
+
+/// What a bulk reassignment did: one command per conversation, each
+/// applied or failed on its own.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BulkOutcome {
+    /// Conversations selected.
+    pub selected: u64,
+    /// Handed on (or released).
+    pub changed: u64,
+    /// Already where they were to go.
+    pub unchanged: u64,
+    pub failures: Vec<BulkFailure>,
+    /// More than the most one request handles matched; ask again for the
+    /// rest.
+    pub more: bool,
+    /// The last change's log position, if anything changed.
+    pub position: Option<u64>,
+}
 
 /// A staff decision handing a conversation on: (state, conversation, by,
 /// to).
@@ -283,6 +322,92 @@ impl App {
         .await
     }
 
+    /// Message review's bulk action: hands each selected conversation to
+    /// `texter`, or releases it to its campaign's pool (`None`), one
+    /// command per conversation; a failure is reported and undoes nothing.
+    pub async fn bulk_reassign(
+        &self,
+        caller: &Caller,
+        selection: Selection,
+        texter: Option<MemberId>,
+    ) -> Result<BulkOutcome, AppError> {
+        caller.require(Permission::ManageConversations)?;
+        if let Some(texter) = texter {
+            self.check_member_is_texter(caller, texter).await?;
+        }
+        let (ids, more) = match selection {
+            Selection::Ids(ids) => {
+                if ids.is_empty() || ids.len() > MAX_BULK {
+                    return Err(AppError::invalid(
+                        "conversation_ids",
+                        format!("give 1 to {MAX_BULK} conversation ids"),
+                    ));
+                }
+                (ids, false)
+            }
+            Selection::Matching(request) => self.matching(caller, request).await?,
+        };
+        let mut outcome = BulkOutcome {
+            selected: ids.len() as u64,
+            changed: 0,
+            unchanged: 0,
+            failures: Vec::new(),
+            more,
+            position: None,
+        };
+        for id in ids {
+            let handed = self
+                .handle(caller, id, |state| {
+                    handling::decide_reassign(state, id, caller.member_id, texter)
+                })
+                .await;
+            match handed {
+                Ok(Handled {
+                    position: Some(position),
+                    ..
+                }) => {
+                    outcome.changed += 1;
+                    outcome.position = outcome.position.max(Some(position));
+                }
+                Ok(_) => outcome.unchanged += 1,
+                Err(err) => outcome.failures.push(BulkFailure {
+                    conversation_id: id,
+                    code: err.code().to_owned(),
+                    message: err.public_message(),
+                }),
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The ids of the conversations `request` matches (at most
+    /// [`MAX_BULK`]), and whether more matched.
+    async fn matching(
+        &self,
+        caller: &Caller,
+        mut request: InboxRequest,
+    ) -> Result<(Vec<ConversationId>, bool), AppError> {
+        request.cursor = None;
+        request.limit = Some(inbox_app::MAX_LIMIT);
+        let mut ids = Vec::new();
+        loop {
+            let page = self.inbox(caller, request.clone()).await?;
+            ids.extend(page.conversations.iter().map(|row| row.conversation_id));
+            if ids.len() > MAX_BULK {
+                ids.truncate(MAX_BULK);
+                return Ok((ids, true));
+            }
+            match page.next_cursor {
+                Some(cursor) => {
+                    request.cursor = Some(cursor);
+                    // Later pages need not wait again.
+                    request.min_position = None;
+                }
+                None => return Ok((ids, false)),
+            }
+        }
+    }
+
     /// "Release my replies": the texter gives back the conversations they
     /// hold (in `campaign`, or all), to the campaigns' pools; one command
     /// per conversation, each on its own stream.
@@ -309,6 +434,7 @@ impl App {
             holder: Some(handling::Holder::Texter),
             tag: None,
             with_lost: false,
+            review: Default::default(),
         };
         let mut released = ReleasedMine {
             released: 0,
@@ -352,6 +478,15 @@ impl App {
             return Ok(());
         };
         self.conversation_for(caller, id).await?;
+        self.check_member_is_texter(caller, texter).await
+    }
+
+    /// A member of the org with the texter role, or a 422.
+    async fn check_member_is_texter(
+        &self,
+        caller: &Caller,
+        texter: MemberId,
+    ) -> Result<(), AppError> {
         match directory::member(self.database(), caller.org_id, texter).await? {
             Some(member) if member.role == Role::Texter => Ok(()),
             _ => Err(AppError::invalid(

@@ -17,7 +17,9 @@ use textbank_domain::recipient::ConversationRef;
 use textbank_domain::texter::{self, TexterEvent};
 use textbank_domain::{CampaignId, ConversationId, MemberId, OrgId, Permission, Role};
 use textbank_projections::Projector;
-use textbank_projections::inbox::{self, ChangeCursor, Inbox, InboxConversation, InboxFilter};
+use textbank_projections::inbox::{
+    self, ChangeCursor, Inbox, InboxConversation, InboxFilter, ReviewFilter,
+};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
@@ -77,6 +79,8 @@ pub struct InboxRequest {
     pub holder: Option<Holder>,
     /// Only those with this tag.
     pub tag_id: Option<Uuid>,
+    /// Message review's filters (opted out, older than, text).
+    pub review: ReviewFilter,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
     /// Wait until the inbox has applied the log up to here.
@@ -183,6 +187,7 @@ fn scope(
         holder,
         tag: None,
         with_lost: false,
+        review: Default::default(),
     })
 }
 
@@ -201,6 +206,7 @@ impl App {
             request.holder,
         )?;
         filter.tag = request.tag_id;
+        filter.review = request.review;
         let limit = request.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(AppError::Invalid {

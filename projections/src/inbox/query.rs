@@ -87,6 +87,33 @@ pub struct InboxFilter {
     /// A live stream's: also the rows `texter` just lost (see
     /// [`InboxFilter::lost`]).
     pub with_lost: bool,
+    /// Message review: only those (not) opted out, whose latest message is
+    /// older than this, whose latest message contains this text (any case).
+    pub review: ReviewFilter,
+}
+
+/// Message review's filters beyond the inbox's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReviewFilter {
+    pub opted_out: Option<bool>,
+    pub last_before: Option<DateTime<Utc>>,
+    pub text: Option<String>,
+}
+
+impl ReviewFilter {
+    fn matches(&self, row: &InboxConversation) -> bool {
+        self.opted_out
+            .is_none_or(|opted_out| opted_out == row.opted_out)
+            && self
+                .last_before
+                .is_none_or(|before| row.last_message.at < before)
+            && self.text.as_ref().is_none_or(|text| {
+                row.last_message
+                    .body
+                    .to_lowercase()
+                    .contains(&text.to_lowercase())
+            })
+    }
 }
 
 impl InboxFilter {
@@ -101,6 +128,7 @@ impl InboxFilter {
             && self
                 .tag
                 .is_none_or(|tag| row.tags.iter().any(|applied| applied.tag_id == tag))
+            && self.review.matches(row)
     }
 
     /// The row left the filter's texter in the change that wrote it: it
@@ -217,6 +245,8 @@ enum Bind {
     Uuid(Uuid),
     Int(i64),
     Text(String),
+    Bool(bool),
+    Time(DateTime<Utc>),
 }
 
 /// SQL text with numbered binds, built clause by clause: a query with
@@ -274,6 +304,27 @@ impl Sql {
                 Bind::Text(holder.as_str().into()),
             );
         }
+        if let Some(opted_out) = filter.review.opted_out {
+            self.push(
+                &format!(" AND {alias}.opted_out = ?"),
+                Bind::Bool(opted_out),
+            );
+        }
+        if let Some(before) = filter.review.last_before {
+            self.push(&format!(" AND {alias}.last_at < ?"), Bind::Time(before));
+        }
+        if let Some(text) = &filter.review.text {
+            // LIKE's wildcards in the text match themselves.
+            let escaped = text
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            self.push(
+                &format!(" AND LOWER({alias}.last_body) LIKE ? ESCAPE '\\'"),
+                Bind::Text(format!("%{escaped}%")),
+            );
+        }
         if let Some(tag) = filter.tag {
             // Tag ids are UUIDs in the row's JSON: one matches only itself.
             self.push(
@@ -315,6 +366,8 @@ impl Sql {
                     Bind::Uuid(value) => query.bind(value),
                     Bind::Int(value) => query.bind(value),
                     Bind::Text(value) => query.bind(value),
+                    Bind::Bool(value) => query.bind(value),
+                    Bind::Time(value) => query.bind(value),
                 };
             }
             query.fetch_all(pool).await?

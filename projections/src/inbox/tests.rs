@@ -208,6 +208,7 @@ async fn summary(db: &textbank_store::Database, world: &World) -> Vec<Summary> {
         holder: None,
         tag: None,
         with_lost: false,
+        review: Default::default(),
     };
     page(db, &filter, None, 10)
         .await
