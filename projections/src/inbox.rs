@@ -490,17 +490,12 @@ impl<'a> Fold<'a> {
                     previous,
                     escalation,
                 } => {
-                    let row = fold.touch(conversation, org, "", at);
-                    // Two changes in one batch: the first one's previous
-                    // texter is the one whose inbox loses the row.
-                    let previous = match &row.hand {
-                        Some(earlier) => earlier.previous,
-                        None => previous.map(Uuid::from),
-                    };
-                    row.hand = Some(Hand {
+                    // The last change wins, as it would in batches of one:
+                    // the row is the same however the log is cut.
+                    fold.touch(conversation, org, "", at).hand = Some(Hand {
                         texter: Uuid::from(conversation.texter_id),
                         holder,
-                        previous,
+                        previous: previous.map(Uuid::from),
                         escalation,
                     });
                 }
