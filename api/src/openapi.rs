@@ -72,6 +72,7 @@ answers 503 `projection_lagging` if it is still behind; a position past the end 
         (name = "assignments", description = "Contacts assigned to texters"),
         (name = "send", description = "The texter's queue, the one-click send, conversations"),
         (name = "inbox", description = "The caller's conversations"),
+        (name = "conversations", description = "Handling conversations: tags, escalations, reassignment and release"),
         (name = "events", description = "The organization's event feed, for API clients"),
         (name = "opt-outs", description = "The organization's opt-out list"),
         (name = "carrier", description = "The organization's carrier settings"),

@@ -172,6 +172,7 @@
     };
     source.onmessage = handle;
     source.addEventListener("conversation", handle);
+    source.addEventListener("conversation_removed", handle);
     return source;
   }
 

@@ -187,7 +187,10 @@
         ? el("span", { class: "badge badge-unread", "aria-label": item.unread_count + " unread" }, String(item.unread_count))
         : null,
       item.needs_reply ? el("span", { class: "badge badge-needs-reply" }, "Needs reply") : null,
-      item.opted_out ? el("span", { class: "badge badge-opted-out" }, "Opted out") : null);
+      item.opted_out ? el("span", { class: "badge badge-opted-out" }, "Opted out") : null,
+      item.holder === "escalated" ? el("span", { class: "badge badge-escalated" }, "Escalated") : null,
+      item.holder === "pool" ? el("span", { class: "badge" }, "Released") : null,
+      (item.tags || []).map((tag) => el("span", { class: "badge badge-tag" }, tag.name)));
     const texter = !isTexter && state.texterNames.get(item.texter_id);
     return el("li", { class: classes.join(" "), data: { conversationId: item.conversation_id } },
       el("button", {
@@ -210,6 +213,13 @@
 
   // A change pushed by the server: upsert, re-sort, refresh the open thread.
   function onStreamEvent(name, item) {
+    if (name === "conversation_removed" && item && item.conversation_id) {
+      // Reassigned, released or escalated: no longer this texter's.
+      state.items.delete(item.conversation_id);
+      if (item.conversation_id === state.openId) closeConversation();
+      else renderList();
+      return;
+    }
     if (name !== "conversation" || !item || !item.conversation_id) return;
     const known = state.items.get(item.conversation_id);
     if (known && (known.updated_position || 0) > (item.updated_position || 0)) return;
@@ -376,8 +386,14 @@
         el("h2", { id: "thread-name" }, name),
         el("p", { class: "thread-sub" }, thread.phone,
           details ? [" · ", details.name] : (item && item.campaign_name ? [" · ", item.campaign_name] : null))),
-      thread.opted_out ? el("span", { class: "badge badge-opted-out" }, "Opted out") : null);
+      thread.opted_out ? el("span", { class: "badge badge-opted-out" }, "Opted out") : null,
+      thread.holder === "escalated" ? el("span", { class: "badge badge-escalated" }, "Escalated") : null,
+      (thread.tags || []).map((tag) => el("span", { class: "badge badge-tag" }, tag.name)));
     ui.thread.appendChild(head);
+    if (thread.escalation_reason) {
+      ui.thread.appendChild(el("p", { class: "thread-notice", id: "escalation-notice" },
+        "Escalated to staff: " + thread.escalation_reason));
+    }
 
     if (thread.opted_out) {
       ui.thread.appendChild(el("p", { class: "thread-notice thread-opted-out", id: "opted-out-notice" },
@@ -397,6 +413,7 @@
     if (canReply) ui.thread.appendChild(replyNode(thread, details, draftText, cannedValue));
     ui.thread.appendChild(surveyNode(thread, details));
     if (canReply) ui.thread.appendChild(optOutNode(thread));
+    if (isTexter && thread.holder === "texter") ui.thread.appendChild(escalateNode(thread));
 
     // Newest message in view (the list scrolls on its own on wide screens);
     // the page itself moves only when the thread opens or grows.
@@ -650,6 +667,30 @@
     };
     render();
     return box;
+  }
+
+  // A texter hands a hostile, legal or press reply to staff, with a reason.
+  function escalateNode(thread) {
+    const reason = el("input", {
+      id: "escalate-reason", type: "text", maxlength: "500",
+      placeholder: "Why staff should take it", "aria-label": "Reason to escalate",
+    });
+    const button = el("button", { type: "button", id: "escalate-button", class: "button" }, "Escalate to staff");
+    button.addEventListener("click", async () => {
+      if (button.disabled || !reason.value.trim()) { reason.focus(); return; }
+      button.disabled = true;
+      try {
+        await tb.api("POST", "/v1/conversations/" + encodeURIComponent(thread.conversation_id) + "/escalate",
+          { reason: reason.value.trim() });
+        tb.flash("Escalated: staff will take it from here.");
+        state.items.delete(thread.conversation_id);
+        if (state.openId === thread.conversation_id) closeConversation();
+      } catch (err) {
+        tb.showError(err);
+        button.disabled = false;
+      }
+    });
+    return el("section", { class: "escalate", id: "escalate", "aria-label": "Escalate" }, reason, button);
   }
 
   // ---- start -----------------------------------------------------------

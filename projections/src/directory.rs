@@ -121,7 +121,10 @@ async fn apply_one(
         | OrgEvent::WebhookSubscribed { .. }
         | OrgEvent::WebhookChanged { .. }
         | OrgEvent::WebhookSecretRotated { .. }
-        | OrgEvent::WebhookRemoved { .. } => {}
+        | OrgEvent::WebhookRemoved { .. }
+        | OrgEvent::TagDefined { .. }
+        | OrgEvent::TagChanged { .. }
+        | OrgEvent::TagDeleted { .. } => {}
     }
     Ok(())
 }

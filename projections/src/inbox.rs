@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, QueryBuilder};
 use textbank_domain::DomainEvent;
+use textbank_domain::handling::Holder;
 use textbank_domain::keywords::Keyword;
 use textbank_domain::message::MessageKind;
 use textbank_domain::recipient::{ConversationRef, RecipientEvent};
@@ -24,7 +25,8 @@ use crate::batch::{Batch, Tables};
 use crate::runner::{ProjectionError, Projector};
 
 pub use query::{
-    ChangeCursor, InboxConversation, InboxFilter, LastMessage, changes, needs_reply_count, page,
+    AppliedTag, ChangeCursor, InboxConversation, InboxFilter, LastMessage, ReviewFilter, changes,
+    holder_counts, needs_reply_count, page,
 };
 
 /// The read model's table, by its live name.
@@ -81,7 +83,11 @@ impl Projector for Inbox {
         }
         // Conversations only read in this batch: one statement each, as
         // reads are people's clicks, a few per batch at most.
-        for row in fold.rows.values().filter(|row| row.last.is_none()) {
+        for row in fold
+            .rows
+            .values()
+            .filter(|row| row.last.is_none() && row.read_position > 0)
+        {
             let sql = format!(
                 "UPDATE {table} SET unread = 0, read_position = $1, updated_position = $2
                   WHERE conversation_id = $3"
@@ -96,6 +102,11 @@ impl Projector for Inbox {
                     .map(|_| ())
                     .map_err(StoreError::from)?
             });
+        }
+        // Changes of holder and tags are people's actions too: a few per
+        // batch, one statement each, after the rows they change exist.
+        for row in fold.rows.values() {
+            write_handling(tx, &table, row, updated).await?;
         }
         // An opt-out (or opt-in) is the number's, in every conversation the
         // org has with it; the rows written above are included.
@@ -155,6 +166,22 @@ enum Step<'a> {
         phone: &'a str,
         opted_out: bool,
     },
+    /// The conversation changed hands (`conversation.texter_id`: its
+    /// texter now, or its last one while it is in the pool or escalated).
+    Hand {
+        conversation: ConversationRef,
+        org: Uuid,
+        holder: Holder,
+        /// The texter who held it just before, if one did.
+        previous: Option<textbank_domain::MemberId>,
+        escalation: Option<&'a str>,
+    },
+    Tag {
+        conversation: ConversationRef,
+        org: Uuid,
+        tag: AppliedTag,
+        applied: bool,
+    },
 }
 
 /// One step with where and when it happened.
@@ -177,6 +204,12 @@ impl Inbox {
                     | "OptOutRecorded"
                     | "OptInRecorded"
                     | "ConversationRead"
+                    | "TagApplied"
+                    | "TagRemoved"
+                    | "ConversationEscalated"
+                    | "EscalationResolved"
+                    | "ConversationReassigned"
+                    | "ConversationReleased"
             )
         };
         let mut steps = Vec::new();
@@ -247,6 +280,68 @@ impl Inbox {
                     org,
                     phone: phone.as_str(),
                     opted_out: false,
+                },
+                RecipientEvent::TagApplied {
+                    conversation,
+                    tag_id,
+                    name,
+                    ..
+                }
+                | RecipientEvent::TagRemoved {
+                    conversation,
+                    tag_id,
+                    name,
+                    ..
+                } => Step::Tag {
+                    conversation: *conversation,
+                    org,
+                    tag: AppliedTag {
+                        tag_id: *tag_id,
+                        name: name.clone(),
+                    },
+                    applied: matches!(parsed, RecipientEvent::TagApplied { .. }),
+                },
+                RecipientEvent::ConversationEscalated {
+                    conversation,
+                    reason,
+                    ..
+                } => Step::Hand {
+                    conversation: *conversation,
+                    org,
+                    holder: Holder::Escalated,
+                    previous: Some(conversation.texter_id),
+                    escalation: Some(reason),
+                },
+                RecipientEvent::EscalationResolved {
+                    conversation,
+                    returned_to,
+                    ..
+                } => Step::Hand {
+                    conversation: *conversation,
+                    org,
+                    holder: if returned_to.is_some() {
+                        Holder::Texter
+                    } else {
+                        Holder::Pool
+                    },
+                    previous: None,
+                    escalation: None,
+                },
+                RecipientEvent::ConversationReassigned {
+                    conversation, from, ..
+                } => Step::Hand {
+                    conversation: *conversation,
+                    org,
+                    holder: Holder::Texter,
+                    previous: *from,
+                    escalation: None,
+                },
+                RecipientEvent::ConversationReleased { conversation, .. } => Step::Hand {
+                    conversation: *conversation,
+                    org,
+                    holder: Holder::Pool,
+                    previous: Some(conversation.texter_id),
+                    escalation: None,
                 },
                 _ => continue,
             };
@@ -321,6 +416,18 @@ struct Touched<'a> {
     unread: i64,
     /// The batch's last read, 0 for none.
     read_position: i64,
+    /// The batch's last change of holder.
+    hand: Option<Hand<'a>>,
+    /// Tags applied (true) and removed (false), in log order.
+    tags: Vec<(AppliedTag, bool)>,
+}
+
+/// A change of holder as the row takes it.
+struct Hand<'a> {
+    texter: Uuid,
+    holder: Holder,
+    previous: Option<Uuid>,
+    escalation: Option<&'a str>,
 }
 
 /// The batch folded in memory: each conversation's outcome and each
@@ -376,6 +483,32 @@ impl<'a> Fold<'a> {
                 } => {
                     fold.opt_outs.insert((org, phone.to_owned()), opted_out);
                 }
+                Step::Hand {
+                    conversation,
+                    org,
+                    holder,
+                    previous,
+                    escalation,
+                } => {
+                    // The last change wins, as it would in batches of one:
+                    // the row is the same however the log is cut.
+                    fold.touch(conversation, org, "", at).hand = Some(Hand {
+                        texter: Uuid::from(conversation.texter_id),
+                        holder,
+                        previous: previous.map(Uuid::from),
+                        escalation,
+                    });
+                }
+                Step::Tag {
+                    conversation,
+                    org,
+                    tag,
+                    applied,
+                } => {
+                    fold.touch(conversation, org, "", at)
+                        .tags
+                        .push((tag, applied));
+                }
             }
         }
         fold
@@ -399,6 +532,8 @@ impl<'a> Fold<'a> {
                 last: None,
                 unread: 0,
                 read_position: 0,
+                hand: None,
+                tags: Vec::new(),
             })
     }
 }
@@ -464,6 +599,73 @@ async fn write_rows(
         }
         query
             .build()
+            .execute(conn)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from)?
+    });
+    Ok(())
+}
+
+/// Writes the batch's change of holder and of tags to a row that exists.
+async fn write_handling(
+    tx: &mut StoreTx,
+    table: &str,
+    row: &Touched<'_>,
+    updated: i64,
+) -> Result<(), StoreError> {
+    let id = Uuid::from(row.conversation.conversation_id);
+    if let Some(hand) = &row.hand {
+        let sql = format!(
+            "UPDATE {table} SET texter_id = $1, holder = $2, previous_texter_id = $3,
+                    escalation_reason = $4, holder_position = $5, updated_position = $5
+              WHERE conversation_id = $6"
+        );
+        on_tx!(tx, |conn| {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(hand.texter)
+                .bind(hand.holder.as_str())
+                .bind(hand.previous)
+                .bind(hand.escalation)
+                .bind(updated)
+                .bind(id)
+                .execute(conn)
+                .await
+                .map(|_| ())
+                .map_err(StoreError::from)?
+        });
+    }
+    if row.tags.is_empty() {
+        return Ok(());
+    }
+    let select = format!("SELECT tags FROM {table} WHERE conversation_id = $1");
+    let current: Option<String> = on_tx!(tx, |conn| {
+        sqlx::query_scalar(AssertSqlSafe(select))
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+            .map_err(StoreError::from)?
+    });
+    let Some(current) = current else {
+        return Ok(());
+    };
+    let corrupt =
+        |err: serde_json::Error| StoreError::Corrupt(format!("{table}.tags of {id}: {err}"));
+    let mut tags: Vec<AppliedTag> = serde_json::from_str(&current).map_err(corrupt)?;
+    for (tag, applied) in &row.tags {
+        tags.retain(|kept| kept.tag_id != tag.tag_id);
+        if *applied {
+            tags.push(tag.clone());
+        }
+    }
+    let tags = serde_json::to_string(&tags).map_err(corrupt)?;
+    let sql =
+        format!("UPDATE {table} SET tags = $1, updated_position = $2 WHERE conversation_id = $3");
+    on_tx!(tx, |conn| {
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(tags)
+            .bind(updated)
+            .bind(id)
             .execute(conn)
             .await
             .map(|_| ())

@@ -1321,6 +1321,8 @@ impl Recount {
             held_by_reason: Default::default(),
             survey_answers,
             median_time_to_first_reply_ms: median(delays),
+            // Read from the inbox, which these tests do not project.
+            conversations_by_holder: Default::default(),
         }
     }
 

@@ -433,21 +433,21 @@ async fn malformed_requests_are_refused_and_min_position_waits(app: TestApp) -> 
 }
 
 /// Server-Sent Events read from a streaming response.
-struct Events {
+pub(crate) struct Events {
     response: reqwest::Response,
     buffer: String,
 }
 
 /// One event: its name, id and JSON data.
 #[derive(Debug)]
-struct Sse {
-    event: String,
-    id: String,
-    data: Value,
+pub(crate) struct Sse {
+    pub(crate) event: String,
+    pub(crate) id: String,
+    pub(crate) data: Value,
 }
 
 impl Events {
-    async fn open(app: &TestApp, key: &str, last_event_id: Option<&str>) -> Self {
+    pub(crate) async fn open(app: &TestApp, key: &str, last_event_id: Option<&str>) -> Self {
         let mut request = app
             .client
             .get(app.url("/v1/conversations/stream"))
@@ -469,7 +469,7 @@ impl Events {
     }
 
     /// The next event that has data, waiting at most `wait`.
-    async fn next(&mut self, wait: Duration) -> Option<Sse> {
+    pub(crate) async fn next(&mut self, wait: Duration) -> Option<Sse> {
         tokio::time::timeout(wait, async {
             loop {
                 if let Some(end) = self.buffer.find("\n\n") {

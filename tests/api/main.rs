@@ -9,6 +9,7 @@ mod campaign_metrics;
 mod campaigns;
 mod carrier;
 mod cli;
+mod conversations;
 mod crash;
 mod dispatch_leader;
 mod events;

@@ -81,6 +81,10 @@ struct Rule {
     body: Body,
     /// When the walk calls it, among the others.
     turn: Turn,
+    /// What the org's owner calls after each of the org's own calls, to
+    /// put back what the call changed for the calls after it (method,
+    /// path, JSON body).
+    undo: Option<(&'static str, &'static str, &'static str)>,
 }
 
 const fn rule(method: &'static str, path: &'static str, access: Access) -> Rule {
@@ -91,6 +95,7 @@ const fn rule(method: &'static str, path: &'static str, access: Access) -> Rule 
         query: "",
         body: Body::None,
         turn: Turn::InOrder,
+        undo: None,
     }
 }
 
@@ -119,6 +124,12 @@ impl Rule {
     const fn last(self) -> Self {
         Self {
             turn: Turn::Last,
+            ..self
+        }
+    }
+    const fn undo(self, method: &'static str, path: &'static str, json: &'static str) -> Self {
+        Self {
+            undo: Some((method, path, json)),
             ..self
         }
     }
@@ -165,6 +176,36 @@ const PERMISSIONS: &[Rule] = &[
     key("GET", "/v1/conversations/stream", PEOPLE)
         .query("campaign_id={campaign_id}&texter_id={texter_id}"),
     key("POST", "/v1/conversations/{conversation_id}/read", WORKERS),
+    // Handling conversations: staff define tags and hand conversations
+    // out; texters tag, escalate and release the ones they hold. Each
+    // change that takes the conversation from the texter is put back.
+    key("GET", "/v1/tags", PEOPLE),
+    key("POST", "/v1/tags", MANAGERS).json(r#"{"name": "Walk {unique}"}"#),
+    key("PUT", "/v1/tags/{tag_id}", MANAGERS).json(r#"{"name": "Walked"}"#),
+    key("DELETE", "/v1/tags/{tag_id}", MANAGERS).last(),
+    key("PUT", "/v1/conversations/{conversation_id}/tags/{tag_id}", WORKERS),
+    key("DELETE", "/v1/conversations/{conversation_id}/tags/{tag_id}", WORKERS),
+    key("POST", "/v1/conversations/{conversation_id}/escalate", WORKERS)
+        .json(r#"{"reason": "walk"}"#)
+        .undo("POST", "/v1/conversations/{conversation_id}/resolve", "{}"),
+    key("POST", "/v1/conversations/{conversation_id}/resolve", MANAGERS).json("{}"),
+    key("POST", "/v1/conversations/{conversation_id}/reassign", MANAGERS)
+        .json(r#"{"texter_id": "{texter_id}"}"#),
+    key("POST", "/v1/conversations/{conversation_id}/release", MANAGERS).undo(
+        "POST",
+        "/v1/conversations/{conversation_id}/reassign",
+        r#"{"texter_id": "{texter_id}"}"#,
+    ),
+    key("POST", "/v1/texter/release-conversations", TEXTERS)
+        .json(r#"{"campaign_id": "{campaign_id}"}"#)
+        .undo(
+            "POST",
+            "/v1/conversations/{conversation_id}/reassign",
+            r#"{"texter_id": "{texter_id}"}"#,
+        ),
+    key("GET", "/v1/escalations", MANAGERS).query("campaign_id={campaign_id}"),
+    key("POST", "/v1/conversations/bulk-reassign", MANAGERS)
+        .json(r#"{"conversation_ids": ["{conversation_id}"], "texter_id": "{texter_id}"}"#),
     // Members, keys, sessions and invites.
     key("GET", "/v1/me", EVERYONE),
     key("GET", "/v1/texters", READERS),
@@ -240,12 +281,13 @@ const PERMISSIONS: &[Rule] = &[
     ),
     key("POST", "/v1/webhooks/{webhook_id}/ping", ADMINS),
     key("DELETE", "/v1/webhooks/{webhook_id}", ADMINS).last(),
-    // Sending: only texters click; staff act in conversations too.
+    // Sending: texters click; staff act in conversations too, and reply
+    // in them (an escalated one) with a click of their own.
     key("GET", "/v1/texter/queue", TEXTERS).query("campaign_id={campaign_id}"),
     key("POST", "/v1/messages", TEXTERS)
         .json(r#"{"click_token": "{click_token}", "clicked_at": "{now}"}"#),
     key("GET", "/v1/conversations/{conversation_id}", PEOPLE),
-    key("POST", "/v1/conversations/{conversation_id}/messages", TEXTERS)
+    key("POST", "/v1/conversations/{conversation_id}/messages", WORKERS)
         .json(r#"{"body": "Thanks for your time", "clicked_at": "{now}"}"#),
     key("POST", "/v1/conversations/{conversation_id}/opt-out", WORKERS)
         .json(r#"{"send_confirmation": false}"#)
@@ -285,6 +327,7 @@ const ID_PARAMETERS: &[&str] = &[
     "member_id",
     "message_id",
     "phone",
+    "tag_id",
     "texter_id",
     "token",
     "webhook_id",
@@ -429,6 +472,13 @@ impl Org {
         )
         .await;
         let phone = format!("+1555{exchange}0000");
+        let callback = post_ok(
+            app,
+            &founder,
+            "/v1/tags",
+            json!({"name": format!("{tag} Callback")}),
+        )
+        .await;
         let values = BTreeMap::from([
             ("campaign_id", campaign_id),
             ("click_token", token(1)),
@@ -452,6 +502,7 @@ impl Org {
             ("page", "campaigns".to_owned()),
             ("password", PASSWORD.to_owned()),
             ("phone", phone),
+            ("tag_id", callback["tag_id"].as_str().unwrap().to_owned()),
             ("texter_id", texter_id),
             ("token", invite["invite_token"].as_str().unwrap().to_owned()),
             ("webhook_id", webhook_id),
@@ -851,6 +902,17 @@ impl Walk<'_> {
                             _ => (Credential::Key(&org.keys[&role]), false),
                         };
                         let answer = self.send(&request, credential).await;
+                        if let Some((method, path, body)) = rule.undo {
+                            let undo = Rule {
+                                body: Body::Json(body),
+                                query: "",
+                                undo: None,
+                                ..key(method, path, MANAGERS)
+                            };
+                            let request = self.request(&undo, &org.values, &org.values);
+                            self.send(&request, Credential::Key(&org.keys[&Owner]))
+                                .await;
+                        }
                         let fits = if page {
                             page_answer_fits(&answer, allowed)
                         } else {

@@ -7,13 +7,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, Sse};
+use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use serde::Deserialize;
 use textbank_app::AppError;
 use textbank_app::inbox::{
-    InboxPage, InboxRequest, InboxStatus, InboxSubscription, MarkedRead, event_id,
+    InboxChange, InboxPage, InboxRequest, InboxStatus, InboxSubscription, MarkedRead, event_id,
 };
+use textbank_domain::handling::Holder;
 use textbank_domain::{CampaignId, ConversationId, MemberId};
+use textbank_projections::inbox::ReviewFilter;
 use utoipa::IntoParams;
 use utoipa_axum::routes;
 
@@ -46,6 +49,27 @@ pub struct ListQuery {
     /// `needs_reply` (the default), `unread`, `opted_out` or `all`.
     #[serde(default)]
     status: Option<String>,
+    /// Only those held so: `texter` (in a texter's inbox), `pool`
+    /// (released) or `escalated` (the staff's escalation queue). Texters
+    /// always get the ones they hold.
+    #[serde(default)]
+    holder: Option<String>,
+    /// Only those with this tag.
+    #[serde(default)]
+    #[param(value_type = Option<uuid::Uuid>)]
+    tag_id: Option<String>,
+    /// Message review: only those whose number has (`true`) or has not
+    /// (`false`) opted out.
+    #[serde(default)]
+    opted_out: Option<bool>,
+    /// Message review: only those whose latest message is older than this
+    /// (RFC 3339).
+    #[serde(default)]
+    last_before: Option<DateTime<Utc>>,
+    /// Message review: only those whose latest message contains this text
+    /// (1 to 200 characters, any case).
+    #[serde(default)]
+    text: Option<String>,
     /// The `next_cursor` of the previous page.
     #[serde(default)]
     cursor: Option<String>,
@@ -56,6 +80,30 @@ pub struct ListQuery {
     #[serde(default)]
     min_position: Option<u64>,
 }
+
+/// Message review's filters beyond the inbox's, checked.
+pub(crate) fn review_filter(
+    opted_out: Option<bool>,
+    last_before: Option<DateTime<Utc>>,
+    text: Option<String>,
+) -> Result<ReviewFilter, ApiError> {
+    if text
+        .as_ref()
+        .is_some_and(|text| text.is_empty() || text.chars().count() > MAX_TEXT)
+    {
+        return Err(ApiError::invalid_request(format!(
+            "text must be 1 to {MAX_TEXT} characters"
+        )));
+    }
+    Ok(ReviewFilter {
+        opted_out,
+        last_before,
+        text,
+    })
+}
+
+/// The longest text a review searches for.
+const MAX_TEXT: usize = 200;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +132,13 @@ fn query_id<T: std::str::FromStr>(
     .transpose()
 }
 
+/// A `holder` query parameter.
+pub(crate) fn parse_holder(raw: &str) -> Result<Holder, ApiError> {
+    Holder::parse(raw).ok_or_else(|| {
+        ApiError::invalid_request("holder must be texter, pool or escalated".to_owned())
+    })
+}
+
 /// The caller's conversations (a texter's own; every texter's for roles
 /// that manage them), newest activity first, page by page.
 #[utoipa::path(
@@ -94,7 +149,8 @@ fn query_id<T: std::str::FromStr>(
     params(ListQuery),
     responses(
         (status = 200, description = "A page of conversations", body = InboxPage),
-        (status = 422, description = "`invalid_request`: an unknown status, a malformed id or cursor, a limit out of range", body = ApiError),
+        (status = 403, description = "`forbidden`: a texter asked for another texter's conversations or for ones no texter holds", body = ApiError),
+        (status = 422, description = "`invalid_request`: an unknown status or holder, a malformed id or cursor, a limit out of range", body = ApiError),
         (status = 503, description = "`projection_lagging`: the inbox has not reached `min_position` yet; try again", body = ApiError),
     ),
 )]
@@ -112,6 +168,9 @@ pub async fn list(
             .unwrap_or_default(),
         campaign_id: query_id::<CampaignId>(params.campaign_id.as_deref(), "campaign_id")?,
         texter_id: query_id::<MemberId>(params.texter_id.as_deref(), "texter_id")?,
+        holder: params.holder.as_deref().map(parse_holder).transpose()?,
+        tag_id: query_id::<uuid::Uuid>(params.tag_id.as_deref(), "tag_id")?,
+        review: review_filter(params.opted_out, params.last_before, params.text)?,
         cursor: params.cursor,
         limit: params.limit,
         min_position: params.min_position,
@@ -141,7 +200,9 @@ pub async fn read(
 
 /// The caller's conversations as they change, as Server-Sent Events:
 /// `event: conversation` with a list item (as in `GET /v1/conversations`)
-/// for every change, each with an id to resume from (`Last-Event-ID`).
+/// for every change, each with an id to resume from (`Last-Event-ID`). A
+/// texter is sent `event: conversation_removed` (`{"conversation_id"}`)
+/// when one of theirs is reassigned, released or escalated.
 #[utoipa::path(
     get,
     path = "/v1/conversations/stream",
@@ -175,14 +236,34 @@ pub async fn stream(
     Ok(live::respond(Rows(subscription), state.closing.clone()))
 }
 
-/// The inbox's changed rows, each as `event: conversation`.
+/// The inbox's changed rows, each as `event: conversation`, and the ones
+/// that left a texter as `event: conversation_removed`.
 struct Rows(InboxSubscription);
+
+/// What a `conversation_removed` event carries.
+#[derive(serde::Serialize)]
+struct Removed {
+    conversation_id: ConversationId,
+}
 
 impl Source for Rows {
     async fn next_batch(&mut self) -> Option<Result<Vec<Event>, AppError>> {
-        Some(self.0.next().await?.map(|rows| {
-            rows.iter()
-                .filter_map(|row| live::encode("conversation", event_id(row), row))
+        Some(self.0.next().await?.map(|changes| {
+            changes
+                .iter()
+                .filter_map(|change| {
+                    let row = change.row();
+                    match change {
+                        InboxChange::Changed(_) => live::encode("conversation", event_id(row), row),
+                        InboxChange::Lost(_) => live::encode(
+                            "conversation_removed",
+                            event_id(row),
+                            &Removed {
+                                conversation_id: row.conversation_id,
+                            },
+                        ),
+                    }
+                })
                 .collect()
         }))
     }

@@ -7,6 +7,7 @@ mod campaign_metrics;
 mod campaigns;
 mod carrier;
 mod events;
+mod handling;
 mod inbox;
 mod lists;
 mod live;
@@ -27,6 +28,16 @@ pub(crate) fn to_json<T: serde::Serialize>(
     Ok(axum::Json(
         serde_json::to_value(value).map_err(|err| ApiError::internal(&err))?,
     ))
+}
+
+/// An optional JSON body: none (or only whitespace) is the defaults.
+pub(crate) fn optional_body<T: Default + serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|err| ApiError::invalid_request(err.to_string()))
 }
 
 /// A CSV download streamed from `chunks`, named `filename`.
@@ -73,6 +84,7 @@ pub fn routes() -> RouteTable {
         .merge(campaign_metrics::routes())
         .merge(events::routes())
         .merge(inbox::routes())
+        .merge(handling::routes())
         .merge(webhooks::routes())
         .routes(routes!(members::me))
         .routes(routes!(members::list_texters))

@@ -241,17 +241,7 @@ pub async fn opt_out(
     body: axum::body::Bytes,
 ) -> Result<Json<OptedOut>, ApiError> {
     // The body is optional: none means the defaults.
-    let request: OptOutRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        OptOutRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|err| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                err.to_string(),
-            )
-        })?
-    };
+    let request: OptOutRequest = crate::v1::optional_body(&body)?;
     let position = state
         .app
         .mark_opt_out(

@@ -15,6 +15,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use futures_util::{Stream, StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use textbank_domain::handling;
 use textbank_domain::message::BlockReason;
 use textbank_domain::phone::{PhoneNumber, Region};
 use textbank_domain::recipient::{self, RecipientEvent};
@@ -325,6 +326,23 @@ pub struct OptOutChange {
     pub actor: Value,
 }
 
+/// A change to how one of the number's conversations was handled: a tag
+/// applied or removed, an escalation or its resolution, a reassignment or
+/// a release.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConversationChange {
+    pub position: u64,
+    pub at: DateTime<Utc>,
+    /// The event's type (TagApplied, ConversationReassigned, …).
+    pub change: String,
+    pub conversation_id: ConversationId,
+    pub campaign_id: CampaignId,
+    /// The event's own fields.
+    pub data: Value,
+    /// Who made the change (the API key and member).
+    pub actor: Value,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SurveyAnswer {
     pub position: u64,
@@ -354,6 +372,8 @@ pub struct PhoneHistory {
     /// Send attempts to it that were refused.
     pub blocked: Vec<BlockedRow>,
     pub survey_answers: Vec<SurveyAnswer>,
+    /// Tags, escalations, reassignments and releases of its conversations.
+    pub conversation_changes: Vec<ConversationChange>,
     /// Events on the number's stream, and the last one's position.
     pub events: u64,
     pub last_position: Option<u64>,
@@ -731,6 +751,7 @@ impl App {
             opt_outs: Vec::new(),
             blocked: Vec::new(),
             survey_answers: Vec::new(),
+            conversation_changes: Vec::new(),
             events: 0,
             last_position: None,
         };
@@ -794,6 +815,18 @@ impl App {
                     continue;
                 };
                 let actor = serde_json::to_value(&recorded.metadata.actor).map_err(corrupt)?;
+                if let Some(conversation) = handling::subject(&event) {
+                    history.conversation_changes.push(ConversationChange {
+                        position: recorded.position,
+                        at: recorded.recorded_at,
+                        change: recorded.event_type.clone(),
+                        conversation_id: conversation.conversation_id,
+                        campaign_id: conversation.campaign_id,
+                        data: recorded.data.clone(),
+                        actor,
+                    });
+                    continue;
+                }
                 match event {
                     RecipientEvent::OptOutRecorded {
                         source,

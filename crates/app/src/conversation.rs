@@ -7,14 +7,15 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use textbank_domain::handling::Holder;
 use textbank_domain::keywords::Keyword;
 use textbank_domain::message::{AutoReplyKind, DeliveryStatus};
 use textbank_domain::phone::PhoneNumber;
-use textbank_domain::recipient::{self, ConversationRef, OptOutSource, RecipientEvent};
-use textbank_domain::{
-    CampaignId, ConversationId, DomainEvent, MemberId, MessageId, Permission, Role,
+use textbank_domain::recipient::{
+    self, ConversationRef, OptOutSource, RecipientEvent, RecipientState,
 };
-use textbank_projections::conversations::ConversationRow;
+use textbank_domain::{CampaignId, ConversationId, DomainEvent, MemberId, MessageId, Permission};
+use textbank_projections::inbox::AppliedTag;
 
 use crate::command::execute;
 use crate::send::texter_of;
@@ -64,6 +65,12 @@ pub struct Thread {
     pub needs_opt_out_review: bool,
     pub messages: Vec<ThreadEntry>,
     pub answers: Vec<Answer>,
+    /// Where it is: with its texter (`texter_id`), in the campaign's pool,
+    /// or escalated to staff.
+    pub holder: Holder,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalation_reason: Option<String>,
+    pub tags: Vec<AppliedTag>,
     /// The log position this view reflects.
     pub position: u64,
 }
@@ -77,29 +84,6 @@ fn corrupt(err: impl std::fmt::Display) -> AppError {
 }
 
 impl App {
-    /// The conversation if the caller may act in it: its texter, or staff
-    /// who run campaigns. Anyone else gets a 404, as for a missing one.
-    pub(crate) async fn conversation_in_reach(
-        &self,
-        caller: &Caller,
-        id: ConversationId,
-        act: bool,
-    ) -> Result<ConversationRow, AppError> {
-        if caller.role == Role::Integration {
-            return Err(AppError::Forbidden(INTEGRATIONS_READ_THE_FEED.into()));
-        }
-        let conversation = self.conversation_for(caller, id).await?;
-        let staff = matches!(caller.role, Role::Owner | Role::Admin | Role::Manager)
-            || (!act && caller.role == Role::Compliance);
-        if staff
-            || (caller.role == Role::Texter && caller.member_id == Some(conversation.texter_id))
-        {
-            Ok(conversation)
-        } else {
-            Err(AppError::NotFound("conversation"))
-        }
-    }
-
     /// Every message of the conversation with its status, from the log.
     pub async fn thread(&self, caller: &Caller, id: ConversationId) -> Result<Thread, AppError> {
         let conversation = self.conversation_in_reach(caller, id, false).await?;
@@ -114,8 +98,12 @@ impl App {
             needs_opt_out_review: false,
             messages: Vec::new(),
             answers: Vec::new(),
+            holder: Holder::Texter,
+            escalation_reason: None,
+            tags: Vec::new(),
             position: 0,
         };
+        let mut state = RecipientState::default();
         let ours = |reference: &Option<ConversationRef>| {
             reference.is_some_and(|reference| reference.conversation_id == id)
         };
@@ -135,6 +123,7 @@ impl App {
                 else {
                     continue;
                 };
+                state = recipient::evolve(state, &event);
                 let at = recorded.recorded_at;
                 let outbound = |message_id, kind: String, body: String, texter_id| ThreadEntry {
                     message_id,
@@ -276,6 +265,19 @@ impl App {
         }
         if thread.opted_out {
             thread.needs_opt_out_review = false;
+        }
+        if let Some(handling) = state.handling.get(&id) {
+            thread.holder = handling.holder();
+            thread.texter_id = handling.reference.texter_id;
+            thread.escalation_reason.clone_from(&handling.escalation);
+            thread.tags = handling
+                .tags
+                .iter()
+                .map(|(tag_id, name)| AppliedTag {
+                    tag_id: *tag_id,
+                    name: name.clone(),
+                })
+                .collect();
         }
         Ok(thread)
     }

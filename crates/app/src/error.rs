@@ -118,6 +118,32 @@ impl AppError {
         }
     }
 
+    /// The code of a failure reported inside a successful answer (one
+    /// conversation of a bulk action), as the API names it; a failure of
+    /// ours is `internal`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::Forbidden(_) => "forbidden",
+            Self::ForbiddenBy { code, .. } | Self::ConflictBy { code, .. } => code,
+            Self::Invalid { .. } => "invalid_request",
+            Self::Conflict(_) => "conflict",
+            Self::Blocked { reason, .. } => reason.code(),
+            _ => "internal",
+        }
+    }
+
+    /// What such an answer may say of the failure: never the detail of a
+    /// failure of ours (that is logged).
+    pub fn public_message(&self) -> String {
+        if self.code() == "internal" {
+            tracing::error!(error = %self, "one conversation of a bulk action failed");
+            "a failure of ours; logged, not explained".into()
+        } else {
+            self.to_string()
+        }
+    }
+
     pub fn forbidden(role: Role, permission: Permission) -> Self {
         Self::Forbidden(format!("the {role} role may not {}", describe(permission)))
     }
@@ -139,6 +165,7 @@ fn describe(permission: Permission) -> &'static str {
         Permission::ConfigureCarrier => "configure the carrier",
         Permission::ManageOptOuts => "import or export the opt-out list",
         Permission::ManageWebhooks => "manage webhooks",
+        Permission::ManageConversations => "manage conversations (tags, reassignment, escalations)",
     }
 }
 
@@ -161,6 +188,7 @@ impl From<OrgError> for AppError {
             OrgError::NoSuchOrg => Self::NotFound("organization"),
             OrgError::NoSuchMember => Self::NotFound("member"),
             OrgError::NoSuchKey => Self::NotFound("API key"),
+            OrgError::NoSuchTag => Self::NotFound("tag"),
             OrgError::Invalid { field, .. } => Self::Invalid {
                 field,
                 message: err.to_string(),
@@ -174,7 +202,9 @@ impl From<OrgError> for AppError {
                 code: "member_key_not_yours",
                 message: err.to_string(),
             },
-            OrgError::EmailTaken(_) | OrgError::AlreadyExists => Self::Conflict(err.to_string()),
+            OrgError::EmailTaken(_) | OrgError::AlreadyExists | OrgError::TagNameTaken(_) => {
+                Self::Conflict(err.to_string())
+            }
         }
     }
 }

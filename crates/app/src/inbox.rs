@@ -11,12 +11,15 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
+use textbank_domain::handling::Holder;
 use textbank_domain::phone::PhoneNumber;
 use textbank_domain::recipient::ConversationRef;
 use textbank_domain::texter::{self, TexterEvent};
 use textbank_domain::{CampaignId, ConversationId, MemberId, OrgId, Permission, Role};
 use textbank_projections::Projector;
-use textbank_projections::inbox::{self, ChangeCursor, Inbox, InboxConversation, InboxFilter};
+use textbank_projections::inbox::{
+    self, ChangeCursor, Inbox, InboxConversation, InboxFilter, ReviewFilter,
+};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
@@ -72,6 +75,12 @@ pub struct InboxRequest {
     pub campaign_id: Option<CampaignId>,
     /// Staff: one texter's conversations (texters always get their own).
     pub texter_id: Option<MemberId>,
+    /// Only those held so (staff: the pool, the escalation queue).
+    pub holder: Option<Holder>,
+    /// Only those with this tag.
+    pub tag_id: Option<Uuid>,
+    /// Message review's filters (opted out, older than, text).
+    pub review: ReviewFilter,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
     /// Wait until the inbox has applied the log up to here.
@@ -143,8 +152,9 @@ fn scope(
     texter: Option<MemberId>,
     campaign: Option<CampaignId>,
     status: InboxStatus,
+    holder: Option<Holder>,
 ) -> Result<InboxFilter, AppError> {
-    let texter = match caller.role {
+    let (texter, holder) = match caller.role {
         Role::Texter => {
             let me = caller.member_id.ok_or_else(|| {
                 AppError::Forbidden("a texter's inbox needs an API key bound to the texter".into())
@@ -154,9 +164,15 @@ fn scope(
                     "texters see only their own conversations".into(),
                 ));
             }
-            Some(me)
+            if holder.is_some_and(|asked| asked != Holder::Texter) {
+                return Err(AppError::Forbidden(
+                    "texters see only the conversations they hold".into(),
+                ));
+            }
+            // Released and escalated conversations are no texter's.
+            (Some(me), Some(Holder::Texter))
         }
-        Role::Owner | Role::Admin | Role::Manager | Role::Compliance => texter,
+        Role::Owner | Role::Admin | Role::Manager | Role::Compliance => (texter, holder),
         Role::Integration => {
             return Err(AppError::Forbidden(
                 crate::conversation::INTEGRATIONS_READ_THE_FEED.into(),
@@ -168,6 +184,10 @@ fn scope(
         texter,
         campaign,
         needs_reply: status == InboxStatus::NeedsReply,
+        holder,
+        tag: None,
+        with_lost: false,
+        review: Default::default(),
     })
 }
 
@@ -178,12 +198,15 @@ impl App {
         caller: &Caller,
         request: InboxRequest,
     ) -> Result<InboxPage, AppError> {
-        let filter = scope(
+        let mut filter = scope(
             caller,
             request.texter_id,
             request.campaign_id,
             request.status,
+            request.holder,
         )?;
+        filter.tag = request.tag_id;
+        filter.review = request.review;
         let limit = request.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(AppError::Invalid {
@@ -259,7 +282,9 @@ impl App {
         campaign_id: Option<CampaignId>,
         resume: Option<&str>,
     ) -> Result<InboxSubscription, AppError> {
-        let filter = scope(caller, texter_id, campaign_id, InboxStatus::All)?;
+        let mut filter = scope(caller, texter_id, campaign_id, InboxStatus::All, None)?;
+        // A texter's stream says when a conversation leaves them.
+        filter.with_lost = caller.role == Role::Texter;
         let resume = resume.map(parse_event_id).transpose()?;
         let slot = streams.take_slot(caller.org_id, caller.stream_holder())?;
         let start = self
@@ -509,6 +534,33 @@ async fn run_feed(app: App, streams: Arc<InboxStreams>, mut seen: ChangeCursor) 
     }
 }
 
+/// A change a live inbox stream sends.
+#[derive(Debug, Clone)]
+pub enum InboxChange {
+    /// The row as it is now.
+    Changed(InboxConversation),
+    /// The row left the caller's inbox (reassigned, released, escalated).
+    Lost(InboxConversation),
+}
+
+impl InboxChange {
+    pub fn row(&self) -> &InboxConversation {
+        match self {
+            Self::Changed(row) | Self::Lost(row) => row,
+        }
+    }
+
+    fn of(filter: &InboxFilter, row: &InboxConversation) -> Option<Self> {
+        if filter.matches(row) {
+            Some(Self::Changed(row.clone()))
+        } else if filter.with_lost && filter.lost(row) {
+            Some(Self::Lost(row.clone()))
+        } else {
+            None
+        }
+    }
+}
+
 /// One caller's live view of their inbox.
 pub struct InboxSubscription {
     app: App,
@@ -525,7 +577,7 @@ pub struct InboxSubscription {
 impl InboxSubscription {
     /// The caller's rows changed since the last call, in change order;
     /// `None` once the feed has stopped (server shutdown).
-    pub async fn next(&mut self) -> Option<Result<Vec<InboxConversation>, AppError>> {
+    pub async fn next(&mut self) -> Option<Result<Vec<InboxChange>, AppError>> {
         loop {
             if self.catching_up {
                 let rows = match inbox::changes(
@@ -542,7 +594,13 @@ impl InboxSubscription {
                 self.catching_up = rows.len() == CHANGES_PAGE as usize;
                 if let Some(last) = rows.last() {
                     self.seen = self.seen.max(ChangeCursor::of(last));
-                    return Some(Ok(rows));
+                    let changes: Vec<InboxChange> = rows
+                        .iter()
+                        .filter_map(|row| InboxChange::of(&self.filter, row))
+                        .collect();
+                    if !changes.is_empty() {
+                        return Some(Ok(changes));
+                    }
                 }
                 continue;
             }
@@ -550,10 +608,10 @@ impl InboxSubscription {
                 Ok(rows) => {
                     // Rows at or before `seen` were handed out already
                     // (a catch-up read them with their latest state).
-                    let fresh: Vec<InboxConversation> = rows
+                    let fresh: Vec<InboxChange> = rows
                         .iter()
-                        .filter(|row| ChangeCursor::of(row) > self.seen && self.filter.matches(row))
-                        .cloned()
+                        .filter(|row| ChangeCursor::of(row) > self.seen)
+                        .filter_map(|row| InboxChange::of(&self.filter, row))
                         .collect();
                     if let Some(last) = rows.last() {
                         self.seen = self.seen.max(ChangeCursor::of(last));

@@ -25,6 +25,7 @@ pub mod demo;
 mod dispatch;
 mod error;
 pub mod feed;
+mod handling;
 mod import;
 pub mod inbox;
 mod keys;
@@ -68,6 +69,7 @@ pub use config::{
 pub use conversation::{Answer, Thread, ThreadEntry};
 pub use dispatch::CHECKPOINT as DISPATCH_CHECKPOINT;
 pub use error::AppError;
+pub use handling::{BulkFailure, BulkOutcome, Handled, MAX_BULK, ReleasedMine, Selection};
 pub use import::{ImportLimits, ImportSummary, ListDeclaration};
 pub use opt_outs::{
     MAX_OPT_OUT_BYTES, MAX_OPT_OUT_NUMBERS, OptOutEntry, OptOutExport, OptOutFormat, OptOutImport,

@@ -483,6 +483,7 @@ impl App {
             record,
             campaign_open: campaign.status.is_open(),
             carrier_ready: self.carrier_ready(caller.org_id).await?,
+            staff: false,
         };
         self.stage_times()
             .record(Stage::Campaign, started.elapsed());
@@ -500,14 +501,19 @@ impl App {
         clicked_at: Option<DateTime<Utc>>,
         idempotency_key: Option<String>,
     ) -> Result<Sent, AppError> {
-        caller.require(Permission::Send)?;
+        // Staff may answer in any conversation (an escalated one); each
+        // reply is still one click, recorded with who clicked.
+        let staff = caller.require(Permission::Send).is_err();
+        if staff {
+            caller.require(Permission::ManageConversations)?;
+        }
         let texter = texter_of(caller)?;
         let received_at = self.clock().now();
         self.check_click_request(&idempotency_key, clicked_at, received_at)?;
-        let conversation = self.conversation_for(caller, conversation_id).await?;
-        if conversation.texter_id != texter {
-            return Err(AppError::NotFound("conversation"));
-        }
+        // Who holds it is decided again on the stream the reply appends to.
+        let conversation = self
+            .conversation_in_reach(caller, conversation_id, true)
+            .await?;
         let phone = PhoneNumber::from_e164(&conversation.phone).map_err(inconsistent)?;
         let campaign = self
             .sending_campaign(caller, conversation.campaign_id, None)
@@ -597,6 +603,7 @@ impl App {
             record,
             campaign_open: campaign.status.is_open(),
             carrier_ready: self.carrier_ready(caller.org_id).await?,
+            staff,
         };
         self.send_click(caller, &stream, attempt, check.next_open)
             .await

@@ -146,12 +146,26 @@ fn recipient_weight(state: &RecipientState) -> usize {
             .keys()
             .map(String::len)
             .sum::<usize>()
-        + state.sender.as_ref().map_or(0, String::len);
+        + state.sender.as_ref().map_or(0, String::len)
+        + state
+            .handling
+            .values()
+            .map(|handling| {
+                handling.escalation.as_ref().map_or(0, String::len)
+                    + handling
+                        .tags
+                        .values()
+                        .map(|name| name.len() + 64)
+                        .sum::<usize>()
+                    + handling.former_texters.len() * 48
+            })
+            .sum::<usize>();
     size_of::<RecipientState>()
         + map(&state.tokens)
         + map(&state.idempotency_keys)
         + map(&state.held)
         + map(&state.conversations)
+        + map(&state.handling)
         + map(&state.outbound)
         + map(&state.by_carrier_id)
         + set(&state.reports)

@@ -170,6 +170,9 @@ pub struct ClickAttempt {
     /// Whether the organization has a carrier to hand the message to: a
     /// click without one would be "sent" and then fail at dispatch.
     pub carrier_ready: bool,
+    /// A staff member's reply: they may answer in any conversation of the
+    /// organization; a texter only in one they hold.
+    pub staff: bool,
 }
 
 /// What a click comes to.
@@ -222,6 +225,18 @@ pub fn decide_click(state: &RecipientState, attempt: &ClickAttempt) -> ClickDeci
                 format!("this click token already sent message {message}"),
             ))
         };
+    }
+    if evidence.kind == MessageKind::Reply && !attempt.staff {
+        let holds = state
+            .handling
+            .get(&record.conversation_id)
+            .is_some_and(|handling| handling.texter == Some(evidence.texter_id));
+        if !holds {
+            return ClickDecision::Blocked(Refusal::new(
+                BlockReason::NotAssigned,
+                "this conversation is no longer yours",
+            ));
+        }
     }
     if state.opted_out {
         return ClickDecision::Blocked(Refusal::new(
@@ -397,9 +412,37 @@ mod tests {
             .then(BlockReason::AlreadyMessaged);
         given(&history, evolve)
             .when(|state| {
-                let reply = click(MessageKind::Reply, None, Some("c"));
+                let mut reply = click(MessageKind::Reply, None, Some("c"));
+                reply.record.conversation_id = first.record.conversation_id;
                 matches!(decide_click(state, &reply), ClickDecision::Send(_))
             })
+            .then(true);
+    }
+
+    #[test]
+    fn a_reply_by_a_texter_who_no_longer_holds_the_conversation_is_refused_but_staff_may() {
+        let first = click(MessageKind::Initial, Some(Uuid::now_v7()), Some("a"));
+        let conversation = crate::recipient::ConversationRef {
+            conversation_id: first.record.conversation_id,
+            campaign_id: first.record.campaign_id,
+            texter_id: MemberId::new(),
+        };
+        let history = [
+            sent(&first),
+            RecipientEvent::ConversationReassigned {
+                conversation,
+                from: Some(first.record.evidence.texter_id),
+                by: None,
+            },
+        ];
+        let mut reply = click(MessageKind::Reply, None, Some("c"));
+        reply.record.conversation_id = first.record.conversation_id;
+        given(&history, evolve)
+            .when(|state| refused(decide_click(state, &reply)))
+            .then(BlockReason::NotAssigned);
+        reply.staff = true;
+        given(&history, evolve)
+            .when(|state| matches!(decide_click(state, &reply), ClickDecision::Send(_)))
             .then(true);
     }
 

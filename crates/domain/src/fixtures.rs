@@ -33,6 +33,7 @@ pub(crate) fn click(kind: MessageKind, token: Option<Uuid>, key: Option<&str>) -
         record,
         campaign_open: true,
         carrier_ready: true,
+        staff: false,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod event;
 pub(crate) mod fixtures;
 #[cfg(test)]
 pub(crate) mod given_when_then;
+pub mod handling;
 pub mod ids;
 pub mod keywords;
 pub mod list;

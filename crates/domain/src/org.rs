@@ -109,6 +109,25 @@ pub enum OrgEvent {
     PasswordResetIssued {
         member_id: MemberId,
     },
+    /// A conversation tag the org's texters and staff may apply; applying
+    /// one that `escalates` sends the conversation to staff.
+    TagDefined {
+        tag_id: uuid::Uuid,
+        name: String,
+        description: String,
+        escalates: bool,
+    },
+    TagChanged {
+        tag_id: uuid::Uuid,
+        name: String,
+        description: String,
+        escalates: bool,
+    },
+    /// The tag can no longer be applied; conversations that have it keep it
+    /// in their history.
+    TagDeleted {
+        tag_id: uuid::Uuid,
+    },
 }
 
 impl DomainEvent for OrgEvent {}
@@ -134,6 +153,19 @@ pub struct OrgState {
     pub name: String,
     pub members: BTreeMap<MemberId, Member>,
     pub keys: BTreeMap<ApiKeyId, KeyState>,
+    /// The conversation tags that may be applied.
+    pub tags: BTreeMap<uuid::Uuid, Tag>,
+    /// Tags deleted: deleting one again changes nothing.
+    pub deleted_tags: std::collections::BTreeSet<uuid::Uuid>,
+}
+
+/// A conversation tag as the org defines it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Tag {
+    pub tag_id: uuid::Uuid,
+    pub name: String,
+    pub description: String,
+    pub escalates: bool,
 }
 
 pub fn evolve(mut state: OrgState, event: &OrgEvent) -> OrgState {
@@ -176,6 +208,32 @@ pub fn evolve(mut state: OrgState, event: &OrgEvent) -> OrgState {
             if let Some(key) = state.keys.get_mut(key_id) {
                 key.revoked = true;
             }
+        }
+        OrgEvent::TagDefined {
+            tag_id,
+            name,
+            description,
+            escalates,
+        }
+        | OrgEvent::TagChanged {
+            tag_id,
+            name,
+            description,
+            escalates,
+        } => {
+            state.tags.insert(
+                *tag_id,
+                Tag {
+                    tag_id: *tag_id,
+                    name: name.clone(),
+                    description: description.clone(),
+                    escalates: *escalates,
+                },
+            );
+        }
+        OrgEvent::TagDeleted { tag_id } => {
+            state.tags.remove(tag_id);
+            state.deleted_tags.insert(*tag_id);
         }
         OrgEvent::CarrierConfigured { .. }
         | OrgEvent::CarrierSettingsChanged { .. }
@@ -232,6 +290,10 @@ pub enum OrgError {
     },
     #[error("a member with email {0} already exists")]
     EmailTaken(String),
+    #[error("no such tag")]
+    NoSuchTag,
+    #[error("a tag named {0:?} already exists")]
+    TagNameTaken(String),
     #[error("your role may not grant the role {0}")]
     RoleNotGrantable(Role),
     #[error("no such member")]
@@ -340,6 +402,61 @@ pub fn decide(state: &OrgState, command: OrgCommand) -> Result<Vec<OrgEvent>, Or
     }
 }
 
+/// Longest tag name and description.
+pub const MAX_TAG_NAME: usize = 50;
+pub const MAX_TAG_DESCRIPTION: usize = 500;
+
+/// Defines a tag (`tag_id` not yet known) or changes one; names are unique
+/// in the org, whatever their case.
+pub fn decide_tag(state: &OrgState, tag: Tag) -> Result<Vec<OrgEvent>, OrgError> {
+    if state.org_id.is_none() {
+        return Err(OrgError::NoSuchOrg);
+    }
+    let name = clean_text("name", &tag.name, MAX_TAG_NAME)?;
+    let description = if tag.description.trim().is_empty() {
+        String::new()
+    } else {
+        clean_text("description", &tag.description, MAX_TAG_DESCRIPTION)?
+    };
+    let taken = state.tags.values().any(|other| {
+        other.tag_id != tag.tag_id && other.name.to_lowercase() == name.to_lowercase()
+    });
+    if taken {
+        return Err(OrgError::TagNameTaken(name));
+    }
+    let (tag_id, escalates) = (tag.tag_id, tag.escalates);
+    Ok(match state.tags.get(&tag_id) {
+        None => vec![OrgEvent::TagDefined {
+            tag_id,
+            name,
+            description,
+            escalates,
+        }],
+        Some(old)
+            if old.name == name && old.description == description && old.escalates == escalates =>
+        {
+            Vec::new()
+        }
+        Some(_) => vec![OrgEvent::TagChanged {
+            tag_id,
+            name,
+            description,
+            escalates,
+        }],
+    })
+}
+
+/// Deletes a tag; deleting it again changes nothing.
+pub fn decide_delete_tag(state: &OrgState, tag_id: uuid::Uuid) -> Result<Vec<OrgEvent>, OrgError> {
+    if state.deleted_tags.contains(&tag_id) {
+        return Ok(Vec::new());
+    }
+    if !state.tags.contains_key(&tag_id) {
+        return Err(OrgError::NoSuchTag);
+    }
+    Ok(vec![OrgEvent::TagDeleted { tag_id }])
+}
+
 /// Trimmed, non-empty, bounded, without control characters.
 fn clean_text(field: &'static str, raw: &str, max: usize) -> Result<String, OrgError> {
     let text = raw.trim();
@@ -379,6 +496,78 @@ fn normalize_email(raw: &str) -> Result<String, OrgError> {
         return Err(invalid());
     }
     Ok(email)
+}
+
+#[cfg(test)]
+mod tag_tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_defined_changed_and_deleted_with_unique_names() {
+        let org = evolve(
+            OrgState::default(),
+            &OrgEvent::OrgCreated {
+                org_id: OrgId::new(),
+                name: "Org".into(),
+            },
+        );
+        let tag = Tag {
+            tag_id: uuid::Uuid::now_v7(),
+            name: " Press ".into(),
+            description: String::new(),
+            escalates: true,
+        };
+        let defined = decide_tag(&org, tag.clone()).unwrap();
+        assert!(matches!(&defined[..], [OrgEvent::TagDefined { name, .. }] if name == "Press"));
+        let org = defined.iter().fold(org, evolve);
+        let clash = Tag {
+            tag_id: uuid::Uuid::now_v7(),
+            name: "press".into(),
+            ..tag.clone()
+        };
+        assert_eq!(
+            decide_tag(&org, clash),
+            Err(OrgError::TagNameTaken("press".into()))
+        );
+        let same = Tag {
+            name: "Press".into(),
+            ..tag.clone()
+        };
+        assert_eq!(decide_tag(&org, same.clone()), Ok(vec![]));
+        let changed = decide_tag(
+            &org,
+            Tag {
+                escalates: false,
+                ..same
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            &changed[..],
+            [OrgEvent::TagChanged {
+                escalates: false,
+                ..
+            }]
+        ));
+        let deleted = decide_delete_tag(&org, tag.tag_id).unwrap();
+        let org = deleted.iter().fold(org, evolve);
+        assert!(org.tags.is_empty());
+        assert_eq!(decide_delete_tag(&org, tag.tag_id), Ok(vec![]));
+        assert_eq!(
+            decide_delete_tag(&org, uuid::Uuid::now_v7()),
+            Err(OrgError::NoSuchTag)
+        );
+        assert!(
+            decide_tag(
+                &org,
+                Tag {
+                    name: " ".into(),
+                    ..tag
+                }
+            )
+            .is_err()
+        );
+    }
 }
 
 #[cfg(test)]

@@ -11,9 +11,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::event::DomainEvent;
+use crate::handling::{self, Handling};
 use crate::ids::{CampaignId, ConversationId, MemberId, MessageId, OrgId};
 use crate::keywords::{self, Keyword};
-use crate::message::{AutoReplyKind, BlockReason, BlockedAttempt, ClickRecord, DeliveryStatus};
+use crate::message::{
+    AutoReplyKind, BlockReason, BlockedAttempt, ClickRecord, DeliveryStatus, MessageKind,
+};
 use crate::phone::PhoneNumber;
 use crate::stream::StreamId;
 
@@ -174,6 +177,59 @@ pub enum RecipientEvent {
         chars: u32,
         segments: u32,
     },
+    /// A tag was applied to a conversation (`name`: the tag's name then).
+    TagApplied {
+        conversation: ConversationRef,
+        tag_id: Uuid,
+        name: String,
+        /// The member who applied it (absent for a key bound to none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<MemberId>,
+    },
+    /// A tag was taken off a conversation.
+    TagRemoved {
+        conversation: ConversationRef,
+        tag_id: Uuid,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<MemberId>,
+    },
+    /// The conversation went to the staff's escalation queue, out of its
+    /// texter's inbox (`conversation.texter_id`: who held it), with a
+    /// reason, or because an escalating tag (`tag_id`) was applied.
+    ConversationEscalated {
+        conversation: ConversationRef,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag_id: Option<Uuid>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<MemberId>,
+    },
+    /// Staff resolved the escalation: the conversation went to
+    /// `returned_to`, or to the campaign's pool when absent.
+    EscalationResolved {
+        conversation: ConversationRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        returned_to: Option<MemberId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<MemberId>,
+    },
+    /// The conversation now belongs to `conversation.texter_id`: the voter's
+    /// replies go to them, and `from` (absent: the pool) loses it.
+    ConversationReassigned {
+        conversation: ConversationRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<MemberId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<MemberId>,
+    },
+    /// The conversation left its texter (`conversation.texter_id`) for the
+    /// campaign's pool.
+    ConversationReleased {
+        conversation: ConversationRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<MemberId>,
+    },
 }
 
 impl DomainEvent for RecipientEvent {}
@@ -256,6 +312,8 @@ pub struct RecipientState {
     pub unmatched_reports: HashMap<String, DeliveryStatus>,
     /// The sending number this phone last got a text from (sticky sender).
     pub sender: Option<String>,
+    /// Each conversation's holder, tags and escalation.
+    pub handling: HashMap<ConversationId, Handling>,
 }
 
 impl RecipientState {
@@ -284,6 +342,18 @@ pub fn evolve(mut state: RecipientState, event: &RecipientEvent) -> RecipientSta
             if let Some(key) = &click.evidence.idempotency_key {
                 state.idempotency_keys.insert(key.clone(), click.message_id);
             }
+            if click.evidence.kind == MessageKind::Initial {
+                state
+                    .handling
+                    .entry(click.conversation_id)
+                    .or_insert_with(|| Handling::opened(conversation));
+            }
+            // A reply (a staff member's, too) belongs to the conversation's
+            // current texter.
+            let conversation = state
+                .handling
+                .get(&click.conversation_id)
+                .map_or(conversation, |handling| handling.reference);
             state
                 .conversations
                 .entry(click.campaign_id)
@@ -420,6 +490,12 @@ pub fn evolve(mut state: RecipientState, event: &RecipientEvent) -> RecipientSta
         } => {
             state.inbound.insert(carrier_message_id.clone());
         }
+        RecipientEvent::TagApplied { .. }
+        | RecipientEvent::TagRemoved { .. }
+        | RecipientEvent::ConversationEscalated { .. }
+        | RecipientEvent::EscalationResolved { .. }
+        | RecipientEvent::ConversationReassigned { .. }
+        | RecipientEvent::ConversationReleased { .. } => handling::evolve(&mut state, event),
     }
     state
 }
@@ -442,6 +518,7 @@ fn forget_unsent_conversation(state: &mut RecipientState, message_id: MessageId)
     if state.conversations.get(&conversation.campaign_id) == Some(&conversation) {
         state.conversations.remove(&conversation.campaign_id);
     }
+    state.handling.remove(&conversation.conversation_id);
 }
 
 fn set_dispatch(state: &mut RecipientState, message_id: MessageId, dispatch: Dispatch) {

@@ -145,10 +145,14 @@ pub enum Permission {
     /// Subscribe outbound webhooks to the organization's events, read their
     /// deliveries, rotate their signing secrets.
     ManageWebhooks,
+    /// Define conversation tags, review conversations, reassign and release
+    /// them, handle escalations and reply in any conversation (each reply
+    /// still one click, recorded with who clicked).
+    ManageConversations,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::ManageMembers,
         Permission::UploadLists,
         Permission::ReadLists,
@@ -163,6 +167,7 @@ impl Permission {
         Permission::ManageOptOuts,
         Permission::ReadEvents,
         Permission::ManageWebhooks,
+        Permission::ManageConversations,
     ];
 }
 
@@ -186,6 +191,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | ReadCampaigns
                 | AssignContacts
                 | ReadMetrics
+                | ManageConversations
         ),
         Role::Texter => matches!(permission, ReadCampaigns | RequestAssignment | Send),
         Role::Compliance => matches!(
@@ -217,6 +223,7 @@ mod tests {
                     | Permission::ConfigureCarrier
                     | Permission::ManageOptOuts
                     | Permission::ManageWebhooks
+                    | Permission::ManageConversations
             );
             // The event feed is for integrations (and owners and admins).
             let feed = permission == Permission::ReadEvents;

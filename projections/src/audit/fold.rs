@@ -506,7 +506,13 @@ impl<'a> Fold<'a> {
             RecipientEvent::OptOutRecorded { .. }
             | RecipientEvent::OptInRecorded { .. }
             | RecipientEvent::SurveyAnswerRecorded { .. }
-            | RecipientEvent::ContactHeld { .. } => {}
+            | RecipientEvent::ContactHeld { .. }
+            | RecipientEvent::TagApplied { .. }
+            | RecipientEvent::TagRemoved { .. }
+            | RecipientEvent::ConversationEscalated { .. }
+            | RecipientEvent::EscalationResolved { .. }
+            | RecipientEvent::ConversationReassigned { .. }
+            | RecipientEvent::ConversationReleased { .. } => {}
         }
     }
 

@@ -103,6 +103,10 @@ pub struct CampaignMetricsView {
     /// Question id → answer → conversations whose current answer it is.
     pub survey_answers: BTreeMap<String, BTreeMap<String, i64>>,
     pub median_time_to_first_reply_ms: Option<i64>,
+    /// Conversations by where they are now: `texter` (in a texter's
+    /// inbox), `pool` (released), `escalated` (waiting for staff). From the
+    /// inbox read model.
+    pub conversations_by_holder: BTreeMap<String, i64>,
 }
 
 /// One texter's figures in a campaign.
@@ -293,6 +297,7 @@ pub async fn campaign_metrics(
         held_by_reason,
         survey_answers,
         median_time_to_first_reply_ms,
+        conversations_by_holder: crate::inbox::holder_counts(db, org, campaign).await?,
     }))
 }
 

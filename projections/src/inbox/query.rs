@@ -4,8 +4,10 @@
 //! query time, for the page's rows only.
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
+use textbank_domain::handling::Holder;
 use textbank_domain::{CampaignId, ConversationId, MemberId, OrgId};
 use textbank_store::{Database, StoreResult, on_reader};
 use uuid::Uuid;
@@ -31,10 +33,24 @@ pub struct InboxConversation {
     /// The voter's messages since the conversation was last marked read.
     pub unread_count: u64,
     pub opted_out: bool,
+    /// Where it is: in `texter_id`'s inbox, in the campaign's pool (then
+    /// `texter_id` is its last texter), or escalated to staff.
+    pub holder: Holder,
+    /// Why it was escalated, while it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalation_reason: Option<String>,
+    /// Its tags, as applied.
+    pub tags: Vec<AppliedTag>,
     /// The log position of the batch that last changed this row.
     pub updated_position: u64,
     #[serde(skip)]
     pub org_id: OrgId,
+    /// Who held it before its last change of holder, and that change's
+    /// batch position: that texter's live stream is told it is gone.
+    #[serde(skip)]
+    pub previous_texter_id: Option<MemberId>,
+    #[serde(skip)]
+    pub holder_position: u64,
     /// The latest message's log position: the inbox's order (newest
     /// first), so a client merging live updates can keep it.
     pub last_position: u64,
@@ -49,6 +65,13 @@ pub struct LastMessage {
     pub at: DateTime<Utc>,
 }
 
+/// A tag on a conversation: its id and its name when applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AppliedTag {
+    pub tag_id: Uuid,
+    pub name: String,
+}
+
 /// Which conversations a query is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxFilter {
@@ -57,6 +80,40 @@ pub struct InboxFilter {
     pub campaign: Option<CampaignId>,
     /// Only those that need a reply.
     pub needs_reply: bool,
+    /// Only those held so (a texter's inbox: `Texter`).
+    pub holder: Option<Holder>,
+    /// Only those with this tag.
+    pub tag: Option<Uuid>,
+    /// A live stream's: also the rows `texter` just lost (see
+    /// [`InboxFilter::lost`]).
+    pub with_lost: bool,
+    /// Message review: only those (not) opted out, whose latest message is
+    /// older than this, whose latest message contains this text (any case).
+    pub review: ReviewFilter,
+}
+
+/// Message review's filters beyond the inbox's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReviewFilter {
+    pub opted_out: Option<bool>,
+    pub last_before: Option<DateTime<Utc>>,
+    pub text: Option<String>,
+}
+
+impl ReviewFilter {
+    fn matches(&self, row: &InboxConversation) -> bool {
+        self.opted_out
+            .is_none_or(|opted_out| opted_out == row.opted_out)
+            && self
+                .last_before
+                .is_none_or(|before| row.last_message.at < before)
+            && self.text.as_ref().is_none_or(|text| {
+                row.last_message
+                    .body
+                    .to_lowercase()
+                    .contains(&text.to_lowercase())
+            })
+    }
 }
 
 impl InboxFilter {
@@ -67,6 +124,21 @@ impl InboxFilter {
                 .campaign
                 .is_none_or(|campaign| campaign == row.campaign_id)
             && (!self.needs_reply || row.needs_reply)
+            && self.holder.is_none_or(|holder| holder == row.holder)
+            && self
+                .tag
+                .is_none_or(|tag| row.tags.iter().any(|applied| applied.tag_id == tag))
+            && self.review.matches(row)
+    }
+
+    /// The row left the filter's texter in the change that wrote it: it
+    /// was theirs just before, and is not now.
+    pub fn lost(&self, row: &InboxConversation) -> bool {
+        row.org_id == self.org
+            && self.texter.is_some()
+            && row.previous_texter_id == self.texter
+            && row.holder_position == row.updated_position
+            && !self.matches(row)
     }
 }
 
@@ -115,6 +187,11 @@ struct Row {
     unread: i64,
     opted_out: bool,
     updated_position: i64,
+    holder: String,
+    escalation_reason: Option<String>,
+    tags: String,
+    previous_texter_id: Option<Uuid>,
+    holder_position: i64,
 }
 
 impl From<Row> for InboxConversation {
@@ -136,8 +213,14 @@ impl From<Row> for InboxConversation {
             needs_reply: row.needs_reply,
             unread_count: u64::try_from(row.unread).unwrap_or(0),
             opted_out: row.opted_out,
+            // Written by the projector only; anything else reads as held.
+            holder: Holder::parse(&row.holder).unwrap_or(Holder::Texter),
+            escalation_reason: row.escalation_reason,
+            tags: serde_json::from_str(&row.tags).unwrap_or_default(),
             updated_position: u64::try_from(row.updated_position).unwrap_or(0),
             org_id: OrgId::from_uuid(row.org_id),
+            previous_texter_id: row.previous_texter_id.map(MemberId::from_uuid),
+            holder_position: u64::try_from(row.holder_position).unwrap_or(0),
             last_position: u64::try_from(row.last_position).unwrap_or(0),
         }
     }
@@ -146,7 +229,8 @@ impl From<Row> for InboxConversation {
 const COLUMNS: &str = "i.conversation_id, i.org_id, i.campaign_id, cp.name AS campaign_name,
        i.texter_id, i.phone, ct.first_name, ct.last_name, i.started_at, i.last_body,
        i.last_direction, i.last_at, i.last_position, i.needs_reply, i.unread, i.opted_out,
-       i.updated_position";
+       i.updated_position, i.holder, i.escalation_reason, i.tags, i.previous_texter_id,
+       i.holder_position";
 
 /// Names by primary key, for the rows already chosen (LEFT JOINs keep the
 /// inbox table the outer loop on SQLite).
@@ -160,6 +244,9 @@ const UNINDEXED: &str = "{unindexed}";
 enum Bind {
     Uuid(Uuid),
     Int(i64),
+    Text(String),
+    Bool(bool),
+    Time(DateTime<Utc>),
 }
 
 /// SQL text with numbered binds, built clause by clause: a query with
@@ -192,10 +279,57 @@ impl Sql {
             &format!("{first} {alias}.org_id = ?"),
             Bind::Uuid(filter.org.into()),
         );
-        if let Some(texter) = filter.texter {
-            self.push(
+        match filter.texter {
+            // A live stream's catch-up: the rows the texter lost too (the
+            // holder is then checked on each row).
+            Some(texter) if filter.with_lost => {
+                self.push(
+                    &format!(" AND ({alias}.texter_id = ?"),
+                    Bind::Uuid(texter.into()),
+                );
+                self.push(
+                    &format!(" OR {alias}.previous_texter_id = ?)"),
+                    Bind::Uuid(texter.into()),
+                );
+            }
+            Some(texter) => self.push(
                 &format!(" AND {alias}.texter_id = ?"),
                 Bind::Uuid(texter.into()),
+            ),
+            None => {}
+        }
+        if let Some(holder) = filter.holder.filter(|_| !filter.with_lost) {
+            self.push(
+                &format!(" AND {alias}.holder = ?"),
+                Bind::Text(holder.as_str().into()),
+            );
+        }
+        if let Some(opted_out) = filter.review.opted_out {
+            self.push(
+                &format!(" AND {alias}.opted_out = ?"),
+                Bind::Bool(opted_out),
+            );
+        }
+        if let Some(before) = filter.review.last_before {
+            self.push(&format!(" AND {alias}.last_at < ?"), Bind::Time(before));
+        }
+        if let Some(text) = &filter.review.text {
+            // LIKE's wildcards in the text match themselves.
+            let escaped = text
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            self.push(
+                &format!(" AND LOWER({alias}.last_body) LIKE ? ESCAPE '\\'"),
+                Bind::Text(format!("%{escaped}%")),
+            );
+        }
+        if let Some(tag) = filter.tag {
+            // Tag ids are UUIDs in the row's JSON: one matches only itself.
+            self.push(
+                &format!(" AND {alias}.tags LIKE ?"),
+                Bind::Text(format!("%\"{tag}\"%")),
             );
         }
         if let Some(campaign) = filter.campaign {
@@ -231,6 +365,9 @@ impl Sql {
                 query = match bind {
                     Bind::Uuid(value) => query.bind(value),
                     Bind::Int(value) => query.bind(value),
+                    Bind::Text(value) => query.bind(value),
+                    Bind::Bool(value) => query.bind(value),
+                    Bind::Time(value) => query.bind(value),
                 };
             }
             query.fetch_all(pool).await?
@@ -306,7 +443,8 @@ pub async fn needs_reply_count(
     let count: i64 = on_reader!(db, |pool| {
         sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM {TABLE}
-              WHERE org_id = $1 AND texter_id = $2 AND needs_reply AND campaign_id = $3"
+              WHERE org_id = $1 AND texter_id = $2 AND needs_reply AND campaign_id = $3
+                AND holder = 'texter'"
         )))
         .bind(Uuid::from(org))
         .bind(Uuid::from(texter))
@@ -315,4 +453,24 @@ pub async fn needs_reply_count(
         .await?
     });
     Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// How many of the campaign's conversations each holder has now (texter,
+/// pool, escalated): the campaign's metrics show them.
+pub async fn holder_counts(
+    db: &Database,
+    org: OrgId,
+    campaign: CampaignId,
+) -> StoreResult<std::collections::BTreeMap<String, i64>> {
+    let rows: Vec<(String, i64)> = on_reader!(db, |pool| {
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT holder, COUNT(*) FROM {TABLE}
+              WHERE org_id = $1 AND campaign_id = $2 GROUP BY holder"
+        )))
+        .bind(Uuid::from(org))
+        .bind(Uuid::from(campaign))
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows.into_iter().collect())
 }

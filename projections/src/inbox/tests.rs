@@ -193,7 +193,95 @@ async fn write_log(store: &SqlEventStore, world: &World) -> [ConversationId; 3] 
         world,
     )
     .await;
+
+    // B is tagged twice, loses one tag and is escalated; A goes to another
+    // texter and comes back.
+    let tag = |name: &str, n: u128, applied: bool| {
+        let (conversation, tag_id, name) =
+            (world.conversation(b), uuid::Uuid::from_u128(n), name.into());
+        if applied {
+            RecipientEvent::TagApplied {
+                conversation,
+                tag_id,
+                name,
+                by: None,
+            }
+        } else {
+            RecipientEvent::TagRemoved {
+                conversation,
+                tag_id,
+                name,
+                by: None,
+            }
+        }
+    };
+    for event in [
+        tag("Press", 1, true),
+        tag("Callback", 2, true),
+        tag("Callback", 2, false),
+    ] {
+        append(store, &stream(pb), event, world).await;
+    }
+    let escalated = RecipientEvent::ConversationEscalated {
+        conversation: world.conversation(b),
+        reason: "a reporter".into(),
+        tag_id: None,
+        by: None,
+    };
+    append(store, &stream(pb), escalated, world).await;
+    let other = MemberId::from_uuid(uuid::Uuid::from_u128(9));
+    let away = RecipientEvent::ConversationReassigned {
+        conversation: ConversationRef {
+            texter_id: other,
+            ..world.conversation(a)
+        },
+        from: Some(world.texter),
+        by: None,
+    };
+    append(store, &stream(pa), away, world).await;
+    let back = RecipientEvent::ConversationReassigned {
+        conversation: world.conversation(a),
+        from: Some(other),
+        by: None,
+    };
+    append(store, &stream(pa), back, world).await;
     [a, b, c]
+}
+
+/// (conversation, holder, previous texter, escalation reason, tag names)
+type Handled = (
+    ConversationId,
+    Holder,
+    Option<MemberId>,
+    Option<String>,
+    Vec<String>,
+);
+
+async fn handled(db: &textbank_store::Database, world: &World) -> Vec<Handled> {
+    let filter = InboxFilter {
+        org: world.org,
+        texter: Some(world.texter),
+        campaign: None,
+        needs_reply: false,
+        holder: None,
+        tag: None,
+        with_lost: false,
+        review: Default::default(),
+    };
+    page(db, &filter, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            (
+                row.conversation_id,
+                row.holder,
+                row.previous_texter_id,
+                row.escalation_reason,
+                row.tags.into_iter().map(|tag| tag.name).collect(),
+            )
+        })
+        .collect()
 }
 
 /// (conversation, last body, direction, needs reply, unread, opted out)
@@ -205,6 +293,10 @@ async fn summary(db: &textbank_store::Database, world: &World) -> Vec<Summary> {
         texter: Some(world.texter),
         campaign: None,
         needs_reply: false,
+        holder: None,
+        tag: None,
+        with_lost: false,
+        review: Default::default(),
     };
     page(db, &filter, None, 10)
         .await
@@ -278,6 +370,22 @@ async fn same_rows_however_the_log_is_cut(db: ScratchDb) {
         assert_eq!(
             summary(&db.database, &world).await,
             expected,
+            "batches of {size}"
+        );
+        let other = MemberId::from_uuid(uuid::Uuid::from_u128(9));
+        assert_eq!(
+            handled(&db.database, &world).await,
+            [
+                (c, Holder::Texter, None, None, vec![]),
+                (
+                    b,
+                    Holder::Escalated,
+                    Some(world.texter),
+                    Some("a reporter".into()),
+                    vec!["Press".into()]
+                ),
+                (a, Holder::Texter, Some(other), None, vec![]),
+            ],
             "batches of {size}"
         );
     }

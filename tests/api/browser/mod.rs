@@ -459,6 +459,41 @@ async fn texter_sends_and_answers(
         )
         .await;
     snapshot(browser, "texter-thread").await;
+
+    // The texter escalates the early-voting conversation to staff: it
+    // leaves the inbox for the staff's escalation queue.
+    browser
+        .run(
+            "[...document.querySelectorAll('#conversation-list li.conversation')]\
+               .find(li => li.textContent.includes('vote early on Saturday'))\
+               .querySelector('.conversation-open').click(); return true;",
+            json!([]),
+        )
+        .await;
+    browser.wait_for("#escalate-reason").await;
+    browser
+        .fill("#escalate-reason", "asks where to vote early")
+        .await;
+    browser.click_css("#escalate-button").await;
+    browser
+        .wait_until(
+            "the escalated conversation gone from the inbox",
+            "return ![...document.querySelectorAll('#conversation-list li.conversation')]\
+               .some(li => li.textContent.includes('vote early on Saturday'));",
+        )
+        .await;
+    let queue = app
+        .eventually(&org.owner, "/v1/escalations", |queue| {
+            queue["conversations"]
+                .as_array()
+                .is_some_and(|rows| !rows.is_empty())
+        })
+        .await;
+    assert_eq!(queue["conversations"][0]["phone"], phones[1].as_str());
+    assert_eq!(
+        queue["conversations"][0]["escalation_reason"],
+        "asks where to vote early"
+    );
     sign_out(browser).await;
     Sent {
         phones,
