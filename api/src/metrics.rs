@@ -332,6 +332,7 @@ mod tests {
             event_log_up: true,
             database_up: true,
             projections: vec![("inbox", 85_904)],
+            stages: Vec::new(),
         });
         assert!(text.contains("textbank_kurrentdb_up 1"));
         assert!(text.contains("textbank_kurrentdb_head_position 90000"));
