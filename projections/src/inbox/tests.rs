@@ -257,7 +257,8 @@ type Handled = (
     Vec<String>,
 );
 
-async fn handled(db: &textbank_store::Database, world: &World) -> Vec<Handled> {
+/// The first page of the world's texter's inbox.
+async fn texter_rows(db: &textbank_store::Database, world: &World) -> Vec<InboxConversation> {
     let filter = InboxFilter {
         org: world.org,
         texter: Some(world.texter),
@@ -268,9 +269,12 @@ async fn handled(db: &textbank_store::Database, world: &World) -> Vec<Handled> {
         with_lost: false,
         review: Default::default(),
     };
-    page(db, &filter, None, 10)
+    page(db, &filter, None, 10).await.unwrap()
+}
+
+async fn handled(db: &textbank_store::Database, world: &World) -> Vec<Handled> {
+    texter_rows(db, world)
         .await
-        .unwrap()
         .into_iter()
         .map(|row| {
             (
@@ -288,19 +292,8 @@ async fn handled(db: &textbank_store::Database, world: &World) -> Vec<Handled> {
 type Summary = (ConversationId, String, String, bool, u64, bool);
 
 async fn summary(db: &textbank_store::Database, world: &World) -> Vec<Summary> {
-    let filter = InboxFilter {
-        org: world.org,
-        texter: Some(world.texter),
-        campaign: None,
-        needs_reply: false,
-        holder: None,
-        tag: None,
-        with_lost: false,
-        review: Default::default(),
-    };
-    page(db, &filter, None, 10)
+    texter_rows(db, world)
         .await
-        .unwrap()
         .into_iter()
         .map(|row| {
             (
